@@ -1,0 +1,52 @@
+package patch
+
+// Every annotation and label binder-projects reads or writes. This file is the API: the README's
+// annotation table is checked against it (TestREADMEListsEveryAnnotation).
+const (
+	// Prefix is the prefix of every annotation binder-projects owns.
+	Prefix = "binder-projects.io/"
+
+	// AnnotationProject (input, optional) names the project folder explicitly, instead of deriving it
+	// from the repository URL. It must be a safe folder name: [A-Za-z0-9._-], at most 255 bytes, not
+	// starting with a dot.
+	AnnotationProject = Prefix + "project"
+
+	// AnnotationRepoURL (input, optional; written on output) is the repository the project comes from.
+	// When absent, the env var BINDER_REPO_URL of the notebook container (set by BinderHub) is used. On
+	// output it records the URL that was used.
+	AnnotationRepoURL = Prefix + "repo-url"
+
+	// AnnotationImage (input, optional) is the image the init container seeds the project from.
+	// When absent, the notebook container's image is used.
+	AnnotationImage = Prefix + "image"
+
+	// AnnotationDelete (input, optional) lists project folders, separated by spaces, that the init
+	// container deletes before it seeds the launched project. Each is checked like AnnotationProject.
+	AnnotationDelete = Prefix + "delete"
+
+	// AnnotationProjectDir (output) is the project folder on the user's volume that is mounted at the
+	// home directory.
+	AnnotationProjectDir = Prefix + "project-dir"
+
+	// AnnotationStatus (output) marks a pod as mutated; its value is StatusInjected. A pod that carries
+	// it is left alone, so a second admission call (reinvocation) is a no-op.
+	AnnotationStatus = Prefix + "status"
+
+	// StatusInjected is the value of AnnotationStatus on a mutated pod.
+	StatusInjected = "injected"
+)
+
+// Labels and annotations that KubeSpawner and the z2jh chart set, which binder-projects reads.
+const (
+	// LabelComponent selects singleuser pods in the MutatingWebhookConfiguration.
+	LabelComponent = "component"
+	// ComponentSingleuser is the value of LabelComponent on a singleuser server pod.
+	ComponentSingleuser = "singleuser-server"
+	// AnnotationHubUsername is the raw JupyterHub user name.
+	AnnotationHubUsername = "hub.jupyter.org/username"
+	// AnnotationHubServername is the named server's name ("" for the default server).
+	AnnotationHubServername = "hub.jupyter.org/servername"
+	// EnvRepoURL is the notebook container's env var that BinderHub's spawner mixin sets to the
+	// launched repository's URL.
+	EnvRepoURL = "BINDER_REPO_URL"
+)
