@@ -1,0 +1,160 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/binder-projects/binder-projects/certs"
+)
+
+// Where the webhook listens on the host, and its registration.
+const (
+	WebhookPort        = 9443
+	webhookHealthAddr  = "127.0.0.1:9440"
+	webhookMetricsAddr = "127.0.0.1:9441"
+	WebhookConfigName  = "binder-projects"
+	webhookName        = "pods.binder-projects.io"
+	WebhookPath        = "/mutate-v1-pod"
+)
+
+type webhookState struct {
+	bin     string
+	certDir string
+}
+
+// WebhookLog is the webhook process's stdout and stderr (appended over restarts).
+func (c *Cluster) WebhookLog() string { return c.logPath("webhook") }
+
+// WebhookURL is the URL the MutatingWebhookConfiguration calls.
+func (c *Cluster) WebhookURL() string {
+	return "https://" + net.JoinHostPort(c.nodeIP.String(), strconv.Itoa(WebhookPort)) + WebhookPath
+}
+
+// StartWebhook builds binder-projects from the repository root (first call only), starts it on the host
+// with a certificate from the cluster's CA, waits until it serves, and registers the
+// MutatingWebhookConfiguration (URL mode, CREATE pods, component=singleuser-server in the hub namespace,
+// failurePolicy Fail).
+func (c *Cluster) StartWebhook(ctx context.Context) error {
+	if c.webhook == nil {
+		ws := &webhookState{bin: filepath.Join(c.l.path("bin"), "binder-projects"), certDir: filepath.Join(c.l.pki(), "webhook")}
+		if err := os.MkdirAll(filepath.Dir(ws.bin), 0o755); err != nil {
+			return err
+		}
+		if err := runLogged(ctx, RepoRoot(), nil, c.logPath("webhook-build"), "nice", "-n", "10", "go", "build", "-o", ws.bin, "./cmd/binder-projects"); err != nil {
+			return fmt.Errorf("building the webhook (log %s): %w", c.logPath("webhook-build"), err)
+		}
+		if err := os.MkdirAll(ws.certDir, 0o700); err != nil {
+			return err
+		}
+		crt, key, err := c.pki.ca.Issue(certs.Request{CommonName: "binder-projects-webhook", Server: true,
+			DNSNames: []string{"binder-projects-webhook." + c.opts.WebhookNamespace + ".svc", "localhost"},
+			IPs:      []net.IP{net.ParseIP("127.0.0.1"), c.nodeIP}})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(ws.certDir, "tls.crt"), crt, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(ws.certDir, "tls.key"), key, 0o600); err != nil {
+			return err
+		}
+		c.webhook = ws
+	}
+	p, err := c.start("webhook", []string{"KUBECONFIG=" + c.Kubeconfig()}, c.webhook.bin, "serve",
+		"--port", strconv.Itoa(WebhookPort), "--bind-address", c.nodeIP.String(), "--cert-dir", c.webhook.certDir,
+		"--metrics-bind-address", webhookMetricsAddr, "--health-probe-bind-address", webhookHealthAddr,
+		"--namespace", c.opts.WebhookNamespace)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.caPool()}}
+	hc := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+	addr := net.JoinHostPort(c.nodeIP.String(), strconv.Itoa(WebhookPort))
+	if err := waitFor(ctx, 60*time.Second, "the webhook to serve TLS on "+addr, aliveCheck(p, c.WebhookLog(), func() (bool, error) {
+		// any HTTP answer over verified TLS will do (a GET on the webhook path is refused by design)
+		resp, err := hc.Get("https://" + addr + WebhookPath)
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return true, nil
+	})); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 30*time.Second, "the webhook's /readyz", aliveCheck(p, c.WebhookLog(), func() (bool, error) {
+		resp, err := http.Get("http://" + webhookHealthAddr + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, nil
+	})); err != nil {
+		return err
+	}
+	return c.registerWebhook(ctx)
+}
+
+func (c *Cluster) caPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(c.pki.ca.Certificate())
+	return pool
+}
+
+// CACertPEM is the cluster CA (the webhook's caBundle).
+func (c *Cluster) CACertPEM() []byte { return c.pki.ca.CertPEM() }
+
+// StopWebhook stops the webhook process; its registration stays (as when the webhook's pods are gone).
+func (c *Cluster) StopWebhook() error {
+	c.mu.Lock()
+	p := c.procs["webhook"]
+	c.mu.Unlock()
+	return stopRecorded(c.l, "webhook", p, 10*time.Second)
+}
+
+func (c *Cluster) registerWebhook(ctx context.Context) error {
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	never := admissionregistrationv1.NeverReinvocationPolicy
+	url := c.WebhookURL()
+	timeout := int32(10)
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    webhookName,
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             &none,
+			FailurePolicy:           &fail,
+			ReinvocationPolicy:      &never,
+			TimeoutSeconds:          &timeout,
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: c.pki.ca.CertPEM()},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+			ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{"component": "singleuser-server"}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": c.opts.WebhookNamespace}},
+		}},
+	}
+	api := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	old, err := api.Get(ctx, WebhookConfigName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = api.Create(ctx, mwc, metav1.CreateOptions{})
+	case err == nil:
+		mwc.ResourceVersion = old.ResourceVersion
+		_, err = api.Update(ctx, mwc, metav1.UpdateOptions{})
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+// Package e2e runs binder-projects on a real single-node Kubernetes (see cluster/): one cluster for the
+// whole `go test` run, started in TestMain. Run as root, from e2e/:
+//
+//	go test -timeout 60m ./...
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/binder-projects/binder-projects/e2e/cluster"
+)
+
+// hubNamespace is where the singleuser pods go (the webhook serves only it).
+const hubNamespace = "bhub"
+
+var testCluster *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: skipped, the end-to-end tests need root")
+		return 0
+	}
+	before, err := cluster.CaptureHostState()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	t0 := time.Now()
+	c, err := cluster.Start(context.Background(), cluster.Options{Namespaces: []string{hubNamespace}, Webhook: webhookAvailable()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
+		return 1
+	}
+	c.StopOnSignal()
+	testCluster = c
+	fmt.Fprintf(os.Stderr, "e2e: cluster ready after %s (build included)\n", time.Since(t0).Round(100*time.Millisecond))
+	t1 := time.Now()
+	code := m.Run()
+	fmt.Fprintf(os.Stderr, "e2e: tests took %s\n", time.Since(t1).Round(100*time.Millisecond))
+	t2 := time.Now()
+	if err := c.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
+		code = 1
+	}
+	fmt.Fprintf(os.Stderr, "e2e: teardown took %s\n", time.Since(t2).Round(100*time.Millisecond))
+	after, err := cluster.CaptureHostState()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if left := cluster.Leftovers(before, after); len(left) > 0 {
+		fmt.Fprintln(os.Stderr, "e2e: the cluster left things behind:")
+		for _, l := range left {
+			fmt.Fprintln(os.Stderr, "  ", l)
+		}
+		code = 1
+	}
+	return code
+}
+
+// webhookAvailable: the webhook's command exists in the root module.
+func webhookAvailable() bool {
+	if os.Getenv("E2E_NO_WEBHOOK") != "" {
+		return false
+	}
+	m, _ := os.ReadDir(cluster.RepoRoot() + "/cmd/binder-projects")
+	for _, e := range m {
+		if len(e.Name()) > 3 && e.Name()[len(e.Name())-3:] == ".go" {
+			return true
+		}
+	}
+	return false
+}
