@@ -163,7 +163,7 @@ func writeOCILayout(out string, img Image, files []File) error {
 	}
 	config := map[string]any{
 		"architecture": "amd64", "os": "linux", "created": imageTime.Format(time.RFC3339),
-		"config": map[string]any{"Env": env, "Entrypoint": img.Entrypoint, "Cmd": img.Cmd, "User": img.User, "WorkingDir": img.WorkingDir},
+		"config":  map[string]any{"Env": env, "Entrypoint": img.Entrypoint, "Cmd": img.Cmd, "User": img.User, "WorkingDir": img.WorkingDir},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + diffID}},
 		"history": []map[string]string{{"created": imageTime.Format(time.RFC3339), "created_by": "binder-projects e2e harness"}},
 	}

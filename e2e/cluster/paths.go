@@ -42,13 +42,15 @@ type layout struct {
 	root string // <cache>/cluster
 }
 
-func (l layout) path(elem ...string) string { return filepath.Join(append([]string{l.root}, elem...)...) }
-func (l layout) pki() string                { return l.path("pki") }
-func (l layout) logs() string               { return l.path("logs") }
-func (l layout) run() string                { return l.path("run") }
-func (l layout) data() string               { return l.path("data") }
-func (l layout) etc() string                { return l.path("etc") }
-func (l layout) pv() string                 { return l.path("pv") }
-func (l layout) pids() string               { return l.path("run", "pids") }
-func (l layout) sock() string               { return l.path("run", "containerd", "containerd.sock") }
-func (l layout) adminKubeconfig() string    { return l.path("admin.kubeconfig") }
+func (l layout) path(elem ...string) string {
+	return filepath.Join(append([]string{l.root}, elem...)...)
+}
+func (l layout) pki() string             { return l.path("pki") }
+func (l layout) logs() string            { return l.path("logs") }
+func (l layout) run() string             { return l.path("run") }
+func (l layout) data() string            { return l.path("data") }
+func (l layout) etc() string             { return l.path("etc") }
+func (l layout) pv() string              { return l.path("pv") }
+func (l layout) pids() string            { return l.path("run", "pids") }
+func (l layout) sock() string            { return l.path("run", "containerd", "containerd.sock") }
+func (l layout) adminKubeconfig() string { return l.path("admin.kubeconfig") }

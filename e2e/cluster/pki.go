@@ -84,7 +84,7 @@ func makePKI(l layout, nodeName string, nodeIP net.IP) (*pki, error) {
 		return nil, err
 	}
 	for name, user := range map[string]string{
-		l.adminKubeconfig():                   "admin",
+		l.adminKubeconfig():                     "admin",
 		l.path("controller-manager.kubeconfig"): "controller-manager",
 		l.path("scheduler.kubeconfig"):          "scheduler",
 		l.path("kubelet.kubeconfig"):            "kubelet-client",

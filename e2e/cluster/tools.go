@@ -69,10 +69,10 @@ var toolBuilds = []toolBuild{
 // Tools are the built binaries.
 type Tools struct {
 	Etcd, APIServer, ControllerManager, Scheduler, Kubelet, Kubectl string
-	Containerd, Ctr, Shim, Runc                                      string
-	ContainerdDir                                                    string // holds the shim (containerd finds it in PATH)
-	CNIDir                                                           string
-	Pause                                                            string // static pause binary
+	Containerd, Ctr, Shim, Runc                                     string
+	ContainerdDir                                                   string // holds the shim (containerd finds it in PATH)
+	CNIDir                                                          string
+	Pause                                                           string // static pause binary
 }
 
 // EnsureTools installs the Debian packages and builds every tool that is not yet in the cache. A tool is

@@ -44,7 +44,7 @@ func TestStoppingTheClusterLeavesNoProcessesMountsCgroupsIPTablesChainsOrBridges
 			TerminationGracePeriodSeconds: ptr(int64(30)),
 			Containers: []corev1.Container{{
 				Name: "notebook", Image: cluster.RepoA.Name, ImagePullPolicy: corev1.PullNever,
-				Command: []string{"/bin/sh", "-c", "echo hi > /data/hi; exec sleep 3600"},
+				Command:      []string{"/bin/sh", "-c", "echo hi > /data/hi; exec sleep 3600"},
 				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
 			}},
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
