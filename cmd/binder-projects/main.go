@@ -1,0 +1,150 @@
+// Command binder-projects is the binder-projects webhook and its offline tools:
+//
+//	binder-projects serve            run the admission webhook (and the claim controller)
+//	binder-projects mutate -f POD    print the pod the webhook would produce
+//	binder-projects project-dir URL  print the folder a repository maps to
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/webhook"
+)
+
+const usage = `binder-projects gives a stock BinderHub persistent, multi-project storage: a mutating admission
+webhook that puts each launched repository's files in a folder of its own on the user's volume.
+
+Usage:
+  binder-projects serve [flags]          run the admission webhook
+  binder-projects mutate [flags] -f POD  print the pod the webhook would make of POD (YAML or JSON; - for stdin)
+  binder-projects project-dir URL        print the project folder a repository URL maps to
+
+Run 'binder-projects COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "mutate":
+		return mutate(ctx, args[1:], stdin, stdout, stderr)
+	case "project-dir":
+		return projectDir(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "binder-projects: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// configFlags registers the mutation's settings on fs, with their defaults.
+func configFlags(fs *flag.FlagSet) *patch.Config {
+	c := patch.DefaultConfig()
+	fs.StringVar(&c.NotebookContainer, "notebook-container", c.NotebookContainer, "name of KubeSpawner's server container")
+	fs.StringVar(&c.InitContainerName, "init-container-name", c.InitContainerName, "name of the init container that seeds projects")
+	fs.StringVar(&c.HomeMountPath, "home-mount-path", c.HomeMountPath, "the notebook's home: the launched project is mounted here, and the image's files are seeded from here")
+	fs.StringVar(&c.ProjectsMountPath, "projects-mount-path", c.ProjectsMountPath, "where every project (the whole user volume) is mounted")
+	fs.StringVar(&c.PodNamePrefix, "pod-name-prefix", c.PodNamePrefix, "KubeSpawner's pod name before the user-server slug (z2jh: jupyter-)")
+	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "name of the user's claim when the pod has none; "+patch.PlaceholderUserServer+" is the slug from the pod name")
+	fs.StringVar(&c.VolumeNameTemplate, "volume-name-template", c.VolumeNameTemplate, "name of the pod volume added for that claim")
+	return &c
+}
+
+func mutate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := configFlags(fs)
+	file := fs.String("f", "", "the pod, as YAML or JSON (- for standard input)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "binder-projects mutate: give the pod with -f FILE (or -f - for standard input)")
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
+		return 2
+	}
+	var in []byte
+	var err error
+	if *file == "-" {
+		in, err = io.ReadAll(stdin)
+	} else {
+		in, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
+		return 1
+	}
+	podJSON, err := yaml.YAMLToJSON(in)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects mutate: %s is not YAML or JSON: %v\n", *file, err)
+		return 1
+	}
+	out, resp, err := webhook.Review(ctx, webhook.NewWebhook(*cfg, logr.Discard()), podJSON)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
+		return 1
+	}
+	if !resp.Allowed {
+		fmt.Fprintf(stderr, "binder-projects mutate: the webhook refuses this pod (%d): %s\n", resp.Result.Code, resp.Result.Message)
+		return 1
+	}
+	if len(resp.Patches) == 0 {
+		fmt.Fprintln(stderr, "binder-projects mutate: the webhook leaves this pod unchanged")
+	}
+	y, err := yaml.JSONToYAML(out)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
+		return 1
+	}
+	if _, err := stdout.Write(y); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func projectDir(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: binder-projects project-dir URL\n\nPrints the folder, on the user's volume, of the project launched from the repository URL.")
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
+		return 2
+	}
+	dir, err := patch.ProjectDir(args[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects project-dir: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, dir)
+	return 0
+}
+
+// newLogger is the structured (JSON) logger of the server.
+func newLogger(w io.Writer, verbosity int) logr.Logger {
+	return funcr.NewJSON(func(obj string) { fmt.Fprintln(w, obj) }, funcr.Options{LogTimestamp: true, Verbosity: verbosity})
+}
+

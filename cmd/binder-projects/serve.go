@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/binder-projects/binder-projects/controller"
+	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/webhook"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := configFlags(fs)
+	host := fs.String("bind-address", "", "address the webhook listens on (empty: every address)")
+	port := fs.Int("port", 9443, "port the webhook listens on (HTTPS)")
+	certDir := fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder holding tls.crt and tls.key; a change to the files is picked up without a restart")
+	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 turns it off)")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	namespace := fs.String("namespace", "", "the hub's namespace: the claim controller watches singleuser pods only there (empty: every namespace)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, then the in-cluster config, then ~/.kube/config)")
+	claimSize := fs.String("claim-size", "10Gi", "size of a claim created for a pod without storage")
+	claimClass := fs.String("claim-storage-class", "", "storage class of such a claim (empty: the cluster's default class)")
+	claimAccess := fs.String("claim-access-mode", string(corev1.ReadWriteOnce), "access mode of such a claim")
+	verbosity := fs.Int("v", 0, "log verbosity (0: decisions and errors)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "binder-projects serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "binder-projects serve: %v\n", err)
+		return 2
+	}
+	claims := controller.ClaimConfig{StorageClass: *claimClass, AccessMode: corev1.PersistentVolumeAccessMode(*claimAccess)}
+	size, err := resource.ParseQuantity(*claimSize)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects serve: --claim-size=%q: %v\n", *claimSize, err)
+		return 2
+	}
+	claims.Size = size
+
+	log := newLogger(stderr, *verbosity)
+	ctrl.SetLogger(log)
+	restCfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		log.Error(err, "cannot reach the Kubernetes API")
+		return 1
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		log.Error(err, "building the scheme")
+		return 1
+	}
+	podCache := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{patch.LabelComponent: patch.ComponentSingleuser})}
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
+	if *namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{*namespace: {}}
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 log,
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress: *probeAddr,
+		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: *host, Port: *port, CertDir: *certDir}),
+	})
+	if err != nil {
+		log.Error(err, "setting up the manager")
+		return 1
+	}
+	mgr.GetWebhookServer().Register(webhook.Path, webhook.NewWebhook(*cfg, log.WithName("admission")))
+	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Config: *cfg, Claims: claims}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "setting up the claim controller")
+		return 1
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		log.Error(err, "adding the health check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		log.Error(err, "adding the readiness check")
+		return 1
+	}
+	log.Info("starting", "path", webhook.Path, "port", *port, "certDir", *certDir, "namespace", *namespace)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "the manager stopped")
+		return 1
+	}
+	return 0
+}
+
+// restConfig loads the kubeconfig named by the flag, else the usual places.
+func restConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		return clientcmd.BuildConfigFromFlags("", path)
+	}
+	return ctrl.GetConfig()
+}

@@ -1,0 +1,251 @@
+package patch
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Project is what a pod launches, resolved from its annotations or from BinderHub's env.
+type Project struct {
+	// Dir is the project's folder on the user's volume.
+	Dir string
+	// RepoURL is the repository the project comes from; empty when the project was named explicitly
+	// and no URL is known.
+	RepoURL string
+	// Image is the image the init container seeds the project from.
+	Image string
+	// Deletions are project folders the init container deletes first.
+	Deletions []string
+}
+
+var (
+	annotationsPath = field.NewPath("metadata", "annotations")
+	containersPath  = field.NewPath("spec", "containers")
+)
+
+// ResolveProject reads the project a pod launches: the folder from AnnotationProject, else from the
+// repository URL (AnnotationRepoURL, else the notebook container's BINDER_REPO_URL); the image from
+// AnnotationImage, else the notebook container's image; the deletions from AnnotationDelete. Every
+// bad value is reported, with its field path.
+func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
+	var p Project
+	var errs field.ErrorList
+	nb := findContainer(pod.Spec.Containers, cfg.NotebookContainer)
+
+	repoPath := annotationsPath.Key(AnnotationRepoURL)
+	p.RepoURL = pod.Annotations[AnnotationRepoURL]
+	if p.RepoURL == "" && nb >= 0 {
+		if e := findEnv(pod.Spec.Containers[nb].Env, EnvRepoURL); e >= 0 {
+			p.RepoURL = pod.Spec.Containers[nb].Env[e].Value
+			repoPath = containersPath.Index(nb).Child("env").Index(e).Child("value")
+		}
+	}
+
+	if dir, ok := pod.Annotations[AnnotationProject]; ok {
+		if err := ValidateProjectDir(dir); err != nil {
+			errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationProject), dir, err.Error()))
+		}
+		p.Dir = dir
+	} else if p.RepoURL != "" {
+		dir, err := ProjectDir(p.RepoURL)
+		if err != nil {
+			errs = append(errs, field.Invalid(repoPath, p.RepoURL, err.Error()))
+		}
+		p.Dir = dir
+	} else {
+		errs = append(errs, field.Required(annotationsPath.Key(AnnotationProject),
+			"no project: set "+AnnotationProject+" or "+AnnotationRepoURL+", or launch through BinderHub (env "+EnvRepoURL+")"))
+	}
+
+	if img, ok := pod.Annotations[AnnotationImage]; ok {
+		if img == "" || strings.ContainsAny(img, " \t\r\n") {
+			errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationImage), img, "must be an image reference, without white space"))
+		}
+		p.Image = img
+	} else if nb >= 0 {
+		p.Image = pod.Spec.Containers[nb].Image
+		if p.Image == "" {
+			errs = append(errs, field.Required(containersPath.Index(nb).Child("image"), "the notebook container has no image to seed the project from"))
+		}
+	}
+
+	if list, ok := pod.Annotations[AnnotationDelete]; ok {
+		for _, dir := range strings.Fields(list) {
+			if err := ValidateProjectDir(dir); err != nil {
+				errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationDelete), dir, err.Error()))
+				continue
+			}
+			p.Deletions = append(p.Deletions, dir)
+		}
+	}
+	return p, errs
+}
+
+// Mutate returns the pod that in becomes: the notebook container's home mounted from the project's
+// folder on the user's volume, the whole volume at the projects path, and an init container that
+// seeds the folder. It never modifies in, and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot
+// rewrite safely gets every reason at once, as field errors, and nothing is changed.
+func Mutate(in *corev1.Pod, cfg Config) (*corev1.Pod, field.ErrorList) {
+	p, errs := ResolveProject(in, cfg)
+	nb := findContainer(in.Spec.Containers, cfg.NotebookContainer)
+	if nb < 0 {
+		return nil, append(errs, field.Required(containersPath,
+			fmt.Sprintf("no container named %q: set --notebook-container to the name of the server's container", cfg.NotebookContainer)))
+	}
+	vol, errs2 := planVolume(in, cfg, nb, p.Dir)
+	errs = append(errs, errs2...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	out := in.DeepCopy()
+	if vol.add != nil {
+		out.Spec.Volumes = append(out.Spec.Volumes, *vol.add)
+	}
+	nbc := &out.Spec.Containers[nb]
+	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.HomeMountPath, SubPath: p.Dir})
+	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.ProjectsMountPath})
+	ensureInitContainer(out, initContainer(cfg, nbc, vol.name, p))
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[AnnotationProjectDir] = p.Dir
+	if p.RepoURL != "" {
+		out.Annotations[AnnotationRepoURL] = p.RepoURL
+	}
+	out.Annotations[AnnotationStatus] = StatusInjected
+	return out, nil
+}
+
+// volumePlan is the pod volume that holds the user's claim, and the volume to add when the pod has
+// none (BinderHub's default storage type "none").
+type volumePlan struct {
+	name string
+	add  *corev1.Volume
+}
+
+// planVolume finds the volume mounted at the home path, or plans the claim's volume, and reports
+// every mount that would clash with ours.
+func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, field.ErrorList) {
+	var errs field.ErrorList
+	var plan volumePlan
+	c := pod.Spec.Containers[nb]
+	mountsPath := containersPath.Index(nb).Child("volumeMounts")
+
+	if hm := findMount(c.VolumeMounts, cfg.HomeMountPath); hm >= 0 {
+		m := c.VolumeMounts[hm]
+		plan.name = m.Name
+		if v := findVolume(pod.Spec.Volumes, m.Name); v < 0 || pod.Spec.Volumes[v].PersistentVolumeClaim == nil {
+			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("name"), m.Name,
+				fmt.Sprintf("%s is mounted from a volume that is not a PersistentVolumeClaim; binder-projects keeps projects on the user's claim (use singleuser.storage.type dynamic or none)", cfg.HomeMountPath)))
+		}
+		if m.SubPath != "" && m.SubPath != dir {
+			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("subPath"), m.SubPath,
+				fmt.Sprintf("%s already has a subPath; binder-projects sets it to the project folder %q", cfg.HomeMountPath, dir)))
+		}
+		if m.SubPathExpr != "" {
+			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("subPathExpr"), m.SubPathExpr,
+				fmt.Sprintf("%s already has a subPathExpr; binder-projects sets subPath to the project folder %q", cfg.HomeMountPath, dir)))
+		}
+	} else {
+		slug, ok := strings.CutPrefix(pod.Name, cfg.PodNamePrefix)
+		if !ok || slug == "" {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), pod.Name,
+				fmt.Sprintf("the pod has no volume at %s and its name does not start with %q, so the user's claim cannot be named as KubeSpawner names it; set --pod-name-prefix", cfg.HomeMountPath, cfg.PodNamePrefix)))
+			return plan, errs
+		}
+		claim := strings.ReplaceAll(cfg.ClaimNameTemplate, PlaceholderUserServer, slug)
+		if v := findClaimVolume(pod.Spec.Volumes, claim); v >= 0 {
+			plan.name = pod.Spec.Volumes[v].Name
+		} else {
+			plan.name = strings.ReplaceAll(cfg.VolumeNameTemplate, PlaceholderUserServer, slug)
+			if v := findVolume(pod.Spec.Volumes, plan.name); v >= 0 {
+				errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
+					plan.name+" (binder-projects would add this volume for claim "+claim+")"))
+			}
+			plan.add = &corev1.Volume{Name: plan.name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim},
+			}}
+		}
+	}
+
+	if pm := findMount(c.VolumeMounts, cfg.ProjectsMountPath); pm >= 0 {
+		if m := c.VolumeMounts[pm]; m.Name != plan.name || m.SubPath != "" || m.SubPathExpr != "" {
+			errs = append(errs, field.Invalid(mountsPath.Index(pm).Child("mountPath"), m.MountPath,
+				fmt.Sprintf("something else is already mounted at %s; set --projects-mount-path to a free path", cfg.ProjectsMountPath)))
+		}
+	}
+	return plan, errs
+}
+
+// initContainer is the container that seeds the project: the project's image, the notebook's
+// security context and resources, the user's volume at the projects path only (so it still sees
+// the image's own home), inputs as env vars.
+func initContainer(cfg Config, nb *corev1.Container, volume string, p Project) corev1.Container {
+	return corev1.Container{
+		Name:    cfg.InitContainerName,
+		Image:   p.Image,
+		Command: InitCommand(),
+		Env: []corev1.EnvVar{
+			{Name: EnvProjectsRoot, Value: cfg.ProjectsMountPath},
+			{Name: EnvProject, Value: p.Dir},
+			{Name: EnvSource, Value: cfg.HomeMountPath},
+			{Name: EnvDelete, Value: strings.Join(p.Deletions, " ")},
+		},
+		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: cfg.ProjectsMountPath}},
+		Resources:                *nb.Resources.DeepCopy(),
+		SecurityContext:          nb.SecurityContext.DeepCopy(),
+		ImagePullPolicy:          nb.ImagePullPolicy,
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// ensureMount makes c mount m at m.MountPath, replacing what was there.
+func ensureMount(c *corev1.Container, m corev1.VolumeMount) {
+	if i := findMount(c.VolumeMounts, m.MountPath); i >= 0 {
+		c.VolumeMounts[i].Name = m.Name
+		c.VolumeMounts[i].SubPath = m.SubPath
+		return
+	}
+	c.VolumeMounts = append(c.VolumeMounts, m)
+}
+
+// ensureInitContainer puts ic in place of the init container of its name, or after all others.
+func ensureInitContainer(pod *corev1.Pod, ic corev1.Container) {
+	if i := findContainer(pod.Spec.InitContainers, ic.Name); i >= 0 {
+		pod.Spec.InitContainers[i] = ic
+		return
+	}
+	pod.Spec.InitContainers = append(pod.Spec.InitContainers, ic)
+}
+
+func findMount(ms []corev1.VolumeMount, mountPath string) int {
+	for i := range ms {
+		if ms[i].MountPath == mountPath {
+			return i
+		}
+	}
+	return -1
+}
+
+func findVolume(vs []corev1.Volume, name string) int {
+	for i := range vs {
+		if vs[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func findClaimVolume(vs []corev1.Volume, claim string) int {
+	for i := range vs {
+		if pvc := vs[i].PersistentVolumeClaim; pvc != nil && pvc.ClaimName == claim {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,22 @@
+package webhook
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	admissions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "binder_projects_admissions_total",
+		Help: "Pod admission requests handled, by outcome (mutated, skipped, invalid, denied, malformed, error).",
+	}, []string{"outcome"})
+	latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "binder_projects_admission_duration_seconds",
+		Help:    "Time to decide a pod admission request, by outcome.",
+		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+	}, []string{"outcome"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(admissions, latency)
+}

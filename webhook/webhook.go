@@ -1,0 +1,134 @@
+// Package webhook is the admission side of binder-projects, and the only package that knows
+// admission types: a typed controller-runtime Defaulter for Pods around patch.Mutate, instrumented
+// with metrics. controller-runtime decodes the request, diffs the mutated pod against the raw
+// request bytes and answers; nothing here builds JSON patches.
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/binder-projects/binder-projects/patch"
+)
+
+// Path is where the pod mutator is served; the MutatingWebhookConfiguration points here.
+const Path = "/mutate-v1-pod"
+
+// PodMutator rewrites BinderHub singleuser pods with patch.Mutate.
+type PodMutator struct {
+	Config patch.Config
+}
+
+var _ admission.Defaulter[*corev1.Pod] = (*PodMutator)(nil)
+
+// Default mutates pod in place, or returns an Invalid error (422) naming every field that stops it.
+// It logs what it decided, never the pod's env or the request.
+func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
+	log := logr.FromContextOrDiscard(ctx)
+	if ok, reason := patch.ShouldMutate(pod, m.Config); !ok {
+		log.Info("pod left alone", "reason", reason)
+		return nil
+	}
+	out, errs := patch.Mutate(pod, m.Config)
+	if len(errs) > 0 {
+		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
+		log.Info("pod refused", "reason", err.Error())
+		return err
+	}
+	*pod = *out
+	log.Info("pod mutated", "projectDir", out.Annotations[patch.AnnotationProjectDir],
+		"initContainer", m.Config.InitContainerName)
+	return nil
+}
+
+// podName is the pod's name for messages: KubeSpawner always sets one, other clients may use
+// generateName.
+func podName(ctx context.Context, pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	if req, err := admission.RequestFromContext(ctx); err == nil && req.Name != "" {
+		return req.Name
+	}
+	return pod.GenerateName
+}
+
+// NewWebhook returns the admission webhook for pods: the typed defaulter, with panics recovered,
+// each request logged with its ID and timed into the admission metrics.
+func NewWebhook(cfg patch.Config, log logr.Logger) *admission.Webhook {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	inner := admission.WithDefaulter[*corev1.Pod](scheme, &PodMutator{Config: cfg})
+	wh := &admission.Webhook{
+		Handler: instrumented{inner: inner.Handler},
+		LogConstructor: func(_ logr.Logger, req *admission.Request) logr.Logger {
+			if req == nil {
+				return log
+			}
+			// Identify the request; never its object, which carries the user's API token.
+			return log.WithValues("requestID", req.UID, "namespace", req.Namespace, "name", req.Name,
+				"operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun)
+		},
+	}
+	return wh
+}
+
+// instrumented counts and times every admission by its outcome.
+type instrumented struct{ inner admission.Handler }
+
+func (h instrumented) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp := h.inner.Handle(ctx, req)
+	outcome := Outcome(resp)
+	admissions.WithLabelValues(outcome).Inc()
+	latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	if outcome == OutcomeMalformed || outcome == OutcomeError {
+		msg := ""
+		if resp.Result != nil {
+			msg = resp.Result.Message
+		}
+		logr.FromContextOrDiscard(ctx).Info("admission failed", "outcome", outcome, "message", msg)
+	}
+	return resp
+}
+
+// Outcomes of an admission, the label of the admission metrics.
+const (
+	OutcomeMutated   = "mutated"   // the pod was rewritten
+	OutcomeSkipped   = "skipped"   // allowed unchanged: not a pod of ours
+	OutcomeInvalid   = "invalid"   // refused with 422: bad annotations, URLs or conflicting mounts
+	OutcomeDenied    = "denied"    // refused by policy (403)
+	OutcomeMalformed = "malformed" // the request itself could not be read (400)
+	OutcomeError     = "error"     // our fault (500)
+)
+
+// Outcome classifies an admission response.
+func Outcome(resp admission.Response) string {
+	code := int32(http.StatusOK)
+	if resp.Result != nil && resp.Result.Code != 0 {
+		code = resp.Result.Code
+	}
+	switch {
+	case resp.Allowed && len(resp.Patches) > 0:
+		return OutcomeMutated
+	case resp.Allowed:
+		return OutcomeSkipped
+	case code == http.StatusUnprocessableEntity:
+		return OutcomeInvalid
+	case code == http.StatusBadRequest:
+		return OutcomeMalformed
+	case code >= http.StatusInternalServerError:
+		return OutcomeError
+	default:
+		return OutcomeDenied
+	}
+}
