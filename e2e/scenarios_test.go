@@ -41,20 +41,19 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	createClaim(ctx, t, user)
-	base := fixturePod(t, fixtureDynamic, "bitnik", user)
-	projectA := filepath.Join(hostDir, repoA.projectDir)
+		projectA := filepath.Join(hostDir, repoA.ProjectDir)
 	var projectAInode uint64
 	steps := []struct {
 		name string
 		fn   func(t *testing.T)
 	}{
 		{"1 the first launch of project A copies the repository, which the notebook sees at its home and under /projects, and can write to", func(t *testing.T) {
-			admitted, running := launch(ctx, t, forRepo(base, repoA))
-			if got := admitted.Annotations["binder-projects.io/project-dir"]; got != repoA.projectDir {
-				t.Errorf("project-dir annotation = %q, want %q", got, repoA.projectDir)
+			admitted, running := launch(ctx, t, dynamicPod(t, user, repoA))
+			if got := admitted.Annotations["binder-projects.io/project-dir"]; got != repoA.ProjectDir {
+				t.Errorf("project-dir annotation = %q, want %q", got, repoA.ProjectDir)
 			}
-			assertProjectIsImageHome(t, projectA, repoA.image)
-			out := inNotebook(ctx, t, running.Name, `cd /home/jovyan && cat README.md .postbuild-ran && readlink latest.csv && ls -A /projects/`+repoA.projectDir+` | sort | tr '\n' ' ' && id -u`)
+			assertProjectIsImageHome(t, projectA, repoA.Image)
+			out := inNotebook(ctx, t, running.Name, `cd /home/jovyan && cat README.md .postbuild-ran && readlink latest.csv && ls -A /projects/`+repoA.ProjectDir+` | sort | tr '\n' ' ' && id -u`)
 			for _, want := range []string{"Repository A, commit 1", "postBuild ran (repository A, commit 1)", "analysis/data/measurements.csv", ".postbuild-ran README.md", "1000"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("the notebook does not see %q in its home and /projects:\n%s", want, out)
@@ -76,7 +75,7 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		}},
 		{"2 after the pod is deleted, as culling does, a new launch finds the written file and copies nothing", func(t *testing.T) {
 			deletePod(ctx, t, hubNamespace, "jupyter-"+user)
-			_, running := launch(ctx, t, forRepo(base, repoA))
+			_, running := launch(ctx, t, dynamicPod(t, user, repoA))
 			out := inNotebook(ctx, t, running.Name, `cd /home/jovyan && cat my-notes.txt README.md; ls requirements.txt 2>&1 || true`)
 			for _, want := range []string{"my notes", "edited by the user", "No such file"} {
 				if !strings.Contains(out, want) {
@@ -89,13 +88,13 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		}},
 		{"3 launching project B puts B's files at home and keeps A's, with the written file, under /projects", func(t *testing.T) {
 			deletePod(ctx, t, hubNamespace, "jupyter-"+user)
-			admitted, running := launch(ctx, t, forRepo(base, repoB))
-			if got := admitted.Annotations["binder-projects.io/project-dir"]; got != repoB.projectDir {
-				t.Errorf("project-dir annotation = %q, want %q", got, repoB.projectDir)
+			admitted, running := launch(ctx, t, dynamicPod(t, user, repoB))
+			if got := admitted.Annotations["binder-projects.io/project-dir"]; got != repoB.ProjectDir {
+				t.Errorf("project-dir annotation = %q, want %q", got, repoB.ProjectDir)
 			}
-			assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.projectDir), repoB.image)
-			out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md /projects/`+repoA.projectDir+`/my-notes.txt; ls /projects | tr '\n' ' '`)
-			for _, want := range []string{"Repository B", "my notes", repoA.projectDir, repoB.projectDir} {
+			assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.ProjectDir), repoB.Image)
+			out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md /projects/`+repoA.ProjectDir+`/my-notes.txt; ls /projects | tr '\n' ' '`)
+			for _, want := range []string{"Repository B", "my notes", repoA.ProjectDir, repoB.ProjectDir} {
 				if !strings.Contains(out, want) {
 					t.Errorf("missing %q:\n%s", want, out)
 				}
@@ -106,9 +105,9 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		}},
 		{"4 launching A again with a new commit's image keeps the user's files", func(t *testing.T) {
 			deletePod(ctx, t, hubNamespace, "jupyter-"+user)
-			_, running := launch(ctx, t, forRepo(base, repoANewCommit))
-			if got := running.Spec.Containers[0].Image; got != repoANewCommit.image.Name {
-				t.Errorf("notebook image = %q, want the new commit's %q", got, repoANewCommit.image.Name)
+			_, running := launch(ctx, t, dynamicPod(t, user, repoANewCommit))
+			if got := running.Spec.Containers[0].Image; got != repoANewCommit.Image.Name {
+				t.Errorf("notebook image = %q, want the new commit's %q", got, repoANewCommit.Image.Name)
 			}
 			out := inNotebook(ctx, t, running.Name, `cd /home/jovyan && cat my-notes.txt README.md; ls CHANGELOG.md 2>&1 || true`)
 			for _, want := range []string{"my notes", "Repository A, commit 1", "edited by the user", "No such file"} {
@@ -138,8 +137,8 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 		t.Fatal(err)
 	}
 	createClaim(ctx, t, user)
-	pod := forRepo(fixturePod(t, fixtureDynamic, "bitnik", user), repoLarge)
-	project := filepath.Join(hostDir, repoLarge.projectDir)
+	pod := dynamicPod(t, user, repoLarge)
+	project := filepath.Join(hostDir, repoLarge.ProjectDir)
 	created, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +177,7 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 		t.Fatal("a project folder appeared although its copy was killed")
 	}
 	launch(ctx, t, pod)
-	assertProjectIsImageHome(t, project, repoLarge.image)
+	assertProjectIsImageHome(t, project, repoLarge.Image)
 	if left, _ := filepath.Glob(filepath.Join(hostDir, ".binder-projects-tmp.*")); len(left) > 0 {
 		t.Errorf("temporary folders of the killed copy are still there: %v", left)
 	}
@@ -207,7 +206,7 @@ func TestAMigratedUsersFilesAtTheVolumeRootAreUntouchedAndVisibleUnderProjects(t
 		os.Chtimes(p, mtime, mtime)
 	}
 	createClaim(ctx, t, user)
-	_, running := launch(ctx, t, forRepo(fixturePod(t, fixtureDynamic, "bitnik", user), repoA))
+	_, running := launch(ctx, t, dynamicPod(t, user, repoA))
 	for name, content := range old {
 		p := filepath.Join(hostDir, name)
 		data, err := os.ReadFile(p)
@@ -227,7 +226,7 @@ func TestAMigratedUsersFilesAtTheVolumeRootAreUntouchedAndVisibleUnderProjects(t
 	if strings.Contains(out, "old-notebook") && strings.Contains(out[strings.LastIndex(out, "\n")+1:], "old-notebook") {
 		t.Errorf("the old home's files are at /home/jovyan instead of the project:\n%s", out)
 	}
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.projectDir), repoA.image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
 	deletePod(ctx, t, hubNamespace, running.Name)
 }
 
@@ -240,7 +239,7 @@ func TestAPodWithoutStorageGetsTheClaimsVolumeAndWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod := forRepo(fixturePod(t, fixtureStorageNone, "dora", user), repoA)
+	pod := storageNonePod(t, user, repoA)
 	if len(pod.Spec.Volumes) != 0 {
 		t.Fatalf("the storage-none fixture has volumes: %v", pod.Spec.Volumes)
 	}
@@ -255,12 +254,12 @@ func TestAPodWithoutStorageGetsTheClaimsVolumeAndWorks(t *testing.T) {
 	if pvc.Status.Phase != corev1.ClaimBound {
 		t.Errorf("claim-%s is %s", user, pvc.Status.Phase)
 	}
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.projectDir), repoA.image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
 	out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md && echo kept > /home/jovyan/kept.txt`)
 	if !strings.Contains(out, "Repository A") {
 		t.Errorf("home does not hold the project:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(hostDir, repoA.projectDir, "kept.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(hostDir, repoA.ProjectDir, "kept.txt")); err != nil {
 		t.Errorf("the notebook's file is not on the volume: %v", err)
 	}
 	deletePod(ctx, t, hubNamespace, running.Name)
@@ -285,12 +284,12 @@ func TestWithTheWebhookStoppedOrdinaryPodsAreCreatedAndSingleuserPodsAreRefused(
 	if _, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, ordinary, dry); err != nil {
 		t.Errorf("an ordinary pod in the hub namespace was refused: %v", err)
 	}
-	elsewhere := forRepo(fixturePod(t, fixtureDynamic, "bitnik", "elsewhere"), repoA)
+	elsewhere := dynamicPod(t, "elsewhere", repoA)
 	elsewhere.Namespace = "default"
 	if _, err := testCluster.Client().CoreV1().Pods("default").Create(ctx, elsewhere, dry); err != nil {
 		t.Errorf("a singleuser-labelled pod outside the hub namespace was refused: %v", err)
 	}
-	singleuser := forRepo(fixturePod(t, fixtureDynamic, "bitnik", "refused"), repoA)
+	singleuser := dynamicPod(t, "refused", repoA)
 	_, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, singleuser, metav1.CreateOptions{})
 	if err == nil {
 		t.Fatal("a singleuser pod was created without the webhook")
@@ -321,11 +320,11 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, forRepo(fixturePod(t, fixtureDynamic, "bitnik", user), repoA), dry)
+		got, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, dynamicPod(t, user, repoA), dry)
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertMutated(t, got, repoA.projectDir)
+		assertMutated(t, got, repoA.ProjectDir)
 		time.Sleep(3 * time.Second) // time for anything asynchronous to show
 		if _, err := testCluster.Client().CoreV1().Pods(hubNamespace).Get(ctx, got.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("the dry-run pod exists: %v", err)
@@ -343,11 +342,11 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 	})
 	t.Run("without storage, no claim is created", func(t *testing.T) {
 		const user = "dryrun-none"
-		got, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, forRepo(fixturePod(t, fixtureStorageNone, "dora", user), repoA), dry)
+		got, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, storageNonePod(t, user, repoA), dry)
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertMutated(t, got, repoA.projectDir)
+		assertMutated(t, got, repoA.ProjectDir)
 		if !podUsesClaim(got, "claim-"+user) {
 			t.Errorf("the dry-run pod has no volume for claim-%s", user)
 		}
