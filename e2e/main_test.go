@@ -28,13 +28,9 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: skipped, the end-to-end tests need root")
 		return 0
 	}
-	before, err := cluster.CaptureHostState()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
+	var before cluster.HostState
 	t0 := time.Now()
-	c, err := cluster.Start(context.Background(), cluster.Options{Namespaces: []string{hubNamespace}, Webhook: webhookAvailable()})
+	c, err := cluster.Start(context.Background(), cluster.Options{Namespaces: []string{hubNamespace}, Webhook: webhookAvailable(), HostStateBefore: &before})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
 		return 1

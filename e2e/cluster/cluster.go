@@ -39,6 +39,9 @@ type Options struct {
 	Webhook bool
 	// WebhookNamespace is the hub namespace the webhook serves (default "bhub").
 	WebhookNamespace string
+	// HostStateBefore, when set, receives a snapshot of the host taken once this machine is ours
+	// (lock held, stale clusters removed) and before anything starts: compare it with Leftovers.
+	HostStateBefore *HostState
 }
 
 // Cluster is a running single-node cluster.
@@ -103,6 +106,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	armed = true
+	if opts.HostStateBefore != nil {
+		if *opts.HostStateBefore, err = CaptureHostState(); err != nil {
+			return c, err
+		}
+	}
 	if c.tools, err = EnsureTools(ctx, p); err != nil {
 		return c, err
 	}
@@ -301,7 +309,7 @@ func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 // NodeIP is the primary non-loopback IPv4 address: the source address of the default route, else the
 // first global IPv4 on an up interface.
 func NodeIP() (net.IP, error) {
-	if conn, err := net.Dial("udp4", "192.0.2.255:9"); err == nil { // no packet is sent for UDP dial
+	if conn, err := net.Dial("udp4", "203.0.113.1:9"); err == nil { // a route lookup via the default route; no packet is sent
 		ip := conn.LocalAddr().(*net.UDPAddr).IP
 		conn.Close()
 		if ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() {

@@ -22,11 +22,8 @@ func TestStoppingTheClusterLeavesNoProcessesMountsCgroupsIPTablesChainsOrBridges
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	before, err := cluster.CaptureHostState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cluster.Start(ctx, cluster.Options{Images: []cluster.Image{cluster.RepoA}})
+	var before cluster.HostState
+	c, err := cluster.Start(ctx, cluster.Options{Images: []cluster.Image{cluster.RepoA}, HostStateBefore: &before})
 	if err != nil {
 		t.Fatal(err)
 	}
