@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,7 +53,7 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 	} else if p.RepoURL != "" {
 		dir, err := ProjectDir(p.RepoURL)
 		if err != nil {
-			errs = append(errs, field.Invalid(repoPath, p.RepoURL, err.Error()))
+			errs = append(errs, field.Invalid(repoPath, redactURL(p.RepoURL), err.Error()))
 		}
 		p.Dir = dir
 	} else {
@@ -114,7 +115,7 @@ func Mutate(in *corev1.Pod, cfg Config) (*corev1.Pod, field.ErrorList) {
 	}
 	out.Annotations[AnnotationProjectDir] = p.Dir
 	if p.RepoURL != "" {
-		out.Annotations[AnnotationRepoURL] = p.RepoURL
+		out.Annotations[AnnotationRepoURL] = redactURL(p.RepoURL)
 	}
 	out.Annotations[AnnotationStatus] = StatusInjected
 	return out, nil
@@ -221,6 +222,18 @@ func ensureInitContainer(pod *corev1.Pod, ic corev1.Container) {
 		return
 	}
 	pod.Spec.InitContainers = append(pod.Spec.InitContainers, ic)
+}
+
+// redactURL drops a URL's user information (a token can stand as the user name as well as the
+// password), for messages and annotations. Project folder names never depend on user information,
+// so the redacted URL names the same project.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }
 
 func findMount(ms []corev1.VolumeMount, mountPath string) int {

@@ -1,0 +1,130 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr/funcr"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/binder-projects/binder-projects/patch"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current output")
+
+const goldenSuffix = ".golden.yaml"
+
+// TestGoldenPods sends every pod in testdata/ (the shared fixtures, most captured from a real
+// KubeSpawner, and hand-made variants) through the real admission webhook, applies the returned
+// patch to the input as the API server does, and compares the result with testdata/<case>.golden.yaml:
+// the whole mutated pod, or the refusal. The mutated pod then goes through again, to prove that a
+// second admission changes nothing, and through patch.Mutate directly, to prove the core is
+// idempotent without the status marker's help. No log line may carry a token.
+func TestGoldenPods(t *testing.T) {
+	inputs := goldenInputs(t)
+	if len(inputs) == 0 {
+		t.Fatal("no pods in testdata/")
+	}
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			podJSON, err := yaml.YAMLToJSON(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			wh := NewWebhook(patch.DefaultConfig(), funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}))
+
+			out, resp, err := Review(context.Background(), wh, podJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			if resp.Allowed {
+				if got, err = yaml.JSONToYAML(out); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				got = fmt.Appendf(nil, "refused:\n  code: %d\n  reason: %s\n  message: %q\n", resp.Result.Code, resp.Result.Reason, resp.Result.Message)
+			}
+			golden := strings.TrimSuffix(in, ".yaml") + goldenSuffix
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("no golden file for %s (run go test ./webhook -run TestGoldenPods -update): %v", in, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("webhook output differs from %s (-want +got):\n%s", golden, cmp.Diff(string(want), string(got)))
+			}
+			if strings.Contains(logs.String(), "sentinel-token") {
+				t.Errorf("a token from the pod reached the log:\n%s", logs.String())
+			}
+			if strings.Contains(string(got), "sentinel-token-in-url") && !resp.Allowed {
+				t.Errorf("the refusal repeats credentials from the URL: %s", resp.Result.Message)
+			}
+			if !resp.Allowed || len(resp.Patches) == 0 {
+				return
+			}
+
+			again, resp2, err := Review(context.Background(), wh, out)
+			if err != nil || !resp2.Allowed || len(resp2.Patches) != 0 {
+				t.Fatalf("second admission of the mutated pod: err=%v allowed=%v patches=%v, want allowed with no patch", err, resp2.Allowed, resp2.Patches)
+			}
+			if !bytes.Equal(again, out) {
+				t.Error("second admission changed the pod")
+			}
+			var mutated corev1.Pod
+			if err := json.Unmarshal(out, &mutated); err != nil {
+				t.Fatal(err)
+			}
+			twice, errs := patch.Mutate(&mutated, patch.DefaultConfig())
+			if len(errs) > 0 {
+				t.Fatalf("patch.Mutate refuses its own output: %v", errs)
+			}
+			if diff := cmp.Diff(&mutated, twice); diff != "" {
+				t.Errorf("patch.Mutate is not idempotent (-once +twice):\n%s", diff)
+			}
+		})
+	}
+}
+
+// goldenInputs lists the input pods, and fails for every golden file whose input is gone (a stale
+// golden proves nothing).
+func goldenInputs(t *testing.T) []string {
+	t.Helper()
+	all, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []string
+	have := map[string]bool{}
+	for _, f := range all {
+		if !strings.HasSuffix(f, goldenSuffix) {
+			inputs = append(inputs, f)
+			have[f] = true
+		}
+	}
+	for _, f := range all {
+		if strings.HasSuffix(f, goldenSuffix) && !have[strings.TrimSuffix(f, goldenSuffix)+".yaml"] {
+			t.Errorf("golden file %s has no input %s: delete it or restore the input", f, strings.TrimSuffix(f, goldenSuffix)+".yaml")
+		}
+	}
+	return inputs
+}
