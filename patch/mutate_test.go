@@ -1,0 +1,273 @@
+package patch
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
+)
+
+// fixture reads a pod from the webhook's testdata (copies of ../shared/fixtures and variants).
+func fixture(t *testing.T, name string) *corev1.Pod {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return &pod
+}
+
+// seedContainer is the init container Mutate is expected to append.
+func seedContainer(image, volume, dir, deletions string, nb corev1.Container) corev1.Container {
+	return corev1.Container{
+		Name:    "binder-projects-init",
+		Image:   image,
+		Command: InitCommand(),
+		Env: []corev1.EnvVar{
+			{Name: EnvProjectsRoot, Value: "/projects"},
+			{Name: EnvProject, Value: dir},
+			{Name: EnvSource, Value: "/home/jovyan"},
+			{Name: EnvDelete, Value: deletions},
+		},
+		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: "/projects"}},
+		Resources:                nb.Resources,
+		SecurityContext:          nb.SecurityContext,
+		ImagePullPolicy:          nb.ImagePullPolicy,
+		TerminationMessagePath:   "/dev/termination-log",
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+func TestMutate(t *testing.T) {
+	tests := []struct {
+		sentence string
+		in       func(t *testing.T) *corev1.Pod
+		want     func(in *corev1.Pod) *corev1.Pod
+	}{{
+		sentence: "a BinderHub pod with dynamic storage gets its home from the project folder, every project at /projects, and the seeding init container after z2jh's",
+		in:       func(t *testing.T) *corev1.Pod { return fixture(t, "z2jh4-binderhub-dynamic") },
+		want: func(in *corev1.Pod) *corev1.Pod {
+			p := in.DeepCopy()
+			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
+			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
+			p.Annotations[AnnotationStatus] = StatusInjected
+			nb := &p.Spec.Containers[0]
+			nb.VolumeMounts = []corev1.VolumeMount{
+				{Name: "volume-bitnik", MountPath: "/home/jovyan", SubPath: "gh_binder-examples_requirements"},
+				{Name: "volume-bitnik", MountPath: "/projects"},
+			}
+			p.Spec.InitContainers = append(p.Spec.InitContainers,
+				seedContainer(nb.Image, "volume-bitnik", "gh_binder-examples_requirements", "", *nb))
+			return p
+		},
+	}, {
+		sentence: "a pod without storage gets the user's claim, named from the pod name's slug as KubeSpawner names it, not from the shorter username label",
+		in: func(t *testing.T) *corev1.Pod {
+			p := fixture(t, "unusual-username")
+			p.Spec.Volumes = nil
+			p.Spec.Containers[0].VolumeMounts = nil
+			return p
+		},
+		want: func(in *corev1.Pod) *corev1.Pod {
+			p := in.DeepCopy()
+			const slug = "anna-m-ller-uni-example---b22940a4"
+			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
+			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
+			p.Annotations[AnnotationStatus] = StatusInjected
+			p.Spec.Volumes = []corev1.Volume{{Name: "volume-" + slug, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim-" + slug}}}}
+			nb := &p.Spec.Containers[0]
+			nb.VolumeMounts = []corev1.VolumeMount{
+				{Name: "volume-" + slug, MountPath: "/home/jovyan", SubPath: "gh_binder-examples_requirements"},
+				{Name: "volume-" + slug, MountPath: "/projects"},
+			}
+			p.Spec.InitContainers = append(p.Spec.InitContainers,
+				seedContainer(nb.Image, "volume-"+slug, "gh_binder-examples_requirements", "", *nb))
+			return p
+		},
+	}, {
+		sentence: "the init container runs with the notebook's security context and memory, the explicit image, and the queued deletions",
+		in: func(t *testing.T) *corev1.Pod {
+			p := fixture(t, "memory-limits")
+			p.Annotations[AnnotationImage] = "registry.example.org/seed:1"
+			p.Annotations[AnnotationProject] = "my-analysis"
+			p.Annotations[AnnotationDelete] = "gh_a_b\ngl_c_d"
+			return p
+		},
+		want: func(in *corev1.Pod) *corev1.Pod {
+			p := in.DeepCopy()
+			p.Annotations[AnnotationProjectDir] = "my-analysis"
+			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
+			p.Annotations[AnnotationStatus] = StatusInjected
+			nb := &p.Spec.Containers[0]
+			nb.VolumeMounts = []corev1.VolumeMount{
+				{Name: "volume-memtest", MountPath: "/home/jovyan", SubPath: "my-analysis"},
+				{Name: "volume-memtest", MountPath: "/projects"},
+			}
+			p.Spec.InitContainers = append(p.Spec.InitContainers,
+				seedContainer("registry.example.org/seed:1", "volume-memtest", "my-analysis", "gh_a_b gl_c_d", *nb))
+			return p
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.sentence, func(t *testing.T) {
+			in := tt.in(t)
+			before := in.DeepCopy()
+			got, errs := Mutate(in, DefaultConfig())
+			if len(errs) > 0 {
+				t.Fatalf("Mutate: %v", errs)
+			}
+			if diff := cmp.Diff(tt.want(before), got); diff != "" {
+				t.Errorf("mutated pod (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, in); diff != "" {
+				t.Errorf("Mutate modified its input (-before +after):\n%s", diff)
+			}
+			if want := got.Spec.Containers[0].Resources; want.Limits != nil {
+				if q := got.Spec.InitContainers[len(got.Spec.InitContainers)-1].Resources.Limits[corev1.ResourceMemory]; q.Cmp(want.Limits[corev1.ResourceMemory]) != 0 {
+					t.Errorf("init container memory limit %v, want the notebook's %v", q.String(), want.Limits.Memory())
+				}
+			}
+		})
+	}
+}
+
+func TestMutateNeverModifiesItsInputAndIsIdempotentForEveryFixture(t *testing.T) {
+	for _, name := range []string{"z2jh4-binderhub-dynamic", "unusual-username", "named-server", "memory-limits",
+		"binderhub-storage-none", "gitlab-long-url", "z2jh3-kubespawner6-dynamic"} {
+		t.Run(name, func(t *testing.T) {
+			in := fixture(t, name)
+			before := in.DeepCopy()
+			once, errs := Mutate(in, DefaultConfig())
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(before, in); diff != "" {
+				t.Errorf("input modified (-before +after):\n%s", diff)
+			}
+			twice, errs := Mutate(once, DefaultConfig())
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(once, twice); diff != "" {
+				t.Errorf("not idempotent (-once +twice):\n%s", diff)
+			}
+			if first := once.Spec.InitContainers[0].Name; first != "block-cloud-metadata" {
+				t.Errorf("first init container is %q, want z2jh's block-cloud-metadata to stay first", first)
+			}
+		})
+	}
+}
+
+func TestMutateReportsEveryConflictAtOnceWithItsFieldPath(t *testing.T) {
+	pod := fixture(t, "z2jh4-binderhub-dynamic")
+	pod.Annotations[AnnotationProject] = ".hidden"
+	pod.Annotations[AnnotationDelete] = "ok ../x"
+	pod.Spec.Containers[0].VolumeMounts[0].SubPath = "elsewhere"
+	_, errs := Mutate(pod, DefaultConfig())
+	var got []string
+	for _, e := range errs {
+		got = append(got, string(e.Type)+" "+e.Field)
+	}
+	want := []string{
+		string(field.ErrorTypeInvalid) + " metadata.annotations[binder-projects.io/project]",
+		string(field.ErrorTypeInvalid) + " metadata.annotations[binder-projects.io/delete]",
+		string(field.ErrorTypeInvalid) + " spec.containers[0].volumeMounts[0].subPath",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("field errors (-want +got):\n%s\nfull: %v", diff, errs)
+	}
+}
+
+func TestMutateRefusesAPodWithoutStorageWhoseNameHasNoKubeSpawnerPrefix(t *testing.T) {
+	pod := fixture(t, "binderhub-storage-none")
+	pod.Name = "custom-dora"
+	_, errs := Mutate(pod, DefaultConfig())
+	if len(errs) != 1 || errs[0].Field != "metadata.name" || !strings.Contains(errs[0].Detail, "--pod-name-prefix") {
+		t.Fatalf("errors = %v, want one on metadata.name that names --pod-name-prefix", errs)
+	}
+}
+
+func TestMutateKeepsCredentialsInARepoURLOutOfTheAnnotation(t *testing.T) {
+	pod := fixture(t, "z2jh4-binderhub-dynamic")
+	pod.Annotations[AnnotationRepoURL] = "https://sentinel-token-x@github.com/binder-examples/requirements"
+	got, errs := Mutate(pod, DefaultConfig())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if u := got.Annotations[AnnotationRepoURL]; u != "https://github.com/binder-examples/requirements" {
+		t.Errorf("repo-url annotation = %q, want it without user information", u)
+	}
+	if d := got.Annotations[AnnotationProjectDir]; d != "gh_binder-examples_requirements" {
+		t.Errorf("project dir = %q: credentials must not change the project", d)
+	}
+}
+
+func TestShouldMutate(t *testing.T) {
+	tests := []struct {
+		sentence   string
+		pod        func(t *testing.T) *corev1.Pod
+		want       bool
+		wantReason string
+	}{
+		{"a BinderHub launch is ours", func(t *testing.T) *corev1.Pod { return fixture(t, "z2jh4-binderhub-dynamic") }, true, ""},
+		{"a spawn from the hub's home page without Binder is left alone", func(t *testing.T) *corev1.Pod { return fixture(t, "plain-jupyterhub-spawn") }, false, ReasonNoProjectSource},
+		{"a pod that is not a singleuser server is left alone", func(t *testing.T) *corev1.Pod {
+			p := fixture(t, "z2jh4-binderhub-dynamic")
+			p.Labels[LabelComponent] = "hub"
+			return p
+		}, false, ReasonNotSingleuser},
+		{"a pod already mutated is left alone", func(t *testing.T) *corev1.Pod {
+			p := fixture(t, "z2jh4-binderhub-dynamic")
+			p.Annotations[AnnotationStatus] = StatusInjected
+			return p
+		}, false, ReasonAlreadyMutated},
+		{"a plain spawn with an explicit project annotation is ours", func(t *testing.T) *corev1.Pod {
+			p := fixture(t, "plain-jupyterhub-spawn")
+			p.Annotations[AnnotationProject] = "scratch"
+			return p
+		}, true, ""},
+		{"an empty BINDER_REPO_URL (sent without a value key) is no project", func(t *testing.T) *corev1.Pod {
+			p := fixture(t, "plain-jupyterhub-spawn")
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: EnvRepoURL})
+			return p
+		}, false, ReasonNoProjectSource},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sentence, func(t *testing.T) {
+			got, reason := ShouldMutate(tt.pod(t), DefaultConfig())
+			if got != tt.want || reason != tt.wantReason {
+				t.Errorf("ShouldMutate = %v, %q; want %v, %q", got, reason, tt.want, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestConfigValidateNamesEveryBadSetting(t *testing.T) {
+	c := DefaultConfig()
+	c.ProjectsMountPath = "/home/jovyan/projects"
+	c.ClaimNameTemplate = "claim-shared"
+	c.NotebookContainer = ""
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted a broken configuration")
+	}
+	for _, want := range []string{"--notebook-container", "must not contain one another", "--claim-name-template"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("the default configuration is invalid: %v", err)
+	}
+}
+
