@@ -270,4 +270,3 @@ func TestConfigValidateNamesEveryBadSetting(t *testing.T) {
 		t.Errorf("the default configuration is invalid: %v", err)
 	}
 }
-

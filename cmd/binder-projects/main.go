@@ -147,4 +147,3 @@ func projectDir(args []string, stdout, stderr io.Writer) int {
 func newLogger(w io.Writer, verbosity int) logr.Logger {
 	return funcr.NewJSON(func(obj string) { fmt.Fprintln(w, obj) }, funcr.Options{LogTimestamp: true, Verbosity: verbosity})
 }
-
