@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/binder-projects/binder-projects/patch"
@@ -131,4 +132,20 @@ func Outcome(resp admission.Response) string {
 	default:
 		return OutcomeDenied
 	}
+}
+
+// ServerOptions say where the webhook listens and where its TLS files are.
+type ServerOptions struct {
+	Host    string
+	Port    int
+	CertDir string
+}
+
+// NewServer returns controller-runtime's webhook server with the pod mutator at Path. It serves
+// CertDir's tls.crt and tls.key and reloads them when they change (controller-runtime's certwatcher),
+// so a certificate renewed by cert-manager is used without a restart.
+func NewServer(opts ServerOptions, cfg patch.Config, log logr.Logger) crwebhook.Server {
+	s := crwebhook.NewServer(crwebhook.Options{Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir})
+	s.Register(Path, NewWebhook(cfg, log))
+	return s
 }

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/binder-projects/binder-projects/controller"
 	"github.com/binder-projects/binder-projects/patch"
@@ -82,13 +81,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress: *probeAddr,
-		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: *host, Port: *port, CertDir: *certDir}),
+		WebhookServer:          webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg, log.WithName("admission")),
 	})
 	if err != nil {
 		log.Error(err, "setting up the manager")
 		return 1
 	}
-	mgr.GetWebhookServer().Register(webhook.Path, webhook.NewWebhook(*cfg, log.WithName("admission")))
 	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Config: *cfg, Claims: claims}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the claim controller")
 		return 1
