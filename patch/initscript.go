@@ -1,0 +1,32 @@
+package patch
+
+import _ "embed" // for InitScript
+
+// The init container's inputs. The script reads them from its environment only: no value is ever spliced
+// into the script text, so no project name can become shell code.
+const (
+	// EnvProjectsRoot is where the user's volume is mounted in the init container, e.g. /projects.
+	EnvProjectsRoot = "BINDER_PROJECTS_ROOT"
+	// EnvProject is the project folder name, directly under EnvProjectsRoot.
+	EnvProject = "BINDER_PROJECTS_PROJECT"
+	// EnvSource is the image's home folder that a new project is seeded from, e.g. /home/jovyan.
+	EnvSource = "BINDER_PROJECTS_SOURCE"
+	// EnvDelete lists project folders to delete first, separated by spaces or newlines; may be empty or
+	// unset. The script checks every name again and deletes nothing if one is invalid.
+	EnvDelete = "BINDER_PROJECTS_DELETE"
+)
+
+// InitScript is the init container's POSIX sh script (init.sh; dash, bash and busybox ash run it). It
+// removes leftovers of earlier killed runs, deletes the folders queued in EnvDelete, then copies EnvSource
+// into EnvProjectsRoot/EnvProject through a temporary folder and an atomic rename, only if nothing of
+// that name exists yet. Exit status 2 means a bad input (nothing changed), 1 a failed copy or deletion.
+//
+//go:embed init.sh
+var InitScript string
+
+// InitScriptName is the script's $0, the name the shell puts in front of its own error messages.
+const InitScriptName = "binder-projects-init"
+
+// InitCommand is the init container's command: the script run by /bin/sh, with $0 set to a name for error
+// messages.
+func InitCommand() []string { return []string{"/bin/sh", "-c", InitScript, InitScriptName} }

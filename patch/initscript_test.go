@@ -1,0 +1,1129 @@
+package patch
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The init script is run for real, by dash, bash and busybox sh (with busybox's cp, mv, rm, ... first in
+// PATH, as in a busybox image), against real folder trees. Every case runs under every shell.
+
+const (
+	initProject = "gh_binder-examples_requirements"
+	// The notebook user of a z2jh deployment.
+	notebookUID, notebookGID = 1000, 100
+)
+
+// ---- shells ----
+
+type initShell struct {
+	name string
+	argv []string // the shell, e.g. /bin/busybox sh
+	path string   // PATH the script runs with
+}
+
+const initSystemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// initShells returns the three shells, failing (never skipping: CI installs them) if one is missing.
+func initShells(t *testing.T) []initShell {
+	t.Helper()
+	for _, bin := range []string{"/bin/dash", "/bin/bash", "/bin/busybox"} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s is missing: the init script is tested under dash, bash and busybox; run `make deps` or hack/install-test-deps.sh (%v)", bin, err)
+		}
+	}
+	// A folder of busybox applet links, readable by the unprivileged user too (an unreadable PATH entry
+	// would silently fall back to GNU tools).
+	applets := sharedTempDir(t, "busybox-applets-")
+	if out, err := exec.Command("/bin/busybox", "--install", "-s", applets).CombinedOutput(); err != nil {
+		t.Fatalf("busybox --install -s: %v\n%s", err, out)
+	}
+	bb := initShell{name: "busybox", argv: []string{"/bin/busybox", "sh"}, path: applets + ":" + initSystemPath}
+	// Prove that the busybox run really uses busybox's tools (Debian's busybox sh runs its own applets
+	// first anyway; the PATH makes it so for a busybox built without that too).
+	cmd := exec.Command("/bin/busybox", "sh", "-c", `for c in cp mv rm mkdir mktemp find chmod; do "$c" --help 2>&1 | head -n 1; done`)
+	cmd.Env = []string{"PATH=" + bb.path}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("asking busybox's tools for help: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(line, "BusyBox ") {
+			t.Fatalf("with PATH=%s a tool is not busybox's: %q\n%s", bb.path, line, out)
+		}
+	}
+	return []initShell{
+		{name: "dash", argv: []string{"/bin/dash"}, path: initSystemPath},
+		{name: "bash", argv: []string{"/bin/bash"}, path: initSystemPath},
+		bb,
+	}
+}
+
+// sharedTempDir is a temporary folder that the unprivileged user can enter (t.TempDir's parents are 0700).
+func sharedTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "binder-projects-"+pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// initResult is what one run of the script did.
+type initResult struct {
+	code int // exit status; -1 if killed by a signal
+	out  string
+}
+
+// command prepares the script under this shell with exactly env (plus PATH and a UTF-8 locale), as the
+// unprivileged notebook user if asUser, in its own process group (so a test can kill the whole run).
+func (sh initShell) command(t *testing.T, env []string, asUser bool) *exec.Cmd {
+	t.Helper()
+	argv := append(append([]string{}, sh.argv...), "-c", InitScript, InitScriptName)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append([]string{"PATH=" + sh.path, "LANG=C.UTF-8"}, env...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if asUser {
+		requireRootFor(t, "to run the script as uid 1000")
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: notebookUID, Gid: notebookGID}
+	}
+	return cmd
+}
+
+func (sh initShell) run(t *testing.T, env []string, asUser bool) initResult {
+	t.Helper()
+	cmd := sh.command(t, env, asUser)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return initResult{code: 0, out: out.String()}
+	case errors.As(err, &exitErr):
+		return initResult{code: exitErr.ExitCode(), out: out.String()}
+	default:
+		t.Fatalf("running the init script under %s: %v", sh.name, err)
+		return initResult{}
+	}
+}
+
+func requireRootFor(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root %s (CI runs as root)", why)
+	}
+}
+
+// ---- folder trees ----
+
+// treeNode is one entry of a folder tree to build: a folder, a file or a symbolic link.
+type treeNode struct {
+	path    string
+	mode    fs.FileMode // for folders and files
+	content string      // for files
+	link    string      // for symbolic links: the target text
+}
+
+func treeDir(path string, mode fs.FileMode) treeNode {
+	return treeNode{path: path, mode: fs.ModeDir | mode}
+}
+func treeFile(path string, mode fs.FileMode, content string) treeNode {
+	return treeNode{path: path, mode: mode, content: content}
+}
+func treeLink(path, target string) treeNode {
+	return treeNode{path: path, mode: fs.ModeSymlink, link: target}
+}
+
+// buildTree creates nodes under base, then gives every entry a distinct old mtime and, if owner is not nil,
+// that owner (uid, gid), like a repo2docker home.
+func buildTree(t *testing.T, base string, owner *[2]int, nodes ...treeNode) {
+	t.Helper()
+	for _, n := range nodes {
+		p := filepath.Join(base, n.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch {
+		case n.mode&fs.ModeDir != 0:
+			err = os.MkdirAll(p, 0o755)
+		case n.mode&fs.ModeSymlink != 0:
+			err = os.Symlink(n.link, p)
+		default:
+			err = os.WriteFile(p, []byte(n.content), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Modes and times last (a read-only folder must be filled first; a new child changes a folder's mtime).
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		p := filepath.Join(base, n.path)
+		if owner != nil {
+			if err := os.Lchown(p, owner[0], owner[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n.mode&fs.ModeSymlink != 0 {
+			continue
+		}
+		if err := os.Chmod(p, n.mode.Perm()); err != nil {
+			t.Fatal(err)
+		}
+		mtime := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// treeEntry is what a snapshot records of one file, folder or symbolic link.
+type treeEntry struct {
+	Type     string
+	Mode     fs.FileMode // permission and special bits; 0 for symbolic links
+	UID, GID uint32
+	MTime    time.Time // whole seconds (busybox cp keeps no more); zero for symbolic links (it keeps none)
+	Size     int64
+	SHA256   string
+	Link     string
+}
+
+// snapshotTree records every entry under base (keys are relative, "." is base itself), never following a
+// symbolic link. A missing base gives nil.
+func snapshotTree(t *testing.T, base string) map[string]treeEntry {
+	t.Helper()
+	if _, err := os.Lstat(base); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	snap := map[string]treeEntry{}
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		e := treeEntry{UID: st.Uid, GID: st.Gid}
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			e.Type = "symlink"
+			if e.Link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.IsDir():
+			e.Type, e.Mode, e.MTime = "dir", info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), info.ModTime().Truncate(time.Second)
+		case info.Mode().IsRegular():
+			e.Type, e.Mode, e.MTime, e.Size = "file", info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), info.ModTime().Truncate(time.Second), info.Size()
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			e.SHA256 = hex.EncodeToString(sum[:])
+		default:
+			e.Type, e.Mode = "other", info.Mode()
+		}
+		rel, err := filepath.Rel(base, p)
+		if err != nil {
+			return err
+		}
+		snap[rel] = e
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("snapshot of %s: %v", base, err)
+	}
+	return snap
+}
+
+// onlyTop returns the entries of snap under the given top-level names.
+func onlyTop(snap map[string]treeEntry, names ...string) map[string]treeEntry {
+	out := map[string]treeEntry{}
+	for k, v := range snap {
+		top := strings.SplitN(k, string(filepath.Separator), 2)[0]
+		for _, n := range names {
+			if top == n {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// reservedLeftovers lists the entries at the root with the script's reserved names.
+func reservedLeftovers(t *testing.T, root string) []string {
+	t.Helper()
+	var found []string
+	for _, prefix := range []string{".binder-projects-tmp.", ".binder-projects-trash."} {
+		m, err := filepath.Glob(filepath.Join(root, prefix+"*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = append(found, m...)
+	}
+	return found
+}
+
+// ---- the fixture: an image home, a user's volume, a folder outside the volume ----
+
+type initFixture struct {
+	base    string // holds the three below, and the injection marker
+	source  string // the image's home (BINDER_PROJECTS_SOURCE)
+	root    string // the user's volume (BINDER_PROJECTS_ROOT)
+	outside string // a folder outside the volume that symbolic links point to
+	marker  string // a file that only an injected command would create
+}
+
+// repo2dockerHome is a repo2docker home: dotfiles, nested folders, an executable, a private file, symbolic
+// links (relative, absolute, to a folder, dangling), a file postBuild created, awkward names.
+func repo2dockerHome() []treeNode {
+	return []treeNode{
+		treeDir(".", 0o755),
+		treeFile(".bashrc", 0o644, "# repo2docker\nexport PS1='$ '\n"),
+		treeDir(".config", 0o755),
+		treeDir(".config/app", 0o700),
+		treeFile(".config/app/settings.json", 0o600, `{"theme": "dark"}`),
+		treeFile("README.md", 0o644, "# requirements\n"),
+		treeDir("binder", 0o755),
+		treeFile("binder/postBuild", 0o755, "#!/bin/sh\necho built > built.txt\n"),
+		treeFile("binder/requirements.txt", 0o644, "numpy\n"),
+		treeFile("built.txt", 0o644, "built\n"),
+		treeDir("bin", 0o755),
+		treeFile("bin/run.sh", 0o755, "#!/bin/sh\necho run\n"),
+		treeFile("secret.txt", 0o600, "only mine\n"),
+		treeDir("data", 0o755),
+		treeDir("data/sub", 0o750),
+		treeDir("data/sub/deep", 0o755),
+		treeFile("data/sub/deep/table.csv", 0o644, "a,b\n1,2\n"),
+		treeDir("empty", 0o755),
+		treeFile("notes with spaces.ipynb", 0o644, "{}"),
+		treeFile("-dash-first", 0o644, "x"),
+		treeLink("link-to-readme", "README.md"),
+		treeLink("link-to-data", "data/sub"),
+		treeLink("absolute-link", "/etc/hostname"),
+		treeLink("dangling-link", "does-not-exist"),
+	}
+}
+
+// migratedUserFiles are a migrated JupyterHub user's old home files at the volume root; no run may touch them.
+var migratedUserFiles = []string{"notes.ipynb", ".bashrc", "old-work", ".binder-projects-notes.txt"}
+
+func newInitFixture(t *testing.T) *initFixture {
+	t.Helper()
+	base := sharedTempDir(t, "init-")
+	fx := &initFixture{
+		base:    base,
+		source:  filepath.Join(base, "home", "jovyan"),
+		root:    filepath.Join(base, "projects"),
+		outside: filepath.Join(base, "outside"),
+		marker:  filepath.Join(base, "pwned"),
+	}
+	buildTree(t, fx.source, &[2]int{notebookUID, notebookGID}, repo2dockerHome()...)
+	if err := os.Chmod(filepath.Dir(fx.source), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fx.seedRoot(t)
+	buildTree(t, fx.outside, nil,
+		treeDir("precious", 0o755),
+		treeFile("precious/thesis.tex", 0o644, "\\begin{document}\n"))
+	return fx
+}
+
+// seedRoot creates the volume root, owned by the user (as fsGroup does), with the user's old files.
+func (fx *initFixture) seedRoot(t *testing.T) {
+	t.Helper()
+	buildTree(t, fx.root, &[2]int{notebookUID, notebookGID},
+		treeDir(".", 0o775),
+		treeFile("notes.ipynb", 0o644, `{"cells": []}`),
+		treeFile(".bashrc", 0o644, "alias ll='ls -l'\n"),
+		treeDir("old-work", 0o755),
+		treeFile("old-work/analysis.py", 0o644, "print(42)\n"),
+		treeFile(".binder-projects-notes.txt", 0o644, "a user's file that only looks like ours\n"))
+}
+
+func (fx *initFixture) env(project, del string) []string {
+	return []string{
+		EnvProjectsRoot + "=" + fx.root,
+		EnvSource + "=" + fx.source,
+		EnvProject + "=" + project,
+		EnvDelete + "=" + del,
+	}
+}
+
+func (fx *initFixture) path(parts ...string) string {
+	return filepath.Join(append([]string{fx.root}, parts...)...)
+}
+
+// checkLog asserts the output is made of readable, prefixed lines, holds the wanted lines, and prints no
+// input other than folder names.
+func (fx *initFixture) checkLog(t *testing.T, res initResult, want ...string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimRight(res.out, "\n"), "\n") {
+		if line != "" && !strings.HasPrefix(line, "binder-projects: ") {
+			t.Errorf("log line without the binder-projects: prefix: %q\nfull output:\n%s", line, res.out)
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(res.out, w) {
+			t.Errorf("output lacks %q; output:\n%s", w, res.out)
+		}
+	}
+	for _, secret := range []string{fx.root, fx.source} {
+		if strings.Contains(res.out, secret) {
+			t.Errorf("output prints the input path %s; output:\n%s", secret, res.out)
+		}
+	}
+}
+
+// ---- the cases ----
+
+// initCase is one scenario: a volume prepared by setup, one run of the script, then checks.
+type initCase struct {
+	name     string
+	project  string // default initProject
+	del      string
+	asUser   bool // run as uid 1000 instead of root
+	setup    func(t *testing.T, fx *initFixture, sh initShell)
+	wantCode int
+	wantLog  []string
+	// check runs after the common checks; before is the snapshot of the whole fixture before the run.
+	check func(t *testing.T, fx *initFixture, before map[string]treeEntry)
+}
+
+// assertCopyOfHome asserts the project folder is a complete copy of the home, owners included.
+func assertCopyOfHome(t *testing.T, fx *initFixture, project string) {
+	t.Helper()
+	if diff := cmp.Diff(snapshotTree(t, fx.source), snapshotTree(t, fx.path(project))); diff != "" {
+		t.Errorf("project %s is not a copy of the home (-home +project):\n%s", project, diff)
+	}
+}
+
+// assertUnchanged asserts the whole fixture (home, volume, outside folder) is as it was.
+func assertUnchanged(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+	t.Helper()
+	if diff := cmp.Diff(before, snapshotTree(t, fx.base)); diff != "" {
+		t.Errorf("the run changed files (-before +after):\n%s", diff)
+	}
+}
+
+func assertAbsent(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still exists (err %v)", p, err)
+		}
+	}
+}
+
+func TestInitScript(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner (1000:100)")
+	cases := []initCase{
+		{
+			name:    "a first start copies the whole home: dotfiles, nested folders, symlinks, modes, times and owners",
+			wantLog: []string{"binder-projects: copying the image's home folder into new project " + initProject, "binder-projects: project " + initProject + " is ready"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertCopyOfHome(t, fx, initProject)
+				got := snapshotTree(t, fx.path(initProject))
+				for p, want := range map[string]treeEntry{
+					"bin/run.sh":     {Mode: 0o755, UID: notebookUID, GID: notebookGID},
+					"secret.txt":     {Mode: 0o600, UID: notebookUID, GID: notebookGID},
+					".config/app":    {Mode: 0o700, UID: notebookUID, GID: notebookGID},
+					"link-to-readme": {Link: "README.md", UID: notebookUID, GID: notebookGID},
+					"link-to-data":   {Link: "data/sub", UID: notebookUID, GID: notebookGID},
+					"absolute-link":  {Link: "/etc/hostname", UID: notebookUID, GID: notebookGID},
+					"dangling-link":  {Link: "does-not-exist", UID: notebookUID, GID: notebookGID},
+				} {
+					g := got[p]
+					if g.Mode != want.Mode || g.Link != want.Link || g.UID != want.UID || g.GID != want.GID {
+						t.Errorf("%s: got mode %v link %q owner %d:%d, want mode %v link %q owner %d:%d", p, g.Mode, g.Link, g.UID, g.GID, want.Mode, want.Link, want.UID, want.GID)
+					}
+				}
+			},
+		},
+		{
+			name:   "a first start as the unprivileged user copies a root-owned home and owns the copy",
+			asUser: true,
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				// A home owned by root but readable by all, as an image built without chown.
+				if err := os.Chmod(filepath.Join(fx.source, "secret.txt"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(filepath.Join(fx.source, ".config/app/settings.json"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range []string{".config/app", "data/sub"} {
+					if err := os.Chmod(filepath.Join(fx.source, d), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				chownTree(t, fx.source, 0, 0)
+			},
+			wantLog: []string{"project " + initProject + " is ready"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				want := snapshotTree(t, fx.source)
+				for k, e := range want {
+					e.UID, e.GID = notebookUID, notebookGID
+					want[k] = e
+				}
+				if diff := cmp.Diff(want, snapshotTree(t, fx.path(initProject))); diff != "" {
+					t.Errorf("project is not a copy of the home owned by the user (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "a second start copies nothing: what the user changed, added and deleted stays so",
+			setup: func(t *testing.T, fx *initFixture, sh initShell) {
+				if res := sh.run(t, fx.env(initProject, ""), false); res.code != 0 {
+					t.Fatalf("first start: exit %d\n%s", res.code, res.out)
+				}
+				writeTestFile(t, fx.path(initProject, "README.md"), "# my own notes\n")
+				writeTestFile(t, fx.path(initProject, "results.csv"), "x\n")
+				for _, p := range []string{".bashrc", "bin", "link-to-readme"} {
+					if err := os.RemoveAll(fx.path(initProject, p)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			wantLog: []string{"binder-projects: project " + initProject + " exists; copying nothing"},
+			check:   assertUnchanged,
+		},
+		{
+			name: "a project folder that is a symbolic link is left alone and nothing is copied",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(initProject))
+			},
+			wantLog: []string{"project " + initProject + " exists (as a symbolic link); copying nothing"},
+			check:   assertUnchanged,
+		},
+		{
+			name: "a project folder that is a dangling symbolic link is left alone and nothing is copied",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				makeTestLink(t, filepath.Join(fx.outside, "nowhere"), fx.path(initProject))
+			},
+			wantLog: []string{"project " + initProject + " exists (as a symbolic link); copying nothing"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				assertUnchanged(t, fx, before)
+				assertAbsent(t, filepath.Join(fx.outside, "nowhere"))
+			},
+		},
+		{
+			name: "a project folder that is a file is left alone and nothing is copied",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				writeTestFile(t, fx.path(initProject), "not a folder\n")
+			},
+			wantLog: []string{"project " + initProject + " exists (not as a folder); copying nothing"},
+			check:   assertUnchanged,
+		},
+		{
+			name: "queued projects are deleted, and other projects and the user's files at the root stay",
+			del:  "gh_old_one  gh_old_two\ngh_old_three\n",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				for _, p := range []string{"gh_old_one", "gh_old_two", "gh_old_three", "gh_kept"} {
+					buildTree(t, fx.path(p), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o755), treeFile(".hidden", 0o600, "h"),
+						treeDir("sub/deeper", 0o755), treeFile("sub/deeper/f.txt", 0o644, p), treeLink("up", "../.."))
+				}
+			},
+			wantLog: []string{"binder-projects: deleted project gh_old_one", "binder-projects: deleted project gh_old_two", "binder-projects: deleted project gh_old_three", "project " + initProject + " is ready"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				assertAbsent(t, fx.path("gh_old_one"), fx.path("gh_old_two"), fx.path("gh_old_three"))
+				after := snapshotTree(t, fx.base)
+				keep := func(s map[string]treeEntry) map[string]treeEntry {
+					return onlyTop(subTree(s, "projects"), "gh_kept")
+				}
+				if diff := cmp.Diff(keep(before), keep(after)); diff != "" {
+					t.Errorf("project gh_kept changed (-before +after):\n%s", diff)
+				}
+				assertCopyOfHome(t, fx, initProject)
+			},
+		},
+		{
+			name: "a queued project that is a symbolic link to a folder outside the volume loses the link, never the folder",
+			del:  "gh_escape",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path("gh_escape"))
+			},
+			wantLog: []string{"binder-projects: deleted project gh_escape (it was a symbolic link; only the link was removed)"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				assertAbsent(t, fx.path("gh_escape"))
+				if diff := cmp.Diff(onlyTop(before, "outside"), onlyTop(snapshotTree(t, fx.base), "outside")); diff != "" {
+					t.Errorf("the folder outside the volume changed (-before +after):\n%s", diff)
+				}
+			},
+		},
+		{
+			name:    "a queued project that does not exist is fine",
+			del:     "gh_never_was",
+			wantLog: []string{"binder-projects: project gh_never_was queued for deletion does not exist; nothing to delete", "project " + initProject + " is ready"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertAbsent(t, fx.path("gh_never_was"))
+				assertCopyOfHome(t, fx, initProject)
+			},
+		},
+		{
+			name: "a queued name that is a file is left alone",
+			del:  "gh_a_file",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				writeTestFile(t, fx.path("gh_a_file"), "mine\n")
+			},
+			wantLog: []string{"not deleting gh_a_file: it is not a folder; left alone"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				if diff := cmp.Diff(before[filepath.Join("projects", "gh_a_file")], snapshotTree(t, fx.base)[filepath.Join("projects", "gh_a_file")]); diff != "" {
+					t.Errorf("gh_a_file changed:\n%s", diff)
+				}
+			},
+		},
+		{
+			name:   "the unprivileged user deletes a queued project with read-only folders inside",
+			asUser: true,
+			del:    "gh_read_only",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				buildTree(t, fx.path("gh_read_only"), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o755),
+					treeDir("locked", 0o555), treeFile("locked/f", 0o444, "x"),
+					treeDir("locked/closed", 0o500), treeFile("locked/closed/g", 0o400, "y"))
+			},
+			wantLog: []string{"binder-projects: deleted project gh_read_only"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertAbsent(t, fx.path("gh_read_only"))
+			},
+		},
+		{
+			name:   "a volume the user cannot write fails the start with a message saying so, and changes nothing",
+			asUser: true,
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				if err := os.Lchown(fx.root, 0, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(fx.root, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: 1,
+			wantLog: []string{"Permission denied", "binder-projects: error: could not create a temporary folder on the volume for project " + initProject +
+				"; is the volume full or not writable by this user (uid 1000)?"},
+			check: assertUnchanged,
+		},
+		{
+			name:   "a queued project the user may not delete fails the start with a message, and changes nothing",
+			asUser: true,
+			del:    "gh_roots",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				buildTree(t, fx.path("gh_roots"), &[2]int{0, 0}, treeDir(".", 0o755), treeFile("f", 0o644, "x"))
+			},
+			wantCode: 1,
+			wantLog:  []string{"Permission denied", "binder-projects: error: could not move project gh_roots to the trash; it was not deleted"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				after := snapshotTree(t, fx.base)
+				delete(before, "projects")
+				delete(after, "projects") // the root's own mtime: a trash folder was created and removed
+				if diff := cmp.Diff(before, after); diff != "" {
+					t.Errorf("the run changed files (-before +after):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "leftover temporary and trash folders of killed runs are removed, and nothing else",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				buildTree(t, fx.path(".binder-projects-tmp.Ab12Cd"), nil, treeDir(".", 0o700),
+					treeDir(".binder-projects-tmp.Ab12Cd", 0o755), treeFile(".binder-projects-tmp.Ab12Cd/half.txt", 0o644, "half"))
+				buildTree(t, fx.path(".binder-projects-trash.Zz99Yy"), nil, treeDir(".", 0o700),
+					treeDir("gh_deleted/locked", 0o555), treeFile("gh_deleted/locked/f", 0o444, "x"))
+				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(".binder-projects-tmp.evil"))
+			},
+			wantLog: []string{
+				"binder-projects: removed .binder-projects-tmp.Ab12Cd, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-trash.Zz99Yy, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-tmp.evil, left by an earlier interrupted run",
+			},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				if diff := cmp.Diff(onlyTop(before, "outside"), onlyTop(snapshotTree(t, fx.base), "outside")); diff != "" {
+					t.Errorf("the folder outside the volume changed (-before +after):\n%s", diff)
+				}
+				assertCopyOfHome(t, fx, initProject)
+			},
+		},
+		{
+			name: "a project queued for deletion and launched is deleted, then copied fresh",
+			del:  initProject,
+			setup: func(t *testing.T, fx *initFixture, sh initShell) {
+				if res := sh.run(t, fx.env(initProject, ""), false); res.code != 0 {
+					t.Fatalf("first start: exit %d\n%s", res.code, res.out)
+				}
+				writeTestFile(t, fx.path(initProject, "README.md"), "# changed\n")
+				writeTestFile(t, fx.path(initProject, "extra.txt"), "extra\n")
+			},
+			wantLog: []string{"binder-projects: deleted project " + initProject, "copying the image's home folder into new project " + initProject, "project " + initProject + " is ready"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertCopyOfHome(t, fx, initProject)
+			},
+		},
+		{
+			name:    "a project named like an option is copied and deleted as a folder",
+			project: "-rf",
+			del:     "-r",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				buildTree(t, fx.path("-r"), nil, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
+			},
+			wantLog: []string{"deleted project -r", "project -rf is ready"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertAbsent(t, fx.path("-r"))
+				assertCopyOfHome(t, fx, "-rf")
+			},
+		},
+		{
+			name:    "a project name of 255 bytes is copied, and one of 255 bytes is deleted",
+			project: strings.Repeat("p", 255),
+			del:     strings.Repeat("d", 255),
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				buildTree(t, fx.path(strings.Repeat("d", 255)), nil, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
+			},
+			wantLog: []string{"deleted project " + strings.Repeat("d", 255), "project " + strings.Repeat("p", 255) + " is ready"},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertAbsent(t, fx.path(strings.Repeat("d", 255)))
+				assertCopyOfHome(t, fx, strings.Repeat("p", 255))
+			},
+		},
+	}
+	for _, sh := range initShells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				fx := newInitFixture(t)
+				if tc.asUser {
+					chownTree(t, fx.root, notebookUID, notebookGID)
+				}
+				if tc.setup != nil {
+					tc.setup(t, fx, sh)
+				}
+				project := tc.project
+				if project == "" {
+					project = initProject
+				}
+				before := snapshotTree(t, fx.base)
+				res := sh.run(t, fx.env(project, tc.del), tc.asUser)
+				t.Logf("output:\n%s", res.out)
+				if res.code != tc.wantCode {
+					t.Fatalf("exit status %d, want %d; output:\n%s", res.code, tc.wantCode, res.out)
+				}
+				fx.checkLog(t, res, tc.wantLog...)
+				fx.checkCommon(t, before)
+				if tc.check != nil {
+					tc.check(t, fx, before)
+				}
+			})
+		}
+	}
+}
+
+// checkCommon asserts what holds after every run: the user's old files at the root are untouched, the
+// home is untouched, no reserved folder is left, no injected command ran.
+func (fx *initFixture) checkCommon(t *testing.T, before map[string]treeEntry) {
+	t.Helper()
+	after := snapshotTree(t, fx.base)
+	rootBefore, rootAfter := subTree(before, "projects"), subTree(after, "projects")
+	if diff := cmp.Diff(onlyTop(rootBefore, migratedUserFiles...), onlyTop(rootAfter, migratedUserFiles...)); diff != "" {
+		t.Errorf("the user's files at the volume root changed (-before +after):\n%s", diff)
+	}
+	if rel, err := filepath.Rel(fx.base, fx.source); err == nil && !strings.HasPrefix(rel, "..") {
+		if diff := cmp.Diff(subTree(before, rel), subTree(after, rel)); diff != "" {
+			t.Errorf("the image's home changed (-before +after):\n%s", diff)
+		}
+	}
+	if left := reservedLeftovers(t, fx.root); len(left) > 0 {
+		t.Errorf("temporary or trash folders left: %v", left)
+	}
+	assertAbsent(t, fx.marker)
+}
+
+// subTree returns the part of snap under the folder rel, with keys relative to it.
+func subTree(snap map[string]treeEntry, rel string) map[string]treeEntry {
+	out := map[string]treeEntry{}
+	prefix := rel + string(filepath.Separator)
+	for k, v := range snap {
+		switch {
+		case k == rel:
+			out["."] = v
+		case strings.HasPrefix(k, prefix):
+			out[strings.TrimPrefix(k, prefix)] = v
+		}
+	}
+	return out
+}
+
+func writeTestFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func makeTestLink(t *testing.T, target, p string) {
+	t.Helper()
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chownTree gives every entry under base the owner uid:gid, never following a symbolic link.
+func chownTree(t *testing.T, base string, uid, gid int) {
+	t.Helper()
+	err := filepath.WalkDir(base, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInitScriptRefusesBadInputs: a missing or hostile input fails the run with exit status 2 and a
+// clear message, and changes nothing at all (not even the leftovers of earlier runs are cleaned), and no
+// name is ever run as a command.
+func TestInitScriptRefusesBadInputs(t *testing.T) {
+	type badCase struct {
+		name    string
+		env     func(fx *initFixture) []string
+		wantLog string
+	}
+	var cases []badCase
+	hostile := func(fx *initFixture) map[string]string {
+		return map[string]string{
+			"..":                     "..",
+			".":                      ".",
+			"a hidden name":          ".hidden",
+			"a path":                 "a/b",
+			"a parent path":          "../x",
+			"an absolute path":       fx.outside,
+			"a command substitution": "$(touch " + fx.marker + ")",
+			"backticks":              "`touch " + fx.marker + "`",
+			"a semicolon":            "x;touch " + fx.marker,
+			"a pipe":                 "x|touch " + fx.marker,
+			"a glob":                 "*",
+			"a tilde":                "~root",
+			"a non-ASCII letter":     "projekt-ä",
+			"a name of 256 bytes":    strings.Repeat("a", 256),
+		}
+	}
+	names := []string{"..", ".", "a hidden name", "a path", "a parent path", "an absolute path", "a command substitution", "backticks", "a semicolon", "a pipe", "a glob", "a tilde", "a non-ASCII letter", "a name of 256 bytes"}
+	for _, n := range append(names, "a space inside", "a line break inside", "a tab inside") {
+		n := n
+		cases = append(cases, badCase{
+			name: "a project name that is " + n + " is refused",
+			env: func(fx *initFixture) []string {
+				v := map[string]string{"a space inside": "gh a", "a line break inside": "gh\na", "a tab inside": "gh\ta"}[n]
+				if v == "" {
+					v = hostile(fx)[n]
+				}
+				return fx.env(v, "gh_old")
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_PROJECT is not a valid project folder name",
+		})
+	}
+	for _, n := range names {
+		n := n
+		cases = append(cases, badCase{
+			name: "a deletion queue holding " + n + " beside a valid name is refused, and the valid one is kept",
+			env: func(fx *initFixture) []string {
+				return fx.env(initProject, "gh_old "+hostile(fx)[n])
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_DELETE holds invalid project folder names (at positions 2",
+		})
+	}
+	cases = append(cases,
+		badCase{
+			name:    "an empty project name is refused",
+			env:     func(fx *initFixture) []string { return fx.env("", "") },
+			wantLog: "binder-projects: error: BINDER_PROJECTS_PROJECT is not set",
+		},
+		badCase{
+			name: "a missing volume root is refused",
+			env: func(fx *initFixture) []string {
+				return []string{EnvSource + "=" + fx.source, EnvProject + "=" + initProject}
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_ROOT is not set",
+		},
+		badCase{
+			name: "a relative volume root is refused",
+			env: func(fx *initFixture) []string {
+				return append(fx.env(initProject, ""), EnvProjectsRoot+"=projects")
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_ROOT must be an absolute path",
+		},
+		badCase{
+			name: "a volume root that is not a folder is refused",
+			env: func(fx *initFixture) []string {
+				return append(fx.env(initProject, ""), EnvProjectsRoot+"="+filepath.Join(fx.base, "not-mounted"))
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_ROOT is not a folder",
+		},
+		badCase{
+			name: "a missing home is refused",
+			env: func(fx *initFixture) []string {
+				return []string{EnvProjectsRoot + "=" + fx.root, EnvProject + "=" + initProject}
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_SOURCE is not set",
+		},
+		badCase{
+			name: "a home that does not exist in the image is refused",
+			env: func(fx *initFixture) []string {
+				return append(fx.env(initProject, ""), EnvSource+"="+filepath.Join(fx.base, "home", "nobody"))
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_SOURCE is not a folder in this image",
+		},
+	)
+
+	for _, sh := range initShells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				fx := newInitFixture(t)
+				// Things a run would change if it ran at all: a queued project, a leftover of a killed run.
+				buildTree(t, fx.path("gh_old"), nil, treeDir(".", 0o755), treeFile("keep.txt", 0o644, "keep"))
+				buildTree(t, fx.path(".binder-projects-tmp.OldOne"), nil, treeDir(".", 0o700))
+				before := snapshotTree(t, fx.base)
+				res := sh.run(t, tc.env(fx), false)
+				if res.code != 2 {
+					t.Fatalf("exit status %d, want 2; output:\n%s", res.code, res.out)
+				}
+				if !strings.Contains(res.out, tc.wantLog) {
+					t.Errorf("output lacks %q; output:\n%s", tc.wantLog, res.out)
+				}
+				if !strings.Contains(res.out, "nothing was changed") {
+					t.Errorf("output does not say that nothing was changed; output:\n%s", res.out)
+				}
+				if n := strings.Count(strings.TrimRight(res.out, "\n"), "\n"); n != 0 {
+					t.Errorf("want one line of output, got %d; output:\n%s", n+1, res.out)
+				}
+				assertUnchanged(t, fx, before)
+				assertAbsent(t, fx.marker)
+			})
+		}
+	}
+}
+
+// TestInitScriptKilledCopyIsRedoneCompletely kills the copy in the middle (SIGKILL to the whole process
+// group, as when a node dies or the OOM killer strikes), proves it did die in the middle (a temporary
+// folder holds part of the home, and no project folder exists), then runs again: the project is complete
+// and no temporary folder is left.
+func TestInitScriptKilledCopyIsRedoneCompletely(t *testing.T) {
+	requireRootFor(t, "to give the home the notebook user's owner")
+	// One large home for the three shells (the script only reads it), grown when a kill came too late.
+	home := filepath.Join(sharedTempDir(t, "large-home-"), "jovyan")
+	buildTree(t, home, &[2]int{notebookUID, notebookGID}, repo2dockerHome()...)
+	files, grown := 2000, 0
+	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a copy killed halfway is thrown away and redone in full by the next start", func(t *testing.T) {
+			fx := newInitFixture(t)
+			fx.source = home
+			// A run that finished (or never showed its temporary folder) before the kill does not
+			// count: grow the home and try again, a bounded number of times.
+			const attempts = 4
+			for attempt := 1; ; attempt++ {
+				if attempt > attempts {
+					t.Fatalf("in %d attempts (a home of up to %d entries) the copy was never caught halfway", attempts, len(snapshotTree(t, fx.source)))
+				}
+				for grown < attempt {
+					grown++
+					growHome(t, home, files, grown)
+				}
+				copied, total, ok := killMidCopy(t, sh, fx)
+				if ok {
+					t.Logf("attempt %d: killed after %d of %d entries were copied", attempt, copied, total)
+					break
+				}
+				t.Logf("attempt %d: the copy was not caught halfway; growing the home", attempt)
+				// Start over from a clean volume.
+				if err := os.RemoveAll(fx.root); err != nil {
+					t.Fatal(err)
+				}
+				fx.seedRoot(t)
+				files *= 2
+			}
+			before := snapshotTree(t, fx.base)
+			res := sh.run(t, fx.env(initProject, ""), false)
+			if res.code != 0 {
+				t.Fatalf("second start: exit %d\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "left by an earlier interrupted run", "project "+initProject+" is ready")
+			fx.checkCommon(t, before)
+			assertCopyOfHome(t, fx, initProject)
+		})
+	}
+}
+
+// growHome adds n small files in 50 folders and one 8 MiB file to the home (batch names the new folder).
+func growHome(t *testing.T, home string, n, batch int) {
+	t.Helper()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 256) // 4 KiB
+	for i := 0; i < n; i++ {
+		d := filepath.Join(home, fmt.Sprintf("big%d", batch), fmt.Sprintf("dir%02d", i%50))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("file%05d.txt", i)), payload, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, fmt.Sprintf("big%d", batch), "large.bin"), bytes.Repeat(payload, 2048), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, home, notebookUID, notebookGID)
+}
+
+// killMidCopy starts the script, waits until its temporary copy holds something, kills the whole process
+// group, and reports whether the kill landed mid-copy: the temporary folder holds fewer entries than the
+// home, and no project folder exists.
+func killMidCopy(t *testing.T, sh initShell, fx *initFixture) (copied, total int, ok bool) {
+	t.Helper()
+	total = len(snapshotTree(t, fx.source))
+	cmd := sh.command(t, fx.env(initProject, ""), false)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var tmpCopy string
+	deadline := time.Now().Add(30 * time.Second)
+poll:
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Logf("the run ended before it was killed (%v):\n%s", err, out.String())
+			return 0, total, false
+		default:
+		}
+		tmps, _ := filepath.Glob(fx.path(".binder-projects-tmp.*"))
+		for _, tmp := range tmps {
+			c := filepath.Join(tmp, filepath.Base(tmp))
+			if f, err := os.Open(c); err == nil {
+				names, _ := f.Readdirnames(1)
+				f.Close()
+				if len(names) > 0 {
+					tmpCopy = c
+					break poll
+				}
+			}
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the process group: %v", err)
+	}
+	err := <-done
+	if tmpCopy == "" {
+		t.Fatalf("no temporary copy appeared within 30s; run: %v\n%s", err, out.String())
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Logf("the run was not killed by SIGKILL (%v); output:\n%s", err, out.String())
+		return 0, total, false
+	}
+	if _, err := os.Lstat(fx.path(initProject)); err == nil {
+		t.Logf("the project folder exists after the kill: the copy had finished")
+		return 0, total, false
+	}
+	copied = len(snapshotTree(t, tmpCopy))
+	if copied >= total {
+		t.Logf("the temporary copy is complete (%d of %d entries)", copied, total)
+		return copied, total, false
+	}
+	return copied, total, true
+}
+
+// TestInitScriptFullVolume seeds a home larger than the volume: the run fails with a message about space,
+// and leaves neither a temporary folder nor a project folder behind.
+func TestInitScriptFullVolume(t *testing.T) {
+	requireRootFor(t, "to mount a small tmpfs as the volume")
+	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a copy that fills the volume fails, says so, and leaves nothing behind", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			if err := os.RemoveAll(fx.root); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(fx.root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mount("tmpfs", fx.root, "tmpfs", 0, "size=256k"); err != nil {
+				t.Fatalf("mounting a 256k tmpfs at %s: %v", fx.root, err)
+			}
+			t.Cleanup(func() {
+				if err := syscall.Unmount(fx.root, 0); err != nil {
+					t.Errorf("unmounting %s: %v", fx.root, err)
+				}
+			})
+			fx.seedRoot(t)
+			big := bytes.Repeat([]byte("x"), 200<<10)
+			for i := 0; i < 3; i++ {
+				if err := os.WriteFile(filepath.Join(fx.source, fmt.Sprintf("data%d.bin", i)), big, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshotTree(t, fx.base)
+			res := sh.run(t, fx.env(initProject, ""), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 1 {
+				t.Fatalf("exit status %d, want 1; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "binder-projects: error: could not copy the image's home folder into project "+initProject,
+				"the volume may be full (no space left)", "No space left on device")
+			fx.checkCommon(t, before)
+			assertAbsent(t, fx.path(initProject))
+			after := snapshotTree(t, fx.base)
+			delete(before, "projects")
+			delete(after, "projects") // the root's own mtime changes: a folder was created and removed
+			if diff := cmp.Diff(before, after); diff != "" {
+				t.Errorf("the run changed files (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestInitScriptCommand pins what the mutation relies on: the command line, and that the script reads
+// its inputs from the environment.
+func TestInitScriptCommand(t *testing.T) {
+	got := InitCommand()
+	want := []string{"/bin/sh", "-c", InitScript, "binder-projects-init"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("InitCommand() (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(InitScript, "set -eu") {
+		t.Errorf("the script does not start with set -eu")
+	}
+	var envs []string
+	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete} {
+		if !strings.Contains(InitScript, "${"+e+"-}") {
+			envs = append(envs, e)
+		}
+	}
+	sort.Strings(envs)
+	if len(envs) > 0 {
+		t.Errorf("the script does not read %v", envs)
+	}
+}
