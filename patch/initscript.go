@@ -1,6 +1,9 @@
 package patch
 
-import _ "embed" // for InitScript
+import (
+	_ "embed" // for initSource
+	"strings"
+)
 
 // The init container's inputs. The script reads them from its environment only: no value is ever spliced
 // into the script text, so no project name can become shell code.
@@ -21,8 +24,26 @@ const (
 // into EnvProjectsRoot/EnvProject through a temporary folder and an atomic rename, only if nothing of
 // that name exists yet. Exit status 2 means a bad input (nothing changed), 1 a failed copy or deletion.
 //
+// It is init.sh without its comment lines and blank lines: the script travels in every pod spec,
+// where its documentation would only add bytes.
+var InitScript = stripComments(initSource)
+
 //go:embed init.sh
-var InitScript string
+var initSource string
+
+// stripComments drops the lines of a shell script that hold only a comment or nothing, keeping the
+// first line (#!). init.sh has no here-documents or multi-line strings, where this would be wrong;
+// the script's tests run the stripped text, so they would catch it.
+func stripComments(script string) string {
+	lines := strings.Split(script, "\n")
+	out := lines[:1]
+	for _, l := range lines[1:] {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
+}
 
 // InitScriptName is the script's $0, the name the shell puts in front of its own error messages.
 const InitScriptName = "binder-projects-init"

@@ -1,0 +1,55 @@
+# binder-projects: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       ?= bin/binder-projects
+FUZZTIME  ?= 60s
+E2E_TIMEOUT ?= 75m
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install the Debian packages the tests need (dash, bash, busybox), when missing.
+	@hack/install-test-deps.sh
+
+.PHONY: build
+build: ## Build the binder-projects binary into bin/.
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/binder-projects
+
+.PHONY: lint
+lint: ## gofmt and go vet, in both modules.
+	@test -z "$$(gofmt -l . )" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
+
+.PHONY: test-unit
+test-unit: deps ## Unit, golden, init-script (dash, bash, busybox) and served-webhook tests.
+	$(GO) test -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## Fuzz the project-folder naming for FUZZTIME (default 60s).
+	$(GO) test ./patch -run '^$$' -fuzz '^FuzzProjectDir$$' -fuzztime $(FUZZTIME)
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests on a real single-node cluster (root; builds the cluster's tools once into the cache).
+	cd e2e && $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./...
+
+.PHONY: test
+test: lint test-unit ## Everything CI runs: lint, unit tests, a short fuzz pass, end-to-end tests.
+	$(MAKE) fuzz FUZZTIME=15s
+	$(MAKE) test-e2e
+
+.PHONY: bench
+bench: ## Benchmarks (compare runs with benchstat).
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: demo
+demo: ## Start a real local cluster with the webhook and launch BinderHub-shaped pods for two projects.
+	cd e2e && $(GO) run ./cmd/e2ecluster demo
+
+.PHONY: demo-down
+demo-down: ## Remove everything `make demo` started or made on this machine.
+	cd e2e && $(GO) run ./cmd/e2ecluster down
