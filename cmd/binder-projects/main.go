@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/certs"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/webhook"
 )
@@ -28,6 +30,7 @@ Usage:
   binder-projects serve [flags]          run the admission webhook
   binder-projects mutate [flags] -f POD  print the pod the webhook would make of POD (YAML or JSON; - for stdin)
   binder-projects project-dir URL        print the project folder a repository URL maps to
+  binder-projects certs -out DIR         write a self-signed CA and serving certificate (local runs, tests)
 
 Run 'binder-projects COMMAND -h' for a command's flags.
 `
@@ -49,6 +52,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return mutate(ctx, args[1:], stdin, stdout, stderr)
 	case "project-dir":
 		return projectDir(args[1:], stdout, stderr)
+	case "certs":
+		return selfSigned(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -146,4 +151,43 @@ func projectDir(args []string, stdout, stderr io.Writer) int {
 // newLogger is the structured (JSON) logger of the server.
 func newLogger(w io.Writer, verbosity int) logr.Logger {
 	return funcr.NewJSON(func(obj string) { fmt.Fprintln(w, obj) }, funcr.Options{LogTimestamp: true, Verbosity: verbosity})
+}
+
+func selfSigned(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "folder to write ca.crt, tls.crt and tls.key into")
+	service := fs.String("service", "binder-projects", "the webhook's Service name")
+	namespace := fs.String("namespace", "bhub", "the webhook's namespace")
+	ips := fs.String("ips", "", "comma-separated IP addresses to add to the certificate (a webhook reached by URL)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: binder-projects certs -out DIR [-service NAME] [-namespace NS] [-ips IP,...]")
+		return 2
+	}
+	var addrs []net.IP
+	for _, s := range strings.Split(*ips, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		ip := net.ParseIP(s)
+		if ip == nil {
+			fmt.Fprintf(stderr, "binder-projects certs: -ips: %q is not an IP address\n", s)
+			return 2
+		}
+		addrs = append(addrs, ip)
+	}
+	ca, err := certs.NewCA("binder-projects self-signed CA")
+	if err == nil {
+		svc := *service + "." + *namespace + ".svc"
+		err = ca.WriteServing(*out, []string{svc, svc + ".cluster.local"}, addrs)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects certs: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s/ca.crt, tls.crt and tls.key\n", *out)
+	return 0
 }
