@@ -79,16 +79,14 @@ func (c *Cluster) StartWebhook(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.caPool()}}
-	hc := &http.Client{Transport: tr, Timeout: 2 * time.Second}
 	addr := net.JoinHostPort(c.nodeIP.String(), strconv.Itoa(WebhookPort))
 	if err := waitFor(ctx, 60*time.Second, "the webhook to serve TLS on "+addr, aliveCheck(p, c.WebhookLog(), func() (bool, error) {
-		// any HTTP answer over verified TLS will do (a GET on the webhook path is refused by design)
-		resp, err := hc.Get("https://" + addr + WebhookPath)
+		// a verified TLS handshake, as the API server will make (no request: it would be logged as bad)
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{RootCAs: c.caPool()})
 		if err != nil {
 			return false, err
 		}
-		resp.Body.Close()
+		conn.Close()
 		return true, nil
 	})); err != nil {
 		return err
