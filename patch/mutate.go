@@ -161,6 +161,12 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 		claim := strings.ReplaceAll(cfg.ClaimNameTemplate, PlaceholderUserServer, slug)
 		if v := findClaimVolume(pod.Spec.Volumes, claim); v >= 0 {
 			plan.name = pod.Spec.Volumes[v].Name
+			for i, m := range c.VolumeMounts {
+				if m.Name == plan.name {
+					errs = append(errs, field.Invalid(mountsPath.Index(i).Child("mountPath"), m.MountPath,
+						fmt.Sprintf("the user's claim %s is mounted here, not at the home %s: set --home-mount-path to the notebook's home", claim, cfg.HomeMountPath)))
+				}
+			}
 		} else {
 			plan.name = strings.ReplaceAll(cfg.VolumeNameTemplate, PlaceholderUserServer, slug)
 			if v := findVolume(pod.Spec.Volumes, plan.name); v >= 0 {

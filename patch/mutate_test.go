@@ -270,3 +270,13 @@ func TestConfigValidateNamesEveryBadSetting(t *testing.T) {
 		t.Errorf("the default configuration is invalid: %v", err)
 	}
 }
+
+func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HomeMountPath = "/home/user"
+	_, errs := Mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg)
+	if len(errs) != 1 || errs[0].Field != "spec.containers[0].volumeMounts[0].mountPath" ||
+		!strings.Contains(errs[0].Detail, "--home-mount-path") {
+		t.Fatalf("errors = %v, want one on the claim's mount that names --home-mount-path (else the home would be the volume root)", errs)
+	}
+}

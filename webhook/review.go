@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -24,6 +26,9 @@ func Review(ctx context.Context, wh *admission.Webhook, podJSON []byte) ([]byte,
 	}
 	if err := json.Unmarshal(podJSON, &meta); err != nil {
 		return nil, admission.Response{}, fmt.Errorf("reading the pod: %w", err)
+	}
+	if trimmed := bytes.TrimSpace(podJSON); len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, admission.Response{}, errors.New("no pod: the input holds no object (is the file empty?)")
 	}
 	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID:       types.UID("offline-review"),

@@ -310,6 +310,24 @@ func TestMutateFailsWithAClearMessageOnBadInput(t *testing.T) {
 	}
 }
 
+// TestMutateRefusesAnEmptyFile: an empty file (or one of comments only) is YAML for "null", not a
+// pod; the command must not print "null" and report success.
+func TestMutateRefusesAnEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"empty.yaml": "", "comments.yaml": "# nothing here\n"} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := runCommand(t, "", "mutate", "-f", p)
+			if got.Code == 0 || got.Stdout != "" || got.Stderr == "" {
+				t.Errorf("mutate -f of a file with no pod: exit %d, stdout %q, stderr %q; want a non-zero exit, no output and a message", got.Code, got.Stdout, got.Stderr)
+			}
+		})
+	}
+}
+
 func TestMutateFlagsReachTheMutation(t *testing.T) {
 	file := filepath.Join(fixtureDir, "binderhub-storage-none.yaml")
 	got := runCommand(t, "", "mutate", "--home-mount-path=/home/user", "-f", file)
