@@ -62,12 +62,16 @@ type Cluster struct {
 	webhook  *webhookState
 	Timings  []Timing
 	detached bool
+	nftables []string
 }
 
 // state is written to the scratch folder so that `down` (or the next Start) can find a cluster.
 type state struct {
 	OwnerPid int  `json:"ownerPid"`
 	Detached bool `json:"detached"` // left running on purpose (`e2ecluster up`)
+	// NFTables are the nftables tables that existed before the cluster started: iptables-nft creates
+	// a table (e.g. ip nat) on first use, and teardown deletes the ones the cluster created.
+	NFTables []string `json:"nftables"`
 }
 
 // ErrAlreadyRunning means a cluster left running by `e2ecluster up` is in the way.
@@ -116,6 +120,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	t0 := time.Now()
 	if err := os.MkdirAll(c.l.pids(), 0o755); err != nil {
+		return c, err
+	}
+	if c.nftables, err = nftTables(); err != nil {
 		return c, err
 	}
 	if err := c.writeState(); err != nil {
@@ -224,7 +231,7 @@ func anyRecordedAlive(l layout) bool {
 }
 
 func (c *Cluster) writeState() error {
-	data, _ := json.Marshal(state{OwnerPid: os.Getpid(), Detached: c.detached})
+	data, _ := json.Marshal(state{OwnerPid: os.Getpid(), Detached: c.detached, NFTables: c.nftables})
 	return os.WriteFile(c.l.path("state.json"), data, 0o644)
 }
 

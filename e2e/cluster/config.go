@@ -9,6 +9,9 @@ import (
 // CNIBridge is the Linux bridge the CNI bridge plugin makes for pods.
 const CNIBridge = "cni-bp0"
 
+// cniNetworkName names the CNI network (and libcni's cache files).
+const cniNetworkName = "binder-projects-e2e"
+
 // PodCIDR is the pod network on the bridge.
 const PodCIDR = "10.244.0.0/24"
 
@@ -100,7 +103,7 @@ nodeStatusReportFrequency: 10s
 	}
 	cni := fmt.Sprintf(`{
   "cniVersion": "1.0.0",
-  "name": "binder-projects-e2e",
+  "name": %q,
   "plugins": [
     {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": true, "hairpinMode": true,
      "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}],
@@ -109,6 +112,6 @@ nodeStatusReportFrequency: 10s
     {"type": "loopback"}
   ]
 }
-`, CNIBridge, PodCIDR, l.path("data", "cni-ipam"))
+`, cniNetworkName, CNIBridge, PodCIDR, l.path("data", "cni-ipam"))
 	return os.WriteFile(l.path("cni", "net.d", "10-binder-projects.conflist"), []byte(cni), 0o644)
 }

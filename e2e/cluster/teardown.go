@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -56,6 +57,9 @@ func teardown(l layout, live map[string]*process, p *Progress) error {
 		errs = append(errs, err)
 	}
 	if err := cleanNetwork(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeNewEmptyNFTables(l); err != nil {
 		errs = append(errs, err)
 	}
 	cleanHostPaths(l)
@@ -293,6 +297,75 @@ func cleanHostPaths(l layout) {
 	}
 	os.Remove("/run/containerd")
 	os.Remove("/run/netns")
+	// libcni's result cache (containerd does not let us move it)
+	if res, _ := filepath.Glob("/var/lib/cni/results/" + cniNetworkName + "-*"); len(res) > 0 {
+		for _, r := range res {
+			os.Remove(r)
+		}
+	}
+	os.Remove("/var/lib/cni/results")
+	os.Remove("/var/lib/cni")
+}
+
+// nftTables lists the nftables tables ("ip nat", ...).
+func nftTables() ([]string, error) {
+	out, err := exec.Command("nft", "list", "tables").Output()
+	if err != nil {
+		return nil, fmt.Errorf("nft list tables: %w", err)
+	}
+	var tables []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(line), "table "); ok {
+			tables = append(tables, t)
+		}
+	}
+	return tables, nil
+}
+
+// removeNewEmptyNFTables deletes the nftables tables that appeared with the cluster, once they hold
+// no rules (iptables-nft leaves e.g. an empty "ip nat" table behind when its chains are gone).
+func removeNewEmptyNFTables(l layout) error {
+	data, err := os.ReadFile(l.path("state.json"))
+	if err != nil {
+		return nil // no record of what was there before: leave every table alone
+	}
+	var s state
+	if err := json.Unmarshal(data, &s); err != nil || s.NFTables == nil {
+		return nil
+	}
+	before := map[string]bool{}
+	for _, t := range s.NFTables {
+		before[t] = true
+	}
+	now, err := nftTables()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range now {
+		if before[t] {
+			continue
+		}
+		out, err := exec.Command("nft", append([]string{"list", "table"}, strings.Fields(t)...)...).Output()
+		if err != nil {
+			continue
+		}
+		rules := 0
+		for _, line := range strings.Split(string(out), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || line == "}" || strings.HasPrefix(line, "table ") || strings.HasPrefix(line, "chain ") || strings.HasPrefix(line, "type ") || strings.HasPrefix(line, "policy ") {
+				continue
+			}
+			rules++
+		}
+		if rules > 0 {
+			continue
+		}
+		if o, err := exec.Command("nft", append([]string{"delete", "table"}, strings.Fields(t)...)...).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("nft delete table %s: %w: %s", t, err, o))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // cleanCgroups removes the (then empty) kubepods and k8s.io folders from every cgroup v1 hierarchy.

@@ -22,7 +22,7 @@ const (
 // DebianPackages are what the cluster needs from apt: busybox for the images, libseccomp-dev (and gcc,
 // pkg-config) for runc, iptables/conntrack/socat/iproute2 for kubelet, CNI and port forwarding.
 var DebianPackages = []string{"busybox-static", "libseccomp-dev", "pkg-config", "gcc", "libc6-dev",
-	"iptables", "conntrack", "socat", "iproute2", "util-linux"}
+	"iptables", "nftables", "conntrack", "socat", "iproute2", "util-linux"}
 
 // toolBuild is one cached build: a tool module under e2e/tools and the binaries built from it.
 type toolBuild struct {
