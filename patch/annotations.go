@@ -34,6 +34,18 @@ const (
 
 	// StatusInjected is the value of AnnotationStatus on a mutated pod.
 	StatusInjected = "injected"
+
+	// AnnotationCommit (output) is the ref BinderHub resolved for the launch (the last part of
+	// BINDER_PERSISTENT_REQUEST), recorded in the registry.
+	AnnotationCommit = Prefix + "commit"
+
+	// AnnotationClaimProjects (on the user's claim, kept by binder-projects) is the projects registry:
+	// a JSON list of {dir, repoURL, image, commit, lastUsed}.
+	AnnotationClaimProjects = Prefix + "projects"
+
+	// AnnotationClaimDeleteQueue (on the user's claim, kept by binder-projects) is the JSON list of
+	// {dir, queuedAt} of project folders waiting for the next init container to delete them.
+	AnnotationClaimDeleteQueue = Prefix + "delete-queue"
 )
 
 // Labels and annotations that KubeSpawner and the z2jh chart set, which binder-projects reads.
