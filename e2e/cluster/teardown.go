@@ -313,7 +313,7 @@ func nftTables() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nft list tables: %w", err)
 	}
-	var tables []string
+	tables := []string{} // recorded as [], not null: "none before" differs from "not recorded"
 	for _, line := range strings.Split(string(out), "\n") {
 		if t, ok := strings.CutPrefix(strings.TrimSpace(line), "table "); ok {
 			tables = append(tables, t)
