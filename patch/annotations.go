@@ -61,4 +61,7 @@ const (
 	// EnvRepoURL is the notebook container's env var that BinderHub's spawner mixin sets to the
 	// launched repository's URL.
 	EnvRepoURL = "BINDER_REPO_URL"
+	// EnvPersistentRequest is the notebook container's env var that BinderHub sets to the launch
+	// request with the resolved ref (v2/gh/owner/repo/<commit>).
+	EnvPersistentRequest = "BINDER_PERSISTENT_REQUEST"
 )

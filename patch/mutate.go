@@ -3,6 +3,7 @@ package patch
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,9 @@ type Project struct {
 	RepoURL string
 	// Image is the image the init container seeds the project from.
 	Image string
+	// Commit is the ref BinderHub resolved for this launch (the last part of
+	// BINDER_PERSISTENT_REQUEST), when known.
+	Commit string
 	// Deletions are project folders the init container deletes first.
 	Deletions []string
 }
@@ -42,6 +46,12 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 		if e := findEnv(pod.Spec.Containers[nb].Env, EnvRepoURL); e >= 0 {
 			p.RepoURL = pod.Spec.Containers[nb].Env[e].Value
 			repoPath = containersPath.Index(nb).Child("env").Index(e).Child("value")
+		}
+	}
+
+	if nb >= 0 {
+		if e := findEnv(pod.Spec.Containers[nb].Env, EnvPersistentRequest); e >= 0 {
+			p.Commit = commitOf(pod.Spec.Containers[nb].Env[e].Value)
 		}
 	}
 
@@ -87,10 +97,18 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 
 // Mutate returns the pod that in becomes: the notebook container's home mounted from the project's
 // folder on the user's volume, the whole volume at the projects path, and an init container that
-// seeds the folder. It never modifies in, and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot
+// seeds the folder and first deletes the folders in AnnotationDelete and queued (the registry's
+// deletion queue). It never modifies in, and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot
 // rewrite safely gets every reason at once, as field errors, and nothing is changed.
-func Mutate(in *corev1.Pod, cfg Config) (*corev1.Pod, field.ErrorList) {
+func Mutate(in *corev1.Pod, cfg Config, queued ...string) (*corev1.Pod, field.ErrorList) {
 	p, errs := ResolveProject(in, cfg)
+	for _, dir := range queued {
+		if err := ValidateProjectDir(dir); err != nil {
+			errs = append(errs, field.InternalError(annotationsPath.Key(AnnotationDelete), fmt.Errorf("the registry's deletion queue holds a bad folder name: %w", err)))
+		} else if !slices.Contains(p.Deletions, dir) {
+			p.Deletions = append(p.Deletions, dir)
+		}
+	}
 	nb := findContainer(in.Spec.Containers, cfg.NotebookContainer)
 	if nb < 0 {
 		return nil, append(errs, field.Required(containersPath,
@@ -117,8 +135,45 @@ func Mutate(in *corev1.Pod, cfg Config) (*corev1.Pod, field.ErrorList) {
 	if p.RepoURL != "" {
 		out.Annotations[AnnotationRepoURL] = redactURL(p.RepoURL)
 	}
+	if p.Commit != "" {
+		out.Annotations[AnnotationCommit] = p.Commit
+	}
 	out.Annotations[AnnotationStatus] = StatusInjected
 	return out, nil
+}
+
+// UserClaim is the name of the claim that Mutate mounts for pod, or "" when Mutate would refuse the
+// pod's storage.
+func UserClaim(pod *corev1.Pod, cfg Config) string {
+	nb := findContainer(pod.Spec.Containers, cfg.NotebookContainer)
+	if nb < 0 {
+		return ""
+	}
+	plan, errs := planVolume(pod, cfg, nb, "")
+	if len(errs) > 0 && plan.name == "" {
+		return ""
+	}
+	if plan.add != nil {
+		return plan.add.PersistentVolumeClaim.ClaimName
+	}
+	if v := findVolume(pod.Spec.Volumes, plan.name); v >= 0 && pod.Spec.Volumes[v].PersistentVolumeClaim != nil {
+		return pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName
+	}
+	return ""
+}
+
+// commitOf is the ref at the end of a BinderHub request such as v2/gh/owner/repo/<ref>, when it
+// looks like one (no white space, at most 128 bytes).
+func commitOf(request string) string {
+	i := strings.LastIndexByte(request, '/')
+	if i < 0 || !strings.HasPrefix(request, "v2/") {
+		return ""
+	}
+	ref := request[i+1:]
+	if ref == "" || len(ref) > 128 || strings.ContainsAny(ref, " \t\r\n") {
+		return ""
+	}
+	return ref
 }
 
 // volumePlan is the pod volume that holds the user's claim, and the volume to add when the pod has

@@ -60,6 +60,7 @@ func TestMutate(t *testing.T) {
 			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
 			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
 			p.Annotations[AnnotationStatus] = StatusInjected
+			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
 			nb := &p.Spec.Containers[0]
 			nb.VolumeMounts = []corev1.VolumeMount{
 				{Name: "volume-bitnik", MountPath: "/home/jovyan", SubPath: "gh_binder-examples_requirements"},
@@ -83,6 +84,7 @@ func TestMutate(t *testing.T) {
 			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
 			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
 			p.Annotations[AnnotationStatus] = StatusInjected
+			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
 			p.Spec.Volumes = []corev1.Volume{{Name: "volume-" + slug, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim-" + slug}}}}
 			nb := &p.Spec.Containers[0]
@@ -108,6 +110,7 @@ func TestMutate(t *testing.T) {
 			p.Annotations[AnnotationProjectDir] = "my-analysis"
 			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
 			p.Annotations[AnnotationStatus] = StatusInjected
+			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
 			nb := &p.Spec.Containers[0]
 			nb.VolumeMounts = []corev1.VolumeMount{
 				{Name: "volume-memtest", MountPath: "/home/jovyan", SubPath: "my-analysis"},
@@ -229,6 +232,7 @@ func TestShouldMutate(t *testing.T) {
 		{"a pod already mutated is left alone", func(t *testing.T) *corev1.Pod {
 			p := fixture(t, "z2jh4-binderhub-dynamic")
 			p.Annotations[AnnotationStatus] = StatusInjected
+			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
 			return p
 		}, false, ReasonAlreadyMutated},
 		{"a plain spawn with an explicit project annotation is ours", func(t *testing.T) *corev1.Pod {
@@ -278,5 +282,50 @@ func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T
 	if len(errs) != 1 || errs[0].Field != "spec.containers[0].volumeMounts[0].mountPath" ||
 		!strings.Contains(errs[0].Detail, "--home-mount-path") {
 		t.Fatalf("errors = %v, want one on the claim's mount that names --home-mount-path (else the home would be the volume root)", errs)
+	}
+}
+
+func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicates(t *testing.T) {
+	pod := fixture(t, "z2jh4-binderhub-dynamic")
+	pod.Annotations[AnnotationDelete] = "gh_a_b"
+	got, errs := Mutate(pod, DefaultConfig(), "gh_c_d", "gh_a_b", "gh_binder-examples_requirements")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ic := got.Spec.InitContainers[len(got.Spec.InitContainers)-1]
+	want := corev1.EnvVar{Name: EnvDelete, Value: "gh_a_b gh_c_d gh_binder-examples_requirements"}
+	if diff := cmp.Diff(want, ic.Env[3]); diff != "" {
+		t.Errorf("deletions (-want +got):\n%s", diff)
+	}
+	if _, errs := Mutate(pod, DefaultConfig(), "../etc"); len(errs) != 1 {
+		t.Errorf("a bad folder in the queue gave %v, want one internal error", errs)
+	}
+}
+
+func TestUserClaimIsTheClaimMutateMounts(t *testing.T) {
+	for name, want := range map[string]string{
+		"z2jh4-binderhub-dynamic":    "claim-bitnik",
+		"binderhub-storage-none":     "claim-dora",
+		"named-server":               "claim-bitnik--analysis",
+		"z2jh3-kubespawner6-dynamic": "claim-bitnik",
+		"home-not-a-claim":           "",
+	} {
+		if got := UserClaim(fixture(t, name), DefaultConfig()); got != want {
+			t.Errorf("UserClaim(%s) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestCommitIsTheRefAtTheEndOfABinderRequest(t *testing.T) {
+	for in, want := range map[string]string{
+		"v2/gh/binder-examples/requirements/1d3b4f2e": "1d3b4f2e",
+		"v2/gl/gesis%2Fmethods/main":                  "main",
+		"v2/gh/a/b/":                                  "",
+		"https://github.com/a/b":                      "",
+		"":                                            "",
+	} {
+		if got := commitOf(in); got != want {
+			t.Errorf("commitOf(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

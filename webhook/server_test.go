@@ -74,7 +74,7 @@ func startServer(t *testing.T) (*servedWebhook, *certs.CA) {
 // post sends body to the webhook over TLS that trusts only ca, and decodes the AdmissionReview.
 func (w *servedWebhook) post(t *testing.T, ca *certs.CA, contentType string, body []byte) admissionv1.AdmissionReview {
 	t.Helper()
-	resp, err := client(ca).Post(w.url, contentType, bytes.NewReader(body))
+	resp, err := httpsClient(ca).Post(w.url, contentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func (w *servedWebhook) post(t *testing.T, ca *certs.CA, contentType string, bod
 	return review
 }
 
-func client(ca *certs.CA) *http.Client {
+func httpsClient(ca *certs.CA) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Certificate())
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -212,7 +212,7 @@ func TestTheServedWebhook(t *testing.T) {
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			resp, err := client(ca2).Post(w.url, "application/json", bytes.NewReader(reviewOf(t, "z2jh4-binderhub-dynamic", false)))
+			resp, err := httpsClient(ca2).Post(w.url, "application/json", bytes.NewReader(reviewOf(t, "z2jh4-binderhub-dynamic", false)))
 			if err == nil {
 				resp.Body.Close()
 				break
@@ -222,7 +222,7 @@ func TestTheServedWebhook(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		if resp, err := client(ca).Post(w.url, "application/json", bytes.NewReader([]byte("{}"))); err == nil {
+		if resp, err := httpsClient(ca).Post(w.url, "application/json", bytes.NewReader([]byte("{}"))); err == nil {
 			resp.Body.Close()
 			t.Error("the server still presents the old certificate")
 		}

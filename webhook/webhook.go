@@ -6,6 +6,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/projects"
 )
 
 // Path is where the pod mutator is served; the MutatingWebhookConfiguration points here.
@@ -27,6 +30,45 @@ const Path = "/mutate-v1-pod"
 // PodMutator rewrites BinderHub singleuser pods with patch.Mutate.
 type PodMutator struct {
 	Config patch.Config
+	// Registry reads the projects registry on the user's claim; nil means none (offline use): no
+	// queued deletions, no limit.
+	Registry RegistryReader
+	// MaxProjects is the most projects a claim may hold (0: no limit); a launch of a new project
+	// beyond it is denied.
+	MaxProjects int
+}
+
+// RegistryReader reads the projects registry on a claim; a claim that does not exist yet has an
+// empty registry. The webhook reads it from the manager's cache, not with an API call per request.
+type RegistryReader interface {
+	Registry(ctx context.Context, namespace, claim string) (projects.Registry, error)
+}
+
+// ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve).
+type ClaimRegistry struct{ Reader client.Reader }
+
+// Registry implements RegistryReader.
+func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (projects.Registry, error) {
+	var pvc corev1.PersistentVolumeClaim
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: claim}, &pvc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return projects.Registry{}, nil
+		}
+		return projects.Registry{}, err
+	}
+	return projects.FromClaim(&pvc)
+}
+
+// Option configures NewWebhook and NewServer.
+type Option func(*PodMutator)
+
+// WithRegistry makes admission use the projects registry: queued deletions go to the init container,
+// and a new project beyond maxProjects (0: no limit) is denied.
+func WithRegistry(r RegistryReader, maxProjects int) Option {
+	return func(m *PodMutator) {
+		m.Registry = r
+		m.MaxProjects = maxProjects
+	}
 }
 
 var _ admission.Defaulter[*corev1.Pod] = (*PodMutator)(nil)
@@ -39,7 +81,26 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 		log.Info("pod left alone", "reason", reason)
 		return nil
 	}
-	out, errs := patch.Mutate(pod, m.Config)
+	var queued []string
+	if m.Registry != nil {
+		if claim := patch.UserClaim(pod, m.Config); claim != "" {
+			p, errs := patch.ResolveProject(pod, m.Config)
+			if len(errs) > 0 {
+				return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
+			}
+			reg, err := m.Registry.Registry(ctx, pod.Namespace, claim)
+			if err != nil {
+				log.Error(err, "cannot read the projects registry", "claim", claim)
+				return apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
+			}
+			if err := reg.Admit(p.Dir, m.MaxProjects); err != nil {
+				log.Info("pod denied", "reason", "project limit", "projectDir", p.Dir, "projects", len(reg.Projects))
+				return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
+			}
+			queued = reg.QueuedDirs()
+		}
+	}
+	out, errs := patch.Mutate(pod, m.Config, queued...)
 	if len(errs) > 0 {
 		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
 		log.Info("pod refused", "reason", err.Error())
@@ -47,7 +108,7 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 	}
 	*pod = *out
 	log.Info("pod mutated", "projectDir", out.Annotations[patch.AnnotationProjectDir],
-		"initContainer", m.Config.InitContainerName)
+		"initContainer", m.Config.InitContainerName, "deletions", len(queued))
 	return nil
 }
 
@@ -65,10 +126,14 @@ func podName(ctx context.Context, pod *corev1.Pod) string {
 
 // NewWebhook returns the admission webhook for pods: the typed defaulter, with panics recovered,
 // each request logged with its ID and timed into the admission metrics.
-func NewWebhook(cfg patch.Config, log logr.Logger) *admission.Webhook {
+func NewWebhook(cfg patch.Config, log logr.Logger, opts ...Option) *admission.Webhook {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
-	inner := admission.WithDefaulter[*corev1.Pod](scheme, &PodMutator{Config: cfg})
+	m := &PodMutator{Config: cfg}
+	for _, o := range opts {
+		o(m)
+	}
+	inner := admission.WithDefaulter[*corev1.Pod](scheme, m)
 	wh := &admission.Webhook{
 		Handler: instrumented{inner: inner.Handler},
 		LogConstructor: func(_ logr.Logger, req *admission.Request) logr.Logger {
@@ -144,8 +209,8 @@ type ServerOptions struct {
 // NewServer returns controller-runtime's webhook server with the pod mutator at Path. It serves
 // CertDir's tls.crt and tls.key and reloads them when they change (controller-runtime's certwatcher),
 // so a certificate renewed by cert-manager is used without a restart.
-func NewServer(opts ServerOptions, cfg patch.Config, log logr.Logger) crwebhook.Server {
+func NewServer(opts ServerOptions, cfg patch.Config, log logr.Logger, wopts ...Option) crwebhook.Server {
 	s := crwebhook.NewServer(crwebhook.Options{Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir})
-	s.Register(Path, NewWebhook(cfg, log))
+	s.Register(Path, NewWebhook(cfg, log, wopts...))
 	return s
 }
