@@ -471,7 +471,7 @@ func TestTheRoleGrantsOnlyWhatTheClaimControllerNeeds(t *testing.T) {
 	in := readInstall(t)
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
 	}
 	if diff := cmp.Diff(want, in.Role.Rules); diff != "" {
 		t.Errorf("the Role's rules (-want +got):\n%s", diff)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -17,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/binder-projects/binder-projects/controller"
@@ -38,6 +42,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	claimSize := fs.String("claim-size", "10Gi", "size of a claim created for a pod without storage")
 	claimClass := fs.String("claim-storage-class", "", "storage class of such a claim (empty: the cluster's default class)")
 	claimAccess := fs.String("claim-access-mode", string(corev1.ReadWriteOnce), "access mode of such a claim")
+	maxProjects := fs.Int("max-projects", 5, "the most projects a user's claim may hold; launching a new one beyond it is denied (0: no limit)")
 	verbosity := fs.Int("v", 0, "log verbosity (0: decisions and errors)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -48,6 +53,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "binder-projects serve: %v\n", err)
+		return 2
+	}
+	if *maxProjects < 0 {
+		fmt.Fprintf(stderr, "binder-projects serve: --max-projects=%d must be 0 (no limit) or more\n", *maxProjects)
 		return 2
 	}
 	claims := controller.ClaimConfig{StorageClass: *claimClass, AccessMode: corev1.PersistentVolumeAccessMode(*claimAccess)}
@@ -75,16 +84,39 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if *namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{*namespace: {}}
 	}
+	// The webhook reads the registry from the manager's cache (a cached client), never with an API
+	// call per request; the cache is filled before the webhook is ready.
+	var registry webhook.ClaimRegistry
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
 		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress: *probeAddr,
-		WebhookServer:          webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg, log.WithName("admission")),
+		WebhookServer: webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg,
+			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects)),
 	})
 	if err != nil {
 		log.Error(err, "setting up the manager")
+		return 1
+	}
+	registry.Reader = mgr.GetClient()
+	var cacheSynced atomic.Bool
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.PersistentVolumeClaim{}); err != nil {
+			return fmt.Errorf("watching claims: %w", err)
+		}
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("the claim cache did not sync")
+		}
+		cacheSynced.Store(true)
+		return nil
+	})); err != nil {
+		log.Error(err, "adding the cache warm-up")
+		return 1
+	}
+	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: *cfg}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "setting up the registry controller")
 		return 1
 	}
 	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Config: *cfg, Claims: claims}).SetupWithManager(mgr); err != nil {
@@ -96,6 +128,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		log.Error(err, "adding the readiness check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("registry-cache", func(*http.Request) error {
+		if !cacheSynced.Load() {
+			return errors.New("the claims cache has not synced yet")
+		}
+		return nil
+	}); err != nil {
 		log.Error(err, "adding the readiness check")
 		return 1
 	}

@@ -1,0 +1,172 @@
+package projects
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/binder-projects/binder-projects/patch"
+)
+
+var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+func TestTheRegistryRoundTripsThroughTheClaimsAnnotations(t *testing.T) {
+	r := Registry{
+		Projects:  []Project{{Dir: "gh_a_b", RepoURL: "https://github.com/a/b", Image: "img:1", Commit: "abc", LastUsed: t0}},
+		Deletions: []Queued{{Dir: "gh_c_d", QueuedAt: t0}},
+	}
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x", Annotations: map[string]string{"other": "kept"}}}
+	if err := r.ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := FromClaim(pvc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if pvc.Annotations["other"] != "kept" {
+		t.Error("ToClaim dropped an annotation that is not the registry's")
+	}
+	if err := (Registry{}).ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"other": "kept"}, pvc.Annotations); diff != "" {
+		t.Errorf("an empty registry leaves annotations behind (-want +got):\n%s", diff)
+	}
+}
+
+func TestACorruptRegistryIsAnErrorNamingTheClaim(t *testing.T) {
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x", Annotations: map[string]string{AnnotationDeleteQueue: "[{"}}}
+	_, err := FromClaim(pvc)
+	if !errors.Is(err, ErrCorruptRegistry) || !strings.Contains(err.Error(), "claim-x") {
+		t.Fatalf("err = %v, want ErrCorruptRegistry naming claim-x", err)
+	}
+}
+
+func TestRegistryOperations(t *testing.T) {
+	t.Run("deleting a project removes it from the record and queues its folder once", func(t *testing.T) {
+		r := Registry{Projects: []Project{{Dir: "a"}, {Dir: "b"}}}
+		if err := r.Delete("a", t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Delete("a", t0.Add(time.Minute)); !errors.Is(err, ErrNoSuchProject) {
+			t.Errorf("second delete: err = %v, want ErrNoSuchProject", err)
+		}
+		want := Registry{Projects: []Project{{Dir: "b"}}, Deletions: []Queued{{Dir: "a", QueuedAt: t0}}}
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a relaunch updates the record in place and never moves last use back", func(t *testing.T) {
+		r := Registry{}
+		r.Record(Project{Dir: "b", LastUsed: t0})
+		r.Record(Project{Dir: "a", LastUsed: t0})
+		r.Record(Project{Dir: "a", Commit: "new", LastUsed: t0.Add(time.Hour)})
+		r.Record(Project{Dir: "a", Commit: "old", LastUsed: t0.Add(time.Minute)})
+		want := []Project{{Dir: "a", Commit: "new", LastUsed: t0.Add(time.Hour)}, {Dir: "b", LastUsed: t0}}
+		if diff := cmp.Diff(want, r.Projects); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("the limit counts recorded projects and lets a recorded one launch again", func(t *testing.T) {
+		r := Registry{Projects: []Project{{Dir: "a"}, {Dir: "b"}}}
+		if err := r.Admit("a", 2); err != nil {
+			t.Errorf("relaunch refused: %v", err)
+		}
+		if err := r.Admit("c", 3); err != nil {
+			t.Errorf("below the limit refused: %v", err)
+		}
+		if err := r.Admit("c", 0); err != nil {
+			t.Errorf("no limit refused: %v", err)
+		}
+		err := r.Admit("c", 2)
+		if !errors.Is(err, ErrTooManyProjects) || !strings.Contains(err.Error(), "a, b") {
+			t.Errorf("err = %v, want ErrTooManyProjects naming a, b", err)
+		}
+	})
+}
+
+func userClaim(t *testing.T, name, user string, r Registry) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bhub",
+		Annotations: map[string]string{patch.AnnotationHubUsername: user}}}
+	if err := r.ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	return pvc
+}
+
+func TestKubeStore(t *testing.T) {
+	mine := Registry{Projects: []Project{{Dir: "gh_a_old", LastUsed: t0}, {Dir: "gh_a_new", LastUsed: t0.Add(time.Hour)}}}
+	named := Registry{Projects: []Project{{Dir: "gh_a_old", LastUsed: t0.Add(time.Minute)}}}
+	theirs := Registry{Projects: []Project{{Dir: "gh_x_y", LastUsed: t0}}}
+	build := func(objs ...client.Object) *KubeStore {
+		objs = append(objs, userClaim(t, "claim-anna", "anna.müller@uni.example", mine),
+			userClaim(t, "claim-anna--analysis", "anna.müller@uni.example", named),
+			userClaim(t, "claim-bob", "bob", theirs))
+		return &KubeStore{Client: fake.NewClientBuilder().WithObjects(objs...).Build(), Namespace: "bhub", Now: func() time.Time { return t0 }}
+	}
+
+	t.Run("a user's projects on all their claims are listed, most recently used first", func(t *testing.T) {
+		got, err := build().List(context.Background(), "anna.müller@uni.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Listed{
+			{Project: Project{Dir: "gh_a_new", LastUsed: t0.Add(time.Hour)}, Claim: "claim-anna"},
+			{Project: Project{Dir: "gh_a_old", LastUsed: t0.Add(time.Minute)}, Claim: "claim-anna--analysis"},
+			{Project: Project{Dir: "gh_a_old", LastUsed: t0}, Claim: "claim-anna"},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("deleting queues the folder on every claim of the user that holds it, and no one else's", func(t *testing.T) {
+		s := build()
+		if err := s.Delete(context.Background(), "anna.müller@uni.example", "gh_a_old"); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"claim-anna", "claim-anna--analysis"} {
+			var pvc corev1.PersistentVolumeClaim
+			if err := s.Client.Get(context.Background(), client.ObjectKey{Namespace: "bhub", Name: name}, &pvc); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := FromClaim(&pvc)
+			if r.Find("gh_a_old") >= 0 || !cmp.Equal(r.QueuedDirs(), []string{"gh_a_old"}) {
+				t.Errorf("%s: %+v, want gh_a_old gone from the record and queued", name, r)
+			}
+		}
+		if got, _ := s.List(context.Background(), "bob"); len(got) != 1 {
+			t.Errorf("bob's projects changed: %v", got)
+		}
+	})
+
+	t.Run("deleting while a server pod of the user exists is refused", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-anna", Namespace: "bhub",
+			Labels:      map[string]string{patch.LabelComponent: patch.ComponentSingleuser},
+			Annotations: map[string]string{patch.AnnotationHubUsername: "anna.müller@uni.example"}}}
+		err := build(pod).Delete(context.Background(), "anna.müller@uni.example", "gh_a_old")
+		if !errors.Is(err, ErrServerRunning) || !strings.Contains(err.Error(), "jupyter-anna") {
+			t.Fatalf("err = %v, want ErrServerRunning naming the pod", err)
+		}
+	})
+
+	t.Run("an unknown or invalid folder is no such project", func(t *testing.T) {
+		for _, dir := range []string{"gh_x_y", "../etc", ""} {
+			if err := build().Delete(context.Background(), "anna.müller@uni.example", dir); !errors.Is(err, ErrNoSuchProject) {
+				t.Errorf("Delete(%q): err = %v, want ErrNoSuchProject", dir, err)
+			}
+		}
+	})
+}
