@@ -1,0 +1,99 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// listProjects answers GET {prefix}api/users/{user}/projects with the user's projects.
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user string) {
+	id, aerr := s.authenticate(r)
+	if aerr == nil {
+		aerr = authorize(id, user)
+	}
+	if aerr != nil {
+		s.writeAuthError(w, r, aerr)
+		return
+	}
+	list, err := s.cfg.Store.List(r.Context(), user)
+	if err != nil {
+		s.storeError(w, err, "listing the projects of", user)
+		return
+	}
+	if list == nil {
+		list = []projects.Listed{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// getProject answers GET {prefix}api/users/{user}/projects/{folder} with one project.
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, dir string) {
+	id, aerr := s.authenticate(r)
+	if aerr == nil {
+		aerr = authorize(id, user)
+	}
+	if aerr != nil {
+		s.writeAuthError(w, r, aerr)
+		return
+	}
+	if err := patch.ValidateProjectDir(dir); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	list, err := s.cfg.Store.List(r.Context(), user)
+	if err != nil {
+		s.storeError(w, err, "listing the projects of", user)
+		return
+	}
+	for _, p := range list {
+		if p.Dir == dir {
+			writeJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("%s has no project %q", user, dir))
+}
+
+// deleteProject answers DELETE {prefix}api/users/{user}/projects/{folder}: the project leaves the
+// user's record and its folder is queued for deletion by the next server start (204).
+func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir string) {
+	id, aerr := s.authenticate(r)
+	if aerr == nil {
+		aerr = s.checkXSRF(r, id)
+	}
+	if aerr == nil {
+		aerr = authorize(id, user)
+	}
+	if aerr != nil {
+		s.writeAuthError(w, r, aerr)
+		return
+	}
+	if err := patch.ValidateProjectDir(dir); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.cfg.Store.Delete(r.Context(), user, dir); err != nil {
+		s.storeError(w, err, "deleting a project of", user)
+		return
+	}
+	s.log.Info("deleted a project", "user", user, "project", dir, "by", id.Name)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// storeError answers with the status that the store's error means.
+func (s *Server) storeError(w http.ResponseWriter, err error, doing, user string) {
+	switch {
+	case errors.Is(err, projects.ErrNoSuchProject):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, projects.ErrServerRunning):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		s.log.Error(err, doing+" a user", "user", user)
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("%s %s failed: %v", doing, user, err))
+	}
+}

@@ -1,0 +1,180 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// HubUser is the part of JupyterHub's user model (GET /hub/api/user) the service uses. With the
+// "identify" scope that OAuth tokens of services carry, JupyterHub returns kind, name, admin, groups
+// and the token's scopes.
+type HubUser struct {
+	Kind   string   `json:"kind"`
+	Name   string   `json:"name"`
+	Admin  bool     `json:"admin"`
+	Scopes []string `json:"scopes"`
+}
+
+// Errors of the hub client; match them with errors.Is.
+var (
+	// errBadToken: the hub does not accept the token (it answered 401 or 403).
+	errBadToken = errors.New("JupyterHub does not accept this token")
+	// errHubUnreachable: the hub could not be asked, or answered with a server error.
+	errHubUnreachable = errors.New("JupyterHub cannot be reached")
+	// errOAuth: the hub refused to exchange an OAuth code.
+	errOAuth = errors.New("JupyterHub refused the OAuth code")
+)
+
+// hubClient talks to the hub's REST API (JUPYTERHUB_API_URL): it resolves tokens to users, with a
+// short cache, and exchanges OAuth codes for tokens. Tokens are never logged or put in errors.
+type hubClient struct {
+	apiURL   string // without a trailing slash, e.g. http://hub:8081/hub/api
+	apiToken string // the service's own token: the OAuth client secret
+	clientID string
+	redirect string // the OAuth redirect_uri registered for the service
+	http     *http.Client
+	ttl      time.Duration
+	now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]cachedUser
+}
+
+type cachedUser struct {
+	user    HubUser
+	expires time.Time
+}
+
+// maxCachedTokens bounds the cache; beyond it, expired entries are dropped, then everything.
+const maxCachedTokens = 10000
+
+// userForToken resolves token with GET {api}/user, from the cache when it was resolved less than
+// ttl ago. Failures are not cached.
+func (h *hubClient) userForToken(ctx context.Context, token string) (HubUser, error) {
+	key := sha256.Sum256([]byte(token))
+	now := h.now()
+	h.mu.Lock()
+	if c, ok := h.cache[key]; ok && now.Before(c.expires) {
+		h.mu.Unlock()
+		return c.user, nil
+	}
+	h.mu.Unlock()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.apiURL+"/user", nil)
+	if err != nil {
+		return HubUser{}, err
+	}
+	req.Header.Set("Authorization", "token "+token)
+	req.Header.Set("Accept", "application/json")
+	var u HubUser
+	if err := h.do(req, &u); err != nil {
+		return HubUser{}, err
+	}
+	if u.Name == "" {
+		return HubUser{}, fmt.Errorf("%w: GET %s/user returned no user name", errHubUnreachable, h.apiURL)
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.cache) >= maxCachedTokens {
+		for k, c := range h.cache {
+			if !now.Before(c.expires) {
+				delete(h.cache, k)
+			}
+		}
+		if len(h.cache) >= maxCachedTokens {
+			clear(h.cache)
+		}
+	}
+	h.cache[key] = cachedUser{user: u, expires: now.Add(h.ttl)}
+	return u, nil
+}
+
+// forget drops a token from the cache (after a logout).
+func (h *hubClient) forget(token string) {
+	key := sha256.Sum256([]byte(token))
+	h.mu.Lock()
+	delete(h.cache, key)
+	h.mu.Unlock()
+}
+
+// tokenForCode exchanges an OAuth authorization code at {api}/oauth2/token, authenticating as the
+// service's OAuth client (client_id, and the service's API token as client_secret).
+func (h *hubClient) tokenForCode(ctx context.Context, code string) (string, error) {
+	form := url.Values{
+		"client_id":     {h.clientID},
+		"client_secret": {h.apiToken},
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {h.redirect},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.apiURL+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	var reply struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := h.do(req, &reply); err != nil {
+		if errors.Is(err, errBadToken) {
+			return "", fmt.Errorf("%w (is the service's client id %q and its API token the ones registered in hub.services?)", errOAuth, h.clientID)
+		}
+		return "", err
+	}
+	if reply.AccessToken == "" {
+		return "", fmt.Errorf("%w: the token endpoint returned no access_token", errOAuth)
+	}
+	return reply.AccessToken, nil
+}
+
+// do sends req and decodes a 200 JSON answer into out. 400, 401 and 403 are errBadToken (the hub's
+// way of refusing a token or a code); anything else that is not 200 is errHubUnreachable.
+func (h *hubClient) do(req *http.Request, out any) error {
+	resp, err := h.http.Do(req)
+	if err != nil {
+		// The URL error holds no secret: tokens travel in headers and bodies only.
+		return fmt.Errorf("%w: %v", errHubUnreachable, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%w: reading %s %s: %v", errHubUnreachable, req.Method, req.URL.Path, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%w (%s %s: %s)", errBadToken, req.Method, req.URL.Path, resp.Status)
+	default:
+		return fmt.Errorf("%w: %s %s: %s", errHubUnreachable, req.Method, req.URL.Path, resp.Status)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%w: %s %s: not JSON: %v", errHubUnreachable, req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// hasAccess reports whether the user model's scopes grant access to the service: one of the access
+// scopes, or their unfiltered form (e.g. "access:services" covers "access:services!service=projects"),
+// as JupyterHub's own HubAuth.check_scopes decides.
+func hasAccess(u HubUser, access []string) bool {
+	for _, want := range access {
+		base, _, _ := strings.Cut(want, "!")
+		if slices.Contains(u.Scopes, want) || slices.Contains(u.Scopes, base) {
+			return true
+		}
+	}
+	return false
+}

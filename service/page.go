@@ -1,0 +1,142 @@
+package service
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+//go:embed page.html
+var pageHTML string
+
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"shortCommit": func(c string) string {
+		if len(c) == 40 {
+			return c[:12]
+		}
+		return c
+	},
+	"isoTime": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	},
+	"humanTime": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+	},
+}).Parse(pageHTML))
+
+// pageProject is a table row.
+type pageProject struct {
+	projects.Listed
+	LaunchURL string
+}
+
+// pageScript is what the page's script gets (html/template writes it as a JavaScript object).
+type pageScript struct {
+	Prefix    string `json:"prefix"`
+	User      string `json:"user"`
+	Me        string `json:"me"`
+	XSRF      string `json:"xsrf"`
+	BinderHub string `json:"binderhub"`
+}
+
+type pageData struct {
+	Nonce        string
+	Me           string
+	Admin        bool
+	User         string
+	Projects     []pageProject
+	BinderHubURL string
+	Script       pageScript
+	// Status and Message make the error page.
+	Status  int
+	Message string
+}
+
+// page serves the projects page: the logged-in user's projects (an admin may add ?user=NAME), and the
+// launch form. A browser without a session is sent through the hub's OAuth flow.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	id, aerr := s.authenticate(r)
+	if aerr != nil {
+		if aerr.status == http.StatusUnauthorized {
+			if aerr.clearSession {
+				s.endSession(w, r)
+			}
+			s.login(w, r)
+			return
+		}
+		s.errorPage(w, aerr.status, aerr.message)
+		return
+	}
+	user := id.Name
+	if u := r.URL.Query().Get("user"); u != "" {
+		user = u
+	}
+	if aerr := authorize(id, user); aerr != nil {
+		s.errorPage(w, aerr.status, aerr.message)
+		return
+	}
+	list, err := s.cfg.Store.List(r.Context(), user)
+	if err != nil {
+		s.log.Error(err, "listing the projects of a user", "user", user)
+		s.errorPage(w, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
+		return
+	}
+	rows := make([]pageProject, 0, len(list))
+	for _, p := range list {
+		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL)})
+	}
+	d := pageData{
+		Me:           id.Name,
+		Admin:        id.Admin,
+		User:         user,
+		Projects:     rows,
+		BinderHubURL: s.cfg.BinderHubURL,
+		Script: pageScript{
+			Prefix:    s.cfg.Prefix,
+			User:      user,
+			Me:        id.Name,
+			XSRF:      id.sess.XSRF,
+			BinderHub: s.cfg.BinderHubURL,
+		},
+	}
+	s.render(w, r, http.StatusOK, "page", d)
+}
+
+// errorPage is an error for a person in a browser: the status, and what to do.
+func (s *Server) errorPage(w http.ResponseWriter, status int, message string) {
+	s.render(w, nil, status, "error", pageData{Status: status, Message: message})
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	d.Nonce = randomToken()
+	var buf bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&buf, name, d); err != nil {
+		s.log.Error(err, "rendering the page")
+		writeError(w, http.StatusInternalServerError, "rendering the page failed; the service's log has the details")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	// Defence in depth: html/template escapes every value; the policy also refuses any script or
+	// style the page did not carry itself.
+	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "+
+		"connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'", d.Nonce, d.Nonce))
+	h.Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	if r != nil && r.Method == http.MethodHead {
+		return
+	}
+	w.Write(buf.Bytes())
+}

@@ -1,0 +1,339 @@
+// Package service is the projects service: a JupyterHub external service, reached at
+// /services/<name>/ through the hub's proxy, that shows a user their projects, deletes one, and
+// launches repositories on BinderHub.
+//
+//	GET    {prefix}                                    the projects page (browser; OAuth with the hub)
+//	GET    {prefix}oauth_callback                      the end of the hub's OAuth flow
+//	GET    {prefix}api/users/{user}/projects           the user's projects (JSON list of projects.Listed)
+//	GET    {prefix}api/users/{user}/projects/{folder}  one project
+//	DELETE {prefix}api/users/{user}/projects/{folder}  delete it: 204, or 409 while the user's server runs
+//	GET    /healthz                                    liveness and readiness (no authentication)
+//
+// Identity comes from JupyterHub: scripts send "Authorization: token <JupyterHub token>" (or
+// "Bearer"), which the service resolves with GET {JUPYTERHUB_API_URL}/user; browsers go through the
+// hub's OAuth authorization-code flow and then hold an encrypted session cookie. A user sees and deletes
+// only their own projects, a hub admin anyone's. Errors are real HTTP status codes with a JSON body
+// {"status": N, "message": "..."}.
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// Config is the service's configuration. FromEnv fills the hub's part from the environment JupyterHub
+// gives a service.
+type Config struct {
+	// Store holds the users' projects.
+	Store projects.Store
+
+	// HubAPIURL is the hub's REST API as the service reaches it (JUPYTERHUB_API_URL), e.g.
+	// http://hub:8081/hub/api.
+	HubAPIURL string
+	// APIToken is the service's own API token (JUPYTERHUB_API_TOKEN): it is the OAuth client secret,
+	// and the cookie keys are derived from it.
+	APIToken string
+	// ServiceName is the service's name in hub.services (JUPYTERHUB_SERVICE_NAME).
+	ServiceName string
+	// Prefix is the service's URL path prefix, with a trailing slash (JUPYTERHUB_SERVICE_PREFIX),
+	// e.g. /services/projects/.
+	Prefix string
+	// HubBaseURL is the hub's public base path (JUPYTERHUB_BASE_URL), "/" on z2jh.
+	HubBaseURL string
+	// HubHost is the hub's public origin, when browsers reach it on another one than the service
+	// (JUPYTERHUB_HOST); empty: the same origin, as behind the hub's proxy.
+	HubHost string
+	// ClientID is the service's OAuth client id (JUPYTERHUB_CLIENT_ID; JupyterHub's default is
+	// service-<name>).
+	ClientID string
+	// CallbackURL is the OAuth redirect_uri registered for the service (JUPYTERHUB_OAUTH_CALLBACK_URL;
+	// JupyterHub's default is {prefix}oauth_callback).
+	CallbackURL string
+	// AccessScopes are the scopes that grant access to the service (JUPYTERHUB_OAUTH_ACCESS_SCOPES, a
+	// JSON list; default access:services!service=<name>). A token without one is refused (403), as
+	// JupyterHub's own service authentication does.
+	AccessScopes []string
+
+	// BinderHubURL is BinderHub's public URL (its launch links are {BinderHubURL}v2/...), e.g.
+	// https://notebooks.example.org/services/binder/.
+	BinderHubURL string
+
+	// HTTPClient talks to the hub (http.DefaultClient with a timeout when nil).
+	HTTPClient *http.Client
+	// TokenCacheTTL is how long a token's user is remembered (default one minute).
+	TokenCacheTTL time.Duration
+	// Log receives errors and decisions; never tokens.
+	Log logr.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Environment variables JupyterHub sets for a service (and an operator sets for an external one).
+const (
+	EnvAPIToken      = "JUPYTERHUB_API_TOKEN"
+	EnvAPIURL        = "JUPYTERHUB_API_URL"
+	EnvServiceName   = "JUPYTERHUB_SERVICE_NAME"
+	EnvServicePrefix = "JUPYTERHUB_SERVICE_PREFIX"
+	EnvBaseURL       = "JUPYTERHUB_BASE_URL"
+	EnvHost          = "JUPYTERHUB_HOST"
+	EnvClientID      = "JUPYTERHUB_CLIENT_ID"
+	EnvCallbackURL   = "JUPYTERHUB_OAUTH_CALLBACK_URL"
+	EnvAccessScopes  = "JUPYTERHUB_OAUTH_ACCESS_SCOPES"
+)
+
+// FromEnv reads the hub's part of the configuration with getenv (os.Getenv when nil). Missing values
+// get JupyterHub's defaults; the token and the API URL have none.
+func FromEnv(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Config{
+		APIToken:    getenv(EnvAPIToken),
+		HubAPIURL:   getenv(EnvAPIURL),
+		ServiceName: getenv(EnvServiceName),
+		Prefix:      getenv(EnvServicePrefix),
+		HubBaseURL:  getenv(EnvBaseURL),
+		HubHost:     getenv(EnvHost),
+		ClientID:    getenv(EnvClientID),
+		CallbackURL: getenv(EnvCallbackURL),
+	}
+	if s := getenv(EnvAccessScopes); s != "" {
+		if err := json.Unmarshal([]byte(s), &c.AccessScopes); err != nil {
+			return Config{}, fmt.Errorf("%s is not a JSON list of scopes: %v", EnvAccessScopes, err)
+		}
+	}
+	var missing []string
+	if c.APIToken == "" {
+		missing = append(missing, EnvAPIToken+" (the service's api_token from hub.services)")
+	}
+	if c.HubAPIURL == "" {
+		missing = append(missing, EnvAPIURL+" (the hub's API, e.g. http://hub:8081/hub/api)")
+	}
+	if len(missing) > 0 {
+		return Config{}, fmt.Errorf("missing environment: %s; JupyterHub sets these for the services it runs, "+
+			"an external service (hub.services.<name> with a url) needs them set in its Deployment", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+// withDefaults fills what JupyterHub would have defaulted and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.Store == nil {
+		return c, errors.New("the service needs a projects store")
+	}
+	if c.APIToken == "" {
+		return c, fmt.Errorf("the service needs its JupyterHub API token (%s)", EnvAPIToken)
+	}
+	u, err := url.Parse(c.HubAPIURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("%s=%q is not an http(s) URL", EnvAPIURL, c.HubAPIURL)
+	}
+	c.HubAPIURL = strings.TrimRight(c.HubAPIURL, "/")
+	if c.Prefix == "" {
+		if c.ServiceName == "" {
+			return c, fmt.Errorf("the service needs %s or %s", EnvServicePrefix, EnvServiceName)
+		}
+		c.Prefix = "/services/" + c.ServiceName + "/"
+	}
+	if !strings.HasPrefix(c.Prefix, "/") {
+		return c, fmt.Errorf("%s=%q must be a path starting with /", EnvServicePrefix, c.Prefix)
+	}
+	if !strings.HasSuffix(c.Prefix, "/") {
+		c.Prefix += "/"
+	}
+	if c.ServiceName == "" {
+		// /services/<name>/ is where JupyterHub puts every service.
+		parts := strings.Split(strings.Trim(c.Prefix, "/"), "/")
+		c.ServiceName = parts[len(parts)-1]
+	}
+	if c.HubBaseURL == "" {
+		c.HubBaseURL = "/"
+	}
+	if !strings.HasSuffix(c.HubBaseURL, "/") {
+		c.HubBaseURL += "/"
+	}
+	c.HubHost = strings.TrimRight(c.HubHost, "/")
+	if c.ClientID == "" {
+		c.ClientID = "service-" + c.ServiceName
+	}
+	if c.CallbackURL == "" {
+		c.CallbackURL = c.Prefix + "oauth_callback"
+	}
+	if len(c.AccessScopes) == 0 {
+		c.AccessScopes = []string{"access:services!service=" + c.ServiceName}
+	}
+	if c.BinderHubURL != "" && !strings.HasSuffix(c.BinderHubURL, "/") {
+		c.BinderHubURL += "/"
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if c.TokenCacheTTL <= 0 {
+		c.TokenCacheTTL = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Server is the service's http.Handler.
+type Server struct {
+	cfg  Config
+	hub  *hubClient
+	seal *sealer
+	log  logr.Logger
+}
+
+// New makes the service.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	seal, err := newSealer(cfg.APIToken)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:  cfg,
+		seal: seal,
+		log:  cfg.Log,
+		hub: &hubClient{
+			apiURL:   cfg.HubAPIURL,
+			apiToken: cfg.APIToken,
+			clientID: cfg.ClientID,
+			redirect: cfg.CallbackURL,
+			http:     cfg.HTTPClient,
+			ttl:      cfg.TokenCacheTTL,
+			now:      cfg.Now,
+			cache:    map[[32]byte]cachedUser{},
+		},
+	}, nil
+}
+
+// Prefix is the path prefix the service answers under.
+func (s *Server) Prefix() string { return s.cfg.Prefix }
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error(fmt.Errorf("%v", v), "panic serving a request", "method", r.Method, "path", r.URL.Path)
+			writeError(w, http.StatusInternalServerError, "internal error; the service's log has the details")
+		}
+	}()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin")
+
+	if r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	path := r.URL.EscapedPath()
+	if path+"/" == s.cfg.Prefix {
+		http.Redirect(w, r, s.cfg.Prefix, http.StatusFound)
+		return
+	}
+	rest, ok := strings.CutPrefix(path, s.cfg.Prefix)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("nothing here: the projects service answers under %s", s.cfg.Prefix))
+		return
+	}
+	segs, err := splitPath(rest)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+
+	switch {
+	case len(segs) == 1 && segs[0] == "":
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		s.page(w, r)
+	case len(segs) == 1 && segs[0] == "oauth_callback":
+		if !allow(w, r, http.MethodGet) {
+			return
+		}
+		s.oauthCallback(w, r)
+	case len(segs) == 4 && segs[0] == "api" && segs[1] == "users" && segs[2] != "" && segs[3] == "projects":
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		s.listProjects(w, r, segs[2])
+	case len(segs) == 5 && segs[0] == "api" && segs[1] == "users" && segs[2] != "" && segs[3] == "projects":
+		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodDelete) {
+			return
+		}
+		if r.Method == http.MethodDelete {
+			s.deleteProject(w, r, segs[2], segs[4])
+		} else {
+			s.getProject(w, r, segs[2], segs[4])
+		}
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page or API route: %s (the API is %sapi/users/{user}/projects[/{folder}])", r.URL.Path, s.cfg.Prefix))
+	}
+}
+
+// splitPath splits the escaped path after the prefix into unescaped segments, so that a user name
+// with "/" (escaped as %2F) stays one segment.
+func splitPath(rest string) ([]string, error) {
+	raw := strings.Split(rest, "/")
+	segs := make([]string, len(raw))
+	for i, s := range raw {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, fmt.Errorf("the path segment %q is not correctly percent-encoded", s)
+		}
+		segs[i] = u
+	}
+	return segs, nil
+}
+
+// allow answers 405 with an Allow header unless r's method is one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(methods, " or ")))
+	return false
+}
+
+// apiError is the JSON body of every error answer, as JupyterHub's own API writes them.
+type apiError struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, apiError{Status: status, Message: message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"status": 500, "message": "encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
