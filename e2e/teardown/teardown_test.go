@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/binder-projects/binder-projects/e2e/cluster"
@@ -34,7 +35,21 @@ func TestStoppingTheClusterLeavesNoProcessesMountsCgroupsIPTablesChainsOrBridges
 			c.Stop()
 		}
 	}()
-	// A pod on the pod network (CNI bridge, veth, iptables masquerade) with volumes (the token tmpfs).
+	// A pod on the pod network (CNI bridge, veth, iptables masquerade) with volumes: the token tmpfs and
+	// a hostPath-backed claim mounted with a subPath (a bind mount on the host), as our pods have.
+	if _, err := c.UserStorage(ctx, "default", "claim-teardown"); err != nil {
+		t.Fatal(err)
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "claim-teardown", Namespace: "default"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := c.Client().CoreV1().PersistentVolumeClaims("default").Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "busy", Namespace: "default"},
 		Spec: corev1.PodSpec{
@@ -42,9 +57,10 @@ func TestStoppingTheClusterLeavesNoProcessesMountsCgroupsIPTablesChainsOrBridges
 			Containers: []corev1.Container{{
 				Name: "notebook", Image: cluster.RepoA.Name, ImagePullPolicy: corev1.PullNever,
 				Command:      []string{"/bin/sh", "-c", "echo hi > /data/hi; exec sleep 3600"},
-				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data", SubPath: "project"}},
 			}},
-			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim-teardown"}}}},
 		},
 	}
 	if _, err := c.Client().CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -67,7 +83,7 @@ func TestStoppingTheClusterLeavesNoProcessesMountsCgroupsIPTablesChainsOrBridges
 	}
 	// The snapshot must see the cluster, or an empty diff after Stop proves nothing.
 	seen := strings.Join(cluster.Leftovers(before, during), "\n")
-	for _, want := range []string{"process: ", "mount: ", "cgroup: ", "iptables: ", "link: " + cluster.CNIBridge} {
+	for _, want := range []string{"process: ", "mount: ", "/volume-subpaths/", "cgroup: ", "iptables: ", "link: " + cluster.CNIBridge} {
 		if !strings.Contains(seen, want) {
 			t.Errorf("while running, the host snapshot shows no %q; the check is blind to it", want)
 		}
