@@ -1,0 +1,270 @@
+package service
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// call sends a request through the proxy, with "Authorization: <auth>" when auth is not empty.
+func (w *world) call(t *testing.T, method, path, auth string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, w.origin+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+// projectsPath is the API path of user's projects (and of one, with dir), path-escaped.
+func projectsPath(user string, dir ...string) string {
+	p := servicePrefix + "api/users/" + url.PathEscape(user) + "/projects"
+	for _, d := range dir {
+		p += "/" + url.PathEscape(d)
+	}
+	return p
+}
+
+// checkErrorBody checks that an error answer is JSON {"status": status, "message": "...<want>..."}.
+func checkErrorBody(t *testing.T, resp *http.Response, body []byte, status int, want string) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q, want JSON", ct)
+	}
+	var e apiError
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("error body is not JSON: %v\n%s", err, body)
+	}
+	if e.Status != status {
+		t.Errorf("body status = %d, want %d", e.Status, status)
+	}
+	if !strings.Contains(e.Message, want) {
+		t.Errorf("message = %q, want it to contain %q", e.Message, want)
+	}
+}
+
+func listed(claim string, ps ...projects.Project) []projects.Listed {
+	out := []projects.Listed{}
+	for _, p := range ps {
+		out = append(out, projects.Listed{Project: p, Claim: claim})
+	}
+	return out
+}
+
+func TestListingProjects(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	w.hub.addTokenWithoutAccess("bitnik", "token-bitnik-no-access")
+	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile)
+
+	tests := []struct {
+		name    string
+		user    string
+		auth    string
+		status  int
+		want    []projects.Listed // on 200
+		message string            // on an error
+	}{
+		{name: "a user sees their own projects, most recently used first", user: "bitnik", auth: "token token-bitnik",
+			status: http.StatusOK, want: bitniks},
+		{name: "a Bearer token works like a token", user: "bitnik", auth: "Bearer token-bitnik",
+			status: http.StatusOK, want: bitniks},
+		{name: "a user name with non-ASCII characters and an @ is found through its path-escaped form", user: "anna.müller@uni.example",
+			auth: "token token-anna", status: http.StatusOK, want: listed("claim-anna-m-ller-uni-example---b22940a4", annaProject)},
+		{name: "a user without projects gets an empty list, not null", user: "ada", auth: "token token-ada",
+			status: http.StatusOK, want: []projects.Listed{}},
+		{name: "a user asking for someone else's projects is refused with 403", user: "anna.müller@uni.example", auth: "token token-bitnik",
+			status: http.StatusForbidden, message: `you are logged in as "bitnik" and can see and delete only your own projects`},
+		{name: "a hub admin sees anyone's projects", user: "bitnik", auth: "token token-ada",
+			status: http.StatusOK, want: bitniks},
+		{name: "a request without credentials is refused with 401", user: "bitnik",
+			status: http.StatusUnauthorized, message: "not logged in"},
+		{name: "a token JupyterHub does not accept is refused with 401", user: "bitnik", auth: "token not-a-token",
+			status: http.StatusUnauthorized, message: "JupyterHub does not accept this token"},
+		{name: "an Authorization header of another scheme is refused with 401", user: "bitnik", auth: "Basic Yml0bmlrOnB3",
+			status: http.StatusUnauthorized, message: `must be "token <your JupyterHub API token>"`},
+		{name: "a token without the service's access scope is refused with 403", user: "bitnik", auth: "token token-bitnik-no-access",
+			status: http.StatusForbidden, message: "needs the scope access:services!service=projects"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := w.call(t, http.MethodGet, projectsPath(tt.user), tt.auth)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
+			}
+			if tt.status != http.StatusOK {
+				checkErrorBody(t, resp, body, tt.status, tt.message)
+				if tt.status == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+					t.Error("a 401 has no WWW-Authenticate header")
+				}
+				return
+			}
+			var got []projects.Listed
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("not a JSON list: %v\n%s", err, body)
+			}
+			if got == nil {
+				t.Fatalf("the list is null: %s", body)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("projects (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDeletingProjects(t *testing.T) {
+	tests := []struct {
+		name    string
+		user    string
+		dir     string
+		auth    string
+		status  int
+		message string
+		// claim and its registry after the request (a refused request leaves it as it was).
+		claim string
+		want  projects.Registry
+	}{
+		{name: "a user deletes their own project: 204, and the claim records it gone and queued for deletion",
+			user: "bitnik", dir: requirements.Dir, auth: "token token-bitnik", status: http.StatusNoContent,
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
+				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
+		{name: "a hub admin deletes someone else's project",
+			user: "bitnik", dir: conda.Dir, auth: "token token-ada", status: http.StatusNoContent,
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
+				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
+		{name: "deleting while the user's server pod exists is refused with 409, and nothing changes",
+			user: "anna.müller@uni.example", dir: annaProject.Dir, auth: "token token-anna", status: http.StatusConflict,
+			message: "stop your server (pod jupyter-anna-m-ller-uni-example---b22940a4)",
+			claim:   "claim-anna-m-ller-uni-example---b22940a4", want: projects.Registry{Projects: []projects.Project{annaProject}}},
+		{name: "deleting a folder that is not a project of the user is refused with 404",
+			user: "bitnik", dir: "gh_someone_else", auth: "token token-bitnik", status: http.StatusNotFound,
+			message: `bitnik has no project "gh_someone_else"`,
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+		{name: "a folder name that cannot be a project folder is refused with 400",
+			user: "bitnik", dir: ".ssh", auth: "token token-bitnik", status: http.StatusBadRequest,
+			message: `does not start with "."`,
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+		{name: "a folder name with a space is refused with 400",
+			user: "bitnik", dir: "gh a", auth: "token token-bitnik", status: http.StatusBadRequest,
+			message: `uses only A-Z, a-z, 0-9`,
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+		{name: "a user deleting someone else's project is refused with 403",
+			user: "bitnik", dir: conda.Dir, auth: "token token-anna", status: http.StatusForbidden,
+			message: `only hub admins can manage "bitnik"'s`,
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+		{name: "a delete without credentials is refused with 401",
+			user: "bitnik", dir: conda.Dir, status: http.StatusUnauthorized, message: "not logged in",
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, fixtureObjects(t)...)
+			resp, body := w.call(t, http.MethodDelete, projectsPath(tt.user, tt.dir), tt.auth)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
+			}
+			if tt.status == http.StatusNoContent {
+				if len(body) != 0 {
+					t.Errorf("a 204 has a body: %s", body)
+				}
+			} else {
+				checkErrorBody(t, resp, body, tt.status, tt.message)
+			}
+			if diff := cmp.Diff(tt.want, w.registryOf(t, tt.claim)); diff != "" {
+				t.Errorf("registry on %s (-want +got):\n%s", tt.claim, diff)
+			}
+		})
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		status  int
+		allow   string
+		message string
+	}{
+		{name: "an unknown API route is 404 with a JSON body that names the API", method: http.MethodGet,
+			path: servicePrefix + "api/users/bitnik/things", status: http.StatusNotFound, message: "api/users/{user}/projects"},
+		{name: "POST on the projects list is 405 with an Allow header", method: http.MethodPost,
+			path: projectsPath("bitnik"), status: http.StatusMethodNotAllowed, allow: "GET, HEAD"},
+		{name: "PUT on a project is 405 with an Allow header", method: http.MethodPut,
+			path: projectsPath("bitnik", conda.Dir), status: http.StatusMethodNotAllowed, allow: "GET, HEAD, DELETE"},
+		{name: "one project is shown", method: http.MethodGet, path: projectsPath("bitnik", conda.Dir), status: http.StatusOK},
+		{name: "an unknown project is 404", method: http.MethodGet, path: projectsPath("bitnik", "gh_nothing"), status: http.StatusNotFound,
+			message: `bitnik has no project "gh_nothing"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := w.call(t, tt.method, tt.path, "token token-bitnik")
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
+			}
+			if tt.allow != "" && resp.Header.Get("Allow") != tt.allow {
+				t.Errorf("Allow = %q, want %q", resp.Header.Get("Allow"), tt.allow)
+			}
+			if tt.status != http.StatusOK {
+				checkErrorBody(t, resp, body, tt.status, tt.message)
+				return
+			}
+			var got projects.Listed
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(listed("claim-bitnik", conda)[0], got); diff != "" {
+				t.Errorf("project (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTokensAreResolvedOnceAndCachedBriefly(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	for range 3 {
+		if resp, body := w.call(t, http.MethodGet, projectsPath("bitnik"), "token token-bitnik"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d\n%s", resp.StatusCode, body)
+		}
+	}
+	if n := w.hub.count("/hub/api/user"); n != 1 {
+		t.Errorf("the hub was asked %d times for the same token, want once", n)
+	}
+	// A refused token is not cached: it is asked about every time.
+	for range 2 {
+		w.call(t, http.MethodGet, projectsPath("bitnik"), "token wrong")
+	}
+	if n := w.hub.count("/hub/api/user"); n != 3 {
+		t.Errorf("the hub was asked %d times in all, want 3", n)
+	}
+}
+
+func TestHealthNeedsNoLogin(t *testing.T) {
+	w := newWorld(t)
+	rec := httptest.NewRecorder()
+	w.service.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "ok" {
+		t.Errorf("/healthz = %d %q", rec.Code, rec.Body.String())
+	}
+}
