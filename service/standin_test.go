@@ -379,10 +379,10 @@ func claimWith(t *testing.T, name string, ps ...projects.Project) *corev1.Persis
 // Fixture projects.
 var (
 	requirements = projects.Project{Dir: "gh_binder-examples_requirements", RepoURL: "https://github.com/binder-examples/requirements",
-		Image: "registry.example.org/binder-binder-2dexamples-2drequirements-55ab5c:1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d",
+		Image:  "registry.example.org/binder-binder-2dexamples-2drequirements-55ab5c:1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d",
 		Commit: "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d", LastUsed: time.Date(2026, 5, 3, 16, 20, 0, 0, time.UTC)}
 	conda = projects.Project{Dir: "gh_binder-examples_conda", RepoURL: "https://github.com/binder-examples/conda",
-		Image: "registry.example.org/binder-binder-2dexamples-2dconda-4e2d1f:0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+		Image:  "registry.example.org/binder-binder-2dexamples-2dconda-4e2d1f:0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
 		Commit: "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", LastUsed: time.Date(2026, 4, 28, 9, 5, 0, 0, time.UTC)}
 	gitlab = projects.Project{Dir: "gl_gesis_notebooks_analysis", RepoURL: "https://gitlab.com/gesis/notebooks/analysis.git",
 		Image: "registry.example.org/binder-gesis-notebooks-analysis-9c8b7a:HEAD", Commit: "5f4e3d2c1b0a99887766554433221100ffeeddcc",

@@ -1,0 +1,365 @@
+package service
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// browser is an HTTP client with a cookie jar that does not follow redirects on its own.
+type browser struct {
+	t      *testing.T
+	origin string
+	c      *http.Client
+}
+
+func newBrowser(t *testing.T, origin string) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, origin: origin, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (b *browser) do(method, path string, header http.Header, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	if !strings.HasPrefix(path, "http") {
+		path = b.origin + path
+	}
+	req, err := http.NewRequest(method, path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, string(out)
+}
+
+// follow GETs path and follows redirects, returning the last answer.
+func (b *browser) follow(path string) (*http.Response, string) {
+	b.t.Helper()
+	for range 10 {
+		resp, body := b.do(http.MethodGet, path, nil, nil)
+		if resp.StatusCode != http.StatusFound {
+			return resp, body
+		}
+		path = resp.Header.Get("Location")
+	}
+	b.t.Fatal("too many redirects")
+	return nil, ""
+}
+
+// cookie is the value of the jar's cookie name for the service's prefix.
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.origin + servicePrefix)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// login logs the browser in to the hub as user and then to the service, through the OAuth flow,
+// and returns the projects page.
+func (b *browser) login(user string) string {
+	b.t.Helper()
+	resp, body := b.follow(servicePrefix)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Sign in") {
+		b.t.Fatalf("the service did not lead to the hub's login: %d\n%s", resp.StatusCode, body)
+	}
+	loginURL := resp.Request.URL.String()
+	resp, _ = b.do(http.MethodPost, loginURL, nil, url.Values{"username": {user}})
+	if resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("hub login: %d", resp.StatusCode)
+	}
+	resp, body = b.follow(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("after the OAuth flow: %d\n%s", resp.StatusCode, body)
+	}
+	return body
+}
+
+func TestOAuthLoginRoundTrip(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := newBrowser(t, w.origin)
+
+	// An unauthenticated browser is sent to the hub's authorize endpoint, with the service's client
+	// id and redirect_uri and a state that is also in its state cookie.
+	resp, _ := b.do(http.MethodGet, servicePrefix, nil, nil)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("page without a session: %d, want a redirect", resp.StatusCode)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc.Path != "/hub/api/oauth2/authorize" {
+		t.Errorf("redirect to %s, want /hub/api/oauth2/authorize", loc.Path)
+	}
+	q := loc.Query()
+	if diff := cmp.Diff(map[string]string{"client_id": "service-projects", "redirect_uri": servicePrefix + "oauth_callback", "response_type": "code"},
+		map[string]string{"client_id": q.Get("client_id"), "redirect_uri": q.Get("redirect_uri"), "response_type": q.Get("response_type")}); diff != "" {
+		t.Errorf("authorize parameters (-want +got):\n%s", diff)
+	}
+	if len(q.Get("state")) < 32 {
+		t.Errorf("state %q is too short to be unguessable", q.Get("state"))
+	}
+	var stateCookieSeen *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == stateCookie {
+			stateCookieSeen = c
+		}
+	}
+	if stateCookieSeen == nil || !stateCookieSeen.HttpOnly || stateCookieSeen.Path != servicePrefix {
+		t.Errorf("state cookie = %+v, want an HttpOnly cookie on %s", stateCookieSeen, servicePrefix)
+	}
+	if strings.Contains(stateCookieSeen.Value, q.Get("state")) {
+		t.Error("the state cookie holds the state in clear")
+	}
+
+	// The whole flow ends on the page, logged in.
+	page := b.login("bitnik")
+	if !strings.Contains(page, "Your projects") || !strings.Contains(page, requirements.Dir) {
+		t.Errorf("the page after login does not show bitnik's projects:\n%s", page)
+	}
+	// The session cookie: HttpOnly, SameSite=Lax, confined to the prefix; the XSRF cookie readable by
+	// scripts.
+	u, _ := url.Parse(w.origin + servicePrefix)
+	if b.cookie(sessionCookie) == "" || b.cookie(xsrfCookie) == "" {
+		t.Fatalf("cookies after login: %v", b.c.Jar.Cookies(u))
+	}
+	// A second browser, step by step, to see the Set-Cookie attributes.
+	b2 := newBrowser(t, w.origin)
+	b2.do(http.MethodPost, "/hub/login", nil, url.Values{"username": {"bitnik"}})
+	resp, _ = b2.do(http.MethodGet, servicePrefix, nil, nil)               // → authorize
+	resp, _ = b2.do(http.MethodGet, resp.Header.Get("Location"), nil, nil) // → callback
+	resp, _ = b2.do(http.MethodGet, resp.Header.Get("Location"), nil, nil) // callback sets the cookies
+	var session, xsrf *http.Cookie
+	for _, c := range resp.Cookies() {
+		switch c.Name {
+		case sessionCookie:
+			session = c
+		case xsrfCookie:
+			xsrf = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != servicePrefix {
+		t.Errorf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=%s", session, servicePrefix)
+	}
+	if xsrf == nil || xsrf.HttpOnly || xsrf.Path != servicePrefix {
+		t.Errorf("XSRF cookie = %+v, want one scripts can read, Path=%s", xsrf, servicePrefix)
+	}
+	if session != nil && strings.Contains(session.Value, ".") {
+		t.Errorf("session cookie %q does not look encrypted", session.Value)
+	}
+}
+
+func TestOAuthCallbackChecksTheState(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+
+	// start begins a login and returns the hub's redirect back to the callback (code and state).
+	start := func(b *browser) *url.URL {
+		t.Helper()
+		b.follow(servicePrefix)
+		b.do(http.MethodPost, "/hub/login", nil, url.Values{"username": {"bitnik"}})
+		resp, _ := b.do(http.MethodGet, servicePrefix, nil, nil)
+		resp, _ = b.do(http.MethodGet, resp.Header.Get("Location"), nil, nil)
+		back, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || back.Path != servicePrefix+"oauth_callback" {
+			t.Fatalf("the hub did not send the browser back to the callback: %v %v", back, err)
+		}
+		return back
+	}
+
+	t.Run("a callback with another state than the browser's login is refused with 403", func(t *testing.T) {
+		b := newBrowser(t, w.origin)
+		back := start(b)
+		q := back.Query()
+		q.Set("state", "forged-"+q.Get("state"))
+		back.RawQuery = q.Encode()
+		resp, body := b.do(http.MethodGet, back.String(), nil, nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d, want 403\n%s", resp.StatusCode, body)
+		}
+		checkErrorBody(t, resp, []byte(body), http.StatusForbidden, "the OAuth state does not match")
+		if b.cookie(sessionCookie) != "" {
+			t.Error("a session was started anyway")
+		}
+	})
+	t.Run("a callback in a browser that never started a login is refused with 400", func(t *testing.T) {
+		back := start(newBrowser(t, w.origin))
+		other := newBrowser(t, w.origin)
+		resp, body := other.do(http.MethodGet, back.String(), nil, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status = %d, want 400\n%s", resp.StatusCode, body)
+		}
+		checkErrorBody(t, resp, []byte(body), http.StatusBadRequest, "this login was not started here")
+	})
+	t.Run("a callback with the right state logs in, and the code is good once", func(t *testing.T) {
+		b := newBrowser(t, w.origin)
+		back := start(b)
+		resp, body := b.do(http.MethodGet, back.String(), nil, nil)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != servicePrefix {
+			t.Fatalf("status = %d, Location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		// Replaying the same callback: the state cookie is gone, so it is refused.
+		resp, body = b.do(http.MethodGet, back.String(), nil, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("replayed callback: %d, want 400\n%s", resp.StatusCode, body)
+		}
+	})
+	t.Run("a callback with the hub's error is refused with 403", func(t *testing.T) {
+		b := newBrowser(t, w.origin)
+		resp, body := b.do(http.MethodGet, servicePrefix+"oauth_callback?error=access_denied&error_description=no", nil, nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d, want 403\n%s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := newBrowser(t, w.origin)
+	b.login("bitnik")
+	path := projectsPath("bitnik", gitlab.Dir)
+	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
+
+	tests := []struct {
+		name    string
+		header  http.Header
+		status  int
+		message string
+	}{
+		{name: "without the X-XSRFToken header it is refused with 403", status: http.StatusForbidden, message: "missing X-XSRFToken header"},
+		{name: "with a header that is not the session's it is refused with 403", header: http.Header{"X-Xsrftoken": {"guess"}},
+			status: http.StatusForbidden, message: "does not match this session"},
+		{name: "from another site it is refused with 403, even with the header",
+			header: http.Header{"X-Xsrftoken": {b.cookie(xsrfCookie)}, "Sec-Fetch-Site": {"cross-site"}},
+			status: http.StatusForbidden, message: "from another site"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := b.do(http.MethodDelete, path, tt.header, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
+			}
+			checkErrorBody(t, resp, []byte(body), tt.status, tt.message)
+			if diff := cmp.Diff(unchanged, w.registryOf(t, "claim-bitnik")); diff != "" {
+				t.Errorf("registry changed (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("with the session's X-XSRFToken header it is deleted: 204", func(t *testing.T) {
+		resp, body := b.do(http.MethodDelete, path, http.Header{"X-Xsrftoken": {b.cookie(xsrfCookie)}, "Sec-Fetch-Site": {"same-origin"}}, nil)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("status = %d, want 204\n%s", resp.StatusCode, body)
+		}
+		want := projects.Registry{Projects: []projects.Project{conda, hostile, requirements},
+			Deletions: []projects.Queued{{Dir: gitlab.Dir, QueuedAt: testNow}}}
+		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a GET with the cookie alone needs no XSRF header", func(t *testing.T) {
+		resp, body := b.do(http.MethodGet, projectsPath("bitnik"), nil, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d\n%s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestASecondReplicaWithTheSameTokenReadsTheSession(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := newBrowser(t, w.origin)
+	b.login("bitnik")
+
+	replica, err := New(Config{Store: w.service.cfg.Store, HubAPIURL: w.hubURL + "/hub/api", APIToken: serviceToken, Prefix: servicePrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(Config{Store: w.service.cfg.Store, HubAPIURL: w.hubURL + "/hub/api", APIToken: "another-token", Prefix: servicePrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		srv    *Server
+		status int
+	}{
+		{"a replica with the same token accepts the session", replica, http.StatusOK},
+		{"a service with another token does not", other, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, w.origin+projectsPath("bitnik"), nil)
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: b.cookie(sessionCookie)})
+			rec := httptest.NewRecorder()
+			tt.srv.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Errorf("status = %d, want %d\n%s", rec.Code, tt.status, rec.Body)
+			}
+		})
+	}
+}
+
+func TestThePageEscapesWhatUsersControl(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	page := newBrowser(t, w.origin).login("bitnik")
+	for _, bad := range []string{"<script>window.pwned", `"><script>`} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page contains %q unescaped", bad)
+		}
+	}
+	if !strings.Contains(page, "&lt;script&gt;window.pwned=1;document.title=&#39;pwned&#39;;alert(1)&lt;/script&gt;") {
+		t.Errorf("the hostile repository URL is not shown escaped as text")
+	}
+	for _, want := range []string{
+		`href="` + w.origin + `/binder/v2/gh/binder-examples/requirements/HEAD"`,
+		`href="` + w.origin + `/binder/v2/gl/gesis%2Fnotebooks%2Fanalysis/HEAD"`,
+		`href="https://github.com/binder-examples/requirements"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page has no %s", want)
+		}
+	}
+}
+
+func TestTheAdminSeesAnotherUsersPageAndOthersDoNot(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	admin := newBrowser(t, w.origin)
+	admin.login("ada")
+	resp, body := admin.do(http.MethodGet, servicePrefix+"?user="+url.QueryEscape("anna.müller@uni.example"), nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, annaProject.Dir) {
+		t.Errorf("admin's view of anna's page: %d\n%s", resp.StatusCode, body)
+	}
+	user := newBrowser(t, w.origin)
+	user.login("bitnik")
+	resp, body = user.do(http.MethodGet, servicePrefix+"?user="+url.QueryEscape("anna.müller@uni.example"), nil, nil)
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, annaProject.Dir) {
+		t.Errorf("bitnik's view of anna's page: %d\n%s", resp.StatusCode, body)
+	}
+}
