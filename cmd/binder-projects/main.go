@@ -31,6 +31,8 @@ Usage:
   binder-projects mutate [flags] -f POD  print the pod the webhook would make of POD (YAML or JSON; - for stdin)
   binder-projects project-dir URL        print the project folder a repository URL maps to
   binder-projects certs -out DIR         write a self-signed CA and serving certificate (local runs, tests)
+  binder-projects projects list|delete   list a user's projects, or delete one (admin CLI)
+  binder-projects projects-service       run the projects page and API (a JupyterHub service)
 
 Run 'binder-projects COMMAND -h' for a command's flags.
 `
@@ -54,6 +56,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return projectDir(args[1:], stdout, stderr)
 	case "certs":
 		return selfSigned(args[1:], stdout, stderr)
+	case "projects":
+		return projectsCmd(ctx, args[1:], stdout, stderr, kubeClient)
+	case "projects-service":
+		return runProjectsService(ctx, args[1:], stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

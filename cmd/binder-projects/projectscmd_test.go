@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/yaml"
+
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// The claims and pods are the service's test fixtures: what KubeSpawner 7 creates (copies of the
+// shared fixtures).
+const serviceTestdata = "../../service/testdata/"
+
+var (
+	cliConda = projects.Project{Dir: "gh_binder-examples_conda", RepoURL: "https://github.com/binder-examples/conda",
+		Commit: "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", LastUsed: time.Date(2026, 4, 28, 9, 5, 0, 0, time.UTC)}
+	cliRequirements = projects.Project{Dir: "gh_binder-examples_requirements", RepoURL: "https://github.com/binder-examples/requirements",
+		Commit: "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d", LastUsed: time.Date(2026, 5, 3, 16, 20, 0, 0, time.UTC)}
+	cliThesis = projects.Project{Dir: "gh_anna_thesis", RepoURL: "https://github.com/anna/thesis",
+		LastUsed: time.Date(2026, 5, 1, 7, 30, 0, 0, time.UTC)}
+)
+
+func readObject[T client.Object](t *testing.T, file string, obj T) T {
+	t.Helper()
+	b, err := os.ReadFile(serviceTestdata + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+func claimRecording(t *testing.T, file string, ps ...projects.Project) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	pvc := readObject(t, file, &corev1.PersistentVolumeClaim{})
+	if err := (projects.Registry{Projects: ps}).ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	return pvc
+}
+
+// cluster is a fake API server: bitnik with two projects and no server; anna with one project and
+// a server pod that exists.
+func cluster(t *testing.T) client.Client {
+	return fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(
+		claimRecording(t, "claim-bitnik.yaml", cliConda, cliRequirements),
+		claimRecording(t, "claim-unusual-username.yaml", cliThesis),
+		readObject(t, "pod-unusual-username.yaml", &corev1.Pod{}),
+	).Build()
+}
+
+// fakeClient is the kubeClientFunc of the tests; the kubeconfig selects namespace bhub.
+func fakeClient(c client.Client) kubeClientFunc {
+	return func(string) (client.Client, string, error) { return c, "bhub", nil }
+}
+
+func runProjects(t *testing.T, c client.Client, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := projectsCmd(context.Background(), args, &stdout, &stderr, fakeClient(c))
+	return result{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
+}
+
+func registryOn(t *testing.T, c client.Client, claim string) projects.Registry {
+	t.Helper()
+	var pvc corev1.PersistentVolumeClaim
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "bhub", Name: claim}, &pvc); err != nil {
+		t.Fatal(err)
+	}
+	r, err := projects.FromClaim(&pvc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestProjectsList(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // exact, unless empty
+		stderr string // contained
+	}{
+		{name: "the table shows a user's projects, most recently used first",
+			args: []string{"list", "--user", "bitnik"},
+			stdout: "FOLDER                           REPOSITORY                                       COMMIT        LAST USED             CLAIM\n" +
+				"gh_binder-examples_requirements  https://github.com/binder-examples/requirements  1d3b4f2e6c0a  2026-05-03 16:20 UTC  claim-bitnik\n" +
+				"gh_binder-examples_conda         https://github.com/binder-examples/conda         0a1b2c3d4e5f  2026-04-28 09:05 UTC  claim-bitnik\n"},
+		{name: "a user name with non-ASCII characters and an @ is found by its raw JupyterHub name",
+			args: []string{"list", "--user", "anna.müller@uni.example", "--namespace", "bhub"},
+			stdout: "FOLDER          REPOSITORY                      COMMIT  LAST USED             CLAIM\n" +
+				"gh_anna_thesis  https://github.com/anna/thesis  -       2026-05-01 07:30 UTC  claim-anna-m-ller-uni-example---b22940a4\n"},
+		{name: "a user without projects is told so", args: []string{"list", "--user", "nobody"},
+			stdout: "nobody has no projects in namespace bhub\n"},
+		{name: "another namespace holds nothing of theirs", args: []string{"list", "--user", "bitnik", "--namespace", "elsewhere"},
+			stdout: "bitnik has no projects in namespace elsewhere\n"},
+		{name: "--user is required", args: []string{"list"}, code: 2, stderr: "--user is required"},
+		{name: "an unknown subcommand is a usage error", args: []string{"remove", "--user", "bitnik"}, code: 2, stderr: `unknown command "remove"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runProjects(t, cluster(t), tt.args...)
+			if got.Code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
+			}
+			if tt.stdout != "" {
+				if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
+					t.Errorf("stdout (-want +got):\n%s", diff)
+				}
+			}
+			if !strings.Contains(got.Stderr, tt.stderr) {
+				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestProjectsListAsJSONIsTheAPIsFormat(t *testing.T) {
+	got := runProjects(t, cluster(t), "list", "--user", "bitnik", "--json")
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
+	}
+	var list []projects.Listed
+	if err := json.Unmarshal([]byte(got.Stdout), &list); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, got.Stdout)
+	}
+	want := []projects.Listed{{Project: cliRequirements, Claim: "claim-bitnik"}, {Project: cliConda, Claim: "claim-bitnik"}}
+	if diff := cmp.Diff(want, list); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got := runProjects(t, cluster(t), "list", "--user", "nobody", "--json"); strings.TrimSpace(got.Stdout) != "[]" {
+		t.Errorf("no projects as JSON = %q, want []", got.Stdout)
+	}
+}
+
+func TestProjectsDelete(t *testing.T) {
+	bitnikBefore := projects.Registry{Projects: []projects.Project{cliConda, cliRequirements}}
+	annaBefore := projects.Registry{Projects: []projects.Project{cliThesis}}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+		claim  string
+		// check: the registry's projects after, and which folders are queued.
+		projects []projects.Project
+		queued   []string
+	}{
+		{name: "a project is removed from the record and its folder queued",
+			args:   []string{"delete", "--user", "bitnik", cliConda.Dir},
+			stdout: "deleted project gh_binder-examples_conda of bitnik: its folder and all its files are deleted the next time bitnik's server starts\n",
+			claim:  "claim-bitnik", projects: []projects.Project{cliRequirements}, queued: []string{cliConda.Dir}},
+		{name: "flags may follow the folder",
+			args:  []string{"delete", cliConda.Dir, "--user", "bitnik", "--namespace", "bhub"},
+			claim: "claim-bitnik", projects: []projects.Project{cliRequirements}, queued: []string{cliConda.Dir}},
+		{name: "while the user's server pod exists it is refused, exit 1, nothing changes",
+			args: []string{"delete", "--user", "anna.müller@uni.example", cliThesis.Dir}, code: 1,
+			stderr: "the user's server is running: stop your server (pod jupyter-anna-m-ller-uni-example---b22940a4)",
+			claim:  "claim-anna-m-ller-uni-example---b22940a4", projects: annaBefore.Projects},
+		{name: "a folder that is not a project of the user is refused, exit 1",
+			args: []string{"delete", "--user", "bitnik", "gh_someone_else"}, code: 1,
+			stderr: `no such project: bitnik has no project "gh_someone_else"`,
+			claim:  "claim-bitnik", projects: bitnikBefore.Projects},
+		{name: "a folder name that cannot be a project folder is a usage error",
+			args: []string{"delete", "--user", "bitnik", "../etc"}, code: 2,
+			stderr: "uses only A-Z, a-z, 0-9",
+			claim:  "claim-bitnik", projects: bitnikBefore.Projects},
+		{name: "no folder is a usage error", args: []string{"delete", "--user", "bitnik"}, code: 2,
+			stderr: "give exactly one project FOLDER", claim: "claim-bitnik", projects: bitnikBefore.Projects},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cluster(t)
+			got := runProjects(t, c, tt.args...)
+			if got.Code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
+			}
+			if tt.stdout != "" && got.Stdout != tt.stdout {
+				t.Errorf("stdout = %q, want %q", got.Stdout, tt.stdout)
+			}
+			if !strings.Contains(got.Stderr, tt.stderr) {
+				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
+			}
+			r := registryOn(t, c, tt.claim)
+			if diff := cmp.Diff(tt.projects, r.Projects); diff != "" {
+				t.Errorf("projects on %s (-want +got):\n%s", tt.claim, diff)
+			}
+			if diff := cmp.Diff(tt.queued, r.QueuedDirs(), cmp.Comparer(func(a, b []string) bool { return strings.Join(a, " ") == strings.Join(b, " ") })); diff != "" {
+				t.Errorf("queued on %s (-want +got):\n%s", tt.claim, diff)
+			}
+		})
+	}
+}
+
+func TestProjectsReportsAnUnreachableCluster(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := projectsCmd(context.Background(), []string{"list", "--user", "bitnik"}, &stdout, &stderr,
+		func(string) (client.Client, string, error) {
+			return nil, "", errors.New("loading the kubeconfig: no configuration")
+		})
+	if code != 1 || !strings.Contains(stderr.String(), "loading the kubeconfig: no configuration") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestTheCommandListsTheProjectsCommands(t *testing.T) {
+	got := runCommand(t, "", "help")
+	for _, want := range []string{"binder-projects projects list|delete", "binder-projects projects-service"} {
+		if !strings.Contains(got.Stdout, want) {
+			t.Errorf("usage does not mention %q", want)
+		}
+	}
+	if got := runCommand(t, "", "projects"); got.Code != 2 || !strings.Contains(got.Stderr, "binder-projects projects delete --user USER") {
+		t.Errorf("projects without a subcommand: exit %d, stderr %q", got.Code, got.Stderr)
+	}
+}

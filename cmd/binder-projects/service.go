@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/binder-projects/binder-projects/projects"
+	"github.com/binder-projects/binder-projects/service"
+)
+
+const serviceUsage = `usage: binder-projects projects-service [flags]
+
+Runs the projects service: a JupyterHub external service (hub.services.<name> with a url) that users
+reach at /services/<name>/ through the hub's proxy. Its page lists a user's projects, deletes one and
+launches repositories on BinderHub; its API is GET and DELETE {prefix}api/users/{user}/projects[/{folder}].
+
+It reads the hub's settings from the environment JupyterHub gives a service; for an external service,
+set them in its Deployment:
+  JUPYTERHUB_API_TOKEN        the service's api_token from hub.services (required)
+  JUPYTERHUB_API_URL          the hub's API, e.g. http://hub:8081/hub/api (required)
+  JUPYTERHUB_SERVICE_NAME     the service's name (default: from the prefix)
+  JUPYTERHUB_SERVICE_PREFIX   its URL prefix (default: /services/<name>/)
+  JUPYTERHUB_BASE_URL         the hub's base URL (default: /)
+  JUPYTERHUB_CLIENT_ID        its OAuth client id (default: service-<name>)
+  JUPYTERHUB_OAUTH_CALLBACK_URL  its OAuth redirect URI (default: {prefix}oauth_callback)
+
+Flags:
+`
+
+// projectsService is `binder-projects projects-service`. It serves until ctx ends.
+func projectsService(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, newClient kubeClientFunc) int {
+	fs := flag.NewFlagSet("projects-service", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, serviceUsage)
+		fs.PrintDefaults()
+	}
+	listen := fs.String("listen", ":8000", "address to serve on (the url in hub.services points here)")
+	namespace := fs.String("namespace", getenv("POD_NAMESPACE"), "the hub's namespace, where the users' claims and server pods are (default: $POD_NAMESPACE, then the kubeconfig's)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, ~/.kube/config, then the in-cluster config)")
+	binderHubURL := fs.String("binderhub-url", getenv("BINDERHUB_URL"), "BinderHub's public URL, for launch links, e.g. https://notebooks.example.org/services/binder/ (default: $BINDERHUB_URL)")
+	verbosity := fs.Int("v", 0, "log verbosity (0: errors and deletions; 1: logins)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "binder-projects projects-service: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := service.FromEnv(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
+		return 2
+	}
+	log := newLogger(stderr, *verbosity)
+	c, ns, err := newClient(*kubeconfig)
+	if err != nil {
+		log.Error(err, "cannot reach the Kubernetes API")
+		return 1
+	}
+	if *namespace != "" {
+		ns = *namespace
+	}
+	if ns == "" {
+		fmt.Fprintln(stderr, "binder-projects projects-service: no namespace: give the hub's namespace with --namespace")
+		return 2
+	}
+	cfg.Store = &projects.KubeStore{Client: c, Namespace: ns}
+	cfg.BinderHubURL = *binderHubURL
+	cfg.Log = log
+	srv, err := service.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
+		return 2
+	}
+	if *binderHubURL == "" {
+		log.Info("no --binderhub-url: the page will have no launch links or form")
+	}
+
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Error(err, "cannot listen", "address", *listen)
+		return 1
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(l) }()
+	log.Info("serving the projects service", "address", l.Addr().String(), "prefix", srv.Prefix(), "namespace", ns)
+	select {
+	case err := <-done:
+		log.Error(err, "the server stopped")
+		return 1
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		log.Error(err, "shutting down")
+		return 1
+	}
+	return 0
+}
+
+// runProjectsService runs the service with the process's environment until SIGINT or SIGTERM.
+func runProjectsService(ctx context.Context, args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return projectsService(ctx, args, os.Getenv, stderr, kubeClient)
+}
