@@ -9,13 +9,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
+	"github.com/binder-projects/binder-projects/patch"
 )
 
 const (
-	initContainerName  = "binder-projects-init"
 	blockCloudMetadata = binderhub.BlockCloudMetadata
 	homeDir            = "/home/jovyan"
 )
+
+// initContainerName is the init container the webhook appends (its default name, as the harness runs it).
+var initContainerName = patch.DefaultConfig().InitContainerName
 
 var (
 	repoA          = binderhub.RepoA

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/binder-projects/binder-projects/e2e/cluster"
+	"github.com/binder-projects/binder-projects/patch"
 )
 
 func needWebhook(t *testing.T) {
@@ -41,7 +42,7 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	createClaim(ctx, t, user)
-		projectA := filepath.Join(hostDir, repoA.ProjectDir)
+	projectA := filepath.Join(hostDir, repoA.ProjectDir)
 	var projectAInode uint64
 	steps := []struct {
 		name string
@@ -49,7 +50,7 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 	}{
 		{"1 the first launch of project A copies the repository, which the notebook sees at its home and under /projects, and can write to", func(t *testing.T) {
 			admitted, running := launch(ctx, t, dynamicPod(t, user, repoA))
-			if got := admitted.Annotations["binder-projects.io/project-dir"]; got != repoA.ProjectDir {
+			if got := admitted.Annotations[patch.AnnotationProjectDir]; got != repoA.ProjectDir {
 				t.Errorf("project-dir annotation = %q, want %q", got, repoA.ProjectDir)
 			}
 			assertProjectIsImageHome(t, projectA, repoA.Image)
@@ -89,7 +90,7 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		{"3 launching project B puts B's files at home and keeps A's, with the written file, under /projects", func(t *testing.T) {
 			deletePod(ctx, t, hubNamespace, "jupyter-"+user)
 			admitted, running := launch(ctx, t, dynamicPod(t, user, repoB))
-			if got := admitted.Annotations["binder-projects.io/project-dir"]; got != repoB.ProjectDir {
+			if got := admitted.Annotations[patch.AnnotationProjectDir]; got != repoB.ProjectDir {
 				t.Errorf("project-dir annotation = %q, want %q", got, repoB.ProjectDir)
 			}
 			assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.ProjectDir), repoB.Image)
@@ -367,7 +368,7 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 
 func assertMutated(t *testing.T, pod *corev1.Pod, projectDir string) {
 	t.Helper()
-	if got := pod.Annotations["binder-projects.io/project-dir"]; got != projectDir {
+	if got := pod.Annotations[patch.AnnotationProjectDir]; got != projectDir {
 		t.Errorf("project-dir annotation = %q, want %q", got, projectDir)
 	}
 	var names []string

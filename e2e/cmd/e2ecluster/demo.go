@@ -13,6 +13,7 @@ import (
 
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
+	"github.com/binder-projects/binder-projects/patch"
 )
 
 // demo starts the cluster with the webhook, then plays a user's sessions: project A, a relaunch that
@@ -70,12 +71,12 @@ func demo(ctx context.Context, webhook bool) error {
 		for _, ic := range admitted.Spec.InitContainers {
 			inits = append(inits, ic.Name)
 		}
-		fmt.Printf("pod %s admitted: project folder %q, init containers %s\n", pod.Name, admitted.Annotations["binder-projects.io/project-dir"], strings.Join(inits, ", "))
+		fmt.Printf("pod %s admitted: project folder %q, init containers %s\n", pod.Name, admitted.Annotations[patch.AnnotationProjectDir], strings.Join(inits, ", "))
 		if err := waitReady(ctx, c, ns, pod.Name); err != nil {
 			return err
 		}
 		fmt.Printf("Ready after %s\n", time.Since(t0).Round(100*time.Millisecond))
-		if logs, err := c.Kubectl(ctx, "-n", ns, "logs", pod.Name, "-c", "binder-projects-init"); err == nil {
+		if logs, err := c.Kubectl(ctx, "-n", ns, "logs", pod.Name, "-c", patch.DefaultConfig().InitContainerName); err == nil {
 			fmt.Print(indent("init| ", logs))
 		}
 		out, err := c.Kubectl(ctx, "-n", ns, "exec", pod.Name, "-c", "notebook", "--", "sh", "-c", s.script)

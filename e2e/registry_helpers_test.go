@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/binder-projects/binder-projects/e2e/binderhub"
+	"github.com/binder-projects/binder-projects/e2e/cluster"
+	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// projectRepo is the i-th of a set of repositories that differ only in their URL (BINDER_REPO_URL and
+// the BINDER_* env BinderHub derives from it); they all run repository A's image, which is all a
+// project needs here: a folder of its own, named from the URL.
+func projectRepo(set string, i int) binderhub.Repo {
+	return binderhub.Repo{
+		URL:        fmt.Sprintf("https://github.com/e2e-%s/project-%d", set, i),
+		Commit:     fmt.Sprintf("%040d", i),
+		Image:      cluster.RepoA,
+		ProjectDir: fmt.Sprintf("gh_e2e-%s_project-%d", set, i),
+	}
+}
+
+var (
+	crClientOnce sync.Once
+	crClient     client.WithWatch
+	crClientErr  error
+)
+
+// kubeClient is a controller-runtime client on the cluster, as the projects service and the CLI use.
+func kubeClient(t *testing.T) client.WithWatch {
+	t.Helper()
+	crClientOnce.Do(func() {
+		scheme := runtime.NewScheme()
+		if crClientErr = clientgoscheme.AddToScheme(scheme); crClientErr != nil {
+			return
+		}
+		crClient, crClientErr = client.NewWithWatch(testCluster.RESTConfig(), client.Options{Scheme: scheme})
+	})
+	if crClientErr != nil {
+		t.Fatal(crClientErr)
+	}
+	return crClient
+}
+
+// kubeStore is the projects store the service and the CLI are built on, on the real API server.
+func kubeStore(t *testing.T) *projects.KubeStore {
+	return &projects.KubeStore{Client: kubeClient(t), Namespace: hubNamespace}
+}
+
+// getClaim reads the user's claim from the API server.
+func getClaim(ctx context.Context, t *testing.T, user string) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	pvc, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Get(ctx, "claim-"+user, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading claim-%s: %v", user, err)
+	}
+	return pvc
+}
+
+// claimRegistry reads the registry on the user's claim.
+func claimRegistry(ctx context.Context, t *testing.T, user string) projects.Registry {
+	t.Helper()
+	pvc := getClaim(ctx, t, user)
+	r, err := projects.FromClaim(pvc)
+	if err != nil {
+		t.Fatalf("the registry on claim-%s cannot be read: %v\n%s", user, err, registryAnnotations(pvc))
+	}
+	return r
+}
+
+// registryAnnotations shows the claim's registry annotations for failure messages.
+func registryAnnotations(pvc *corev1.PersistentVolumeClaim) string {
+	return fmt.Sprintf("  %s: %s\n  %s: %s", projects.AnnotationProjects, pvc.Annotations[projects.AnnotationProjects],
+		projects.AnnotationDeleteQueue, pvc.Annotations[projects.AnnotationDeleteQueue])
+}
+
+// waitRegistry waits (at most within) until the registry on the user's claim satisfies cond, described
+// by what for the failure message.
+func waitRegistry(ctx context.Context, t *testing.T, user, what string, within time.Duration, cond func(projects.Registry) bool) projects.Registry {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pvc := getClaim(ctx, t, user)
+		r, err := projects.FromClaim(pvc)
+		if err == nil && cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("after %s, the registry on claim-%s does not show %s (err %v):\n%s", within, user, what, err, registryAnnotations(pvc))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dirs are the registry's project folders.
+func dirs(r projects.Registry) []string {
+	var out []string
+	for _, p := range r.Projects {
+		out = append(out, p.Dir)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sameSet(got []string, want ...string) bool {
+	g := append([]string(nil), got...)
+	w := append([]string(nil), want...)
+	sort.Strings(g)
+	sort.Strings(w)
+	return strings.Join(g, "\x00") == strings.Join(w, "\x00")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stopServer deletes a server pod with a short grace period (the stand-in server stops at once on
+// SIGTERM) and waits until it is gone.
+func stopServer(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	err := testCluster.Client().CoreV1().Pods(hubNamespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(1))})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	deletePod(ctx, t, hubNamespace, name)
+}
+
+// recordLaunch launches r for user as BinderHub would (dynamic storage), waits until the notebook is
+// Ready, stops the server as culling does, and waits until the controller has recorded the project on
+// the claim.
+func recordLaunch(ctx context.Context, t *testing.T, user string, r binderhub.Repo) {
+	t.Helper()
+	pod := dynamicPod(t, user, r)
+	admitted, _ := launch(ctx, t, pod)
+	if got := admitted.Annotations[patch.AnnotationProjectDir]; got != r.ProjectDir {
+		t.Fatalf("%s annotation = %q, want %q", patch.AnnotationProjectDir, got, r.ProjectDir)
+	}
+	stopServer(ctx, t, pod.Name)
+	waitRegistry(ctx, t, user, "project "+r.ProjectDir, 30*time.Second, func(reg projects.Registry) bool { return reg.Find(r.ProjectDir) >= 0 })
+}
+
+// initEnv is the value of an env var of our init container in pod.
+func initEnv(pod *corev1.Pod, name string) (string, bool) {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name != initContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == name {
+				return e.Value, true
+			}
+		}
+	}
+	return "", false
+}
+
+// waitInitContainerFailed waits until our init container has exited non-zero at least once (kubelet
+// then restarts it after a back-off: the pod stays Pending) and returns that termination.
+func waitInitContainerFailed(ctx context.Context, t *testing.T, name string, within time.Duration) corev1.ContainerStateTerminated {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pod, err := testCluster.Client().CoreV1().Pods(hubNamespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, st := range pod.Status.InitContainerStatuses {
+				if st.Name != initContainerName {
+					continue
+				}
+				for _, term := range []*corev1.ContainerStateTerminated{st.State.Terminated, st.LastTerminationState.Terminated} {
+					if term != nil && term.ExitCode != 0 {
+						return *term
+					}
+					if term != nil && term.ExitCode == 0 {
+						t.Fatalf("%s of pod %s succeeded, want it to fail:\n%s", initContainerName, name, describePod(ctx, hubNamespace, name))
+					}
+				}
+			}
+			for _, c := range pod.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					t.Fatalf("pod %s is Ready, want its %s to fail", name, initContainerName)
+				}
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("after %s, %s of pod %s has not failed:\n%s", within, initContainerName, name, describePod(context.Background(), hubNamespace, name))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// listDir lists a host folder's entries (names), for comparing the volume before and after.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// seedRegistry writes a registry onto the user's claim, the way the controller keeps it (JSON in the
+// claim's annotations, through projects.Registry.ToClaim), for tests that need a user's history without
+// launching every project; each project gets a folder on the volume, as its launch would have left.
+func seedRegistry(ctx context.Context, t *testing.T, user, hostDir string, reg projects.Registry) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	pvc := getClaim(ctx, t, user)
+	if err := reg.ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	out, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Update(ctx, pvc, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("writing the registry on claim-%s: %v", user, err)
+	}
+	for _, d := range append(dirs(reg), reg.QueuedDirs()...) {
+		p := hostDir + "/" + d
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+"/notes.txt", []byte("work in "+d+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(p, 1000, 100)
+		os.Chown(p+"/notes.txt", 1000, 100)
+	}
+	return out
+}
+
+// jsonString is v as JSON, for messages.
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
