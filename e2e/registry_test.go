@@ -3,7 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,12 +129,11 @@ func assertLimitMessage(t *testing.T, msg string, projectDirs []string, refused 
 	}
 }
 
-// Deleting projects (issue 4): refused while the server runs; else the project leaves the record and
-// its folder is queued; a launch whose init container fails keeps the queue entry and the folder; the
-// next successful launch, of any project, removes the folder and clears the entry.
-//
-// The deletion goes through projects.KubeStore, the store the projects service and the CLI are built on,
-// on the real API server: see deleteProject.
+// Deleting projects (issue 4), through the projects API (`binder-projects projects-service` on the host,
+// with a stand-in hub: see projectsapi_test.go): refused while the server runs (409); else the project
+// leaves the record and its folder is queued (204); a launch whose init container fails keeps the queue
+// entry and the folder; the next successful launch, of any project, removes the folder and clears the
+// entry.
 func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLaunchesFail(t *testing.T) {
 	needWebhook(t)
 	ctx := testContext(t, 10*time.Minute)
@@ -144,8 +143,12 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 		t.Fatal(err)
 	}
 	createClaim(ctx, t, user)
+	hub := newStandInHub(t)
+	api := startProjectsService(ctx, t, hub)
+	token := hub.userToken(user)
 	a, b := repoA, repoB
 	folderA := filepath.Join(hostDir, a.ProjectDir)
+	deleteA := api + user + "/projects/" + a.ProjectDir
 	recordLaunch(ctx, t, user, a)
 	if err := os.WriteFile(filepath.Join(folderA, "my-notes.txt"), []byte("mine\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -154,25 +157,37 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 		name string
 		fn   func(t *testing.T)
 	}{
-		{"while the user's server runs, deleting a project is refused and changes nothing", func(t *testing.T) {
+		{"while the user's server runs, deleting a project is refused with 409 and changes nothing", func(t *testing.T) {
 			launch(ctx, t, dynamicPod(t, user, b))
 			// B's launch is recorded once its init container succeeded; wait, so the claim is at rest.
 			waitRegistry(ctx, t, user, "projects A and B", 30*time.Second, func(r projects.Registry) bool {
 				return sameSet(dirs(r), a.ProjectDir, b.ProjectDir)
 			})
 			before := getClaim(ctx, t, user)
-			err := deleteProject(ctx, t, user, a.ProjectDir)
-			if !errors.Is(err, projects.ErrServerRunning) {
-				t.Errorf("deleting %s while jupyter-%s runs: %v, want ErrServerRunning", a.ProjectDir, user, err)
+			reply := callAPI(ctx, t, http.MethodDelete, deleteA, token)
+			if reply.Status != http.StatusConflict {
+				t.Errorf("DELETE %s while jupyter-%s runs: %s, want 409", deleteA, user, reply)
+			} else if msg := apiError(t, reply); !strings.Contains(msg, "jupyter-"+user) {
+				t.Errorf("the refusal does not name the running server: %s", msg)
 			}
 			if after := getClaim(ctx, t, user); after.ResourceVersion != before.ResourceVersion {
 				t.Errorf("the refused deletion changed the claim:\n%s", registryAnnotations(after))
 			}
 			stopServer(ctx, t, "jupyter-"+user)
 		}},
+		{"another user cannot delete the project (403)", func(t *testing.T) {
+			reply := callAPI(ctx, t, http.MethodDelete, deleteA, hub.userToken("mallory"))
+			if reply.Status != http.StatusForbidden {
+				t.Errorf("DELETE %s as another user: %s, want 403", deleteA, reply)
+			}
+			apiError(t, reply)
+			if r := claimRegistry(ctx, t, user); r.Find(a.ProjectDir) < 0 || len(r.Deletions) != 0 {
+				t.Errorf("the refused deletion changed the registry: projects %v, queue %v", dirs(r), r.QueuedDirs())
+			}
+		}},
 		{"with no server running, the deleted project leaves the record and its folder is queued", func(t *testing.T) {
-			if err := deleteProject(ctx, t, user, a.ProjectDir); err != nil {
-				t.Fatal(err)
+			if reply := callAPI(ctx, t, http.MethodDelete, deleteA, token); reply.Status != http.StatusNoContent {
+				t.Fatalf("DELETE %s: %s, want 204", deleteA, reply)
 			}
 			r := claimRegistry(ctx, t, user)
 			if !sameSet(dirs(r), b.ProjectDir) || !sameSet(r.QueuedDirs(), a.ProjectDir) {
@@ -181,8 +196,12 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 			if _, err := os.Stat(folderA); err != nil {
 				t.Errorf("the folder went before any launch: %v", err)
 			}
-			if err := deleteProject(ctx, t, user, a.ProjectDir); !errors.Is(err, projects.ErrNoSuchProject) {
-				t.Errorf("deleting %s a second time: %v, want ErrNoSuchProject", a.ProjectDir, err)
+			if reply := callAPI(ctx, t, http.MethodGet, api+user+"/projects", token); reply.Status != http.StatusOK ||
+				strings.Contains(reply.Body, a.ProjectDir) || !strings.Contains(reply.Body, b.ProjectDir) {
+				t.Errorf("GET the projects after the deletion: %s, want 200 with %s only", reply, b.ProjectDir)
+			}
+			if reply := callAPI(ctx, t, http.MethodDelete, deleteA, token); reply.Status != http.StatusNotFound {
+				t.Errorf("DELETE %s a second time: %s, want 404", deleteA, reply)
 			}
 		}},
 		{"a launch whose init container fails keeps the folder and the queue entry", func(t *testing.T) {
@@ -201,7 +220,7 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 				t.Errorf("the init container's %s = %q, want the queued %s", patch.EnvDelete, got, a.ProjectDir)
 			}
 			term := waitInitContainerFailed(ctx, t, pod.Name, 60*time.Second)
-			logs, _ := testCluster.Kubectl(ctx, "-n", hubNamespace, "logs", pod.Name, "-c", initContainerName, "--previous")
+			logs, _ := testCluster.Kubectl(ctx, "-n", hubNamespace, "logs", pod.Name, "-c", initContainerName)
 			t.Logf("%s exited %d:\n%s", initContainerName, term.ExitCode, strings.TrimSpace(logs))
 			time.Sleep(3 * time.Second) // time for the controller to act, were it to act on a failure
 			r := claimRegistry(ctx, t, user)
@@ -247,16 +266,6 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 			t.Fatalf("stopping: the later steps build on %q", s.name)
 		}
 	}
-}
-
-// deleteProject deletes a user's project the way an admin or the projects service does.
-//
-// Through projects.KubeStore, the store `binder-projects projects delete` and the projects API are
-// built on, against the real API server: neither command existed in cmd/binder-projects when this was
-// written.
-func deleteProject(ctx context.Context, t *testing.T, user, dir string) error {
-	t.Helper()
-	return kubeStore(t).Delete(ctx, user, dir)
 }
 
 func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {

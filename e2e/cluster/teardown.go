@@ -20,7 +20,7 @@ import (
 
 // The order processes stop in: the node first (so pods are torn down through CRI and CNI), then the
 // control plane.
-var processOrder = []string{"webhook", "kubelet", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
+var processOrder = []string{"projects-service", "webhook", "kubelet", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
 
 // teardown stops everything the cluster in l started and removes every trace of it on the host.
 // live holds the processes this process started (nil from `down`). It keeps going after errors and
