@@ -12,8 +12,8 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests need (dash, bash, busybox), when missing.
-	@hack/install-test-deps.sh
+deps: ## Install the Debian packages the tests need (dash, bash, busybox; chromium and its driver), when missing.
+	@hack/install-deps.sh dash bash busybox-static chromium chromium-driver
 
 .PHONY: build
 build: ## Build the binder-projects binary into bin/.

@@ -43,7 +43,7 @@ func initShells(t *testing.T) []initShell {
 	t.Helper()
 	for _, bin := range []string{"/bin/dash", "/bin/bash", "/bin/busybox"} {
 		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("%s is missing: the init script is tested under dash, bash and busybox; run `make deps` or hack/install-test-deps.sh (%v)", bin, err)
+			t.Fatalf("%s is missing: the init script is tested under dash, bash and busybox; run `make deps` (hack/install-deps.sh) (%v)", bin, err)
 		}
 	}
 	// A folder of busybox applet links, readable by the unprivileged user too (an unreadable PATH entry

@@ -64,7 +64,7 @@ func startBrowser(t *testing.T) *wd {
 	t.Helper()
 	for _, p := range []string{chromiumPath, chromedriverPath} {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s is missing: run `make deps` (hack/install-browser-deps.sh installs Debian's chromium and chromium-driver); the browser test needs them: %v", p, err)
+			t.Fatalf("%s is missing: run `make deps` (hack/install-deps.sh installs Debian's chromium and chromium-driver); the browser test needs them: %v", p, err)
 		}
 	}
 	dir := artifactsDir(t)
