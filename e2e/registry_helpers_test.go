@@ -58,11 +58,6 @@ func kubeClient(t *testing.T) client.WithWatch {
 	return crClient
 }
 
-// kubeStore is the projects store the service and the CLI are built on, on the real API server.
-func kubeStore(t *testing.T) *projects.KubeStore {
-	return &projects.KubeStore{Client: kubeClient(t), Namespace: hubNamespace}
-}
-
 // getClaim reads the user's claim from the API server.
 func getClaim(ctx context.Context, t *testing.T, user string) *corev1.PersistentVolumeClaim {
 	t.Helper()
