@@ -86,7 +86,7 @@ func demo(ctx context.Context, webhook bool) error {
 		fmt.Print(indent("notebook| ", out))
 	}
 	step("on the host, the user's volume is %s", hostDir)
-	fmt.Printf("\nThe cluster and the demo pod keep running. Try:\n  KUBECONFIG=%s %s -n %s exec -it jupyter-%s -c notebook -- sh\nRemove everything: go run ./cmd/e2ecluster down\n",
+	fmt.Printf("\nThe cluster and the demo pod keep running. Try:\n  KUBECONFIG=%s %s -n %s exec -it jupyter-%s -c notebook -- sh\nRemove everything: make demo-down (in e2e/: go run ./cmd/e2ecluster down)\n",
 		c.Kubeconfig(), c.KubectlPath(), ns, user)
 	return nil
 }
