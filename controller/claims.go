@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/binder-projects/binder-projects/patch"
 )
@@ -126,11 +127,16 @@ func (r *ClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 
 // SetupWithManager watches pending pods that binder-projects mutated.
 func (r *ClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return watchMutatedPods(mgr, "claims", r)
+}
+
+// watchMutatedPods runs rec for every change of a pod that binder-projects mutated.
+func watchMutatedPods(mgr ctrl.Manager, name string, rec crreconcile.Reconciler) error {
 	mutated := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetAnnotations()[patch.AnnotationStatus] == patch.StatusInjected
 	})
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("claims").
+		Named(name).
 		For(&corev1.Pod{}, builder.WithPredicates(mutated)).
-		Complete(r)
+		Complete(rec)
 }

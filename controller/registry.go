@@ -9,9 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
@@ -117,11 +115,5 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 // SetupWithManager watches mutated pods.
 func (r *RegistryReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	mutated := predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return o.GetAnnotations()[patch.AnnotationStatus] == patch.StatusInjected
-	})
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("registry").
-		For(&corev1.Pod{}, builder.WithPredicates(mutated)).
-		Complete(r)
+	return watchMutatedPods(mgr, "registry", r)
 }
