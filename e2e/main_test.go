@@ -6,8 +6,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +43,10 @@ func run(m *testing.M) int {
 	t1 := time.Now()
 	code := m.Run()
 	fmt.Fprintf(os.Stderr, "e2e: tests took %s\n", time.Since(t1).Round(100*time.Millisecond))
+	if err := noTokenInLogs(c.WebhookLog(), c.ProjectsServiceLog()); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
 	t2 := time.Now()
 	if err := c.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
@@ -74,4 +80,31 @@ func webhookAvailable() bool {
 		}
 	}
 	return false
+}
+
+// noTokenInLogs checks, after every test ran, that the logs of binder-projects' own processes carry
+// none of the API tokens the fixtures' pods hold in their env (sentinel-token-*): the webhook saw
+// every pod the tests created. The webhook's log must exist and say what it did, or the check would
+// prove nothing.
+func noTokenInLogs(webhookLog string, others ...string) error {
+	b, err := os.ReadFile(webhookLog)
+	if err != nil {
+		return fmt.Errorf("reading the webhook's log: %w", err)
+	}
+	if !strings.Contains(string(b), "pod mutated") {
+		return fmt.Errorf("the webhook's log %s records no mutation: the token check would prove nothing", webhookLog)
+	}
+	for _, f := range append([]string{webhookLog}, others...) {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) && f != webhookLog {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "sentinel-token") {
+			return fmt.Errorf("a token from a pod's env reached the log %s", f)
+		}
+	}
+	return nil
 }

@@ -22,8 +22,8 @@ import (
 // Where the webhook listens on the host, and its registration.
 const (
 	WebhookPort        = 9443
-	webhookHealthAddr  = "127.0.0.1:9440"
-	webhookMetricsAddr = "127.0.0.1:9441"
+	WebhookHealthAddr  = "127.0.0.1:9440"
+	WebhookMetricsAddr = "127.0.0.1:9441"
 	WebhookConfigName  = "binder-projects"
 	webhookName        = "pods.binder-projects.io"
 	WebhookPath        = "/mutate-v1-pod"
@@ -74,7 +74,7 @@ func (c *Cluster) StartWebhook(ctx context.Context) error {
 	}
 	p, err := c.start("webhook", []string{"KUBECONFIG=" + c.Kubeconfig()}, c.webhook.bin, "serve",
 		"--port", strconv.Itoa(WebhookPort), "--bind-address", c.nodeIP.String(), "--cert-dir", c.webhook.certDir,
-		"--metrics-bind-address", webhookMetricsAddr, "--health-probe-bind-address", webhookHealthAddr,
+		"--metrics-bind-address", WebhookMetricsAddr, "--health-probe-bind-address", WebhookHealthAddr,
 		"--namespace", c.opts.WebhookNamespace)
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (c *Cluster) StartWebhook(ctx context.Context) error {
 		return err
 	}
 	if err := waitFor(ctx, 30*time.Second, "the webhook's /readyz", aliveCheck(p, c.WebhookLog(), func() (bool, error) {
-		resp, err := http.Get("http://" + webhookHealthAddr + "/readyz")
+		resp, err := http.Get("http://" + WebhookHealthAddr + "/readyz")
 		if err != nil {
 			return false, err
 		}
