@@ -42,55 +42,30 @@ type install struct {
 	Webhook        *admissionregistrationv1.MutatingWebhookConfiguration
 }
 
-// readInstall parses every document of the manifest strictly (an unknown or misspelt field fails)
-// into its typed object, and fails on an unknown kind, a second object of a kind, or a missing one.
+// readInstall parses every document of binder-projects.yaml strictly into its typed object, and fails
+// on a second object of a kind or a missing one.
 func readInstall(t *testing.T) install {
 	t.Helper()
-	raw, err := os.ReadFile(manifestFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var in install
-	docs := regexp.MustCompile(`(?m)^---[ \t]*$`).Split(string(raw), -1)
-	for i, doc := range docs {
-		var head metav1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
-			t.Fatalf("document %d is not YAML: %v", i, err)
-		}
-		if head.Kind == "" && strings.TrimSpace(stripComments(doc)) == "" {
-			continue
-		}
-		var obj any
-		var slot func()
-		switch gvk := head.APIVersion + " " + head.Kind; gvk {
-		case "v1 ServiceAccount":
-			o := &corev1.ServiceAccount{}
-			obj, slot = o, func() { set(t, &in.ServiceAccount, o) }
-		case "rbac.authorization.k8s.io/v1 Role":
-			o := &rbacv1.Role{}
-			obj, slot = o, func() { set(t, &in.Role, o) }
-		case "rbac.authorization.k8s.io/v1 RoleBinding":
-			o := &rbacv1.RoleBinding{}
-			obj, slot = o, func() { set(t, &in.RoleBinding, o) }
-		case "v1 Service":
-			o := &corev1.Service{}
-			obj, slot = o, func() { set(t, &in.Service, o) }
-		case "apps/v1 Deployment":
-			o := &appsv1.Deployment{}
-			obj, slot = o, func() { set(t, &in.Deployment, o) }
-		case "policy/v1 PodDisruptionBudget":
-			o := &policyv1.PodDisruptionBudget{}
-			obj, slot = o, func() { set(t, &in.PDB, o) }
-		case "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration":
-			o := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			obj, slot = o, func() { set(t, &in.Webhook, o) }
+	for _, obj := range readObjects(t, manifestFile) {
+		switch o := obj.(type) {
+		case *corev1.ServiceAccount:
+			set(t, &in.ServiceAccount, o)
+		case *rbacv1.Role:
+			set(t, &in.Role, o)
+		case *rbacv1.RoleBinding:
+			set(t, &in.RoleBinding, o)
+		case *corev1.Service:
+			set(t, &in.Service, o)
+		case *appsv1.Deployment:
+			set(t, &in.Deployment, o)
+		case *policyv1.PodDisruptionBudget:
+			set(t, &in.PDB, o)
+		case *admissionregistrationv1.MutatingWebhookConfiguration:
+			set(t, &in.Webhook, o)
 		default:
-			t.Fatalf("document %d is a %q, which this test does not know: add it here", i, gvk)
+			t.Fatalf("%s holds a %T, which this test does not know: add it here", manifestFile, obj)
 		}
-		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
-			t.Fatalf("document %d (%s %s) does not read strictly into its type: %v", i, head.APIVersion, head.Kind, err)
-		}
-		slot()
 	}
 	for name, missing := range map[string]bool{
 		"ServiceAccount":               in.ServiceAccount == nil,
@@ -109,6 +84,51 @@ func readInstall(t *testing.T) install {
 		t.FailNow()
 	}
 	return in
+}
+
+// readObjects parses every document of a manifest file strictly (an unknown or misspelt field
+// fails) into its typed object; an unknown kind fails.
+func readObjects(t *testing.T, file string) []any {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []any
+	docs := regexp.MustCompile(`(?m)^---[ \t]*$`).Split(string(raw), -1)
+	for i, doc := range docs {
+		var head metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("%s: document %d is not YAML: %v", file, i, err)
+		}
+		if head.Kind == "" && strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		var obj any
+		switch gvk := head.APIVersion + " " + head.Kind; gvk {
+		case "v1 ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "rbac.authorization.k8s.io/v1 Role":
+			obj = &rbacv1.Role{}
+		case "rbac.authorization.k8s.io/v1 RoleBinding":
+			obj = &rbacv1.RoleBinding{}
+		case "v1 Service":
+			obj = &corev1.Service{}
+		case "apps/v1 Deployment":
+			obj = &appsv1.Deployment{}
+		case "policy/v1 PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
+		case "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration":
+			obj = &admissionregistrationv1.MutatingWebhookConfiguration{}
+		default:
+			t.Fatalf("%s: document %d is a %q, which this test does not know: add it here", file, i, gvk)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Fatalf("%s: document %d (%s %s) does not read strictly into its type: %v", file, i, head.APIVersion, head.Kind, err)
+		}
+		objs = append(objs, obj)
+	}
+	return objs
 }
 
 func set[T any](t *testing.T, slot **T, o *T) {
@@ -314,6 +334,13 @@ func TestTheServiceReachesTheWebhookPortTheServerListensOn(t *testing.T) {
 // serveFlags builds the real binary and reads the flag names out of `serve -h`.
 func serveFlags(t *testing.T) map[string]bool {
 	t.Helper()
+	return commandFlags(t, "serve", "port", "cert-dir", "namespace", "health-probe-bind-address", "home-mount-path")
+}
+
+// commandFlags builds the real binary and reads the flag names out of `binder-projects <command> -h`;
+// known must be among them, or the parse found nothing real.
+func commandFlags(t *testing.T, command string, known ...string) map[string]bool {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is needed to build the binary: %v", err)
@@ -322,20 +349,19 @@ func serveFlags(t *testing.T) map[string]bool {
 	if out, err := exec.Command(goTool, "build", "-o", bin, "github.com/binder-projects/binder-projects/cmd/binder-projects").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	out, err := exec.Command(bin, "serve", "-h").CombinedOutput()
+	out, err := exec.Command(bin, command, "-h").CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatalf("binder-projects serve -h: %v", err)
+		t.Fatalf("binder-projects %s -h: %v", command, err)
 	} else if ok && ee.ExitCode() != 2 {
-		t.Fatalf("binder-projects serve -h exited %d, want 2 (the flag package's help)\n%s", ee.ExitCode(), out)
+		t.Fatalf("binder-projects %s -h exited %d, want 0 or 2 (the flag package's help)\n%s", command, ee.ExitCode(), out)
 	}
 	flags := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^  -([A-Za-z0-9][A-Za-z0-9-]*)`).FindAllStringSubmatch(string(out), -1) {
 		flags[m[1]] = true
 	}
-	// The parse must have found the flags the server is known to have, or it found nothing real.
-	for _, f := range []string{"port", "cert-dir", "namespace", "health-probe-bind-address", "home-mount-path"} {
+	for _, f := range known {
 		if !flags[f] {
-			t.Fatalf("serve -h does not list --%s; the help output changed shape:\n%s", f, out)
+			t.Fatalf("%s -h does not list --%s; the help output changed shape:\n%s", command, f, out)
 		}
 	}
 	return flags
