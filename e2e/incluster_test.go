@@ -32,7 +32,6 @@ import (
 // binary from a hostPath, run in the local pause image: there is no registry), the caBundle, and the
 // API server's address (no kube-proxy: the pods reach it at the node's address).
 func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 8*time.Minute)
 	const ns, name = hubNamespace, "binder-projects"
 

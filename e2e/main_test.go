@@ -32,7 +32,7 @@ func run(m *testing.M) int {
 	}
 	var before cluster.HostState
 	t0 := time.Now()
-	c, err := cluster.Start(context.Background(), cluster.Options{Namespaces: []string{hubNamespace}, Webhook: webhookAvailable(), HostStateBefore: &before})
+	c, err := cluster.Start(context.Background(), cluster.Options{Namespaces: []string{hubNamespace}, Webhook: true, HostStateBefore: &before})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
 		return 1
@@ -66,20 +66,6 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	return code
-}
-
-// webhookAvailable: the webhook's command exists in the root module.
-func webhookAvailable() bool {
-	if os.Getenv("E2E_NO_WEBHOOK") != "" {
-		return false
-	}
-	m, _ := os.ReadDir(cluster.RepoRoot() + "/cmd/binder-projects")
-	for _, e := range m {
-		if len(e.Name()) > 3 && e.Name()[len(e.Name())-3:] == ".go" {
-			return true
-		}
-	}
-	return false
 }
 
 // noTokenInLogs checks, after every test ran, that the logs of binder-projects' own processes carry

@@ -27,7 +27,6 @@ import (
 const maxProjects = 5
 
 func TestAUserWithFiveProjectsIsRefusedASixthWithAMessageNamingThemAndCanRelaunchAnyOfThem(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 10*time.Minute)
 	const user = "fivefold"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
@@ -135,7 +134,6 @@ func assertLimitMessage(t *testing.T, msg string, projectDirs []string, refused 
 // entry and the folder; the next successful launch, of any project, removes the folder and clears the
 // entry.
 func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLaunchesFail(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 10*time.Minute)
 	const user = "deleter"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
@@ -269,7 +267,6 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 }
 
 func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 5*time.Minute)
 	const user = "dryrunner"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
@@ -361,7 +358,6 @@ func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {
 // A barrier makes the race certain: both deletions read the claim (the same resourceVersion) before
 // either writes.
 func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 5*time.Minute)
 	const user = "concurrent"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)

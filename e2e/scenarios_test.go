@@ -19,13 +19,6 @@ import (
 	"github.com/binder-projects/binder-projects/patch"
 )
 
-func needWebhook(t *testing.T) {
-	t.Helper()
-	if !webhookAvailable() {
-		t.Skip("the webhook (cmd/binder-projects) is not in the root module yet")
-	}
-}
-
 func testContext(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -34,7 +27,6 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 
 // Scenarios 1 to 4 and 5: one user, bitnik, working on projects over several launches, in order.
 func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 10*time.Minute)
 	const user = "bitnik"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
@@ -130,7 +122,6 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 }
 
 func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 10*time.Minute)
 	const user = "killed"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
@@ -192,7 +183,6 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 }
 
 func TestAMigratedUsersFilesAtTheVolumeRootAreUntouchedAndVisibleUnderProjects(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 5*time.Minute)
 	const user = "migrated"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
@@ -238,7 +228,6 @@ func TestAMigratedUsersFilesAtTheVolumeRootAreUntouchedAndVisibleUnderProjects(t
 }
 
 func TestAPodWithoutStorageGetsTheClaimsVolumeAndWorks(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 5*time.Minute)
 	const user = "dora"
 	// The volume the cluster would provision for claim-dora; the claim itself is the controller's job.
@@ -273,7 +262,6 @@ func TestAPodWithoutStorageGetsTheClaimsVolumeAndWorks(t *testing.T) {
 }
 
 func TestWithTheWebhookStoppedOrdinaryPodsAreCreatedAndSingleuserPodsAreRefused(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 5*time.Minute)
 	if err := testCluster.StopWebhook(); err != nil {
 		t.Fatal(err)
@@ -312,7 +300,6 @@ func TestWithTheWebhookStoppedOrdinaryPodsAreCreatedAndSingleuserPodsAreRefused(
 }
 
 func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
-	needWebhook(t)
 	ctx := testContext(t, 5*time.Minute)
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	t.Run("with the user's claim", func(t *testing.T) {
