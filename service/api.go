@@ -11,12 +11,7 @@ import (
 
 // listProjects answers GET {prefix}api/users/{user}/projects with the user's projects.
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user string) {
-	id, aerr := s.authenticate(r)
-	if aerr == nil {
-		aerr = authorize(id, user)
-	}
-	if aerr != nil {
-		s.writeAuthError(w, r, aerr)
+	if _, ok := s.caller(w, r, user, false); !ok {
 		return
 	}
 	list, err := s.cfg.Store.List(r.Context(), user)
@@ -32,16 +27,7 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user strin
 
 // getProject answers GET {prefix}api/users/{user}/projects/{folder} with one project.
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, dir string) {
-	id, aerr := s.authenticate(r)
-	if aerr == nil {
-		aerr = authorize(id, user)
-	}
-	if aerr != nil {
-		s.writeAuthError(w, r, aerr)
-		return
-	}
-	if err := patch.ValidateProjectDir(dir); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if _, ok := s.caller(w, r, user, false); !ok || !validDir(w, dir) {
 		return
 	}
 	list, err := s.cfg.Store.List(r.Context(), user)
@@ -61,19 +47,8 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, dir st
 // deleteProject answers DELETE {prefix}api/users/{user}/projects/{folder}: the project leaves the
 // user's record and its folder is queued for deletion by the next server start (204).
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir string) {
-	id, aerr := s.authenticate(r)
-	if aerr == nil {
-		aerr = s.checkXSRF(r, id)
-	}
-	if aerr == nil {
-		aerr = authorize(id, user)
-	}
-	if aerr != nil {
-		s.writeAuthError(w, r, aerr)
-		return
-	}
-	if err := patch.ValidateProjectDir(dir); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	id, ok := s.caller(w, r, user, true)
+	if !ok || !validDir(w, dir) {
 		return
 	}
 	if err := s.cfg.Store.Delete(r.Context(), user, dir); err != nil {
@@ -83,6 +58,32 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir
 	s.log.Info("deleted a project", "user", user, "project", dir, "by", id.Name)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// caller authenticates the request and checks that it may act on user's projects (and, for a
+// state-changing request, its XSRF token); otherwise it answers with the reason and returns false.
+func (s *Server) caller(w http.ResponseWriter, r *http.Request, user string, changesState bool) (identity, bool) {
+	id, aerr := s.authenticate(r)
+	if aerr == nil && changesState {
+		aerr = s.checkXSRF(r, id)
+	}
+	if aerr == nil {
+		aerr = authorize(id, user)
+	}
+	if aerr != nil {
+		s.writeAuthError(w, r, aerr)
+		return id, false
+	}
+	return id, true
+}
+
+// validDir answers 400 and returns false when dir cannot be a project folder.
+func validDir(w http.ResponseWriter, dir string) bool {
+	if err := patch.ValidateProjectDir(dir); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
 }
 
 // storeError answers with the status that the store's error means.
