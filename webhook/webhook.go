@@ -81,33 +81,35 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 		log.Info("pod left alone", "reason", reason)
 		return nil
 	}
-	var queued []string
+	// The registry on the user's claim: its deletion queue goes to the init container, and the
+	// project limit is checked against the folder the mutation resolved.
+	var reg projects.Registry
+	claim := ""
 	if m.Registry != nil {
-		if claim := patch.UserClaim(pod, m.Config); claim != "" {
-			p, errs := patch.ResolveProject(pod, m.Config)
-			if len(errs) > 0 {
-				return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
-			}
-			reg, err := m.Registry.Registry(ctx, pod.Namespace, claim)
-			if err != nil {
+		if claim = patch.UserClaim(pod, m.Config); claim != "" {
+			var err error
+			if reg, err = m.Registry.Registry(ctx, pod.Namespace, claim); err != nil {
 				log.Error(err, "cannot read the projects registry", "claim", claim)
 				return apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
 			}
-			if err := reg.Admit(p.Dir, m.MaxProjects); err != nil {
-				log.Info("pod denied", "reason", "project limit", "projectDir", p.Dir, "projects", len(reg.Projects))
-				return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
-			}
-			queued = reg.QueuedDirs()
 		}
 	}
+	queued := reg.QueuedDirs()
 	out, errs := patch.Mutate(pod, m.Config, queued...)
 	if len(errs) > 0 {
 		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
 		log.Info("pod refused", "reason", err.Error())
 		return err
 	}
+	dir := out.Annotations[patch.AnnotationProjectDir]
+	if claim != "" {
+		if err := reg.Admit(dir, m.MaxProjects); err != nil {
+			log.Info("pod denied", "reason", "project limit", "projectDir", dir, "projects", len(reg.Projects))
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
+		}
+	}
 	*pod = *out
-	log.Info("pod mutated", "projectDir", out.Annotations[patch.AnnotationProjectDir],
+	log.Info("pod mutated", "projectDir", dir,
 		"initContainer", m.Config.InitContainerName, "deletions", len(queued))
 	return nil
 }
