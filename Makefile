@@ -15,6 +15,15 @@ help: ## Show this help.
 deps: ## Install the Debian packages the tests need (dash, bash, busybox; chromium and its driver), when missing.
 	@hack/install-deps.sh dash bash busybox-static chromium chromium-driver
 
+# What the real cluster needs from apt (kept equal to e2e/cluster.DebianPackages by a test): busybox for
+# the images, libseccomp-dev, gcc and pkg-config for runc, iptables, nftables, conntrack, socat and
+# iproute2 for kubelet and CNI, util-linux and e2fsprogs for the loop-mounted small volumes.
+E2E_DEBS := busybox-static libseccomp-dev pkg-config gcc libc6-dev iptables nftables conntrack socat iproute2 util-linux e2fsprogs
+
+.PHONY: deps-e2e
+deps-e2e: ## Install the Debian packages the real cluster needs, when missing.
+	@hack/install-deps.sh $(E2E_DEBS)
+
 .PHONY: build
 build: ## Build the binder-projects binary into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/binder-projects
@@ -34,7 +43,7 @@ fuzz: ## Fuzz the project-folder naming for FUZZTIME (default 60s).
 	$(GO) test ./patch -run '^$$' -fuzz '^FuzzProjectDir$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests on a real single-node cluster (root; builds the cluster's tools once into the cache).
+test-e2e: deps-e2e ## End-to-end tests on a real single-node cluster (root; builds the cluster's tools once into the cache).
 	cd e2e && $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./...
 
 .PHONY: test
@@ -47,9 +56,9 @@ bench: ## Benchmarks (compare runs with benchstat).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: demo
-demo: ## Start a real local cluster with the webhook and launch BinderHub-shaped pods for two projects.
+demo: deps-e2e ## Start a real local cluster with the webhook and launch BinderHub-shaped pods for two projects.
 	cd e2e && $(GO) run ./cmd/e2ecluster demo
 
 .PHONY: demo-down
-demo-down: ## Remove everything `make demo` started or made on this machine.
+demo-down: deps-e2e ## Remove everything `make demo` started or made on this machine.
 	cd e2e && $(GO) run ./cmd/e2ecluster down

@@ -20,9 +20,11 @@ const (
 )
 
 // DebianPackages are what the cluster needs from apt: busybox for the images, libseccomp-dev (and gcc,
-// pkg-config) for runc, iptables/conntrack/socat/iproute2 for kubelet, CNI and port forwarding.
+// pkg-config) for runc, iptables/conntrack/socat/iproute2 for kubelet, CNI and port forwarding,
+// e2fsprogs for the small loop-mounted volumes. The Makefile's E2E_DEBS installs the same list before
+// any test runs (the teardown check reads iptables before a cluster starts); a test keeps them equal.
 var DebianPackages = []string{"busybox-static", "libseccomp-dev", "pkg-config", "gcc", "libc6-dev",
-	"iptables", "nftables", "conntrack", "socat", "iproute2", "util-linux"}
+	"iptables", "nftables", "conntrack", "socat", "iproute2", "util-linux", "e2fsprogs"}
 
 // toolBuild is one cached build: a tool module under e2e/tools and the binaries built from it.
 type toolBuild struct {
