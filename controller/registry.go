@@ -2,11 +2,16 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,28 +20,36 @@ import (
 	"github.com/binder-projects/binder-projects/projects"
 )
 
-// LaunchOf returns what pod's init container did: the project it launched, the folders it deleted
-// and the claim they are on; or false while it has not succeeded (still running, failed, or not
-// ours): a failed init container changes nothing, so the queue keeps every folder.
-func LaunchOf(pod *corev1.Pod, cfg patch.Config) (projects.Project, []string, string, bool) {
-	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected {
-		return projects.Project{}, nil, "", false
-	}
-	var status *corev1.ContainerStatus
-	for i := range pod.Status.InitContainerStatuses {
-		if pod.Status.InitContainerStatuses[i].Name == cfg.InitContainerName {
-			status = &pod.Status.InitContainerStatuses[i]
-		}
-	}
-	if status == nil || status.State.Terminated == nil || status.State.Terminated.ExitCode != 0 {
-		return projects.Project{}, nil, "", false
+// Launch is what a mutated pod's init container did, read from the pod.
+type Launch struct {
+	// Project is the project the pod launched, as the registry records it.
+	Project projects.Project
+	// Claim is the user's claim the project is on.
+	Claim string
+	// Handed are the registry's queue entries the webhook handed to the init container.
+	Handed []projects.Queued
+	// Gone are the folders the init container reported deleted (or already absent).
+	Gone []string
+	// Report is the init container's report (its termination message).
+	Report patch.InitReport
+}
+
+// LaunchOf returns what pod's init container did, or false while it has not succeeded (still
+// running, failed, or not ours): a failed init container changes nothing, so the queue keeps every
+// folder. A folder counts as deleted only if the init container's report says so; a pod without a
+// report (or with handed entries that cannot be read) clears nothing from the queue.
+func LaunchOf(pod *corev1.Pod, cfg patch.Config) (Launch, bool) {
+	status := initStatus(pod, cfg)
+	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected ||
+		status == nil || status.State.Terminated == nil || status.State.Terminated.ExitCode != 0 {
+		return Launch{}, false
 	}
 	claim := ""
 	if pvc := ClaimFor(pod, cfg, ClaimConfig{}); pvc != nil {
 		claim = pvc.Name
 	}
 	var image string
-	var deleted []string
+	var queued []string
 	for _, ic := range pod.Spec.InitContainers {
 		if ic.Name != cfg.InitContainerName {
 			continue
@@ -44,57 +57,115 @@ func LaunchOf(pod *corev1.Pod, cfg patch.Config) (projects.Project, []string, st
 		image = ic.Image
 		for _, e := range ic.Env {
 			if e.Name == patch.EnvDelete {
-				deleted = strings.Fields(e.Value)
+				queued = strings.Fields(e.Value)
 			}
 		}
 	}
-	p := projects.Project{
-		Dir:      pod.Annotations[patch.AnnotationProjectDir],
-		RepoURL:  pod.Annotations[patch.AnnotationRepoURL],
-		Image:    image,
-		Commit:   pod.Annotations[patch.AnnotationCommit],
-		LastUsed: status.State.Terminated.FinishedAt.UTC(),
+	l := Launch{
+		Claim: claim,
+		Project: projects.Project{
+			Dir:      pod.Annotations[patch.AnnotationProjectDir],
+			RepoURL:  pod.Annotations[patch.AnnotationRepoURL],
+			Image:    image,
+			Commit:   pod.Annotations[patch.AnnotationCommit],
+			LastUsed: status.State.Terminated.FinishedAt.UTC(),
+		},
 	}
-	if claim == "" || p.Dir == "" {
-		return projects.Project{}, nil, "", false
+	if claim == "" || l.Project.Dir == "" {
+		return Launch{}, false
 	}
-	return p, deleted, claim, true
+	if report, err := patch.ParseInitReport(status.State.Terminated.Message); err == nil && report.Present {
+		l.Report = report
+		if handed, err := patch.HandedDeletions(pod); err == nil {
+			l.Handed = handed
+			for _, i := range report.Deleted {
+				if i >= 1 && i <= len(queued) {
+					l.Gone = append(l.Gone, queued[i-1])
+				}
+			}
+		}
+	}
+	return l, true
 }
+
+// initStatus is the status of pod's init container of ours, or nil.
+func initStatus(pod *corev1.Pod, cfg patch.Config) *corev1.ContainerStatus {
+	for i := range pod.Status.InitContainerStatuses {
+		if pod.Status.InitContainerStatuses[i].Name == cfg.InitContainerName {
+			return &pod.Status.InitContainerStatuses[i]
+		}
+	}
+	return nil
+}
+
+// Event reasons on pods and claims, for `kubectl get events` and the hub's spawn progress (BinderHub's
+// launch log shows a pod's events).
+const (
+	// ReasonProjectReady: the init container succeeded; the note says whether it copied the project.
+	ReasonProjectReady = "ProjectReady"
+	// ReasonProjectWarning: the init container succeeded with a warning (a deletion that could not be
+	// done, an image without a home folder).
+	ReasonProjectWarning = "ProjectWarning"
+	// ReasonProjectFailed: the init container failed; the note says why and what to do.
+	ReasonProjectFailed = "ProjectFailed"
+	// ReasonDeletionCancelled: a project launched while its deletion was queued keeps its folder.
+	ReasonDeletionCancelled = "DeletionCancelled"
+	// ReasonRegistryCorrupt: a registry annotation on the claim did not parse; it was set aside.
+	ReasonRegistryCorrupt = "RegistryCorrupt"
+)
+
+// maxEventNote is the longest note an events.k8s.io/v1 Event may carry.
+const maxEventNote = 1024
 
 // RegistryReconciler keeps the projects registry on each user's claim from what it observes: once a
 // mutated pod's init container has succeeded, the launched project is recorded (or its last use
-// updated) and the folders that init container deleted leave the queue. Updates are optimistic: a
-// conflicting write reads the claim again and retries, so concurrent updates all land.
+// updated) and exactly the queue entries that init container was handed and reported deleted leave the
+// queue. Updates are optimistic: a conflicting write reads the claim again and retries, so concurrent
+// updates all land. What the init container reported (a failure, a warning, the project ready)
+// becomes an Event on the pod, where the hub's spawn progress shows it.
 type RegistryReconciler struct {
 	Client client.Client
 	// APIReader reads claims from the API server, not the cache, so a retry sees the newest version.
 	APIReader client.Reader
 	Config    patch.Config
+	// Recorder records Events; nil records none.
+	Recorder events.EventRecorder
+
+	// told remembers the init container runs already turned into Events, so that a pod's many
+	// status updates do not repeat them.
+	told     *cache.LRUExpireCache
+	tellOnce sync.Once
 }
 
-// Reconcile records the named pod's launch on its claim.
+// Reconcile records the named pod's launch on its claim, and reports what its init container did.
 func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var pod corev1.Pod
 	if err := r.Client.Get(ctx, req.NamespacedName, &pod); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	p, deleted, claim, ok := LaunchOf(&pod, r.Config)
+	r.reportFailure(&pod)
+	l, ok := LaunchOf(&pod, r.Config)
 	if !ok {
 		return ctrl.Result{}, nil
 	}
+	var cancelled []projects.Queued
+	var corrupt error
 	changed := false
+	var claimObj corev1.PersistentVolumeClaim
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var pvc corev1.PersistentVolumeClaim
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: claim}, &pvc); err != nil {
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: l.Claim}, &pvc); err != nil {
 			return err
 		}
 		reg, err := projects.FromClaim(&pvc)
-		if err != nil {
+		if err != nil && !errors.Is(err, projects.ErrCorruptRegistry) {
 			return err
 		}
+		corrupt = err
 		before := pvc.DeepCopy()
-		reg.Record(p)
-		reg.Deleted(deleted, pod.CreationTimestamp.UTC())
+		reg.Record(l.Project)
+		reg.Deleted(l.Handed, l.Gone)
+		cancelled = reg.Launched(l.Project.Dir, l.Handed)
 		if err := reg.ToClaim(&pvc); err != nil {
 			return err
 		}
@@ -102,15 +173,111 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			return nil
 		}
 		changed = true
-		return r.Client.Update(ctx, &pvc)
+		if err := r.Client.Update(ctx, &pvc); err != nil {
+			return err
+		}
+		claimObj = pvc
+		return nil
 	})
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("recording project %s of pod %s on claim %s: %w", p.Dir, pod.Name, claim, err)
+		return ctrl.Result{}, fmt.Errorf("recording project %s of pod %s on claim %s: %w", l.Project.Dir, pod.Name, l.Claim, err)
 	}
+	log := ctrl.LoggerFrom(ctx)
 	if changed {
-		ctrl.LoggerFrom(ctx).Info("registry updated", "claim", claim, "projectDir", p.Dir, "deleted", len(deleted))
+		log.Info("registry updated", "claim", l.Claim, "projectDir", l.Project.Dir, "deleted", len(l.Gone), "cancelled", len(cancelled))
 	}
+	if changed && corrupt != nil {
+		log.Info("a corrupt registry was set aside and written anew", "claim", l.Claim, "error", corrupt.Error())
+		registryRepairs.Inc()
+		r.event(&claimObj, corev1.EventTypeWarning, ReasonRegistryCorrupt,
+			fmt.Sprintf("%v. The bad value is kept in the annotation's -corrupt twin; launches go on, and the registry was written anew from the launch of %s by pod %s.", corrupt, l.Project.Dir, pod.Name))
+	}
+	r.reportSuccess(&pod, l, cancelled)
 	return ctrl.Result{}, nil
+}
+
+// reportSuccess turns a successful init container's report into Events on the pod, once per run.
+func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled []projects.Queued) {
+	status := initStatus(pod, r.Config)
+	if !r.firstTime(pod, status) {
+		return
+	}
+	switch l.Report.Project {
+	case patch.ReportSeeded:
+		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: new project %s copied from the image's home folder", l.Project.Dir))
+	case patch.ReportExisted:
+		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: project %s found with your files", l.Project.Dir))
+	}
+	for _, w := range l.Report.Warnings {
+		r.event(pod, corev1.EventTypeWarning, ReasonProjectWarning, "binder-projects: "+w)
+	}
+	for _, q := range cancelled {
+		r.event(pod, corev1.EventTypeWarning, ReasonDeletionCancelled, fmt.Sprintf(
+			"binder-projects: project %s was launched while its deletion (asked for at %s) was waiting, so it was not deleted and keeps your files; to delete it, stop the server first, then delete it on the projects page",
+			q.Dir, q.QueuedAt.Format(time.RFC3339)))
+	}
+}
+
+// reportFailure turns a failed init container run into a Warning Event on the pod, once per run: the
+// reason the script reported, else the end of its log (the termination message falls back to it).
+func (r *RegistryReconciler) reportFailure(pod *corev1.Pod) {
+	status := initStatus(pod, r.Config)
+	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected || status == nil {
+		return
+	}
+	term := status.State.Terminated
+	if term == nil {
+		term = status.LastTerminationState.Terminated
+	}
+	if term == nil || term.ExitCode == 0 {
+		return
+	}
+	if !r.firstTimeRun(pod, term) {
+		return
+	}
+	why := ""
+	if report, err := patch.ParseInitReport(term.Message); err == nil && report.Error != "" {
+		why = report.Error
+	} else if msg := strings.TrimSpace(term.Message); msg != "" {
+		lines := strings.Split(msg, "\n")
+		why = strings.TrimSpace(lines[len(lines)-1])
+	} else {
+		why = fmt.Sprintf("exit code %d (%s)", term.ExitCode, term.Reason)
+	}
+	r.event(pod, corev1.EventTypeWarning, ReasonProjectFailed, fmt.Sprintf(
+		"binder-projects could not prepare project %s: %s (kubectl logs %s -c %s)",
+		pod.Annotations[patch.AnnotationProjectDir], why, pod.Name, r.Config.InitContainerName))
+}
+
+// firstTime reports whether the terminated run in status is seen for the first time.
+func (r *RegistryReconciler) firstTime(pod *corev1.Pod, status *corev1.ContainerStatus) bool {
+	if status == nil || status.State.Terminated == nil {
+		return false
+	}
+	return r.firstTimeRun(pod, status.State.Terminated)
+}
+
+func (r *RegistryReconciler) firstTimeRun(pod *corev1.Pod, term *corev1.ContainerStateTerminated) bool {
+	if r.Recorder == nil {
+		return false
+	}
+	r.tellOnce.Do(func() { r.told = cache.NewLRUExpireCache(4096) })
+	key := string(pod.UID) + "/" + term.ContainerID + "/" + term.FinishedAt.String()
+	if _, seen := r.told.Get(key); seen {
+		return false
+	}
+	r.told.Add(key, true, time.Hour)
+	return true
+}
+
+func (r *RegistryReconciler) event(obj client.Object, eventType, reason, note string) {
+	if r.Recorder == nil {
+		return
+	}
+	if len(note) > maxEventNote {
+		note = note[:maxEventNote-3] + "..."
+	}
+	r.Recorder.Eventf(obj, nil, eventType, reason, "Launch", "%s", note)
 }
 
 // SetupWithManager watches mutated pods.

@@ -2,13 +2,19 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -23,24 +29,50 @@ var (
 	finished = admitted.Add(5 * time.Second)
 )
 
-// launchedPod is the mutated z2jh4 fixture, admitted at `admitted`, whose init container deleted
-// `deleted` and ended with exitCode.
-func launchedPod(t *testing.T, exitCode int32, deleted ...string) *corev1.Pod {
+// launchedPod is the mutated z2jh4 fixture, admitted at `admitted` with the queue entries `handed`,
+// whose init container ended with exitCode and wrote report as its termination message.
+func launchedPod(t *testing.T, exitCode int32, report string, handed ...projects.Queued) *corev1.Pod {
 	t.Helper()
 	in := fixturePod(t, "z2jh4-binderhub-dynamic")
-	pod, errs := patch.Mutate(in, patch.DefaultConfig(), deleted...)
+	pod, errs := patch.Mutate(in, patch.DefaultConfig(), handed...)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
+	pod.UID = "uid-1"
 	pod.CreationTimestamp = metav1.NewTime(admitted)
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{
 		{Name: "block-cloud-metadata", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
 		{Name: "binder-projects-init", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished)}}},
+			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report}}},
 	}
 	return pod
 }
+
+// recorded is an Event the reconciler recorded.
+type recorded struct{ Object, Type, Reason, Note string }
+
+// eventLog records Events in memory.
+type eventLog struct {
+	mu     sync.Mutex
+	events []recorded
+}
+
+func (l *eventLog) Eventf(regarding runtime.Object, _ runtime.Object, eventtype, reason, _ string, note string, args ...interface{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	name := ""
+	if o, ok := regarding.(client.Object); ok {
+		name = o.GetName()
+	}
+	l.events = append(l.events, recorded{name, eventtype, reason, fmt.Sprintf(note, args...)})
+}
+
+func (l *eventLog) AnnotatedEventf(regarding, related runtime.Object, _ map[string]string, eventtype, reason, action, note string, args ...interface{}) {
+	l.Eventf(regarding, related, eventtype, reason, action, note, args...)
+}
+
+func (l *eventLog) WithLogger(klog.Logger) events.EventRecorderLogger { return l }
 
 func claimHolding(t *testing.T, r projects.Registry) *corev1.PersistentVolumeClaim {
 	t.Helper()
@@ -65,12 +97,22 @@ func registryOn(t *testing.T, c client.Client) projects.Registry {
 	return r
 }
 
-func reconcile(t *testing.T, c client.Client, pod *corev1.Pod) {
+// reconcile runs one reconciler over pod the given number of times (a pod's status changes many times
+// over its life) and returns the Events it recorded.
+func reconcile(t *testing.T, c client.Client, pod *corev1.Pod, times ...int) []recorded {
 	t.Helper()
-	r := &RegistryReconciler{Client: c, APIReader: c, Config: patch.DefaultConfig()}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}}); err != nil {
-		t.Fatal(err)
+	log := &eventLog{}
+	r := &RegistryReconciler{Client: c, APIReader: c, Config: patch.DefaultConfig(), Recorder: log}
+	n := 1
+	if len(times) > 0 {
+		n = times[0]
 	}
+	for range n {
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return log.events
 }
 
 var launched = projects.Project{
@@ -82,35 +124,125 @@ var launched = projects.Project{
 }
 
 func TestRegistryReconciler(t *testing.T) {
-	t.Run("a successful init container records the project and takes the folders it deleted off the queue", func(t *testing.T) {
+	gone := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(-time.Minute)}
+
+	t.Run("a successful init container records the project and clears exactly the entries it was handed and reported deleted", func(t *testing.T) {
 		old := projects.Registry{Projects: []projects.Project{{Dir: "gh_a_b", LastUsed: admitted.Add(-time.Hour)}},
-			Deletions: []projects.Queued{{Dir: "gh_gone", QueuedAt: admitted.Add(-time.Minute)}}}
-		pod := launchedPod(t, 0, "gh_gone")
+			Deletions: []projects.Queued{gone}}
+		pod := launchedPod(t, 0, "deleted=1\nkept=\nproject=seeded\n", gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
-		reconcile(t, c, pod)
+		evs := reconcile(t, c, pod, 3)
 		want := projects.Registry{Projects: []projects.Project{{Dir: "gh_a_b", LastUsed: admitted.Add(-time.Hour)}, launched}}
 		if diff := cmp.Diff(want, registryOn(t, c)); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
 		}
-	})
-
-	t.Run("a failed init container changes nothing: the queue keeps the folder", func(t *testing.T) {
-		old := projects.Registry{Deletions: []projects.Queued{{Dir: "gh_gone", QueuedAt: admitted.Add(-time.Minute)}}}
-		pod := launchedPod(t, 1, "gh_gone")
-		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
-		reconcile(t, c, pod)
-		if diff := cmp.Diff(old, registryOn(t, c)); diff != "" {
-			t.Errorf("registry changed (-want +got):\n%s", diff)
+		wantEvs := []recorded{{pod.Name, "Normal", ReasonProjectReady, "binder-projects: new project gh_binder-examples_requirements copied from the image's home folder"}}
+		if diff := cmp.Diff(wantEvs, evs); diff != "" {
+			t.Errorf("events over three reconciles (-want +got):\n%s", diff)
 		}
 	})
 
-	t.Run("a folder queued again after the pod was admitted stays queued for the next init container", func(t *testing.T) {
-		queuedLater := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(time.Minute)}
-		pod := launchedPod(t, 0, "gh_gone")
-		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{queuedLater}})).Build()
+	t.Run("a failed init container changes nothing, the queue keeps the folder, and its reason becomes one Warning on the pod", func(t *testing.T) {
+		old := projects.Registry{Deletions: []projects.Queued{gone}}
+		pod := launchedPod(t, 1, "deleted=1\nkept=\nproject=failed\nerror=a file named gh_binder-examples_requirements is in the way of the project folder\n", gone)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
+		evs := reconcile(t, c, pod, 2)
+		if diff := cmp.Diff(old, registryOn(t, c)); diff != "" {
+			t.Errorf("registry changed (-want +got):\n%s", diff)
+		}
+		if len(evs) != 1 || evs[0].Type != "Warning" || evs[0].Reason != ReasonProjectFailed ||
+			!strings.Contains(evs[0].Note, "a file named gh_binder-examples_requirements is in the way") ||
+			!strings.Contains(evs[0].Note, "kubectl logs "+pod.Name+" -c binder-projects-init") {
+			t.Errorf("events = %+v, want one Warning %s carrying the script's reason and where its log is", evs, ReasonProjectFailed)
+		}
+	})
+
+	t.Run("a failed run whose termination message is the end of its log still gives its last line", func(t *testing.T) {
+		pod := launchedPod(t, 1, "binder-projects: copying\nbinder-projects: error: could not copy the image's home folder\n")
+		pod.Status.InitContainerStatuses[1].LastTerminationState = pod.Status.InitContainerStatuses[1].State
+		pod.Status.InitContainerStatuses[1].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{})).Build()
+		evs := reconcile(t, c, pod)
+		if len(evs) != 1 || !strings.Contains(evs[0].Note, "could not copy the image's home folder") {
+			t.Errorf("events = %+v, want the log's last line", evs)
+		}
+	})
+
+	t.Run("an entry handed but reported kept stays queued, and the warning reaches the pod", func(t *testing.T) {
+		pod := launchedPod(t, 0, "deleted=\nkept=1\nproject=existed\nwarning=could not delete project gh_gone; it stays queued\n", gone)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})).Build()
+		evs := reconcile(t, c, pod)
+		if diff := cmp.Diff([]projects.Queued{gone}, registryOn(t, c).Deletions); diff != "" {
+			t.Errorf("queue (-want +got):\n%s", diff)
+		}
+		want := []recorded{
+			{pod.Name, "Normal", ReasonProjectReady, "binder-projects: project gh_binder-examples_requirements found with your files"},
+			{pod.Name, "Warning", ReasonProjectWarning, "binder-projects: could not delete project gh_gone; it stays queued"},
+		}
+		if diff := cmp.Diff(want, evs); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an init container without a report clears nothing from the queue", func(t *testing.T) {
+		pod := launchedPod(t, 0, "", gone)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})).Build()
+		reconcile(t, c, pod)
+		if diff := cmp.Diff([]projects.Queued{gone}, registryOn(t, c).Deletions); diff != "" {
+			t.Errorf("queue (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a folder queued again in the same second the pod was admitted, not handed to it, stays queued", func(t *testing.T) {
+		handed := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(100 * time.Millisecond)}
+		queuedLater := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(900 * time.Millisecond)}
+		pod := launchedPod(t, 0, "deleted=1\nkept=\nproject=existed\n", handed)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{handed, queuedLater}})).Build()
 		reconcile(t, c, pod)
 		if diff := cmp.Diff([]projects.Queued{queuedLater}, registryOn(t, c).Deletions); diff != "" {
 			t.Errorf("queue (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a launch of a project whose deletion raced with it keeps the project: the deletion is cancelled and the pod says so", func(t *testing.T) {
+		raced := projects.Queued{Dir: launched.Dir, QueuedAt: admitted.Add(time.Millisecond)}
+		pod := launchedPod(t, 0, "deleted=\nkept=\nproject=existed\n")
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{raced}})).Build()
+		evs := reconcile(t, c, pod)
+		want := projects.Registry{Projects: []projects.Project{launched}}
+		if diff := cmp.Diff(want, registryOn(t, c)); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+		if len(evs) != 2 || evs[1].Reason != ReasonDeletionCancelled || !strings.Contains(evs[1].Note, launched.Dir) {
+			t.Errorf("events = %+v, want a %s naming the project", evs, ReasonDeletionCancelled)
+		}
+	})
+
+	t.Run("a corrupt registry is written anew from the launch, the bad value kept beside, and the claim gets a Warning", func(t *testing.T) {
+		pvc := claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})
+		pvc.Annotations[projects.AnnotationProjects] = `[{"dir":"gh_a_b","lastUs`
+		pod := launchedPod(t, 0, "deleted=\nkept=\nproject=existed\n")
+		c := fake.NewClientBuilder().WithObjects(pod, pvc).Build()
+		evs := reconcile(t, c, pod)
+		want := projects.Registry{Projects: []projects.Project{launched}, Deletions: []projects.Queued{gone}}
+		if diff := cmp.Diff(want, registryOn(t, c)); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+		var got corev1.PersistentVolumeClaim
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(pvc), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Annotations[patch.AnnotationClaimProjectsCorrupt] != `[{"dir":"gh_a_b","lastUs` {
+			t.Errorf("annotations %v: the bad value is not kept beside", got.Annotations)
+		}
+		var onClaim []recorded
+		for _, e := range evs {
+			if e.Object == "claim-bitnik" {
+				onClaim = append(onClaim, e)
+			}
+		}
+		if len(onClaim) != 1 || onClaim[0].Reason != ReasonRegistryCorrupt || onClaim[0].Type != "Warning" {
+			t.Errorf("events on the claim = %+v, want one Warning %s", onClaim, ReasonRegistryCorrupt)
 		}
 	})
 
@@ -118,7 +250,7 @@ func TestRegistryReconciler(t *testing.T) {
 		newer := launched
 		newer.LastUsed = finished.Add(time.Hour)
 		newer.Commit = "newer"
-		pod := launchedPod(t, 0)
+		pod := launchedPod(t, 0, "")
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{newer}})).Build()
 		reconcile(t, c, pod)
 		if diff := cmp.Diff([]projects.Project{newer}, registryOn(t, c).Projects); diff != "" {
@@ -127,7 +259,7 @@ func TestRegistryReconciler(t *testing.T) {
 	})
 
 	t.Run("a concurrent update of the claim is not lost: the write that conflicts reads again and retries", func(t *testing.T) {
-		pod := launchedPod(t, 0)
+		pod := launchedPod(t, 0, "")
 		competitor := projects.Project{Dir: "gh_other_one", LastUsed: admitted}
 		raced := false
 		var c client.Client
@@ -161,7 +293,7 @@ func TestRegistryReconciler(t *testing.T) {
 	})
 
 	t.Run("a pod whose init container is still running records nothing", func(t *testing.T) {
-		pod := launchedPod(t, 0)
+		pod := launchedPod(t, 0, "")
 		pod.Status.InitContainerStatuses[1].State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{})).Build()
 		reconcile(t, c, pod)

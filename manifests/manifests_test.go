@@ -498,6 +498,9 @@ func TestTheRoleGrantsOnlyWhatTheClaimControllerNeeds(t *testing.T) {
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
+		// controller-runtime's event recorder writes events.k8s.io/v1 Events (create, and patch for a
+		// repeated one's series).
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if diff := cmp.Diff(want, in.Role.Rules); diff != "" {
 		t.Errorf("the Role's rules (-want +got):\n%s", diff)

@@ -39,6 +39,11 @@ const (
 	// BINDER_PERSISTENT_REQUEST), recorded in the registry.
 	AnnotationCommit = Prefix + "commit"
 
+	// AnnotationDeletions (output) records the entries of the registry's deletion queue that the
+	// webhook handed to the init container: a JSON list of {dir, queuedAt}. The registry controller
+	// clears exactly these entries, and only those the init container reported done.
+	AnnotationDeletions = Prefix + "deletions"
+
 	// AnnotationClaimProjects (on the user's claim, kept by binder-projects) is the projects registry:
 	// a JSON list of {dir, repoURL, image, commit, lastUsed}.
 	AnnotationClaimProjects = Prefix + "projects"
@@ -46,6 +51,12 @@ const (
 	// AnnotationClaimDeleteQueue (on the user's claim, kept by binder-projects) is the JSON list of
 	// {dir, queuedAt} of project folders waiting for the next init container to delete them.
 	AnnotationClaimDeleteQueue = Prefix + "delete-queue"
+
+	// AnnotationClaimProjectsCorrupt and AnnotationClaimDeleteQueueCorrupt (on the user's claim, kept by
+	// binder-projects) keep a registry value that did not parse (a hand edit, a truncated write), set
+	// aside for inspection when binder-projects writes a good registry in its place.
+	AnnotationClaimProjectsCorrupt    = AnnotationClaimProjects + "-corrupt"
+	AnnotationClaimDeleteQueueCorrupt = AnnotationClaimDeleteQueue + "-corrupt"
 )
 
 // Labels and annotations that KubeSpawner and the z2jh chart set, which binder-projects reads.
@@ -58,6 +69,8 @@ const (
 	AnnotationHubUsername = "hub.jupyter.org/username"
 	// AnnotationHubServername is the named server's name ("" for the default server).
 	AnnotationHubServername = "hub.jupyter.org/servername"
+	// LabelHostname is the node label the co-location affinity uses as its topology key.
+	LabelHostname = "kubernetes.io/hostname"
 	// EnvRepoURL is the notebook container's env var that BinderHub's spawner mixin sets to the
 	// launched repository's URL.
 	EnvRepoURL = "BINDER_REPO_URL"

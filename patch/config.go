@@ -29,6 +29,9 @@ type Config struct {
 	ClaimNameTemplate string
 	// VolumeNameTemplate names the pod volume added for that claim, with the same placeholder.
 	VolumeNameTemplate string
+	// CoLocateUserServers adds a required pod affinity that puts a user's servers on one node, so
+	// that all of them can mount the user's ReadWriteOnce claim.
+	CoLocateUserServers bool
 }
 
 // PlaceholderUserServer is replaced, in the name templates, by the user-server slug KubeSpawner put
@@ -38,13 +41,14 @@ const PlaceholderUserServer = "{user_server}"
 // DefaultConfig is the configuration for a z2jh 4 / BinderHub chart deployment.
 func DefaultConfig() Config {
 	return Config{
-		NotebookContainer:  "notebook",
-		InitContainerName:  "binder-projects-init",
-		HomeMountPath:      "/home/jovyan",
-		ProjectsMountPath:  "/projects",
-		PodNamePrefix:      "jupyter-",
-		ClaimNameTemplate:  "claim-" + PlaceholderUserServer,
-		VolumeNameTemplate: "volume-" + PlaceholderUserServer,
+		NotebookContainer:   "notebook",
+		InitContainerName:   "binder-projects-init",
+		HomeMountPath:       "/home/jovyan",
+		ProjectsMountPath:   "/projects",
+		PodNamePrefix:       "jupyter-",
+		ClaimNameTemplate:   "claim-" + PlaceholderUserServer,
+		VolumeNameTemplate:  "volume-" + PlaceholderUserServer,
+		CoLocateUserServers: true,
 	}
 }
 

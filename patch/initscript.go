@@ -17,6 +17,9 @@ const (
 	// EnvDelete lists project folders to delete first, separated by spaces or newlines; may be empty or
 	// unset. The script checks every name again and deletes nothing if one is invalid.
 	EnvDelete = "BINDER_PROJECTS_DELETE"
+	// EnvReport is the file the script writes its report to (in the pod: the init container's
+	// termination message file, which the registry controller reads).
+	EnvReport = "BINDER_PROJECTS_REPORT"
 )
 
 // InitScript is the init container's POSIX sh script (init.sh; dash, bash and busybox ash run it). It

@@ -1,14 +1,46 @@
 package patch
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
+
+// QueuedDeletion is an entry of the registry's deletion queue: a project folder the user deleted, and
+// when. The pair identifies the entry exactly: the webhook records on the pod which entries it handed
+// to the init container (AnnotationDeletions), and the registry controller clears exactly those that
+// the init container reported done, never a later entry for the same folder.
+type QueuedDeletion struct {
+	Dir      string    `json:"dir"`
+	QueuedAt time.Time `json:"queuedAt"`
+}
+
+// Same reports whether q and o are the same queue entry.
+func (q QueuedDeletion) Same(o QueuedDeletion) bool {
+	return q.Dir == o.Dir && q.QueuedAt.Equal(o.QueuedAt)
+}
+
+// HandedDeletions reads AnnotationDeletions: the queue entries the webhook handed to pod's init
+// container. A pod without it was handed none; a value that does not parse is an error.
+func HandedDeletions(pod *corev1.Pod) ([]QueuedDeletion, error) {
+	s, ok := pod.Annotations[AnnotationDeletions]
+	if !ok || s == "" {
+		return nil, nil
+	}
+	var qs []QueuedDeletion
+	if err := json.Unmarshal([]byte(s), &qs); err != nil {
+		return nil, fmt.Errorf("annotation %s: %w", AnnotationDeletions, err)
+	}
+	return qs, nil
+}
 
 // Project is what a pod launches, resolved from its annotations or from BinderHub's env.
 type Project struct {
@@ -98,15 +130,20 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 // Mutate returns the pod that in becomes: the notebook container's home mounted from the project's
 // folder on the user's volume, the whole volume at the projects path, and an init container that
 // seeds the folder and first deletes the folders in AnnotationDelete and queued (the registry's
-// deletion queue). It never modifies in, and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot
-// rewrite safely gets every reason at once, as field errors, and nothing is changed.
-func Mutate(in *corev1.Pod, cfg Config, queued ...string) (*corev1.Pod, field.ErrorList) {
+// deletion queue; the entries handed over are recorded in AnnotationDeletions). It never modifies in,
+// and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot rewrite safely gets every reason at once, as
+// field errors, and nothing is changed.
+func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, field.ErrorList) {
 	p, errs := ResolveProject(in, cfg)
-	for _, dir := range queued {
-		if err := ValidateProjectDir(dir); err != nil {
+	var handed []QueuedDeletion
+	for _, q := range queued {
+		if err := ValidateProjectDir(q.Dir); err != nil {
 			errs = append(errs, field.InternalError(annotationsPath.Key(AnnotationDelete), fmt.Errorf("the registry's deletion queue holds a bad folder name: %w", err)))
-		} else if !slices.Contains(p.Deletions, dir) {
-			p.Deletions = append(p.Deletions, dir)
+			continue
+		}
+		handed = append(handed, q)
+		if !slices.Contains(p.Deletions, q.Dir) {
+			p.Deletions = append(p.Deletions, q.Dir)
 		}
 	}
 	nb := findContainer(in.Spec.Containers, cfg.NotebookContainer)
@@ -128,8 +165,20 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...string) (*corev1.Pod, field.Er
 	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.HomeMountPath, SubPath: p.Dir})
 	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.ProjectsMountPath})
 	ensureInitContainer(out, initContainer(cfg, nbc, vol.name, p))
+	if cfg.CoLocateUserServers {
+		ensureCoLocated(out)
+	}
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
+	}
+	if len(handed) > 0 {
+		b, err := json.Marshal(handed)
+		if err != nil {
+			return nil, field.ErrorList{field.InternalError(annotationsPath.Key(AnnotationDeletions), err)}
+		}
+		out.Annotations[AnnotationDeletions] = string(b)
+	} else {
+		delete(out.Annotations, AnnotationDeletions)
 	}
 	out.Annotations[AnnotationProjectDir] = p.Dir
 	if p.RepoURL != "" {
@@ -256,6 +305,7 @@ func initContainer(cfg Config, nb *corev1.Container, volume string, p Project) c
 			{Name: EnvProject, Value: p.Dir},
 			{Name: EnvSource, Value: cfg.HomeMountPath},
 			{Name: EnvDelete, Value: strings.Join(p.Deletions, " ")},
+			{Name: EnvReport, Value: corev1.TerminationMessagePathDefault},
 		},
 		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: cfg.ProjectsMountPath}},
 		Resources:                *nb.Resources.DeepCopy(),
@@ -264,6 +314,40 @@ func initContainer(cfg Config, nb *corev1.Container, volume string, p Project) c
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+}
+
+// ensureCoLocated asks the scheduler to put pod on the node of the user's other singleuser pods, when
+// there are any: a required pod affinity to pods with the same component and username labels. Every
+// server of a user mounts the one claim of the user, and a ReadWriteOnce claim can be mounted on one
+// node only; without this, a second server scheduled elsewhere would wait forever on a Multi-Attach
+// error. The user's first server matches its own term, which the scheduler accepts anywhere. A pod
+// without the username label is left as it is.
+func ensureCoLocated(pod *corev1.Pod) {
+	user, ok := pod.Labels[AnnotationHubUsername]
+	if !ok {
+		return
+	}
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+			LabelComponent:        ComponentSingleuser,
+			AnnotationHubUsername: user,
+		}},
+		TopologyKey: LabelHostname,
+	}
+	if pod.Spec.Affinity == nil {
+		pod.Spec.Affinity = &corev1.Affinity{}
+	}
+	if pod.Spec.Affinity.PodAffinity == nil {
+		pod.Spec.Affinity.PodAffinity = &corev1.PodAffinity{}
+	}
+	pa := pod.Spec.Affinity.PodAffinity
+	for _, t := range pa.RequiredDuringSchedulingIgnoredDuringExecution {
+		if t.TopologyKey == term.TopologyKey && t.LabelSelector != nil && len(t.LabelSelector.MatchExpressions) == 0 &&
+			maps.Equal(t.LabelSelector.MatchLabels, term.LabelSelector.MatchLabels) {
+			return
+		}
+	}
+	pa.RequiredDuringSchedulingIgnoredDuringExecution = append(pa.RequiredDuringSchedulingIgnoredDuringExecution, term)
 }
 
 // ensureMount makes c mount m at m.MountPath, replacing what was there.

@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 )
@@ -37,6 +39,7 @@ func seedContainer(image, volume, dir, deletions string, nb corev1.Container) co
 			{Name: EnvProject, Value: dir},
 			{Name: EnvSource, Value: "/home/jovyan"},
 			{Name: EnvDelete, Value: deletions},
+			{Name: EnvReport, Value: "/dev/termination-log"},
 		},
 		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: "/projects"}},
 		Resources:                nb.Resources,
@@ -45,6 +48,19 @@ func seedContainer(image, volume, dir, deletions string, nb corev1.Container) co
 		TerminationMessagePath:   "/dev/termination-log",
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+}
+
+// coLocated is p with the pod affinity that puts a user's servers on one node.
+func coLocated(p *corev1.Pod) *corev1.Pod {
+	if p.Spec.Affinity == nil {
+		p.Spec.Affinity = &corev1.Affinity{}
+	}
+	p.Spec.Affinity.PodAffinity = &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+			"component": "singleuser-server", "hub.jupyter.org/username": p.Labels["hub.jupyter.org/username"]}},
+		TopologyKey: "kubernetes.io/hostname",
+	}}}
+	return p
 }
 
 func TestMutate(t *testing.T) {
@@ -129,7 +145,7 @@ func TestMutate(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatalf("Mutate: %v", errs)
 			}
-			if diff := cmp.Diff(tt.want(before), got); diff != "" {
+			if diff := cmp.Diff(coLocated(tt.want(before)), got); diff != "" {
 				t.Errorf("mutated pod (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(before, in); diff != "" {
@@ -288,7 +304,10 @@ func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T
 func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicates(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
 	pod.Annotations[AnnotationDelete] = "gh_a_b"
-	got, errs := Mutate(pod, DefaultConfig(), "gh_c_d", "gh_a_b", "gh_binder-examples_requirements")
+	at := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	queue := []QueuedDeletion{{Dir: "gh_c_d", QueuedAt: at}, {Dir: "gh_a_b", QueuedAt: at.Add(time.Nanosecond)},
+		{Dir: "gh_binder-examples_requirements", QueuedAt: at.Add(time.Second)}}
+	got, errs := Mutate(pod, DefaultConfig(), queue...)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -297,7 +316,14 @@ func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicat
 	if diff := cmp.Diff(want, ic.Env[3]); diff != "" {
 		t.Errorf("deletions (-want +got):\n%s", diff)
 	}
-	if _, errs := Mutate(pod, DefaultConfig(), "../etc"); len(errs) != 1 {
+	handed, err := HandedDeletions(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(queue, handed); diff != "" {
+		t.Errorf("the queue entries recorded on the pod, to the nanosecond (-want +got):\n%s", diff)
+	}
+	if _, errs := Mutate(pod, DefaultConfig(), QueuedDeletion{Dir: "../etc", QueuedAt: at}); len(errs) != 1 {
 		t.Errorf("a bad folder in the queue gave %v, want one internal error", errs)
 	}
 }
@@ -327,5 +353,45 @@ func TestCommitIsTheRefAtTheEndOfABinderRequest(t *testing.T) {
 		if got := commitOf(in); got != want {
 			t.Errorf("commitOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T) {
+	pod := fixture(t, "named-server")
+	theirs := corev1.PodAffinityTerm{TopologyKey: "topology.kubernetes.io/zone",
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}
+	pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{theirs}}}
+	got, errs := Mutate(pod, DefaultConfig())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := []corev1.PodAffinityTerm{theirs, {TopologyKey: "kubernetes.io/hostname",
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"component": "singleuser-server", "hub.jupyter.org/username": "bitnik"}}}}
+	if diff := cmp.Diff(want, got.Spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution); diff != "" {
+		t.Errorf("pod affinity (-want +got):\n%s", diff)
+	}
+	got.Annotations[AnnotationStatus] = "" // let Mutate run over its own output once more
+	again, errs := Mutate(got, DefaultConfig())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if diff := cmp.Diff(want, again.Spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution); diff != "" {
+		t.Errorf("a second Mutate added the term again (-want +got):\n%s", diff)
+	}
+
+	off := DefaultConfig()
+	off.CoLocateUserServers = false
+	plain, errs := Mutate(fixture(t, "named-server"), off)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if plain.Spec.Affinity != nil && plain.Spec.Affinity.PodAffinity != nil {
+		t.Errorf("with co-location off the pod got %v", plain.Spec.Affinity.PodAffinity)
+	}
+
+	unlabelled := fixture(t, "named-server")
+	delete(unlabelled.Labels, "hub.jupyter.org/username")
+	if got, errs := Mutate(unlabelled, DefaultConfig()); len(errs) > 0 || (got.Spec.Affinity != nil && got.Spec.Affinity.PodAffinity != nil) {
+		t.Errorf("a pod without the username label got pod affinity %v (errors %v); there is nothing to select its siblings by", got.Spec.Affinity, errs)
 	}
 }

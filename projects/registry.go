@@ -40,16 +40,17 @@ type Project struct {
 	LastUsed time.Time `json:"lastUsed"`
 }
 
-// Queued is a folder waiting for an init container to delete it.
-type Queued struct {
-	Dir      string    `json:"dir"`
-	QueuedAt time.Time `json:"queuedAt"`
-}
+// Queued is a folder waiting for an init container to delete it; its folder and time identify it.
+type Queued = patch.QueuedDeletion
 
 // Registry is what one claim records.
 type Registry struct {
 	Projects  []Project
 	Deletions []Queued
+	// Corrupt holds the registry annotations of the claim that did not parse, by key: ToClaim sets
+	// them aside (patch.AnnotationClaimProjectsCorrupt, patch.AnnotationClaimDeleteQueueCorrupt) for
+	// inspection.
+	Corrupt map[string]string
 }
 
 // Sentinel errors; match them with errors.Is.
@@ -64,26 +65,66 @@ var (
 	ErrCorruptRegistry = errors.New("the projects registry on the claim cannot be read")
 )
 
-// FromClaim reads the registry from a claim's annotations. A claim without them has an empty registry.
-func FromClaim(pvc *corev1.PersistentVolumeClaim) (Registry, error) {
-	var r Registry
-	if s := pvc.Annotations[AnnotationProjects]; s != "" {
-		if err := json.Unmarshal([]byte(s), &r.Projects); err != nil {
-			return Registry{}, fmt.Errorf("%w: claim %s, annotation %s: %v", ErrCorruptRegistry, pvc.Name, AnnotationProjects, err)
-		}
-	}
-	if s := pvc.Annotations[AnnotationDeleteQueue]; s != "" {
-		if err := json.Unmarshal([]byte(s), &r.Deletions); err != nil {
-			return Registry{}, fmt.Errorf("%w: claim %s, annotation %s: %v", ErrCorruptRegistry, pvc.Name, AnnotationDeleteQueue, err)
-		}
-	}
-	return r, nil
+// corruptKeys maps each registry annotation to the one its unparsable value is set aside in.
+var corruptKeys = map[string]string{
+	AnnotationProjects:    patch.AnnotationClaimProjectsCorrupt,
+	AnnotationDeleteQueue: patch.AnnotationClaimDeleteQueueCorrupt,
 }
 
-// ToClaim writes the registry into the claim's annotations, removing those that would be empty.
+// FromClaim reads the registry from a claim's annotations. A claim without them has an empty registry.
+// A value that does not parse (a hand edit, a truncated write) never makes the rest unreadable: the
+// registry holds every part that parsed (a corrupt part reads as empty: no projects, or nothing queued,
+// so nothing is ever deleted on its account), the error wraps ErrCorruptRegistry and names the claim
+// and annotation, and ToClaim sets the bad value aside.
+func FromClaim(pvc *corev1.PersistentVolumeClaim) (Registry, error) {
+	var r Registry
+	var errs []error
+	for key, dst := range map[string]any{AnnotationProjects: &r.Projects, AnnotationDeleteQueue: &r.Deletions} {
+		s := pvc.Annotations[key]
+		if s == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(s), dst); err != nil || !r.valid(key) {
+			if err == nil {
+				err = errors.New("an entry has no valid project folder")
+			}
+			switch v := dst.(type) {
+			case *[]Project:
+				*v = nil
+			case *[]Queued:
+				*v = nil
+			}
+			if r.Corrupt == nil {
+				r.Corrupt = map[string]string{}
+			}
+			r.Corrupt[key] = s
+			errs = append(errs, fmt.Errorf("%w: claim %s, annotation %s: %v", ErrCorruptRegistry, pvc.Name, key, err))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return r, errors.Join(errs...)
+}
+
+// valid reports whether every entry of the part of r under key names a valid project folder: a queue
+// entry that does not would reach the init container (which refuses it), a project that does not
+// could never be launched or deleted.
+func (r Registry) valid(key string) bool {
+	switch key {
+	case AnnotationProjects:
+		return !slices.ContainsFunc(r.Projects, func(p Project) bool { return patch.ValidateProjectDir(p.Dir) != nil })
+	default:
+		return !slices.ContainsFunc(r.Deletions, func(q Queued) bool { return patch.ValidateProjectDir(q.Dir) != nil })
+	}
+}
+
+// ToClaim writes the registry into the claim's annotations, removing those that would be empty. A
+// value that did not parse when the registry was read is kept beside, in its -corrupt annotation.
 func (r Registry) ToClaim(pvc *corev1.PersistentVolumeClaim) error {
 	if pvc.Annotations == nil {
 		pvc.Annotations = map[string]string{}
+	}
+	for key, bad := range r.Corrupt {
+		pvc.Annotations[corruptKeys[key]] = bad
 	}
 	for key, v := range map[string]any{AnnotationProjects: r.Projects, AnnotationDeleteQueue: r.Deletions} {
 		if b, err := json.Marshal(v); err != nil {
@@ -126,25 +167,57 @@ func (r *Registry) Record(p Project) {
 	r.Projects[i] = p
 }
 
-// Delete removes the project in dir from the record and queues its folder for deletion.
-func (r *Registry) Delete(dir string, now time.Time) error {
+// Delete removes the project in dir from the record and queues its folder for deletion. It returns
+// the queue entry that stands for the deletion (a new one, or the one already queued) and the project
+// as it was recorded.
+func (r *Registry) Delete(dir string, now time.Time) (Queued, Project, error) {
 	i := r.Find(dir)
 	if i < 0 {
-		return fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
+		return Queued{}, Project{}, fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
 	}
+	p := r.Projects[i]
 	r.Projects = slices.Delete(r.Projects, i, i+1)
-	if !slices.Contains(r.QueuedDirs(), dir) {
-		r.Deletions = append(r.Deletions, Queued{Dir: dir, QueuedAt: now})
+	if j := slices.IndexFunc(r.Deletions, func(q Queued) bool { return q.Dir == dir }); j >= 0 {
+		return r.Deletions[j], p, nil
 	}
-	return nil
+	q := Queued{Dir: dir, QueuedAt: now}
+	r.Deletions = append(r.Deletions, q)
+	return q, p, nil
 }
 
-// Deleted takes off the queue the folders an init container deleted, if they were queued before
-// that pod was admitted (a folder queued again later must wait for the next init container).
-func (r *Registry) Deleted(dirs []string, admitted time.Time) {
+// Deleted takes off the queue exactly the entries that were handed to an init container and whose
+// folders it reported gone. An entry queued later for the same folder (not handed) stays for the next
+// init container.
+func (r *Registry) Deleted(handed []Queued, gone []string) {
 	r.Deletions = slices.DeleteFunc(r.Deletions, func(q Queued) bool {
-		return slices.Contains(dirs, q.Dir) && !q.QueuedAt.After(admitted)
+		return slices.Contains(gone, q.Dir) && slices.ContainsFunc(handed, q.Same)
 	})
+}
+
+// Launched takes off the queue the entries for dir, the folder a pod just launched, that were not
+// handed to its init container: that pod's admission did not see them (they raced with the launch),
+// so the user now works in the folder as it was, and deleting it later would destroy that work. It
+// returns the entries it cancelled.
+func (r *Registry) Launched(dir string, handed []Queued) []Queued {
+	var cancelled []Queued
+	r.Deletions = slices.DeleteFunc(r.Deletions, func(q Queued) bool {
+		if q.Dir != dir || slices.ContainsFunc(handed, q.Same) {
+			return false
+		}
+		cancelled = append(cancelled, q)
+		return true
+	})
+	return cancelled
+}
+
+// Unqueue takes the exact entry q off the queue and, if p is not recorded, records it again: the
+// undoing of a Delete that must not happen.
+func (r *Registry) Unqueue(q Queued, p Project) {
+	r.Deletions = slices.DeleteFunc(r.Deletions, q.Same)
+	if r.Find(p.Dir) < 0 {
+		r.Projects = append(r.Projects, p)
+		r.sort()
+	}
 }
 
 // Admit decides whether a pod may launch the project in dir, with at most max projects per claim

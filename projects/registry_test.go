@@ -2,6 +2,7 @@ package projects
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/binder-projects/binder-projects/patch"
 )
@@ -48,21 +50,112 @@ func TestTheRegistryRoundTripsThroughTheClaimsAnnotations(t *testing.T) {
 func TestACorruptRegistryIsAnErrorNamingTheClaim(t *testing.T) {
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x", Annotations: map[string]string{AnnotationDeleteQueue: "[{"}}}
 	_, err := FromClaim(pvc)
-	if !errors.Is(err, ErrCorruptRegistry) || !strings.Contains(err.Error(), "claim-x") {
-		t.Fatalf("err = %v, want ErrCorruptRegistry naming claim-x", err)
+	if !errors.Is(err, ErrCorruptRegistry) || !strings.Contains(err.Error(), "claim-x") || !strings.Contains(err.Error(), AnnotationDeleteQueue) {
+		t.Fatalf("err = %v, want ErrCorruptRegistry naming claim-x and the annotation", err)
+	}
+}
+
+func TestACorruptPartReadsAsEmptyKeepsTheRestAndIsSetAsideWhenWritten(t *testing.T) {
+	good := `[{"dir":"gh_c_d","queuedAt":"2026-11-20T10:00:00Z"}]`
+	for _, tt := range []struct {
+		sentence, projects, queue string
+		want                      Registry
+	}{{
+		sentence: "a truncated project list reads as no projects, and the queue is kept",
+		projects: `[{"dir":"gh_a_b","lastUs`, queue: good,
+		want: Registry{Deletions: []Queued{{Dir: "gh_c_d", QueuedAt: t0}},
+			Corrupt: map[string]string{AnnotationProjects: `[{"dir":"gh_a_b","lastUs`}},
+	}, {
+		sentence: "a hand-edited queue naming a path outside the volume reads as nothing queued, so nothing is deleted on its account",
+		projects: `[{"dir":"gh_a_b","lastUsed":"2026-11-20T10:00:00Z"}]`, queue: `[{"dir":"../../etc","queuedAt":"2026-11-20T10:00:00Z"}]`,
+		want: Registry{Projects: []Project{{Dir: "gh_a_b", LastUsed: t0}},
+			Corrupt: map[string]string{AnnotationDeleteQueue: `[{"dir":"../../etc","queuedAt":"2026-11-20T10:00:00Z"}]`}},
+	}, {
+		sentence: "a registry that is not JSON at all reads as empty",
+		projects: `{`, queue: `nonsense`,
+		want: Registry{Corrupt: map[string]string{AnnotationProjects: `{`, AnnotationDeleteQueue: `nonsense`}},
+	}} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x",
+				Annotations: map[string]string{AnnotationProjects: tt.projects, AnnotationDeleteQueue: tt.queue}}}
+			got, err := FromClaim(pvc)
+			if !errors.Is(err, ErrCorruptRegistry) {
+				t.Fatalf("err = %v, want ErrCorruptRegistry", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("registry (-want +got):\n%s", diff)
+			}
+			got.Record(Project{Dir: "gh_new_one", LastUsed: t0})
+			if err := got.ToClaim(pvc); err != nil {
+				t.Fatal(err)
+			}
+			for key, bad := range tt.want.Corrupt {
+				if pvc.Annotations[key+"-corrupt"] != bad {
+					t.Errorf("%s-corrupt = %q, want the bad value %q kept beside", key, pvc.Annotations[key+"-corrupt"], bad)
+				}
+			}
+			again, err := FromClaim(pvc)
+			if err != nil {
+				t.Fatalf("the registry written after a repair does not read: %v", err)
+			}
+			if again.Find("gh_new_one") < 0 {
+				t.Errorf("the repaired registry lost the new launch: %+v", again)
+			}
+		})
 	}
 }
 
 func TestRegistryOperations(t *testing.T) {
 	t.Run("deleting a project removes it from the record and queues its folder once", func(t *testing.T) {
-		r := Registry{Projects: []Project{{Dir: "a"}, {Dir: "b"}}}
-		if err := r.Delete("a", t0); err != nil {
+		r := Registry{Projects: []Project{{Dir: "a", Commit: "c1"}, {Dir: "b"}}}
+		q, p, err := r.Delete("a", t0)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Delete("a", t0.Add(time.Minute)); !errors.Is(err, ErrNoSuchProject) {
+		if !q.Same(Queued{Dir: "a", QueuedAt: t0}) || p.Commit != "c1" {
+			t.Errorf("Delete returned %+v, %+v; want the new entry and the project as recorded", q, p)
+		}
+		if _, _, err := r.Delete("a", t0.Add(time.Minute)); !errors.Is(err, ErrNoSuchProject) {
 			t.Errorf("second delete: err = %v, want ErrNoSuchProject", err)
 		}
 		want := Registry{Projects: []Project{{Dir: "b"}}, Deletions: []Queued{{Dir: "a", QueuedAt: t0}}}
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("an init container's deletions clear exactly the entries it was handed, to the nanosecond", func(t *testing.T) {
+		handed := Queued{Dir: "a", QueuedAt: t0.Add(100 * time.Millisecond)}
+		sameSecondLater := Queued{Dir: "b", QueuedAt: t0.Add(900 * time.Millisecond)}
+		handedB := Queued{Dir: "b", QueuedAt: t0.Add(800 * time.Millisecond)}
+		r := Registry{Deletions: []Queued{handed, sameSecondLater, {Dir: "c", QueuedAt: t0}}}
+		r.Deleted([]Queued{handed, handedB, {Dir: "c", QueuedAt: t0}}, []string{"a", "b"})
+		want := []Queued{sameSecondLater, {Dir: "c", QueuedAt: t0}}
+		if diff := cmp.Diff(want, r.Deletions); diff != "" {
+			t.Errorf("queue (-want +got): an entry not handed, or handed but not reported done, must stay\n%s", diff)
+		}
+	})
+	t.Run("a launch of a folder whose deletion it was not handed cancels that deletion, and only that", func(t *testing.T) {
+		raced := Queued{Dir: "a", QueuedAt: t0}
+		handed := Queued{Dir: "a", QueuedAt: t0.Add(-time.Hour)}
+		other := Queued{Dir: "b", QueuedAt: t0}
+		r := Registry{Deletions: []Queued{handed, raced, other}}
+		got := r.Launched("a", []Queued{handed})
+		if diff := cmp.Diff([]Queued{raced}, got); diff != "" {
+			t.Errorf("cancelled (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]Queued{handed, other}, r.Deletions); diff != "" {
+			t.Errorf("queue (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("taking a deletion back removes exactly its entry and records the project again", func(t *testing.T) {
+		r := Registry{Projects: []Project{{Dir: "b"}}}
+		q, p, err := r.Delete("b", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Deletions = append(r.Deletions, Queued{Dir: "z", QueuedAt: t0})
+		r.Unqueue(q, p)
+		want := Registry{Projects: []Project{{Dir: "b"}}, Deletions: []Queued{{Dir: "z", QueuedAt: t0}}}
 		if diff := cmp.Diff(want, r); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
@@ -159,6 +252,69 @@ func TestKubeStore(t *testing.T) {
 		err := build(pod).Delete(context.Background(), "anna.müller@uni.example", "gh_a_old")
 		if !errors.Is(err, ErrServerRunning) || !strings.Contains(err.Error(), "jupyter-anna") {
 			t.Fatalf("err = %v, want ErrServerRunning naming the pod", err)
+		}
+	})
+
+	// A server that starts between the first check and the write: the service looks again after the
+	// write. startServer creates the pod from inside the claim update, exactly in that window.
+	raceServer := func(t *testing.T, handed []Queued) (*KubeStore, error) {
+		t.Helper()
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-anna", Namespace: "bhub",
+			Labels:      map[string]string{patch.LabelComponent: patch.ComponentSingleuser},
+			Annotations: map[string]string{patch.AnnotationHubUsername: "anna.müller@uni.example"}}}
+		if handed != nil {
+			b, _ := json.Marshal(handed)
+			pod.Annotations[patch.AnnotationDeletions] = string(b)
+		}
+		started := false
+		c := fake.NewClientBuilder().WithObjects(userClaim(t, "claim-anna", "anna.müller@uni.example", mine)).
+			WithInterceptorFuncs(interceptor.Funcs{Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+				if err := cl.Update(ctx, obj, opts...); err != nil {
+					return err
+				}
+				if !started {
+					started = true
+					return cl.Create(ctx, pod.DeepCopy())
+				}
+				return nil
+			}}).Build()
+		s := &KubeStore{Client: c, Namespace: "bhub", Now: func() time.Time { return t0 }}
+		err := s.Delete(context.Background(), "anna.müller@uni.example", "gh_a_old")
+		if !started {
+			t.Fatal("the server never started in the window")
+		}
+		return s, err
+	}
+	claimRegistry := func(t *testing.T, s *KubeStore) Registry {
+		var pvc corev1.PersistentVolumeClaim
+		if err := s.Client.Get(context.Background(), client.ObjectKey{Namespace: "bhub", Name: "claim-anna"}, &pvc); err != nil {
+			t.Fatal(err)
+		}
+		r, err := FromClaim(&pvc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	t.Run("a server that started between the check and the write, without the deletion, takes the deletion back", func(t *testing.T) {
+		s, err := raceServer(t, nil)
+		if !errors.Is(err, ErrServerRunning) || !strings.Contains(err.Error(), "not deleted") {
+			t.Fatalf("err = %v, want ErrServerRunning saying the project was not deleted", err)
+		}
+		want := Registry{Projects: []Project{mine.Projects[1], mine.Projects[0]}} // sorted by folder, as recorded
+		if diff := cmp.Diff(want, claimRegistry(t, s)); diff != "" {
+			t.Errorf("the registry is not as before the deletion (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a server that started after the write and was handed the deletion lets it go on", func(t *testing.T) {
+		s, err := raceServer(t, []Queued{{Dir: "gh_a_old", QueuedAt: t0}})
+		if err != nil {
+			t.Fatalf("err = %v, want the deletion to stand: that server's init container deletes the folder", err)
+		}
+		if got := claimRegistry(t, s); got.Find("gh_a_old") >= 0 || !cmp.Equal(got.QueuedDirs(), []string{"gh_a_old"}) {
+			t.Errorf("registry %+v, want gh_a_old off the record and queued", got)
 		}
 	})
 

@@ -15,8 +15,12 @@ var (
 		Help:    "Time to decide a pod admission request, by outcome.",
 		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
 	}, []string{"outcome"})
+	corruptRegistries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "binder_projects_registry_corrupt_total",
+		Help: "Admissions that found a projects registry annotation on the user's claim that does not parse; the launch went on with what parsed.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(admissions, latency)
+	metrics.Registry.MustRegister(admissions, latency, corruptRegistries)
 }

@@ -6,6 +6,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -40,6 +41,8 @@ type PodMutator struct {
 
 // RegistryReader reads the projects registry on a claim; a claim that does not exist yet has an
 // empty registry. The webhook reads it from the manager's cache, not with an API call per request.
+// A registry with a corrupt part is returned with what parsed and an error wrapping
+// projects.ErrCorruptRegistry.
 type RegistryReader interface {
 	Registry(ctx context.Context, namespace, claim string) (projects.Registry, error)
 }
@@ -88,13 +91,21 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 	if m.Registry != nil {
 		if claim = patch.UserClaim(pod, m.Config); claim != "" {
 			var err error
-			if reg, err = m.Registry.Registry(ctx, pod.Namespace, claim); err != nil {
+			reg, err = m.Registry.Registry(ctx, pod.Namespace, claim)
+			switch {
+			case errors.Is(err, projects.ErrCorruptRegistry):
+				// A corrupt registry never blocks a user: the launch goes on with what parsed (a
+				// corrupt part reads as empty: no limit from it, nothing deleted on its account), and
+				// the registry controller sets the bad value aside once this launch succeeds.
+				log.Info("the projects registry is corrupt; launching with what parsed", "claim", claim, "error", err.Error())
+				corruptRegistries.Inc()
+			case err != nil:
 				log.Error(err, "cannot read the projects registry", "claim", claim)
 				return apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
 			}
 		}
 	}
-	queued := reg.QueuedDirs()
+	queued := reg.Deletions
 	out, errs := patch.Mutate(pod, m.Config, queued...)
 	if len(errs) > 0 {
 		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)

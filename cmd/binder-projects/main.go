@@ -79,6 +79,7 @@ func configFlags(fs *flag.FlagSet) *patch.Config {
 	fs.StringVar(&c.PodNamePrefix, "pod-name-prefix", c.PodNamePrefix, "KubeSpawner's pod name before the user-server slug (z2jh: jupyter-)")
 	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "name of the user's claim when the pod has none; "+patch.PlaceholderUserServer+" is the slug from the pod name")
 	fs.StringVar(&c.VolumeNameTemplate, "volume-name-template", c.VolumeNameTemplate, "name of the pod volume added for that claim")
+	fs.BoolVar(&c.CoLocateUserServers, "co-locate-user-servers", c.CoLocateUserServers, "schedule a user's servers onto one node (a required pod affinity), so that all of them can mount the user's ReadWriteOnce claim; turn off for ReadWriteMany storage")
 	return &c
 }
 

@@ -115,7 +115,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "adding the cache warm-up")
 		return 1
 	}
-	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: *cfg}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: *cfg,
+		Recorder: mgr.GetEventRecorder("binder-projects")}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the registry controller")
 		return 1
 	}
