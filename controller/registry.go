@@ -203,9 +203,9 @@ func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled 
 		return
 	}
 	switch l.Report.Project {
-	case patch.ReportSeeded:
+	case patch.ReportProjectSeeded:
 		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: new project %s copied from the image's home folder", l.Project.Dir))
-	case patch.ReportExisted:
+	case patch.ReportProjectExisted:
 		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: project %s found with your files", l.Project.Dir))
 	}
 	for _, w := range l.Report.Warnings {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is what an operator can set. Its zero value is not usable: start from DefaultConfig.
@@ -21,21 +23,27 @@ type Config struct {
 	HomeMountPath string
 	// ProjectsMountPath is where the whole user volume, every project, is mounted.
 	ProjectsMountPath string
-	// PodNamePrefix is the part of KubeSpawner's pod name before the user-server slug (z2jh:
-	// "jupyter-"), used to name the claim the way KubeSpawner would.
-	PodNamePrefix string
-	// ClaimNameTemplate names the user's PersistentVolumeClaim when the pod has none;
-	// "{user_server}" is replaced by the pod name without PodNamePrefix.
+	// ClaimNameTemplate names the user's PersistentVolumeClaim when the pod has none, with
+	// KubeSpawner's placeholders ({username}, {servername}, {user_server}, ...) filled exactly as
+	// KubeSpawner fills them (SlugScheme) from the raw names in the pod's hub.jupyter.org/username and
+	// hub.jupyter.org/servername annotations. It also names the claim a named server must mount:
+	// the user's projects live on one claim per user, whatever the server.
 	ClaimNameTemplate string
-	// VolumeNameTemplate names the pod volume added for that claim, with the same placeholder.
+	// VolumeNameTemplate names the pod volume added for that claim, with the same placeholders.
 	VolumeNameTemplate string
+	// SlugScheme is KubeSpawner's slug_scheme: SlugSafe (KubeSpawner 7) or SlugEscape (older).
+	SlugScheme SlugScheme
+	// AllowPerServerClaims lets a named server mount a claim of its own (one other than
+	// ClaimNameTemplate names for its user). Off, such a pod is refused: its projects would be on a
+	// claim that the next launch, under a new server name, never sees again.
+	AllowPerServerClaims bool
 	// CoLocateUserServers adds a required pod affinity that puts a user's servers on one node, so
 	// that all of them can mount the user's ReadWriteOnce claim.
 	CoLocateUserServers bool
 }
 
-// PlaceholderUserServer is replaced, in the name templates, by the user-server slug KubeSpawner put
-// into the pod name.
+// PlaceholderUserServer is replaced, in the name templates, by KubeSpawner's {user_server}: the user
+// and server slugs joined (just the user's for the default server).
 const PlaceholderUserServer = "{user_server}"
 
 // DefaultConfig is the configuration for a z2jh 4 / BinderHub chart deployment.
@@ -45,9 +53,9 @@ func DefaultConfig() Config {
 		InitContainerName:   "binder-projects-init",
 		HomeMountPath:       "/home/jovyan",
 		ProjectsMountPath:   "/projects",
-		PodNamePrefix:       "jupyter-",
-		ClaimNameTemplate:   "claim-" + PlaceholderUserServer,
-		VolumeNameTemplate:  "volume-" + PlaceholderUserServer,
+		ClaimNameTemplate:   "claim-" + PlaceholderUsername,
+		VolumeNameTemplate:  "volume-" + PlaceholderUsername,
+		SlugScheme:          SlugSafe,
 		CoLocateUserServers: true,
 	}
 }
@@ -78,15 +86,50 @@ func (c Config) Validate() error {
 	if c.HomeMountPath != "" && c.ProjectsMountPath != "" && nested(c.HomeMountPath, c.ProjectsMountPath) {
 		errs = append(errs, fmt.Errorf("--home-mount-path=%q and --projects-mount-path=%q must not contain one another: the init container must see the image's home", c.HomeMountPath, c.ProjectsMountPath))
 	}
-	for _, t := range []struct{ flag, value string }{
-		{"claim-name-template", c.ClaimNameTemplate},
-		{"volume-name-template", c.VolumeNameTemplate},
-	} {
-		if t.value != "" && !strings.Contains(t.value, PlaceholderUserServer) {
-			errs = append(errs, fmt.Errorf("--%s=%q must contain %s, or every user would share one claim", t.flag, t.value, PlaceholderUserServer))
+	if _, err := ParseSlugScheme(string(c.SlugScheme)); err != nil {
+		errs = append(errs, fmt.Errorf("--slug-scheme: %w", err))
+	} else {
+		for _, t := range []struct{ flag, value string }{
+			{"claim-name-template", c.ClaimNameTemplate},
+			{"volume-name-template", c.VolumeNameTemplate},
+		} {
+			if t.value == "" {
+				continue
+			}
+			a, err := ExpandNameTemplate(t.value, c.SlugScheme, "alice", "")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s=%q: %w", t.flag, t.value, err))
+				continue
+			}
+			if b, _ := ExpandNameTemplate(t.value, c.SlugScheme, "bob", ""); a == b {
+				errs = append(errs, fmt.Errorf("--%s=%q must contain %s (or %s), or every user would share one claim", t.flag, t.value, PlaceholderUsername, PlaceholderUserServer))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ClaimName is the user's claim: ClaimNameTemplate for the raw JupyterHub user and server names.
+func (c Config) ClaimName(user, server string) (string, error) {
+	return c.objectName(c.ClaimNameTemplate, user, server)
+}
+
+// VolumeName is the pod volume that holds the user's claim: VolumeNameTemplate for the raw names.
+func (c Config) VolumeName(user, server string) (string, error) {
+	return c.objectName(c.VolumeNameTemplate, user, server)
+}
+
+// objectName expands tmpl and checks that the result can name a claim or volume (a DNS-1123 label:
+// the older escape scheme can give names that are not).
+func (c Config) objectName(tmpl, user, server string) (string, error) {
+	name, err := ExpandNameTemplate(tmpl, c.SlugScheme, user, server)
+	if err != nil {
+		return "", err
+	}
+	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+		return "", fmt.Errorf("%q (from template %q) is not a valid name: %s", name, tmpl, strings.Join(msgs, "; "))
+	}
+	return name, nil
 }
 
 // nested reports whether a and b are the same path or one lies below the other.

@@ -246,6 +246,9 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 		if v := findVolume(pod.Spec.Volumes, m.Name); v < 0 || pod.Spec.Volumes[v].PersistentVolumeClaim == nil {
 			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("name"), m.Name,
 				fmt.Sprintf("%s is mounted from a volume that is not a PersistentVolumeClaim; binder-projects keeps projects on the user's claim (use singleuser.storage.type dynamic or none)", cfg.HomeMountPath)))
+		} else if err := perServerClaim(pod, cfg, pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "volumes").Index(v).Child("persistentVolumeClaim", "claimName"),
+				pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName, err.Error()))
 		}
 		if m.SubPath != "" && m.SubPath != dir {
 			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("subPath"), m.SubPath,
@@ -256,13 +259,18 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 				fmt.Sprintf("%s already has a subPathExpr; binder-projects sets subPath to the project folder %q", cfg.HomeMountPath, dir)))
 		}
 	} else {
-		slug, ok := strings.CutPrefix(pod.Name, cfg.PodNamePrefix)
-		if !ok || slug == "" {
-			errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), pod.Name,
-				fmt.Sprintf("the pod has no volume at %s and its name does not start with %q, so the user's claim cannot be named as KubeSpawner names it; set --pod-name-prefix", cfg.HomeMountPath, cfg.PodNamePrefix)))
+		user, server := pod.Annotations[AnnotationHubUsername], pod.Annotations[AnnotationHubServername]
+		if user == "" {
+			errs = append(errs, field.Required(annotationsPath.Key(AnnotationHubUsername),
+				fmt.Sprintf("the pod has no volume at %s and no user name (KubeSpawner sets this annotation), so the user's claim cannot be named", cfg.HomeMountPath)))
 			return plan, errs
 		}
-		claim := strings.ReplaceAll(cfg.ClaimNameTemplate, PlaceholderUserServer, slug)
+		claim, err := cfg.ClaimName(user, server)
+		if err != nil {
+			errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationHubUsername), user,
+				fmt.Sprintf("cannot name the user's claim with --claim-name-template: %v", err)))
+			return plan, errs
+		}
 		if v := findClaimVolume(pod.Spec.Volumes, claim); v >= 0 {
 			plan.name = pod.Spec.Volumes[v].Name
 			for i, m := range c.VolumeMounts {
@@ -272,7 +280,11 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 				}
 			}
 		} else {
-			plan.name = strings.ReplaceAll(cfg.VolumeNameTemplate, PlaceholderUserServer, slug)
+			if plan.name, err = cfg.VolumeName(user, server); err != nil {
+				errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationHubUsername), user,
+					fmt.Sprintf("cannot name the volume with --volume-name-template: %v", err)))
+				return plan, errs
+			}
 			if v := findVolume(pod.Spec.Volumes, plan.name); v >= 0 {
 				errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
 					plan.name+" (binder-projects would add this volume for claim "+claim+")"))
@@ -290,6 +302,24 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 		}
 	}
 	return plan, errs
+}
+
+// perServerClaim refuses a named server whose home is a claim of its own: BinderHub gives every
+// launch a new server name, so such a claim (KubeSpawner's default claim-{user_server}) is new and
+// empty each time, and the user's other projects, the limit and the deletion queue are never seen.
+func perServerClaim(pod *corev1.Pod, cfg Config, claim string) error {
+	user, server := pod.Annotations[AnnotationHubUsername], pod.Annotations[AnnotationHubServername]
+	if server == "" || user == "" || cfg.AllowPerServerClaims {
+		return nil
+	}
+	want, err := cfg.ClaimName(user, server)
+	if err != nil || want == claim {
+		return nil
+	}
+	return fmt.Errorf("named server %q mounts a claim of its own, so its projects would never be found again (BinderHub gives every launch a new server name): "+
+		"give all of a user's servers one claim with singleuser.storage.dynamic.pvcNameTemplate: %s in the z2jh values "+
+		"(binder-projects --claim-name-template, which names %s for this user), or start binder-projects with --allow-per-server-claims",
+		server, cfg.ClaimNameTemplate, want)
 }
 
 // initContainer is the container that seeds the project: the project's image, the notebook's

@@ -161,19 +161,21 @@ func TestMutate(t *testing.T) {
 }
 
 func TestMutateNeverModifiesItsInputAndIsIdempotentForEveryFixture(t *testing.T) {
+	perServer := DefaultConfig()
+	perServer.AllowPerServerClaims = true // named-server mounts claim-bitnik--analysis
 	for _, name := range []string{"z2jh4-binderhub-dynamic", "unusual-username", "named-server", "memory-limits",
 		"binderhub-storage-none", "gitlab-long-url", "z2jh3-kubespawner6-dynamic"} {
 		t.Run(name, func(t *testing.T) {
 			in := fixture(t, name)
 			before := in.DeepCopy()
-			once, errs := Mutate(in, DefaultConfig())
+			once, errs := Mutate(in, perServer)
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
 			if diff := cmp.Diff(before, in); diff != "" {
 				t.Errorf("input modified (-before +after):\n%s", diff)
 			}
-			twice, errs := Mutate(once, DefaultConfig())
+			twice, errs := Mutate(once, perServer)
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -207,12 +209,93 @@ func TestMutateReportsEveryConflictAtOnceWithItsFieldPath(t *testing.T) {
 	}
 }
 
-func TestMutateRefusesAPodWithoutStorageWhoseNameHasNoKubeSpawnerPrefix(t *testing.T) {
+func TestMutateRefusesAPodWithoutStorageAndWithoutAUserName(t *testing.T) {
 	pod := fixture(t, "binderhub-storage-none")
-	pod.Name = "custom-dora"
+	delete(pod.Annotations, AnnotationHubUsername)
 	_, errs := Mutate(pod, DefaultConfig())
-	if len(errs) != 1 || errs[0].Field != "metadata.name" || !strings.Contains(errs[0].Detail, "--pod-name-prefix") {
-		t.Fatalf("errors = %v, want one on metadata.name that names --pod-name-prefix", errs)
+	if len(errs) != 1 || errs[0].Field != "metadata.annotations[hub.jupyter.org/username]" || errs[0].Type != field.ErrorTypeRequired {
+		t.Fatalf("errors = %v, want one: the username annotation is required to name the claim", errs)
+	}
+}
+
+// storageNone is the storage-none fixture as KubeSpawner would make it for the raw user and server.
+func storageNone(t *testing.T, user, server string) *corev1.Pod {
+	pod := fixture(t, "binderhub-storage-none")
+	pod.Annotations[AnnotationHubUsername] = user
+	if server != "" {
+		pod.Annotations[AnnotationHubServername] = server
+	}
+	return pod
+}
+
+func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *testing.T) {
+	withTemplate := func(claim, volume string) Config {
+		c := DefaultConfig()
+		c.ClaimNameTemplate, c.VolumeNameTemplate = claim, volume
+		return c
+	}
+	escape := DefaultConfig()
+	escape.SlugScheme = SlugEscape
+	for _, tt := range []struct {
+		sentence, user, server string
+		cfg                    Config
+		claim, volume          string
+	}{
+		{"the default server of a plain user name", "dora", "", DefaultConfig(), "claim-dora", "volume-dora"},
+		{"a named server from BinderHub's launcher shares the default server's claim", "dora", "binder-examples-conda-k3j9x0qa", DefaultConfig(), "claim-dora", "volume-dora"},
+		{"a user name with capitals and a dot gets KubeSpawner's hashed slug", "Bob.Smith", "work", DefaultConfig(), "claim-bob-smith---274c9d19", "volume-bob-smith---274c9d19"},
+		{"an e-mail address as user name", "sam@lab.example.org", "My Analysis", DefaultConfig(), "claim-sam-lab-example-org---aeb23abf", "volume-sam-lab-example-org---aeb23abf"},
+		{"a user name with unicode", "ülrich", "", DefaultConfig(), "claim-lrich---c3db44ca", "volume-lrich---c3db44ca"},
+		{"a 55-character user name is cut and hashed", "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", "work", DefaultConfig(),
+			"claim-yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy---fb66d40c", "volume-yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy---fb66d40c"},
+		{"{user_server} is the joined slug, hashed when the two are too long together", "Bob.Smith", "binder-examples-conda-k3j9x0qa",
+			withTemplate("claim-{user_server}", "volume-{user_server}"), "claim-bob-smith--binder-examples-c---78e9d220", "volume-bob-smith--binder-examples-c---78e9d220"},
+		{"KubeSpawner's older escape scheme", "Bob.Smith", "", escape, "claim--42ob-2e-53mith", "volume--42ob-2e-53mith"},
+	} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.AllowPerServerClaims = true
+			got, errs := Mutate(storageNone(t, tt.user, tt.server), cfg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			want := corev1.Volume{Name: tt.volume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tt.claim}}}
+			if diff := cmp.Diff([]corev1.Volume{want}, got.Spec.Volumes); diff != "" {
+				t.Errorf("volumes (-want +got):\n%s", diff)
+			}
+			if c := UserClaim(storageNone(t, tt.user, tt.server), cfg); c != tt.claim {
+				t.Errorf("UserClaim = %q, want %q", c, tt.claim)
+			}
+		})
+	}
+}
+
+func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
+	_, errs := Mutate(fixture(t, "named-server"), DefaultConfig())
+	if len(errs) != 1 || errs[0].Field != "spec.volumes[0].persistentVolumeClaim.claimName" {
+		t.Fatalf("errors = %v, want one on the claim name", errs)
+	}
+	for _, want := range []string{"claim-bitnik--analysis", "singleuser.storage.dynamic.pvcNameTemplate: claim-{username}", "claim-bitnik", "--allow-per-server-claims"} {
+		if !strings.Contains(errs.ToAggregate().Error(), want) {
+			t.Errorf("the message %q does not say %q", errs.ToAggregate().Error(), want)
+		}
+	}
+
+	shared := fixture(t, "named-server")
+	shared.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "claim-bitnik"
+	if _, errs := Mutate(shared, DefaultConfig()); len(errs) > 0 {
+		t.Errorf("a named server on the user's claim was refused: %v", errs)
+	}
+	allowed := DefaultConfig()
+	allowed.AllowPerServerClaims = true
+	if _, errs := Mutate(fixture(t, "named-server"), allowed); len(errs) > 0 {
+		t.Errorf("with --allow-per-server-claims the named server was refused: %v", errs)
+	}
+	// The default server is never refused for its claim's name: its name does not change per launch.
+	custom := fixture(t, "z2jh4-binderhub-dynamic")
+	custom.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "home-bitnik"
+	if _, errs := Mutate(custom, DefaultConfig()); len(errs) > 0 {
+		t.Errorf("a default server on a claim of another name was refused: %v", errs)
 	}
 }
 
@@ -276,18 +359,24 @@ func TestConfigValidateNamesEveryBadSetting(t *testing.T) {
 	c := DefaultConfig()
 	c.ProjectsMountPath = "/home/jovyan/projects"
 	c.ClaimNameTemplate = "claim-shared"
+	c.VolumeNameTemplate = "volume-{userid}"
 	c.NotebookContainer = ""
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a broken configuration")
 	}
-	for _, want := range []string{"--notebook-container", "must not contain one another", "--claim-name-template"} {
+	for _, want := range []string{"--notebook-container", "must not contain one another", `--claim-name-template="claim-shared" must contain {username}`, `--volume-name-template="volume-{userid}"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("the default configuration is invalid: %v", err)
+	}
+	c = DefaultConfig()
+	c.SlugScheme = "Safe"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--slug-scheme") {
+		t.Errorf("Validate(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
 	}
 }
 
@@ -358,6 +447,7 @@ func TestCommitIsTheRefAtTheEndOfABinderRequest(t *testing.T) {
 
 func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T) {
 	pod := fixture(t, "named-server")
+	pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "claim-bitnik"
 	theirs := corev1.PodAffinityTerm{TopologyKey: "topology.kubernetes.io/zone",
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}
 	pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{theirs}}}
@@ -381,6 +471,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 
 	off := DefaultConfig()
 	off.CoLocateUserServers = false
+	off.AllowPerServerClaims = true
 	plain, errs := Mutate(fixture(t, "named-server"), off)
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -389,7 +480,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 		t.Errorf("with co-location off the pod got %v", plain.Spec.Affinity.PodAffinity)
 	}
 
-	unlabelled := fixture(t, "named-server")
+	unlabelled := fixture(t, "z2jh4-binderhub-dynamic")
 	delete(unlabelled.Labels, "hub.jupyter.org/username")
 	if got, errs := Mutate(unlabelled, DefaultConfig()); len(errs) > 0 || (got.Spec.Affinity != nil && got.Spec.Affinity.PodAffinity != nil) {
 		t.Errorf("a pod without the username label got pod affinity %v (errors %v); there is nothing to select its siblings by", got.Spec.Affinity, errs)

@@ -76,9 +76,14 @@ func configFlags(fs *flag.FlagSet) *patch.Config {
 	fs.StringVar(&c.InitContainerName, "init-container-name", c.InitContainerName, "name of the init container that seeds projects")
 	fs.StringVar(&c.HomeMountPath, "home-mount-path", c.HomeMountPath, "the notebook's home: the launched project is mounted here, and the image's files are seeded from here")
 	fs.StringVar(&c.ProjectsMountPath, "projects-mount-path", c.ProjectsMountPath, "where every project (the whole user volume) is mounted")
-	fs.StringVar(&c.PodNamePrefix, "pod-name-prefix", c.PodNamePrefix, "KubeSpawner's pod name before the user-server slug (z2jh: jupyter-)")
-	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "name of the user's claim when the pod has none; "+patch.PlaceholderUserServer+" is the slug from the pod name")
-	fs.StringVar(&c.VolumeNameTemplate, "volume-name-template", c.VolumeNameTemplate, "name of the pod volume added for that claim")
+	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders ("+patch.PlaceholderUsername+", "+patch.PlaceholderServername+", "+patch.PlaceholderUserServer+") computed as KubeSpawner computes them: added when the pod has none, and the claim a named server must mount (keep it equal to KubeSpawner's pvc_name_template for the default server)")
+	fs.StringVar(&c.VolumeNameTemplate, "volume-name-template", c.VolumeNameTemplate, "name of the pod volume added for that claim, with the same placeholders")
+	fs.Func("slug-scheme", "KubeSpawner's slug_scheme, how it turns user and server names into name parts: safe (KubeSpawner 7) or escape (older) (default "+string(c.SlugScheme)+")", func(s string) error {
+		scheme, err := patch.ParseSlugScheme(s)
+		c.SlugScheme = scheme
+		return err
+	})
+	fs.BoolVar(&c.AllowPerServerClaims, "allow-per-server-claims", c.AllowPerServerClaims, "let a named server mount a claim of its own instead of the user's one claim (its projects are then not found by the next launch under another server name)")
 	fs.BoolVar(&c.CoLocateUserServers, "co-locate-user-servers", c.CoLocateUserServers, "schedule a user's servers onto one node (a required pod affinity), so that all of them can mount the user's ReadWriteOnce claim; turn off for ReadWriteMany storage")
 	return &c
 }

@@ -280,7 +280,7 @@ func TestMutateFailsWithAClearMessageOnBadInput(t *testing.T) {
 			name:       "a claim name template without the placeholder is an invalid configuration naming the flag",
 			args:       []string{"mutate", "--claim-name-template=claim-x", "-f", filepath.Join(fixtureDir, "binderhub-storage-none.yaml")},
 			wantCode:   2,
-			wantStderr: []string{"binder-projects mutate: --claim-name-template=\"claim-x\" must contain {user_server}"},
+			wantStderr: []string{"binder-projects mutate: --claim-name-template=\"claim-x\" must contain {username} (or {user_server})"},
 		},
 		{
 			name:     "every invalid setting is named at once, before the file is read",
