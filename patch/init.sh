@@ -4,49 +4,148 @@
 # Runs in the project's own image, as the notebook's user, with the user's volume mounted at
 # $BINDER_PROJECTS_ROOT. It
 #   1. checks every input (and refuses to do anything if one is bad),
-#   2. removes the temporary and trash folders that earlier killed runs of this script left behind,
-#   3. deletes the project folders queued in $BINDER_PROJECTS_DELETE,
+#   2. removes what earlier runs of this script provably left behind (see "Leftovers" below),
+#   3. deletes the project folders queued in $BINDER_PROJECTS_DELETE, needing no free space for it,
 #   4. seeds the project folder $BINDER_PROJECTS_PROJECT from the image's home $BINDER_PROJECTS_SOURCE,
-#      only if no entry of that name exists, by copying into a temporary folder on the volume and
-#      renaming it into place, so a killed copy never looks like a complete project.
+#      only if no entry of that name exists, by copying into a private work folder on the volume and
+#      renaming the copy into place, so a killed copy never looks like a complete project,
+#   5. writes a report for the controller to $BINDER_PROJECTS_REPORT, if set.
 #
 # Inputs come only from the environment, never from the script text:
 #   BINDER_PROJECTS_ROOT     absolute path where the user's volume is mounted, e.g. /projects
 #   BINDER_PROJECTS_PROJECT  the project folder name
-#   BINDER_PROJECTS_SOURCE   absolute path of the image's home to seed from, e.g. /home/jovyan
+#   BINDER_PROJECTS_SOURCE   absolute path of the image's home to seed from, e.g. /home/jovyan; if it is
+#                            not a folder in the image, the project is seeded empty, with a warning
 #   BINDER_PROJECTS_DELETE   project folder names to delete first, separated by spaces, tabs or
 #                            newlines; may be empty or unset
+#   BINDER_PROJECTS_REPORT   absolute path of the report file (in a pod: /dev/termination-log); may be
+#                            empty or unset (no report)
 # A folder name is 1 to 255 bytes of [A-Za-z0-9._-] and does not start with a dot.
 #
-# Exit status: 0 done; 1 the copy or a deletion failed; 2 a bad input (nothing was changed). Leftovers
-# that cannot be removed are only warned about: the next run tries again.
-# Log lines start with "binder-projects: "; they name project folders but print no other input.
+# Exit status: 0 the project is ready (a queued deletion that could not be done is only a warning, and
+# the report says so); 1 the project could not be made ready (the copy failed, the volume is full, a
+# file is in the way of the project folder); 2 a bad input (nothing was changed on the volume).
+# Log lines start with "binder-projects: "; they name project folders and sizes, and print no other
+# input, except the volume root and the image's home in the two messages that need them (a file in the
+# way of the project folder; an image without a home folder).
 #
-# The only names this script creates at the volume root are the reserved ones below (they start with a
-# dot, which no project folder name can); nothing else at the root is ever touched except the named
-# project folders.
+# The report, written just before the script exits (whatever the exit status), is at most about 3.5 KB
+# (kubelet keeps 4096 bytes of a termination message), one key=value per line, never a line break
+# inside a value, and each message at most 1000 bytes:
+#   deleted=<positions>   the 1-based positions (in BINDER_PROJECTS_DELETE, space separated) of the
+#                         queued names that are gone now: deleted now, already absent, not a folder
+#                         (left alone: there was no project folder to delete), or a symbolic link
+#                         (only the link was removed);
+#   kept=<positions>      the positions of the queued project folders that could not be deleted;
+#                         both lines are written once the queue was processed, possibly empty;
+#   project=<state>       seeded (copied now), existed (the folder was there), seeded-empty (the image
+#                         has no home folder, so the project was created empty), or failed;
+#   warning=<message>     zero or more: something the user or the operator should know;
+#   error=<message>       on failure only: why, and what to do.
+# Failing to write the report is only a warning in the log.
+#
+# Names at the volume root: the only names this script creates there are the reserved ones below (they
+# start with a dot, which no project folder name can); nothing else at the root is ever touched except
+# the named project folders.
+#   .binder-projects-new.XXXXXX           a work folder being set up (a second or so)
+#   .binder-projects-tmp.XXXXXX           a run's work folder, locked: see below
+#   .binder-projects-tmp-unlocked.XXXXXX  a run's work folder where flock is missing or does not work
+#   .binder-projects-deleted.<name>       a queued project folder being deleted
+#   .binder-projects-trash.XXXXXX         left by older versions of this script
+#
+# Leftovers, and runs at the same time on one volume (two servers of one user starting together, or a
+# relaunch while an old pod still runs): a run removes only what is provably dead.
+#   - The lock rule. A run makes its work folder as .binder-projects-new.XXXXXX, opens the lock file
+#     .lock in it on file descriptor 8, held until the run ends, takes flock(2) on it, and only then
+#     renames the folder to .binder-projects-tmp.XXXXXX. So every .binder-projects-tmp.* folder of a
+#     live run has a held lock, and the kernel drops the lock of a killed run. Another run removes such
+#     a folder only if it can take that lock without waiting (and holds it while removing); a folder
+#     whose lock is held is left alone.
+#   - The 24-hour rule. .binder-projects-new.*, .binder-projects-tmp-unlocked.* and
+#     .binder-projects-trash.* folders, and .binder-projects-tmp.* folders without a .lock file (or
+#     whose lock cannot be checked: flock is missing from the image), are removed only once they were
+#     last modified more than 24 hours ago (find -mmin +1440); without find, never.
+#   - .binder-projects-deleted.* folders are always dead (their project is deleted already): any run
+#     removes them, except one whose deletion is still running (see below: its folder lock is held).
+#     So is any entry with a reserved name that is not a folder (no run makes one) removed.
+# A leftover that cannot be removed is only warned about: the next run tries again.
+#
+# Deleting a queued folder needs no new space and no write permission on the folder itself: the run
+# takes flock(2) on the folder itself (file descriptor 7; a run that finds it held waits for that
+# deletion to end, then looks again), renames it, at the volume root, to
+# .binder-projects-deleted.<name> (cut to 255 bytes; an entry of that name is garbage of an earlier
+# partial removal and is removed first), then removes it, read-only folders made writable first. If
+# the rename fails, the folder is removed in place. If some of its files cannot be removed, what is
+# left is renamed back to <name>: it stays queued (kept=) and is warned about.
 
 set -eu
 IFS=' 	
 '
 unset CDPATH || :
+nl='
+'
+# Messages of the tools in plain English (the volume-full check reads them), lengths in bytes.
+LC_ALL=C
+export LC_ALL
 
+new_prefix=.binder-projects-new.
 tmp_prefix=.binder-projects-tmp.
+unlocked_prefix=.binder-projects-tmp-unlocked.
 trash_prefix=.binder-projects-trash.
+deleted_prefix=.binder-projects-deleted.
+lock_name=.lock
+stale_minutes=1440
+
+# What the report says (see above).
+report_file=${BINDER_PROJECTS_REPORT-}
+r_queue_done=
+r_deleted=
+r_kept=
+r_project=
+r_error=
+r_warnings=
+
+work=
+have_flock=
 
 log() {
 	printf 'binder-projects: %s\n' "$*"
 }
 
+# one_line TEXT: sets $line to TEXT with line breaks turned into spaces, cut to at most 1000 bytes.
+one_line() {
+	line=
+	rest=$1
+	while :; do
+		case $rest in
+		*"$nl"*)
+			line=$line${rest%%"$nl"*}' '
+			rest=${rest#*"$nl"}
+			;;
+		*) break ;;
+		esac
+	done
+	line=$line$rest
+	if [ "${#line}" -gt 1000 ]; then
+		line="$(printf '%.996s' "$line") ..."
+	fi
+}
+
+# warn MESSAGE...: logs a warning and adds it to the report.
 warn() {
-	printf 'binder-projects: warning: %s\n' "$*" >&2
+	one_line "$*"
+	printf 'binder-projects: warning: %s\n' "$line" >&2
+	r_warnings=${r_warnings}warning=$line$nl
 }
 
 # fail STATUS MESSAGE...
 fail() {
 	status=$1
 	shift
-	printf 'binder-projects: error: %s\n' "$*" >&2
+	one_line "$*"
+	printf 'binder-projects: error: %s\n' "$line" >&2
+	r_error=$line
+	r_project=failed
 	exit "$status"
 }
 
@@ -54,6 +153,46 @@ fail() {
 refuse() {
 	fail 2 "$*; nothing was changed"
 }
+
+# finish: the EXIT trap. Writes the report, if one is asked for, and exits with the script's status.
+finish() {
+	status=$?
+	set +e
+	if [ -n "$report_file" ]; then
+		if [ "$status" -ne 0 ]; then
+			r_project=failed
+			[ -n "$r_error" ] || r_error="the init container stopped unexpectedly (exit status $status); its log says more"
+		fi
+		text=
+		if [ -n "$r_queue_done" ]; then
+			text="deleted=$r_deleted${nl}kept=$r_kept$nl"
+		fi
+		text=${text}project=${r_project:-failed}$nl
+		if [ -n "$r_error" ]; then
+			text=${text}error=$r_error$nl
+		fi
+		# Warnings as long as they fit well below kubelet's 4096 bytes; the rest are only counted.
+		dropped=0
+		rest=$r_warnings
+		while [ -n "$rest" ]; do
+			w=${rest%%"$nl"*}
+			rest=${rest#*"$nl"}
+			if [ $((${#text} + ${#w})) -lt 3400 ]; then
+				text=$text$w$nl
+			else
+				dropped=$((dropped + 1))
+			fi
+		done
+		if [ "$dropped" -gt 0 ]; then
+			text="${text}warning=$dropped more warnings are only in the log$nl"
+		fi
+		if ! { printf '%s' "$text" >"$report_file"; } 2>/dev/null; then
+			printf 'binder-projects: warning: could not write the report file; the controller only sees the exit status\n' >&2
+		fi
+	fi
+	exit "$status"
+}
+trap finish EXIT
 
 # valid_name NAME: whether NAME is a safe project folder name. Character lists, not ranges, so that no
 # locale's collation order can widen them.
@@ -71,34 +210,293 @@ exists() {
 	[ -e "$1" ] || [ -L "$1" ]
 }
 
+# uid: the user this script runs as, for messages.
+uid() {
+	id -u 2>/dev/null || echo '?'
+}
+
 # remove_tree PATH: removes PATH and everything below it, never following a symbolic link. A folder
 # that has lost its write permission (rm cannot empty it) is made writable first, without following
 # links, and only folders are changed, so no file's mode is touched.
+# A tree that another run removed at the same time counts as removed.
 remove_tree() {
 	rm -rf "$1" 2>/dev/null && return 0
+	exists "$1" || return 0
 	if [ -d "$1" ] && ! [ -L "$1" ] && command -v find >/dev/null 2>&1; then
 		find "$1" -type d -exec chmod u+rwx {} \; 2>/dev/null || :
 	fi
 	errors=$(rm -rf "$1" 2>&1) && return 0
+	exists "$1" || return 0
 	print_errors "$errors"
 	return 1
 }
 
-# make_private_dir PREFIX: creates a new folder PREFIX<random> in the current folder, prints its name.
+# make_private_dir PREFIX: creates a new folder PREFIX<random> in the current folder and sets $made to
+# "./<its name>"; on failure sets $made_errors to what the tools said.
+priv_n=0
 make_private_dir() {
+	made=
+	made_errors=
 	if command -v mktemp >/dev/null 2>&1; then
-		errors=$(mktemp -d "./${1}XXXXXX" 2>&1) && printf '%s\n' "$errors" && return 0
-		print_errors "$errors"
-		return 1
-	fi
-	n=0
-	while [ "$n" -lt 100 ]; do
-		if mkdir "./$1$$.$n" 2>/dev/null; then
-			printf '%s\n' "./$1$$.$n"
+		if made=$(mktemp -d "./${1}XXXXXX" 2>&1); then
 			return 0
 		fi
-		n=$((n + 1))
+		made_errors=$made
+		made=
+		print_errors "$made_errors"
+		return 1
+	fi
+	# Without mktemp: a counter that keeps counting across calls (a name may be taken by another run,
+	# which can have the same process id in its own container).
+	tries=0
+	while [ "$tries" -lt 100 ]; do
+		tries=$((tries + 1))
+		priv_n=$((priv_n + 1))
+		if made_errors=$(mkdir "./$1$$.$priv_n" 2>&1); then
+			made=./$1$$.$priv_n
+			return 0
+		fi
+		if ! exists "./$1$$.$priv_n"; then
+			print_errors "$made_errors"
+			return 1
+		fi
 	done
+	made_errors="no free name for a new folder"
+	return 1
+}
+
+# stale PATH: whether PATH (never followed if a link) was last modified more than 24 hours ago.
+# Without find, nothing is.
+stale() {
+	command -v find >/dev/null 2>&1 || return 1
+	found=$(find "$1" -prune -mmin +"$stale_minutes" 2>/dev/null) || return 1
+	[ -n "$found" ]
+}
+
+# remove_unlocked LOCK TREE: removes TREE, left by another run, if the lock on LOCK (a file or a
+# folder) is free (the kernel drops a killed run's lock), holding that lock while removing. Status:
+# 0 removed, 3 locked (by a run still running), 4 LOCK cannot be opened, other: could not remove.
+remove_unlocked() {
+	(
+		{ command exec 9<"$1"; } 2>/dev/null || exit 4
+		flock -n 9 2>/dev/null || exit 3
+		remove_tree "$2"
+	)
+}
+
+# remove_deleted GONE: removes GONE, a project folder renamed for deletion, unless a run that is still
+# running holds the lock on it (it is deleting it right now). Fails if GONE is still there.
+remove_deleted() {
+	st=0
+	if [ -n "$have_flock" ]; then
+		remove_unlocked "$1" "$1" || st=$?
+		case $st in
+		0) return 0 ;;
+		3)
+			log "leaving ${1#./}: a start that is still running is deleting it"
+			return 1
+			;;
+		esac
+	fi
+	remove_tree "$1"
+}
+
+# removed_leftover PATH WHY: logs the removal of the leftover PATH.
+removed_leftover() {
+	log "removed ${1#./}, $2"
+}
+
+# remove_leftover PATH WHY: removes the leftover PATH (never following a link), or warns.
+remove_leftover() {
+	if remove_tree "$1" || ! exists "$1"; then
+		removed_leftover "$1" "$2"
+	else
+		warn "could not remove ${1#./}, $2; the next start tries again"
+	fi
+}
+
+# keep_young PATH: removes the leftover folder PATH if it is more than 24 hours old, else leaves it.
+keep_young() {
+	if stale "$1"; then
+		remove_leftover "$1" "left by an earlier interrupted run"
+	else
+		log "leaving ${1#./}: it may belong to a start that is still running; it is removed once it is 24 hours old"
+	fi
+}
+
+# volume_usage: sets $usage (e.g. "1020 MiB of 1024 MiB used (100%)") and $avail_kib from df for the
+# volume root (the current folder). Fails if df is missing or its output is not as POSIX says.
+volume_usage() {
+	usage=
+	avail_kib=
+	command -v df >/dev/null 2>&1 || return 1
+	out=$(df -Pk . 2>/dev/null) || return 1
+	last=${out##*"$nl"}
+	set -f
+	set -- $last
+	set +f
+	[ "$#" -ge 6 ] || return 1
+	for n in "$3" "$4"; do
+		case $n in '' | *[!0123456789]*) return 1 ;; esac
+	done
+	used=$3
+	avail_kib=$4
+	total=$((used + avail_kib))
+	[ "$total" -gt 0 ] || return 1
+	pct=$(((used * 100 + total - 1) / total))
+	if [ "$total" -lt 1024 ]; then
+		unit=KiB div=1
+	elif [ "$total" -lt 10485760 ]; then
+		unit=MiB div=1024
+	else
+		unit=GiB div=1048576
+	fi
+	usage="$((used / div)) $unit of $((total / div)) $unit used ($pct%)"
+}
+
+# full_volume ERRORS: whether ERRORS (what a tool said) or df say that the volume is full; sets $full
+# to say how full.
+full_volume() {
+	full="the volume is full"
+	if volume_usage; then
+		full="the volume is full: $usage"
+		[ "$avail_kib" -gt 0 ] || return 0
+	fi
+	case $1 in *"No space left on device"*) return 0 ;; esac
+	return 1
+}
+
+# make_work_dir: creates this run's private work folder at the volume root and sets $work; see the
+# lock rule above. Fails with $made_errors set.
+make_work_dir() {
+	if [ -n "$have_flock" ]; then
+		attempt=0
+		while [ "$attempt" -lt 10 ]; do
+			attempt=$((attempt + 1))
+			make_private_dir "$new_prefix" || return 1
+			new=$made
+			suffix=${new#./"$new_prefix"}
+			if ! { command exec 8>"$new/$lock_name"; } 2>/dev/null; then
+				remove_tree "$new" || :
+				made_errors="cannot create a file in the new folder"
+				return 1
+			fi
+			if ! flock -n 8 2>/dev/null; then
+				# Nobody else knows this folder: flock does not work on this volume.
+				exec 8>&-
+				have_flock=
+				log "flock does not work on this volume: using an unlocked work folder (removed only once it is 24 hours old if this start is killed)"
+				if mv -T "$new" "./$unlocked_prefix$suffix" 2>/dev/null; then
+					work=./$unlocked_prefix$suffix
+					return 0
+				fi
+				remove_tree "$new" || :
+				break
+			fi
+			if mv -T "$new" "./$tmp_prefix$suffix" 2>/dev/null; then
+				work=./$tmp_prefix$suffix
+				return 0
+			fi
+			# An mv without -T: a plain rename, only to a name that is free.
+			if ! exists "./$tmp_prefix$suffix" && mv "$new" "./$tmp_prefix$suffix" 2>/dev/null && [ -f "./$tmp_prefix$suffix/$lock_name" ]; then
+				work=./$tmp_prefix$suffix
+				return 0
+			fi
+			# That name is taken (a leftover, or another run's folder): try another one.
+			exec 8>&-
+			remove_tree "$new" || :
+		done
+		[ -z "$have_flock" ] || {
+			made_errors="no free name for a work folder"
+			return 1
+		}
+	fi
+	make_private_dir "$unlocked_prefix" || return 1
+	work=$made
+}
+
+# deleted_name NAME: sets $gone to the reserved name NAME is renamed to while it is deleted.
+deleted_name() {
+	gone=./$deleted_prefix$1
+	if [ "${#gone}" -gt 257 ]; then
+		gone=./$deleted_prefix$(printf '%.230s' "$1")
+	fi
+}
+
+# delete_project NAME: deletes the queued project folder NAME. Succeeds if NAME is gone (or is not a
+# folder, which is left alone); warns and fails if it is still there.
+delete_project() {
+	attempt=0
+	while :; do
+		attempt=$((attempt + 1))
+		if [ -L "./$1" ]; then
+			# Remove the link itself (no trailing slash: rm never follows it); its target stays.
+			if errors=$(rm -f "./$1" 2>&1) || ! exists "./$1"; then
+				log "deleted project $1 (it was a symbolic link; only the link was removed)"
+				return 0
+			fi
+			print_errors "$errors"
+			warn "could not delete project $1 (a symbolic link): this user (uid $(uid)) may not remove it; the next start tries again"
+			return 1
+		fi
+		if ! [ -d "./$1" ]; then
+			if exists "./$1"; then
+				log "not deleting $1: it is not a folder; left alone"
+			else
+				log "project $1 queued for deletion does not exist; nothing to delete"
+			fi
+			return 0
+		fi
+		# Lock the folder itself (a lock needs no space and no write permission), so that another run
+		# deleting it at the same time waits for this one, and never takes it, under its reserved
+		# name below, for a leftover. Without flock, or where it fails, go on unlocked.
+		[ -n "$have_flock" ] && [ "$attempt" -le 3 ] || break
+		if ! { command exec 7<"./$1"; } 2>/dev/null; then
+			exists "./$1" || continue # renamed by another run meanwhile: look again
+			break
+		fi
+		flock -n 7 2>/dev/null && break
+		# Another run is deleting it right now: wait for it to finish, then look again.
+		log "project $1 is being deleted by another start; waiting for it"
+		flock 7 2>/dev/null || :
+		exec 7<&-
+	done
+	deleted_name "$1"
+	if exists "$gone"; then
+		# Garbage of an earlier partial removal (or another run's deletion in progress).
+		remove_deleted "$gone" || :
+	fi
+	# Rename first (atomic, needs no space), so a killed run leaves a folder that any later run
+	# removes, never a half-deleted project under its own name.
+	if mv -T "./$1" "$gone" 2>/dev/null; then
+		if remove_tree "$gone"; then
+			exec 7<&-
+			log "deleted project $1"
+			return 0
+		fi
+		# Put back what is left, so that the folder that could not be deleted stays where it was,
+		# and stays queued.
+		if mv -T "$gone" "./$1" 2>/dev/null; then
+			warn "could not delete project $1: this user (uid $(uid)) may not remove some of its files (see the log); what is left stays in $1 and the next start tries again; if this repeats, ask the operator to remove it"
+		else
+			warn "could not delete project $1: this user (uid $(uid)) may not remove some of its files (see the log); what is left is in ${gone#./}; if this repeats, ask the operator to remove it"
+		fi
+		exec 7<&-
+		return 1
+	fi
+	if ! exists "./$1"; then
+		exec 7<&-
+		log "project $1 was deleted by another start meanwhile"
+		return 0
+	fi
+	# The rename failed: remove the folder in place.
+	if remove_tree "./$1"; then
+		exec 7<&-
+		log "deleted project $1"
+		return 0
+	fi
+	exec 7<&-
+	warn "could not delete project $1: this user (uid $(uid)) may not remove some of its files (see the log); what is left stays in $1 and the next start tries again; if this repeats, ask the operator to remove it"
 	return 1
 }
 
@@ -136,13 +534,20 @@ project=${BINDER_PROJECTS_PROJECT-}
 source_dir=${BINDER_PROJECTS_SOURCE-}
 delete=${BINDER_PROJECTS_DELETE-}
 
+case $report_file in
+'' | /*) ;;
+*)
+	report_file=
+	refuse "BINDER_PROJECTS_REPORT must be an absolute path"
+	;;
+esac
+
 [ -n "$root" ] || refuse "BINDER_PROJECTS_ROOT is not set: it must name the folder where the user's volume is mounted"
 case $root in /*) ;; *) refuse "BINDER_PROJECTS_ROOT must be an absolute path" ;; esac
 [ -d "$root" ] || refuse "BINDER_PROJECTS_ROOT is not a folder: is the user's volume mounted there?"
 
 [ -n "$source_dir" ] || refuse "BINDER_PROJECTS_SOURCE is not set: it must name the image's home folder to seed projects from"
 case $source_dir in /*) ;; *) refuse "BINDER_PROJECTS_SOURCE must be an absolute path" ;; esac
-[ -d "$source_dir" ] || refuse "BINDER_PROJECTS_SOURCE is not a folder in this image: check the configured home folder"
 
 [ -n "$project" ] || refuse "BINDER_PROJECTS_PROJECT is not set: it must name the project folder"
 valid_name "$project" || refuse "BINDER_PROJECTS_PROJECT is not a valid project folder name (1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)"
@@ -163,80 +568,130 @@ set +f
 # taken for an option (a project may be called "-rf") and no path is printed in full.
 cd "$root" || refuse "cannot enter BINDER_PROJECTS_ROOT"
 
-# --- 2. Remove what earlier killed runs left behind. ---
-# (Two init containers on one volume at the same instant, e.g. two named servers started together,
-# could remove each other's temporary folder; the victim's copy then fails, and its retry finds the
-# project done or copies it again.)
+# --- 2. Remove what earlier runs provably left behind (the lock rule and the 24-hour rule). ---
 
-for leftover in ./"$tmp_prefix"* ./"$trash_prefix"*; do
-	exists "$leftover" || continue # an unmatched pattern stays as it is
-	if remove_tree "$leftover"; then
-		log "removed ${leftover#./}, left by an earlier interrupted run"
-	else
-		warn "could not remove ${leftover#./}, left by an earlier interrupted run; will retry next time"
+if command -v flock >/dev/null 2>&1; then
+	have_flock=yes
+	log "flock found: work folders of starts still running are told by their lock"
+else
+	log "flock is not in this image: this start's work folder is not locked, and a leftover work folder is removed only once it is 24 hours old"
+fi
+
+for leftover in ./"$tmp_prefix"* ./"$new_prefix"* ./"$unlocked_prefix"* ./"$trash_prefix"* ./"$deleted_prefix"*; do
+	if ! [ -d "$leftover" ] || [ -L "$leftover" ]; then
+		# No run makes anything but folders with these names. (An unmatched pattern stays as it is.)
+		exists "$leftover" || continue
+		remove_leftover "$leftover" "which is not a folder (the name is reserved for binder-projects)"
+		continue
 	fi
+	case ${leftover#./} in
+	"$deleted_prefix"*)
+		if remove_deleted "$leftover"; then
+			removed_leftover "$leftover" "left by the interrupted deletion of a project"
+		elif exists "$leftover" && [ "$st" -ne 3 ]; then
+			warn "could not remove ${leftover#./}, left by the interrupted deletion of a project; the next start tries again"
+		fi
+		;;
+	"$tmp_prefix"*)
+		if [ -n "$have_flock" ] && [ -f "$leftover/$lock_name" ] && ! [ -L "$leftover/$lock_name" ]; then
+			st=0
+			remove_unlocked "$leftover/$lock_name" "$leftover" || st=$?
+			case $st in
+			0) removed_leftover "$leftover" "left by an earlier interrupted run" ;;
+			3) log "leaving ${leftover#./}: a start that is still running holds its lock" ;;
+			4) keep_young "$leftover" ;;
+			*)
+				if exists "$leftover"; then
+					warn "could not remove ${leftover#./}, left by an earlier interrupted run; the next start tries again"
+				else
+					removed_leftover "$leftover" "left by an earlier interrupted run"
+				fi
+				;;
+			esac
+		else
+			keep_young "$leftover"
+		fi
+		;;
+	*)
+		keep_young "$leftover"
+		;;
+	esac
 done
 
-# --- 3. Delete the queued project folders. ---
+# --- 3. Delete the queued project folders. A deletion that cannot be done is a warning, not a failure:
+# the launched project is seeded anyway, and the report keeps that folder queued. ---
 
 set -f
+i=0
 for name in $delete; do
-	if [ -L "./$name" ]; then
-		# Remove the link itself (no trailing slash: rm never follows it); its target stays.
-		errors=$(rm -f "./$name" 2>&1) || {
-			print_errors "$errors"
-			fail 1 "could not remove project $name (a symbolic link)"
-		}
-		log "deleted project $name (it was a symbolic link; only the link was removed)"
-	elif [ -d "./$name" ]; then
-		# Rename first (atomic), so a killed run leaves a trash folder that the next run removes,
-		# never a half-deleted project.
-		trash=$(make_private_dir "$trash_prefix") || fail 1 "could not create a trash folder on the volume to delete project $name; is the volume writable by this user?"
-		if ! errors=$(mv "./$name" "$trash/$name" 2>&1); then
-			print_errors "$errors"
-			rmdir "$trash" 2>/dev/null || :
-			fail 1 "could not move project $name to the trash; it was not deleted"
-		fi
-		if remove_tree "$trash"; then
-			log "deleted project $name"
-		else
-			warn "project $name is deleted, but some of its files could not be removed (${trash#./}); will retry next time"
-		fi
-	elif exists "./$name"; then
-		log "not deleting $name: it is not a folder; left alone"
+	i=$((i + 1))
+	if delete_project "$name"; then
+		r_deleted=$r_deleted${r_deleted:+ }$i
 	else
-		log "project $name queued for deletion does not exist; nothing to delete"
+		r_kept=$r_kept${r_kept:+ }$i
 	fi
 done
 set +f
+r_queue_done=yes
 
 # --- 4. Seed the launched project, only if nothing of that name exists. ---
 
 if exists "./$project"; then
-	if [ -L "./$project" ]; then
-		log "project $project exists (as a symbolic link); copying nothing"
-	elif [ -d "./$project" ]; then
-		log "project $project exists; copying nothing"
-	else
-		log "project $project exists (not as a folder); copying nothing"
+	if [ -d "./$project" ]; then
+		if [ -L "./$project" ]; then
+			log "project $project exists (as a symbolic link); copying nothing"
+		else
+			log "project $project exists; copying nothing"
+		fi
+		r_project=existed
+		exit 0
 	fi
-	exit 0
+	if [ -L "./$project" ]; then
+		fail 1 "a symbolic link named $project, which does not lead to a folder, is in the way of the project folder in $root; rename or remove it (from any other project: your volume is at $root there), then start again"
+	fi
+	fail 1 "a file named $project is in the way of the project folder in $root; rename or remove it (from any other project: your volume is at $root there), then start again"
 fi
 
-log "copying the image's home folder into new project $project"
-tmp=$(make_private_dir "$tmp_prefix") || fail 1 "could not create a temporary folder on the volume for project $project; is the volume full or not writable by this user (uid $(id -u 2>/dev/null || echo '?'))?"
+home=yes
+[ -d "$source_dir" ] || home=
+if [ -n "$home" ]; then
+	log "copying the image's home folder into new project $project"
+else
+	warn "the image has no home folder at $source_dir, so project $project starts empty; the operator should check --home-mount-path (the notebook's home folder in the image)"
+fi
+if ! make_work_dir; then
+	if full_volume "$made_errors"; then
+		fail 1 "could not create a temporary folder on the volume for project $project: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project $project was not created."
+	fi
+	fail 1 "could not create a temporary folder on the volume for project $project; is the volume full or not writable by this user (uid $(uid))?"
+fi
 
-# Copy into a fresh folder inside the temporary one, so the project folder gets the home's own mode,
-# owner and times. It bears the temporary folder's unique reserved name, so that nothing below can
+# Copy into a fresh folder inside the work folder, so the project folder gets the home's own mode,
+# owner and times. It bears the work folder's unique reserved name, so that nothing below can
 # confuse it with a user's file. "$source_dir/." copies the home's contents even if the home is a
 # symbolic link. cp's messages are kept and printed only if it fails (busybox cp warns about every
 # file's owner when not root).
-copy=$tmp/${tmp#./}
-if errors=$(cp -a "$source_dir/." "$copy" 2>&1 >/dev/null); then
-	:
-else
+copy=$work/${work#./}
+if [ -z "$home" ]; then
+	if ! errors=$(mkdir "$copy" 2>&1); then
+		print_errors "$errors"
+		remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
+		if full_volume "$errors"; then
+			fail 1 "could not create project $project: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again."
+		fi
+		fail 1 "could not create the empty project $project; is the volume writable by this user (uid $(uid))?"
+	fi
+elif ! errors=$(cp -a "$source_dir/." "$copy" 2>&1 >/dev/null); then
 	print_errors "$errors"
-	remove_tree "$tmp" || warn "could not remove ${tmp#./}; the next start removes it"
+	# How full, before the partial copy is removed.
+	is_full=
+	if full_volume "$errors"; then
+		is_full=yes
+	fi
+	remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
+	if [ -n "$is_full" ]; then
+		fail 1 "could not copy the image's home folder into project $project: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project $project was not created."
+	fi
 	fail 1 "could not copy the image's home folder into project $project: the volume may be full (no space left), or this user may not write the volume or read the image's home folder. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project $project was not created."
 fi
 
@@ -247,23 +702,31 @@ if mv -T "$copy" "./$project" 2>/dev/null; then
 	:
 elif exists "./$project"; then
 	# Another start of the same project (a second server on the same volume) was faster: keep its copy.
-	remove_tree "$tmp" || :
+	remove_tree "$work" || :
 	log "project $project appeared while copying (another start?); keeping it, copying nothing"
+	r_project=existed
 	exit 0
 else
 	# An mv without -T: the folder was checked missing just above; if it appeared meanwhile, the copy
 	# lands inside it under its unique reserved name, and is removed from there again.
 	errors=$(mv "$copy" "./$project" 2>&1) || {
 		print_errors "$errors"
-		remove_tree "$tmp" || :
+		remove_tree "$work" || :
 		fail 1 "could not rename the copy into project $project; it was not created"
 	}
-	if exists "./$project/${tmp#./}"; then
-		remove_tree "./$project/${tmp#./}" || :
-		remove_tree "$tmp" || :
+	if exists "./$project/${work#./}"; then
+		remove_tree "./$project/${work#./}" || :
+		remove_tree "$work" || :
 		log "project $project appeared while copying (another start?); keeping it, copying nothing"
+		r_project=existed
 		exit 0
 	fi
 fi
-rmdir "$tmp" 2>/dev/null || remove_tree "$tmp" || warn "could not remove ${tmp#./}; the next start removes it"
-log "project $project is ready"
+remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
+if [ -n "$home" ]; then
+	r_project=seeded
+	log "project $project is ready"
+else
+	r_project=seeded-empty
+	log "project $project is ready (empty)"
+fi

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // The init script is run for real, by dash, bash and busybox sh (with busybox's cp, mv, rm, ... first in
@@ -273,11 +274,17 @@ func onlyTop(snap map[string]treeEntry, names ...string) map[string]treeEntry {
 	return out
 }
 
+// reservedPrefixes are the beginnings of the names the script reserves at the volume root.
+var reservedPrefixes = []string{
+	".binder-projects-new.", ".binder-projects-tmp.", ".binder-projects-tmp-unlocked.",
+	".binder-projects-deleted.", ".binder-projects-trash.",
+}
+
 // reservedLeftovers lists the entries at the root with the script's reserved names.
 func reservedLeftovers(t *testing.T, root string) []string {
 	t.Helper()
 	var found []string
-	for _, prefix := range []string{".binder-projects-tmp.", ".binder-projects-trash."} {
+	for _, prefix := range reservedPrefixes {
 		m, err := filepath.Glob(filepath.Join(root, prefix+"*"))
 		if err != nil {
 			t.Fatal(err)
@@ -295,6 +302,7 @@ type initFixture struct {
 	root    string // the user's volume (BINDER_PROJECTS_ROOT)
 	outside string // a folder outside the volume that symbolic links point to
 	marker  string // a file that only an injected command would create
+	report  string // the report file (BINDER_PROJECTS_REPORT), outside base, as kubelet's termination log
 }
 
 // repo2dockerHome is a repo2docker home: dotfiles, nested folders, an executable, a private file, symbolic
@@ -340,7 +348,9 @@ func newInitFixture(t *testing.T) *initFixture {
 		root:    filepath.Join(base, "projects"),
 		outside: filepath.Join(base, "outside"),
 		marker:  filepath.Join(base, "pwned"),
+		report:  filepath.Join(sharedTempDir(t, "report-"), "termination-log"),
 	}
+	fx.resetReport(t)
 	buildTree(t, fx.source, &[2]int{notebookUID, notebookGID}, repo2dockerHome()...)
 	if err := os.Chmod(filepath.Dir(fx.source), 0o755); err != nil {
 		t.Fatal(err)
@@ -365,23 +375,63 @@ func (fx *initFixture) seedRoot(t *testing.T) {
 }
 
 func (fx *initFixture) env(project, del string) []string {
+	return fx.envReporting(project, del, fx.report)
+}
+
+// envReporting is env with the report written to report.
+func (fx *initFixture) envReporting(project, del, report string) []string {
 	return []string{
 		EnvProjectsRoot + "=" + fx.root,
 		EnvSource + "=" + fx.source,
 		EnvProject + "=" + project,
 		EnvDelete + "=" + del,
+		EnvReport + "=" + report,
 	}
+}
+
+// resetReport empties the report file, writable by everyone, as kubelet makes the termination log.
+func (fx *initFixture) resetReport(t *testing.T) {
+	t.Helper()
+	makeReportFile(t, fx.report)
+}
+
+func makeReportFile(t *testing.T, p string) {
+	t.Helper()
+	if err := os.WriteFile(p, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readTestFile(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 func (fx *initFixture) path(parts ...string) string {
 	return filepath.Join(append([]string{fx.root}, parts...)...)
 }
 
+// linesNamingInputPaths start the only messages that may print the volume root or the image's home:
+// the user must find the file in the way, the operator must find the home folder setting.
+var linesNamingInputPaths = []string{
+	"binder-projects: error: a file named ",
+	"binder-projects: error: a symbolic link named ",
+	"binder-projects: warning: the image has no home folder at ",
+}
+
 // checkLog asserts the output is made of readable, prefixed lines, holds the wanted lines, and prints no
-// input other than folder names.
+// input other than folder names (the root and the home only in linesNamingInputPaths).
 func (fx *initFixture) checkLog(t *testing.T, res initResult, want ...string) {
 	t.Helper()
-	for _, line := range strings.Split(strings.TrimRight(res.out, "\n"), "\n") {
+	lines := strings.Split(strings.TrimRight(res.out, "\n"), "\n")
+	for _, line := range lines {
 		if line != "" && !strings.HasPrefix(line, "binder-projects: ") {
 			t.Errorf("log line without the binder-projects: prefix: %q\nfull output:\n%s", line, res.out)
 		}
@@ -392,9 +442,135 @@ func (fx *initFixture) checkLog(t *testing.T, res initResult, want ...string) {
 		}
 	}
 	for _, secret := range []string{fx.root, fx.source} {
-		if strings.Contains(res.out, secret) {
-			t.Errorf("output prints the input path %s; output:\n%s", secret, res.out)
+		for _, line := range lines {
+			allowed := false
+			for _, prefix := range linesNamingInputPaths {
+				allowed = allowed || strings.HasPrefix(line, prefix)
+			}
+			if strings.Contains(line, secret) && !allowed {
+				t.Errorf("output prints the input path %s: %q; output:\n%s", secret, line, res.out)
+			}
 		}
+	}
+}
+
+// ---- the report ----
+
+// reportWant is what a run's report must say.
+type reportWant struct {
+	noQueue       bool // the run stopped before the deletion queue: no deleted= and kept= lines
+	deleted, kept []int
+	project       string
+	warnings      []string // one piece of each warning, in order
+	manyWarnings  bool     // more warnings than fit: the report ends with how many are only in the log
+	err           string   // a piece of error=; "" for none
+}
+
+func seededReport(deleted ...int) reportWant {
+	return reportWant{deleted: deleted, project: ReportProjectSeeded}
+}
+
+// reportKeys are the keys a report may hold.
+var reportKeys = map[string]bool{"deleted": true, "kept": true, "project": true, "warning": true, "error": true}
+
+// checkReport asserts the report raw is well formed, says what want says, and says what the log says:
+// the same warnings and the same error.
+func checkReport(t *testing.T, res initResult, raw string, want reportWant) {
+	t.Helper()
+	if raw == "" {
+		t.Fatalf("no report was written; output:\n%s", res.out)
+	}
+	if len(raw) > 3600 {
+		t.Errorf("the report has %d bytes, not well below kubelet's 4096:\n%s", len(raw), raw)
+	}
+	if !strings.HasSuffix(raw, "\n") {
+		t.Errorf("the report does not end with a line break: %q", raw)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSuffix(raw, "\n"), "\n") {
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || !reportKeys[key] {
+			t.Errorf("report line %q is not key=value with a known key; report:\n%s", line, raw)
+		}
+		if len(value) > 1000 {
+			t.Errorf("report value of %d bytes (more than 1000): %q", len(value), line)
+		}
+		count[key]++
+	}
+	for key, n := range map[string]int{"deleted": 1, "kept": 1, "project": 1} {
+		if key != "project" && want.noQueue {
+			n = 0
+		}
+		if count[key] != n {
+			t.Errorf("report has %d %s= lines, want %d; report:\n%s", count[key], key, n, raw)
+		}
+	}
+	if count["error"] > 1 {
+		t.Errorf("report has %d error= lines; report:\n%s", count["error"], raw)
+	}
+	got, err := ParseInitReport(raw)
+	if err != nil {
+		t.Fatalf("ParseInitReport: %v; report:\n%s", err, raw)
+	}
+	if !got.Present {
+		t.Errorf("ParseInitReport finds no report in:\n%s", raw)
+	}
+	if diff := cmp.Diff(want.deleted, got.Deleted, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("report deleted= (-want +got):\n%s\nreport:\n%s", diff, raw)
+	}
+	if diff := cmp.Diff(want.kept, got.Kept, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("report kept= (-want +got):\n%s\nreport:\n%s", diff, raw)
+	}
+	if got.Project != want.project {
+		t.Errorf("report project=%s, want %s; report:\n%s", got.Project, want.project, raw)
+	}
+	if want.err == "" && got.Error != "" || !strings.Contains(got.Error, want.err) {
+		t.Errorf("report error=%q, want one with %q", got.Error, want.err)
+	}
+	// The log says the same.
+	var logWarnings []string
+	logError := ""
+	for _, line := range strings.Split(res.out, "\n") {
+		if w, ok := strings.CutPrefix(line, "binder-projects: warning: "); ok && !strings.HasPrefix(w, "could not write the report file") {
+			logWarnings = append(logWarnings, w)
+		}
+		if e, ok := strings.CutPrefix(line, "binder-projects: error: "); ok {
+			logError = e
+		}
+	}
+	if got.Error != logError {
+		t.Errorf("report error=%q, but the log says %q", got.Error, logError)
+	}
+	warnings := got.Warnings
+	if want.manyWarnings {
+		if len(warnings) == 0 {
+			t.Fatalf("no warnings in the report:\n%s", raw)
+		}
+		var more int
+		if _, err := fmt.Sscanf(warnings[len(warnings)-1], "%d more warnings are only in the log", &more); err != nil {
+			t.Fatalf("the report's last warning does not count the ones left out: %q", warnings[len(warnings)-1])
+		}
+		warnings = warnings[:len(warnings)-1]
+		if len(warnings)+more != len(logWarnings) {
+			t.Errorf("the report has %d warnings and %d more, the log %d", len(warnings), more, len(logWarnings))
+		}
+		if more == 0 || len(warnings) > len(logWarnings) {
+			t.Fatalf("report warnings %q, log warnings %q", warnings, logWarnings)
+		}
+		logWarnings = logWarnings[:len(warnings)]
+	} else {
+		if len(warnings) != len(want.warnings) {
+			t.Errorf("report has %d warnings, want %d: %q", len(warnings), len(want.warnings), warnings)
+		} else {
+			for i, w := range want.warnings {
+				if !strings.Contains(warnings[i], w) {
+					t.Errorf("report warning %d is %q, want one with %q", i+1, warnings[i], w)
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(logWarnings, warnings, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("the report's warnings are not the log's (-log +report):\n%s", diff)
 	}
 }
 
@@ -409,6 +585,7 @@ type initCase struct {
 	setup    func(t *testing.T, fx *initFixture, sh initShell)
 	wantCode int
 	wantLog  []string
+	report   reportWant
 	// check runs after the common checks; before is the snapshot of the whole fixture before the run.
 	check func(t *testing.T, fx *initFixture, before map[string]treeEntry)
 }
@@ -429,6 +606,27 @@ func assertUnchanged(t *testing.T, fx *initFixture, before map[string]treeEntry)
 	}
 }
 
+// assertSubtreeUnchanged asserts the volume's entry name and everything below it are as they were.
+func assertSubtreeUnchanged(t *testing.T, fx *initFixture, before map[string]treeEntry, name string) {
+	t.Helper()
+	rel := filepath.Join("projects", name)
+	if diff := cmp.Diff(subTree(before, rel), subTree(snapshotTree(t, fx.base), rel)); diff != "" {
+		t.Errorf("%s changed (-before +after):\n%s", name, diff)
+	}
+}
+
+// assertEmptyProject asserts the project folder is an empty folder.
+func assertEmptyProject(t *testing.T, fx *initFixture, project string) {
+	t.Helper()
+	entries, err := os.ReadDir(fx.path(project))
+	if err != nil {
+		t.Fatalf("project %s: %v", project, err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("project %s is not empty: %d entries", project, len(entries))
+	}
+}
+
 func assertAbsent(t *testing.T, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
@@ -438,12 +636,52 @@ func assertAbsent(t *testing.T, paths ...string) {
 	}
 }
 
+func assertPresent(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s is gone: %v", p, err)
+		}
+	}
+}
+
+// setMtime gives p (not followed if a link) the modification time mtime.
+func setMtime(t *testing.T, p string, mtime time.Time) {
+	t.Helper()
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// undeletableProject builds a project folder owned by root, with a read-only folder of root's inside:
+// the notebook user can rename it (the volume root is the user's) but cannot remove a single file.
+func undeletableProject(t *testing.T, fx *initFixture, name string) {
+	t.Helper()
+	buildTree(t, fx.path(name), &[2]int{0, 0}, treeDir(".", 0o755), treeFile("f", 0o644, "x"),
+		treeDir("locked", 0o555), treeFile("locked/g", 0o444, "y"))
+}
+
 func TestInitScript(t *testing.T) {
 	requireRootFor(t, "to give the home and volume the notebook user's owner (1000:100)")
+	inTheWay := func(what string) []string {
+		return []string{"binder-projects: error: " + what + " is in the way of the project folder in "}
+	}
+	// namesRootInError asserts the error names the volume root, where the user must look.
+	namesRootInError := func(t *testing.T, fx *initFixture) {
+		t.Helper()
+		got, err := ParseInitReport(readTestFile(t, fx.report))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "in the way of the project folder in " + fx.root + "; rename or remove it"; !strings.Contains(got.Error, want) {
+			t.Errorf("error %q lacks %q", got.Error, want)
+		}
+	}
 	cases := []initCase{
 		{
 			name:    "a first start copies the whole home: dotfiles, nested folders, symlinks, modes, times and owners",
 			wantLog: []string{"binder-projects: copying the image's home folder into new project " + initProject, "binder-projects: project " + initProject + " is ready"},
+			report:  seededReport(),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertCopyOfHome(t, fx, initProject)
 				got := snapshotTree(t, fx.path(initProject))
@@ -482,6 +720,7 @@ func TestInitScript(t *testing.T) {
 				chownTree(t, fx.source, 0, 0)
 			},
 			wantLog: []string{"project " + initProject + " is ready"},
+			report:  seededReport(),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				want := snapshotTree(t, fx.source)
 				for k, e := range want {
@@ -508,34 +747,57 @@ func TestInitScript(t *testing.T) {
 				}
 			},
 			wantLog: []string{"binder-projects: project " + initProject + " exists; copying nothing"},
+			report:  reportWant{project: ReportProjectExisted},
 			check:   assertUnchanged,
 		},
 		{
-			name: "a project folder that is a symbolic link is left alone and nothing is copied",
+			name: "a project folder that is a symbolic link to a folder is left alone and nothing is copied",
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
 				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(initProject))
 			},
 			wantLog: []string{"project " + initProject + " exists (as a symbolic link); copying nothing"},
+			report:  reportWant{project: ReportProjectExisted},
 			check:   assertUnchanged,
 		},
 		{
-			name: "a project folder that is a dangling symbolic link is left alone and nothing is copied",
+			name: "a project folder that is a dangling symbolic link fails the start, says what is in the way and where, and nothing changes",
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
 				makeTestLink(t, filepath.Join(fx.outside, "nowhere"), fx.path(initProject))
 			},
-			wantLog: []string{"project " + initProject + " exists (as a symbolic link); copying nothing"},
+			wantCode: 1,
+			wantLog:  inTheWay("a symbolic link named " + initProject + ", which does not lead to a folder,"),
+			report:   reportWant{project: ReportProjectFailed, err: "a symbolic link named " + initProject + ", which does not lead to a folder, is in the way"},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertUnchanged(t, fx, before)
 				assertAbsent(t, filepath.Join(fx.outside, "nowhere"))
+				namesRootInError(t, fx)
 			},
 		},
 		{
-			name: "a project folder that is a file is left alone and nothing is copied",
+			name: "a project folder that is a symbolic link to a file fails the start, says what is in the way, and nothing changes",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				makeTestLink(t, filepath.Join(fx.outside, "precious", "thesis.tex"), fx.path(initProject))
+			},
+			wantCode: 1,
+			wantLog:  inTheWay("a symbolic link named " + initProject + ", which does not lead to a folder,"),
+			report:   reportWant{project: ReportProjectFailed, err: "which does not lead to a folder, is in the way"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				assertUnchanged(t, fx, before)
+				namesRootInError(t, fx)
+			},
+		},
+		{
+			name: "a project folder that is a file fails the start, says what is in the way and where, and nothing changes",
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
 				writeTestFile(t, fx.path(initProject), "not a folder\n")
 			},
-			wantLog: []string{"project " + initProject + " exists (not as a folder); copying nothing"},
-			check:   assertUnchanged,
+			wantCode: 1,
+			wantLog:  inTheWay("a file named " + initProject),
+			report:   reportWant{project: ReportProjectFailed, err: "a file named " + initProject + " is in the way of the project folder in "},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				assertUnchanged(t, fx, before)
+				namesRootInError(t, fx)
+			},
 		},
 		{
 			name: "queued projects are deleted, and other projects and the user's files at the root stay",
@@ -547,15 +809,10 @@ func TestInitScript(t *testing.T) {
 				}
 			},
 			wantLog: []string{"binder-projects: deleted project gh_old_one", "binder-projects: deleted project gh_old_two", "binder-projects: deleted project gh_old_three", "project " + initProject + " is ready"},
+			report:  seededReport(1, 2, 3),
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertAbsent(t, fx.path("gh_old_one"), fx.path("gh_old_two"), fx.path("gh_old_three"))
-				after := snapshotTree(t, fx.base)
-				keep := func(s map[string]treeEntry) map[string]treeEntry {
-					return onlyTop(subTree(s, "projects"), "gh_kept")
-				}
-				if diff := cmp.Diff(keep(before), keep(after)); diff != "" {
-					t.Errorf("project gh_kept changed (-before +after):\n%s", diff)
-				}
+				assertSubtreeUnchanged(t, fx, before, "gh_kept")
 				assertCopyOfHome(t, fx, initProject)
 			},
 		},
@@ -566,6 +823,7 @@ func TestInitScript(t *testing.T) {
 				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path("gh_escape"))
 			},
 			wantLog: []string{"binder-projects: deleted project gh_escape (it was a symbolic link; only the link was removed)"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertAbsent(t, fx.path("gh_escape"))
 				if diff := cmp.Diff(onlyTop(before, "outside"), onlyTop(snapshotTree(t, fx.base), "outside")); diff != "" {
@@ -574,25 +832,25 @@ func TestInitScript(t *testing.T) {
 			},
 		},
 		{
-			name:    "a queued project that does not exist is fine",
+			name:    "a queued project that does not exist counts as deleted",
 			del:     "gh_never_was",
 			wantLog: []string{"binder-projects: project gh_never_was queued for deletion does not exist; nothing to delete", "project " + initProject + " is ready"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertAbsent(t, fx.path("gh_never_was"))
 				assertCopyOfHome(t, fx, initProject)
 			},
 		},
 		{
-			name: "a queued name that is a file is left alone",
+			name: "a queued name that is a file is left alone, and counts as deleted: there is no project folder",
 			del:  "gh_a_file",
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
 				writeTestFile(t, fx.path("gh_a_file"), "mine\n")
 			},
 			wantLog: []string{"not deleting gh_a_file: it is not a folder; left alone"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
-				if diff := cmp.Diff(before[filepath.Join("projects", "gh_a_file")], snapshotTree(t, fx.base)[filepath.Join("projects", "gh_a_file")]); diff != "" {
-					t.Errorf("gh_a_file changed:\n%s", diff)
-				}
+				assertSubtreeUnchanged(t, fx, before, "gh_a_file")
 			},
 		},
 		{
@@ -605,8 +863,25 @@ func TestInitScript(t *testing.T) {
 					treeDir("locked/closed", 0o500), treeFile("locked/closed/g", 0o400, "y"))
 			},
 			wantLog: []string{"binder-projects: deleted project gh_read_only"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertAbsent(t, fx.path("gh_read_only"))
+			},
+		},
+		{
+			name:   "the unprivileged user deletes a queued project that is read-only throughout (chmod -R a-w)",
+			asUser: true,
+			del:    "gh_frozen",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				buildTree(t, fx.path("gh_frozen"), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o555),
+					treeFile("notes.txt", 0o444, "n"), treeDir("a", 0o555), treeDir("a/b", 0o555), treeFile("a/b/c.txt", 0o444, "c"),
+					treeDir("private", 0o500), treeFile("private/key", 0o400, "k"))
+			},
+			wantLog: []string{"binder-projects: deleted project gh_frozen", "project " + initProject + " is ready"},
+			report:  seededReport(1),
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertAbsent(t, fx.path("gh_frozen"))
+				assertCopyOfHome(t, fx, initProject)
 			},
 		},
 		{
@@ -623,40 +898,77 @@ func TestInitScript(t *testing.T) {
 			wantCode: 1,
 			wantLog: []string{"Permission denied", "binder-projects: error: could not create a temporary folder on the volume for project " + initProject +
 				"; is the volume full or not writable by this user (uid 1000)?"},
-			check: assertUnchanged,
+			report: reportWant{project: ReportProjectFailed, err: "could not create a temporary folder on the volume for project " + initProject},
+			check:  assertUnchanged,
 		},
 		{
-			name:   "a queued project the user may not delete fails the start with a message, and changes nothing",
+			name:   "a queued project the user may not delete stays (whole) with a warning, the others are deleted, and the project is seeded anyway",
 			asUser: true,
-			del:    "gh_roots",
+			del:    "gh_gone gh_roots gh_mine",
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
-				buildTree(t, fx.path("gh_roots"), &[2]int{0, 0}, treeDir(".", 0o755), treeFile("f", 0o644, "x"))
+				undeletableProject(t, fx, "gh_roots")
+				buildTree(t, fx.path("gh_mine"), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o755), treeFile("f", 0o644, "x"))
 			},
-			wantCode: 1,
-			wantLog:  []string{"Permission denied", "binder-projects: error: could not move project gh_roots to the trash; it was not deleted"},
+			wantLog: []string{"Permission denied",
+				"binder-projects: warning: could not delete project gh_roots: this user (uid 1000) may not remove some of its files (see the log); what is left stays in gh_roots",
+				"binder-projects: deleted project gh_mine", "project " + initProject + " is ready"},
+			report: reportWant{deleted: []int{1, 3}, kept: []int{2}, project: ReportProjectSeeded, warnings: []string{"could not delete project gh_roots"}},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
-				after := snapshotTree(t, fx.base)
-				delete(before, "projects")
-				delete(after, "projects") // the root's own mtime: a trash folder was created and removed
-				if diff := cmp.Diff(before, after); diff != "" {
-					t.Errorf("the run changed files (-before +after):\n%s", diff)
+				assertSubtreeUnchanged(t, fx, before, "gh_roots")
+				assertAbsent(t, fx.path("gh_mine"))
+				assertCopyOfHome(t, fx, initProject)
+			},
+		},
+		{
+			name:   "many queued projects the user may not delete: all are kept, and the report stays small and says how many warnings it left out",
+			asUser: true,
+			del:    manyNames("gh_roots_", 30),
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				for _, name := range strings.Fields(manyNames("gh_roots_", 30)) {
+					undeletableProject(t, fx, name)
+				}
+			},
+			wantLog: []string{"could not delete project gh_roots_30", "project " + initProject + " is ready"},
+			report:  reportWant{kept: seq(1, 30), project: ReportProjectSeeded, manyWarnings: true},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				for _, name := range strings.Fields(manyNames("gh_roots_", 30)) {
+					assertSubtreeUnchanged(t, fx, before, name)
 				}
 			},
 		},
 		{
-			name: "leftover temporary and trash folders of killed runs are removed, and nothing else",
+			name: "leftovers of killed runs (dead locks, an interrupted deletion, anything older than a day) are removed, and nothing else",
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				// Work folders and trash of older versions (no lock), last changed in 2021 (buildTree's times).
 				buildTree(t, fx.path(".binder-projects-tmp.Ab12Cd"), nil, treeDir(".", 0o700),
 					treeDir(".binder-projects-tmp.Ab12Cd", 0o755), treeFile(".binder-projects-tmp.Ab12Cd/half.txt", 0o644, "half"))
 				buildTree(t, fx.path(".binder-projects-trash.Zz99Yy"), nil, treeDir(".", 0o700),
 					treeDir("gh_deleted/locked", 0o555), treeFile("gh_deleted/locked/f", 0o444, "x"))
+				buildTree(t, fx.path(".binder-projects-new.Old123"), nil, treeDir(".", 0o700), treeFile(".lock", 0o644, ""))
+				buildTree(t, fx.path(".binder-projects-tmp-unlocked.Old123"), nil, treeDir(".", 0o700),
+					treeDir(".binder-projects-tmp-unlocked.Old123", 0o755), treeFile(".binder-projects-tmp-unlocked.Old123/half.txt", 0o644, "half"))
+				// A killed run's work folder, just now: its lock is free.
+				buildTree(t, fx.path(".binder-projects-tmp.Dead12"), nil, treeDir(".", 0o700), treeFile(".lock", 0o644, ""),
+					treeDir(".binder-projects-tmp.Dead12", 0o755), treeFile(".binder-projects-tmp.Dead12/half.txt", 0o644, "half"))
+				setMtime(t, fx.path(".binder-projects-tmp.Dead12"), time.Now())
+				// An interrupted deletion, just now, with read-only folders.
+				buildTree(t, fx.path(".binder-projects-deleted.gh_gone"), nil, treeDir(".", 0o555),
+					treeDir("locked", 0o555), treeFile("locked/f", 0o444, "x"))
+				setMtime(t, fx.path(".binder-projects-deleted.gh_gone"), time.Now())
 				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(".binder-projects-tmp.evil"))
+				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(".binder-projects-deleted.evil"))
 			},
 			wantLog: []string{
 				"binder-projects: removed .binder-projects-tmp.Ab12Cd, left by an earlier interrupted run",
 				"binder-projects: removed .binder-projects-trash.Zz99Yy, left by an earlier interrupted run",
-				"binder-projects: removed .binder-projects-tmp.evil, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-new.Old123, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-tmp-unlocked.Old123, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-tmp.Dead12, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-deleted.gh_gone, left by the interrupted deletion of a project",
+				"binder-projects: removed .binder-projects-tmp.evil, which is not a folder",
+				"binder-projects: removed .binder-projects-deleted.evil, which is not a folder",
 			},
+			report: seededReport(),
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				if diff := cmp.Diff(onlyTop(before, "outside"), onlyTop(snapshotTree(t, fx.base), "outside")); diff != "" {
 					t.Errorf("the folder outside the volume changed (-before +after):\n%s", diff)
@@ -675,6 +987,7 @@ func TestInitScript(t *testing.T) {
 				writeTestFile(t, fx.path(initProject, "extra.txt"), "extra\n")
 			},
 			wantLog: []string{"binder-projects: deleted project " + initProject, "copying the image's home folder into new project " + initProject, "project " + initProject + " is ready"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertCopyOfHome(t, fx, initProject)
 			},
@@ -687,22 +1000,91 @@ func TestInitScript(t *testing.T) {
 				buildTree(t, fx.path("-r"), nil, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
 			},
 			wantLog: []string{"deleted project -r", "project -rf is ready"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertAbsent(t, fx.path("-r"))
 				assertCopyOfHome(t, fx, "-rf")
 			},
 		},
 		{
-			name:    "a project name of 255 bytes is copied, and one of 255 bytes is deleted",
+			name:    "a project name of 255 bytes is copied, and one of 255 bytes is deleted (its reserved name cut to fit)",
 			project: strings.Repeat("p", 255),
 			del:     strings.Repeat("d", 255),
 			setup: func(t *testing.T, fx *initFixture, _ initShell) {
 				buildTree(t, fx.path(strings.Repeat("d", 255)), nil, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
 			},
 			wantLog: []string{"deleted project " + strings.Repeat("d", 255), "project " + strings.Repeat("p", 255) + " is ready"},
+			report:  seededReport(1),
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertAbsent(t, fx.path(strings.Repeat("d", 255)))
 				assertCopyOfHome(t, fx, strings.Repeat("p", 255))
+			},
+		},
+		{
+			name: "an image without a home folder gets an empty project and a warning that names the home and the setting to check",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				fx.source = filepath.Join(fx.base, "home", "nobody")
+			},
+			wantLog: []string{"binder-projects: warning: the image has no home folder at ", "so project " + initProject + " starts empty",
+				"--home-mount-path", "binder-projects: project " + initProject + " is ready (empty)"},
+			report: reportWant{project: ReportProjectSeededEmpty, warnings: []string{"the image has no home folder at "}},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertEmptyProject(t, fx, initProject)
+				got, err := ParseInitReport(readTestFile(t, fx.report))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "the image has no home folder at " + fx.source + ", so"; len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], want) {
+					t.Errorf("warnings %q, want one with %q", got.Warnings, want)
+				}
+			},
+		},
+		{
+			name:   "an image whose home is a file gets an empty project and a warning, also as the unprivileged user",
+			asUser: true,
+			del:    "gh_old",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				fx.source = filepath.Join(fx.base, "home", "a-file")
+				writeTestFile(t, fx.source, "not a folder\n")
+				buildTree(t, fx.path("gh_old"), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
+			},
+			wantLog: []string{"binder-projects: warning: the image has no home folder at ", "deleted project gh_old", "project " + initProject + " is ready (empty)"},
+			report:  reportWant{deleted: []int{1}, project: ReportProjectSeededEmpty, warnings: []string{"so project " + initProject + " starts empty"}},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertEmptyProject(t, fx, initProject)
+				if st, err := os.Stat(fx.path(initProject)); err != nil || st.Sys().(*syscall.Stat_t).Uid != notebookUID {
+					t.Errorf("the empty project is not the user's: %v", err)
+				}
+			},
+		},
+		{
+			name: "an image without a home folder relaunches an existing project without a warning",
+			setup: func(t *testing.T, fx *initFixture, sh initShell) {
+				if res := sh.run(t, fx.env(initProject, ""), false); res.code != 0 {
+					t.Fatalf("first start: exit %d\n%s", res.code, res.out)
+				}
+				fx.source = filepath.Join(fx.base, "home", "nobody")
+			},
+			wantLog: []string{"binder-projects: project " + initProject + " exists; copying nothing"},
+			report:  reportWant{project: ReportProjectExisted},
+			check:   assertUnchanged,
+		},
+		{
+			name: "a home path with a line break and over 1000 bytes gives a one-line warning, cut to 1000 bytes",
+			setup: func(t *testing.T, fx *initFixture, _ initShell) {
+				fx.source = "/nonexistent-home\nwarning=injected\n" + strings.Repeat("/long-folder-name", 80)
+			},
+			wantLog: []string{"binder-projects: warning: the image has no home folder at /nonexistent-home warning=injected /long-folder-name"},
+			report:  reportWant{project: ReportProjectSeededEmpty, warnings: []string{"the image has no home folder at /nonexistent-home warning=injected /long-folder-name"}},
+			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
+				assertEmptyProject(t, fx, initProject)
+				got, err := ParseInitReport(readTestFile(t, fx.report))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got.Warnings) != 1 || len(got.Warnings[0]) > 1000 || !strings.HasSuffix(got.Warnings[0], " ...") {
+					t.Errorf("want one warning cut to 1000 bytes, ending in \" ...\"; got %q", got.Warnings)
+				}
 			},
 		},
 	}
@@ -721,6 +1103,7 @@ func TestInitScript(t *testing.T) {
 				if project == "" {
 					project = initProject
 				}
+				fx.resetReport(t)
 				before := snapshotTree(t, fx.base)
 				res := sh.run(t, fx.env(project, tc.del), tc.asUser)
 				t.Logf("output:\n%s", res.out)
@@ -729,12 +1112,31 @@ func TestInitScript(t *testing.T) {
 				}
 				fx.checkLog(t, res, tc.wantLog...)
 				fx.checkCommon(t, before)
+				checkReport(t, res, readTestFile(t, fx.report), tc.report)
 				if tc.check != nil {
 					tc.check(t, fx, before)
 				}
 			})
 		}
 	}
+}
+
+// manyNames returns n project names prefix01, prefix02, ... separated by spaces.
+func manyNames(prefix string, n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%02d", prefix, i+1)
+	}
+	return strings.Join(names, " ")
+}
+
+// seq returns from, from+1, ..., to.
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // checkCommon asserts what holds after every run: the user's old files at the root are untouched, the
@@ -862,7 +1264,7 @@ func TestInitScriptRefusesBadInputs(t *testing.T) {
 		badCase{
 			name: "a missing volume root is refused",
 			env: func(fx *initFixture) []string {
-				return []string{EnvSource + "=" + fx.source, EnvProject + "=" + initProject}
+				return []string{EnvSource + "=" + fx.source, EnvProject + "=" + initProject, EnvReport + "=" + fx.report}
 			},
 			wantLog: "binder-projects: error: BINDER_PROJECTS_ROOT is not set",
 		},
@@ -883,16 +1285,23 @@ func TestInitScriptRefusesBadInputs(t *testing.T) {
 		badCase{
 			name: "a missing home is refused",
 			env: func(fx *initFixture) []string {
-				return []string{EnvProjectsRoot + "=" + fx.root, EnvProject + "=" + initProject}
+				return []string{EnvProjectsRoot + "=" + fx.root, EnvProject + "=" + initProject, EnvReport + "=" + fx.report}
 			},
 			wantLog: "binder-projects: error: BINDER_PROJECTS_SOURCE is not set",
 		},
 		badCase{
-			name: "a home that does not exist in the image is refused",
+			name: "a relative home is refused",
 			env: func(fx *initFixture) []string {
-				return append(fx.env(initProject, ""), EnvSource+"="+filepath.Join(fx.base, "home", "nobody"))
+				return append(fx.env(initProject, ""), EnvSource+"=home/jovyan")
 			},
-			wantLog: "binder-projects: error: BINDER_PROJECTS_SOURCE is not a folder in this image",
+			wantLog: "binder-projects: error: BINDER_PROJECTS_SOURCE must be an absolute path",
+		},
+		badCase{
+			name: "a relative report path is refused, and no report is written",
+			env: func(fx *initFixture) []string {
+				return append(fx.env(initProject, ""), EnvReport+"=termination-log")
+			},
+			wantLog: "binder-projects: error: BINDER_PROJECTS_REPORT must be an absolute path",
 		},
 	)
 
@@ -920,6 +1329,16 @@ func TestInitScriptRefusesBadInputs(t *testing.T) {
 				}
 				assertUnchanged(t, fx, before)
 				assertAbsent(t, fx.marker)
+				// The report says the same, and nothing about deletions (none were looked at).
+				report := readTestFile(t, fx.report)
+				if strings.Contains(tc.wantLog, "BINDER_PROJECTS_REPORT") {
+					if report != "" {
+						t.Errorf("a report was written, to a path that is not absolute: %q", report)
+					}
+					return
+				}
+				checkReport(t, res, report, reportWant{noQueue: true, project: ReportProjectFailed,
+					err: strings.TrimPrefix(tc.wantLog, "binder-projects: error: ")})
 			})
 		}
 	}
@@ -964,6 +1383,7 @@ func TestInitScriptKilledCopyIsRedoneCompletely(t *testing.T) {
 				files *= 2
 			}
 			before := snapshotTree(t, fx.base)
+			fx.resetReport(t)
 			res := sh.run(t, fx.env(initProject, ""), false)
 			if res.code != 0 {
 				t.Fatalf("second start: exit %d\n%s", res.code, res.out)
@@ -971,6 +1391,7 @@ func TestInitScriptKilledCopyIsRedoneCompletely(t *testing.T) {
 			fx.checkLog(t, res, "left by an earlier interrupted run", "project "+initProject+" is ready")
 			fx.checkCommon(t, before)
 			assertCopyOfHome(t, fx, initProject)
+			checkReport(t, res, readTestFile(t, fx.report), seededReport())
 		})
 	}
 }
@@ -1056,12 +1477,12 @@ poll:
 	return copied, total, true
 }
 
-// TestInitScriptFullVolume seeds a home larger than the volume: the run fails with a message about space,
-// and leaves neither a temporary folder nor a project folder behind.
+// TestInitScriptFullVolume seeds a home larger than the volume: the run fails with a message that says
+// how full the volume is, and leaves neither a temporary folder nor a project folder behind.
 func TestInitScriptFullVolume(t *testing.T) {
 	requireRootFor(t, "to mount a small tmpfs as the volume")
 	for _, sh := range initShells(t) {
-		t.Run(sh.name+"/a copy that fills the volume fails, says so, and leaves nothing behind", func(t *testing.T) {
+		t.Run(sh.name+"/a copy that fills the volume fails, says how full it is, and leaves nothing behind", func(t *testing.T) {
 			t.Parallel()
 			fx := newInitFixture(t)
 			if err := os.RemoveAll(fx.root); err != nil {
@@ -1091,8 +1512,9 @@ func TestInitScriptFullVolume(t *testing.T) {
 			if res.code != 1 {
 				t.Fatalf("exit status %d, want 1; output:\n%s", res.code, res.out)
 			}
-			fx.checkLog(t, res, "binder-projects: error: could not copy the image's home folder into project "+initProject,
-				"the volume may be full (no space left)", "No space left on device")
+			fx.checkLog(t, res, "binder-projects: error: could not copy the image's home folder into project "+initProject+": the volume is full: ",
+				" KiB of 256 KiB used (", "No space left on device")
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ReportProjectFailed, err: "the volume is full: "})
 			fx.checkCommon(t, before)
 			assertAbsent(t, fx.path(initProject))
 			after := snapshotTree(t, fx.base)
@@ -1117,7 +1539,7 @@ func TestInitScriptCommand(t *testing.T) {
 		t.Errorf("the script does not start with set -eu")
 	}
 	var envs []string
-	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete} {
+	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete, EnvReport} {
 		if !strings.Contains(InitScript, "${"+e+"-}") {
 			envs = append(envs, e)
 		}
