@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/controller"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -202,34 +203,58 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 				t.Errorf("DELETE %s a second time: %s, want 404", deleteA, reply)
 			}
 		}},
-		{"a launch whose init container fails keeps the folder and the queue entry", func(t *testing.T) {
+		{"a deletion the init container cannot do does not block the launch: the folder and its queue entry stay, and the pod says so", func(t *testing.T) {
 			// The volume root stops being writable by the notebook's user (uid 1000, group 100): the
-			// init script cannot make the trash folder it moves a deleted project into, and exits 1.
+			// init script can neither rename nor remove the deleted project's folder.
 			if err := os.Chmod(hostDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.Chmod(hostDir, 0o775|os.ModeSetgid) })
 			pod := dynamicPod(t, user, b)
-			admitted, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, pod, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			admitted, _ := launch(ctx, t, pod)
 			if got, _ := initEnv(admitted, patch.EnvDelete); got != a.ProjectDir {
 				t.Errorf("the init container's %s = %q, want the queued %s", patch.EnvDelete, got, a.ProjectDir)
 			}
-			term := waitInitContainerFailed(ctx, t, pod.Name, 60*time.Second)
-			logs, _ := testCluster.Kubectl(ctx, "-n", hubNamespace, "logs", pod.Name, "-c", initContainerName)
-			t.Logf("%s exited %d:\n%s", initContainerName, term.ExitCode, strings.TrimSpace(logs))
-			time.Sleep(3 * time.Second) // time for the controller to act, were it to act on a failure
+			ev := waitEvent(ctx, t, pod.Name, controller.ReasonProjectWarning, 30*time.Second)
+			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, a.ProjectDir) {
+				t.Errorf("the pod's Event: %s %q, want a Warning naming %s", ev.Type, ev.Message, a.ProjectDir)
+			}
+			time.Sleep(2 * time.Second) // time for the controller to act, were it to clear the entry
 			r := claimRegistry(ctx, t, user)
 			if !sameSet(r.QueuedDirs(), a.ProjectDir) {
-				t.Errorf("after a failed init container the queue is %v, want [%s]", r.QueuedDirs(), a.ProjectDir)
+				t.Errorf("after a deletion that could not be done the queue is %v, want [%s]", r.QueuedDirs(), a.ProjectDir)
 			}
 			if data, err := os.ReadFile(filepath.Join(folderA, "my-notes.txt")); err != nil || string(data) != "mine\n" {
-				t.Errorf("the failed init container removed the queued folder's files: %q, %v", data, err)
+				t.Errorf("the folder lost files: %q, %v", data, err)
 			}
 			stopServer(ctx, t, pod.Name)
 			if err := os.Chmod(hostDir, 0o775|os.ModeSetgid); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a launch whose init container fails keeps the queue entry, and the reason reaches the pod's Events", func(t *testing.T) {
+			// A file stands where the launched project's folder would go.
+			c := projectRepo("deleter", 3)
+			inTheWay := filepath.Join(hostDir, c.ProjectDir)
+			if err := os.WriteFile(inTheWay, []byte("not a folder\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pod := dynamicPod(t, user, c)
+			if _, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			term := waitInitContainerFailed(ctx, t, pod.Name, 60*time.Second)
+			t.Logf("%s exited %d: %s", initContainerName, term.ExitCode, strings.TrimSpace(term.Message))
+			ev := waitEvent(ctx, t, pod.Name, controller.ReasonProjectFailed, 30*time.Second)
+			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, c.ProjectDir) || !strings.Contains(ev.Message, "in the way") {
+				t.Errorf("the pod's Event: %s %q, want a Warning saying what is in the way", ev.Type, ev.Message)
+			}
+			time.Sleep(2 * time.Second) // time for the controller to act, were it to act on a failure
+			if r := claimRegistry(ctx, t, user); !sameSet(r.QueuedDirs(), a.ProjectDir) || r.Find(c.ProjectDir) >= 0 {
+				t.Errorf("after a failed init container: projects %v, queue %v; want the queue [%s] and no %s", dirs(r), r.QueuedDirs(), a.ProjectDir, c.ProjectDir)
+			}
+			stopServer(ctx, t, pod.Name)
+			if err := os.Remove(inTheWay); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -108,3 +108,15 @@ func ForRepo(pod *corev1.Pod, r Repo) *corev1.Pod {
 	}
 	return pod
 }
+
+// NamedServer returns pod as KubeSpawner makes it for the user's named server `server` (BinderHub with
+// allowNamedServers gives every launch a new one): the pod name gets "--<server>", and the servername
+// label and annotation are set. Storage is left as it is: with storage type none there is none, and
+// the webhook adds the user's one claim.
+func NamedServer(pod *corev1.Pod, server string) *corev1.Pod {
+	pod = pod.DeepCopy()
+	pod.Name = pod.Name + "--" + server
+	pod.Labels["hub.jupyter.org/servername"] = server
+	pod.Annotations["hub.jupyter.org/servername"] = server
+	return pod
+}

@@ -58,8 +58,12 @@ state = %[2]q
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+
+# Its default, /opt/containerd, is outside the scratch folder: a fresh host would keep it.
+[plugins.'io.containerd.internal.v1.opt']
+  path = %[10]q
 `, l.path("data", "containerd"), l.path("run", "containerd"), l.sock(), l.sock()+".ttrpc",
-		pauseImage, t.Runc, l.path("run", "runc"), t.CNIDir, l.path("cni", "net.d"))
+		pauseImage, t.Runc, l.path("run", "runc"), t.CNIDir, l.path("cni", "net.d"), l.path("opt", "containerd"))
 	if err := os.WriteFile(filepath.Join(l.etc(), "containerd.toml"), []byte(containerd), 0o644); err != nil {
 		return err
 	}
