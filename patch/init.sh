@@ -492,7 +492,7 @@ delete_project() {
 	# The rename failed: remove the folder in place.
 	if remove_tree "./$1"; then
 		exec 7<&-
-		log "deleted project $1"
+		log "deleted project $1 (in place: it could not be renamed)"
 		return 0
 	fi
 	exec 7<&-

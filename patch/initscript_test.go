@@ -1549,3 +1549,630 @@ func TestInitScriptCommand(t *testing.T) {
 		t.Errorf("the script does not read %v", envs)
 	}
 }
+
+// ---- runs at the same time, and leftovers ----
+
+// holdLock takes flock(2) on the file p, as a running start holds the lock of its work folder, until
+// the returned function (or the test's end) releases it.
+func holdLock(t *testing.T, p string) (release func()) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("locking %s: %v", p, err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return func() { _ = f.Close() }
+}
+
+// workFolder builds a work folder at the volume root as a start leaves it mid-copy: the lock file (if
+// withLock) and a partial copy under the folder's own name. Its time is mtime.
+func workFolder(t *testing.T, fx *initFixture, name string, withLock bool, mtime time.Time) {
+	t.Helper()
+	nodes := []treeNode{treeDir(".", 0o700), treeDir(name, 0o755), treeFile(name+"/half.txt", 0o644, "half")}
+	if withLock {
+		nodes = append(nodes, treeFile(".lock", 0o644, ""))
+	}
+	buildTree(t, fx.path(name), nil, nodes...)
+	setMtime(t, fx.path(name), mtime)
+}
+
+// TestInitScriptLeavesLiveWorkFoldersAlone: a work folder whose lock is held belongs to a start that is
+// still running; no other start removes it, however old, until that lock is free. Folders that cannot
+// be told live or dead are left alone for 24 hours, and removed after.
+func TestInitScriptLeavesLiveWorkFoldersAlone(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a work folder whose lock is held stays until its start ends; one that cannot be told stays for a day", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			now, old := time.Now(), time.Now().Add(-25*time.Hour)
+			live := []string{".binder-projects-tmp.LiveNw", ".binder-projects-tmp.LiveOd"}
+			workFolder(t, fx, live[0], true, now)
+			workFolder(t, fx, live[1], true, old) // a lock held is a live start, however old the folder
+			release := []func(){holdLock(t, fx.path(live[0], ".lock")), holdLock(t, fx.path(live[1], ".lock"))}
+			young := []string{".binder-projects-tmp.NoLock", ".binder-projects-new.Young1", ".binder-projects-tmp-unlocked.Young1", ".binder-projects-trash.Young1"}
+			aged := []string{".binder-projects-tmp.OldNoLk", ".binder-projects-new.Old123", ".binder-projects-tmp-unlocked.Old123", ".binder-projects-trash.Old123"}
+			for i := range young {
+				workFolder(t, fx, young[i], strings.HasPrefix(young[i], ".binder-projects-new."), now)
+				workFolder(t, fx, aged[i], strings.HasPrefix(aged[i], ".binder-projects-new."), old)
+			}
+			workFolder(t, fx, ".binder-projects-tmp.Dead12", true, now)
+			before := snapshotTree(t, fx.base)
+
+			res := sh.run(t, fx.env(initProject, ""), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res,
+				"binder-projects: leaving .binder-projects-tmp.LiveNw: a start that is still running holds its lock",
+				"binder-projects: leaving .binder-projects-tmp.LiveOd: a start that is still running holds its lock",
+				"binder-projects: leaving .binder-projects-tmp.NoLock: it may belong to a start that is still running; it is removed once it is 24 hours old",
+				"binder-projects: removed .binder-projects-tmp.Dead12, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-trash.Old123, left by an earlier interrupted run")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport())
+			assertCopyOfHome(t, fx, initProject)
+			for _, name := range append(append([]string{}, live...), young...) {
+				assertSubtreeUnchanged(t, fx, before, name)
+			}
+			for _, name := range append([]string{".binder-projects-tmp.Dead12"}, aged...) {
+				assertAbsent(t, fx.path(name))
+			}
+
+			// The starts that held the locks end: their folders are dead now, and the next start removes them.
+			for _, r := range release {
+				r()
+			}
+			fx.resetReport(t)
+			res = sh.run(t, fx.env(initProject, ""), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "binder-projects: removed .binder-projects-tmp.LiveNw, left by an earlier interrupted run",
+				"binder-projects: removed .binder-projects-tmp.LiveOd, left by an earlier interrupted run")
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ReportProjectExisted})
+			assertAbsent(t, fx.path(live[0]), fx.path(live[1]))
+			for _, name := range young {
+				assertPresent(t, fx.path(name))
+			}
+			// A day later, the rest goes too.
+			for _, name := range young {
+				setMtime(t, fx.path(name), old)
+			}
+			res = sh.run(t, fx.env(initProject, ""), false)
+			if res.code != 0 {
+				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
+			}
+			fx.checkCommon(t, before)
+		})
+	}
+}
+
+// toolsWithout returns a folder of links to every program in the system PATH except missing, for a
+// PATH under which missing is not found.
+func toolsWithout(t *testing.T, missing string) string {
+	t.Helper()
+	dir := sharedTempDir(t, "tools-without-"+missing+"-")
+	for _, d := range filepath.SplitList(initSystemPath) {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			link := filepath.Join(dir, e.Name())
+			if e.Name() == missing {
+				continue
+			}
+			if _, err := os.Lstat(link); err == nil {
+				continue // an earlier PATH entry wins
+			}
+			if err := os.Symlink(filepath.Join(d, e.Name()), link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// withoutFlock returns the shells with a PATH that has every tool but flock, and proves that it is so.
+func withoutFlock(t *testing.T, shells []initShell) []initShell {
+	t.Helper()
+	noFlock := toolsWithout(t, "flock")
+	var out []initShell
+	for _, sh := range shells {
+		sh.path = strings.Replace(sh.path, initSystemPath, noFlock, 1)
+		cmd := exec.Command(sh.argv[0], append(sh.argv[1:], "-c", "command -v flock || exit 3; exit 0")...)
+		cmd.Env = []string{"PATH=" + sh.path}
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("%s still finds flock with PATH=%s: %s", sh.name, sh.path, out)
+		}
+		cmd = exec.Command(sh.argv[0], append(sh.argv[1:], "-c", "command -v mv && command -v mktemp && command -v find")...)
+		cmd.Env = []string{"PATH=" + sh.path}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s lacks other tools with PATH=%s: %v\n%s", sh.name, sh.path, err, out)
+		}
+		out = append(out, sh)
+	}
+	return out
+}
+
+// TestInitScriptWithoutFlock: in an image without flock, a start works in an unlocked work folder (a
+// name that no start with flock takes for a dead locked one), and a leftover work folder of any kind
+// is removed only once it is 24 hours old, whichever start looks at it.
+func TestInitScriptWithoutFlock(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	home := filepath.Join(sharedTempDir(t, "no-flock-home-"), "jovyan")
+	buildTree(t, home, &[2]int{notebookUID, notebookGID}, repo2dockerHome()...)
+	addFiles(t, filepath.Join(home, "many"), 2000, &[2]int{notebookUID, notebookGID})
+	withFlock := initShells(t)
+	for i, sh := range withoutFlock(t, withFlock) {
+		t.Run(sh.name+"/a start without flock uses an unlocked work folder and seeds the project completely", func(t *testing.T) {
+			fx := newInitFixture(t)
+			fx.source = home
+			cmd := sh.command(t, fx.env(initProject, ""), false)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			seen := map[string]bool{}
+			var err error
+		watch:
+			for {
+				select {
+				case err = <-done:
+					break watch
+				default:
+				}
+				for _, prefix := range reservedPrefixes {
+					if m, _ := filepath.Glob(fx.path(prefix + "*")); len(m) > 0 {
+						seen[prefix] = true
+					}
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+			res := initResult{out: out.String()}
+			if err != nil {
+				t.Fatalf("exit: %v; output:\n%s", err, res.out)
+			}
+			if want := map[string]bool{".binder-projects-tmp-unlocked.": true}; !cmp.Equal(want, seen) {
+				t.Errorf("reserved names seen during the run: %v, want only the unlocked work folder", seen)
+			}
+			fx.checkLog(t, res, "binder-projects: flock is not in this image: this start's work folder is not locked", "project "+initProject+" is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport())
+			assertCopyOfHome(t, fx, initProject)
+			if left := reservedLeftovers(t, fx.root); len(left) > 0 {
+				t.Errorf("leftovers: %v", left)
+			}
+		})
+		t.Run(sh.name+"/without flock, no work folder is taken for dead until it is 24 hours old; with flock, an unlocked one neither", func(t *testing.T) {
+			fx := newInitFixture(t)
+			now, old := time.Now(), time.Now().Add(-25*time.Hour)
+			workFolder(t, fx, ".binder-projects-tmp-unlocked.Young1", false, now) // a start without flock, running or killed
+			workFolder(t, fx, ".binder-projects-tmp-unlocked.Old123", false, old)
+			workFolder(t, fx, ".binder-projects-tmp.LiveNw", true, now) // a start with flock, running
+			holdLock(t, fx.path(".binder-projects-tmp.LiveNw", ".lock"))
+			workFolder(t, fx, ".binder-projects-tmp.Dead12", true, now) // a start with flock, killed: cannot be told without flock
+			workFolder(t, fx, ".binder-projects-tmp.Dead99", true, old)
+			before := snapshotTree(t, fx.base)
+			res := sh.run(t, fx.env(initProject, ""), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "leaving .binder-projects-tmp-unlocked.Young1: it may belong to a start that is still running",
+				"leaving .binder-projects-tmp.LiveNw: it may belong to a start that is still running",
+				"leaving .binder-projects-tmp.Dead12: it may belong to a start that is still running",
+				"removed .binder-projects-tmp-unlocked.Old123, left by an earlier interrupted run",
+				"removed .binder-projects-tmp.Dead99, left by an earlier interrupted run")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport())
+			assertCopyOfHome(t, fx, initProject)
+			for _, name := range []string{".binder-projects-tmp-unlocked.Young1", ".binder-projects-tmp.LiveNw", ".binder-projects-tmp.Dead12"} {
+				assertSubtreeUnchanged(t, fx, before, name)
+			}
+			assertAbsent(t, fx.path(".binder-projects-tmp-unlocked.Old123"), fx.path(".binder-projects-tmp.Dead99"))
+
+			// A start with flock tells the dead locked folder, and leaves the unlocked one for its day.
+			res = withFlock[i].run(t, fx.env(initProject, ""), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "leaving .binder-projects-tmp-unlocked.Young1: it may belong to a start that is still running",
+				"leaving .binder-projects-tmp.LiveNw: a start that is still running holds its lock",
+				"removed .binder-projects-tmp.Dead12, left by an earlier interrupted run")
+			assertSubtreeUnchanged(t, fx, before, ".binder-projects-tmp-unlocked.Young1")
+			assertAbsent(t, fx.path(".binder-projects-tmp.Dead12"))
+			setMtime(t, fx.path(".binder-projects-tmp-unlocked.Young1"), old)
+			res = sh.run(t, fx.env(initProject, ""), false)
+			fx.checkLog(t, res, "removed .binder-projects-tmp-unlocked.Young1, left by an earlier interrupted run")
+			assertAbsent(t, fx.path(".binder-projects-tmp-unlocked.Young1"))
+		})
+	}
+}
+
+// addFiles adds n small files in 50 folders under dir, owned by owner if not nil.
+func addFiles(t *testing.T, dir string, n int, owner *[2]int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		d := filepath.Join(dir, fmt.Sprintf("dir%02d", i%50))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("file%05d.txt", i)), []byte(fmt.Sprintf("file %d of %s\n", i, dir)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if owner != nil {
+		chownTree(t, dir, owner[0], owner[1])
+	}
+}
+
+// TestInitScriptConcurrentStarts starts many runs on one volume at once, some of the same project,
+// some of others, some with deletions queued (the same ones, as the registry hands every start the
+// whole queue), with a home large enough that their copies overlap, again and again, with and without
+// flock. Every run succeeds, every project is a complete copy made by exactly one run, every queued
+// project is gone, and nothing reserved is left.
+func TestInitScriptConcurrentStarts(t *testing.T) {
+	requireRootFor(t, "to give the home the notebook user's owner")
+	owner := &[2]int{notebookUID, notebookGID}
+	home := filepath.Join(sharedTempDir(t, "busy-home-"), "jovyan")
+	buildTree(t, home, owner, repo2dockerHome()...)
+	addFiles(t, filepath.Join(home, "many"), 2000, owner)
+	type start struct{ project, del string }
+	starts := []start{
+		{"gh_a", ""},
+		{"gh_a", "gh_old_1 gh_old_2"},
+		{"gh_b", "gh_old_1 gh_old_2"},
+		{"gh_a", ""},
+		{"gh_b", "gh_old_2"},
+		{"gh_c", "gh_old_1 gh_old_2 gh_never_was"},
+		{"gh_d", "gh_old_1 gh_old_2"},
+		{"gh_c", ""},
+	}
+	withFlock := initShells(t)
+	noFlock := withoutFlock(t, withFlock)
+	type round struct {
+		sh   initShell
+		name string
+	}
+	var rounds []round
+	for i := range withFlock {
+		for n := 1; n <= 2; n++ {
+			rounds = append(rounds, round{withFlock[i], fmt.Sprintf("%s/round %d", withFlock[i].name, n)})
+		}
+		rounds = append(rounds, round{noFlock[i], withFlock[i].name + "/round 3, without flock"})
+	}
+	for _, r := range rounds {
+		sh := r.sh
+		t.Run(r.name+": every start succeeds, and every project is complete", func(t *testing.T) {
+			fx := newInitFixture(t)
+			fx.source = home
+			for _, old := range []string{"gh_old_1", "gh_old_2"} {
+				addFiles(t, fx.path(old), 400, owner)
+			}
+			before := snapshotTree(t, fx.base)
+			reports := sharedTempDir(t, "reports-")
+			cmds := make([]*exec.Cmd, len(starts))
+			outs := make([]bytes.Buffer, len(starts))
+			for i, s := range starts {
+				report := filepath.Join(reports, fmt.Sprint(i))
+				makeReportFile(t, report)
+				cmds[i] = sh.command(t, fx.envReporting(s.project, s.del, report), false)
+				cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+			}
+			for _, cmd := range cmds {
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seeded := map[string]int{}
+			for i, cmd := range cmds {
+				err := cmd.Wait()
+				res := initResult{out: outs[i].String()}
+				if err != nil {
+					t.Errorf("start %d (%s, deleting %q): %v; output:\n%s", i, starts[i].project, starts[i].del, err, res.out)
+					continue
+				}
+				fx.checkLog(t, res)
+				project := ReportProjectExisted
+				raw := readTestFile(t, filepath.Join(reports, fmt.Sprint(i)))
+				if got, err := ParseInitReport(raw); err == nil && got.Project == ReportProjectSeeded {
+					project = ReportProjectSeeded
+					seeded[starts[i].project]++
+				}
+				checkReport(t, res, raw, reportWant{deleted: seq(1, len(strings.Fields(starts[i].del))), project: project})
+			}
+			for _, p := range []string{"gh_a", "gh_b", "gh_c", "gh_d"} {
+				assertCopyOfHome(t, fx, p)
+				if seeded[p] != 1 {
+					t.Errorf("project %s was reported seeded by %d starts, want 1", p, seeded[p])
+				}
+			}
+			assertAbsent(t, fx.path("gh_old_1"), fx.path("gh_old_2"))
+			if left := reservedLeftovers(t, fx.root); len(left) > 0 {
+				t.Errorf("left after all starts ended: %v", left)
+			}
+			res := sh.run(t, fx.env("gh_a", ""), false)
+			if res.code != 0 {
+				t.Fatalf("one more start: exit %d\n%s", res.code, res.out)
+			}
+			fx.checkCommon(t, before)
+			if t.Failed() {
+				for i := range outs {
+					t.Logf("start %d (%s, deleting %q):\n%s", i, starts[i].project, starts[i].del, outs[i].String())
+				}
+			}
+		})
+	}
+}
+
+// ---- a full volume, on a real file system ----
+
+// mountExt4 makes a fresh ext4 file system of size bytes in a file and loop-mounts it at dir (a real
+// file system, where mkdir fails when no block is free, unlike tmpfs). The test's end unmounts it.
+func mountExt4(t *testing.T, dir string, size int64) {
+	t.Helper()
+	mkfs := ""
+	for _, p := range []string{"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"} {
+		if _, err := os.Stat(p); err == nil {
+			mkfs = p
+			break
+		}
+	}
+	if mkfs == "" {
+		t.Fatalf("mkfs.ext4 is missing: install e2fsprogs (apt-get install e2fsprogs)")
+	}
+	img := filepath.Join(sharedTempDir(t, "ext4-"), "volume.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", mkfs, err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount -o loop %s %s: %v\n%s", img, dir, err, out)
+	}
+	t.Cleanup(func() {
+		// mount -o loop sets the loop device to detach itself on unmount.
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+}
+
+// fillVolume fills the file system at root (with a user's folder of data) until not even a folder can
+// be made at its root, and proves it.
+func fillVolume(t *testing.T, root string) {
+	t.Helper()
+	dir := filepath.Join(root, "filler")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "data.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range [][]byte{make([]byte, 1<<20), make([]byte, 4<<10)} {
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				break
+			}
+		}
+	}
+	_ = f.Close()
+	syscall.Sync()
+	// The blocks ext4 keeps for its own metadata go to folders.
+	for i := 0; ; i++ {
+		err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("d%05d", i)), 0o755)
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil || i > 100000 {
+			t.Fatalf("filling the volume: %v (%d folders)", err, i)
+		}
+	}
+	syscall.Sync()
+	probe := filepath.Join(root, ".probe")
+	if err := os.Mkdir(probe, 0o755); !errors.Is(err, syscall.ENOSPC) {
+		_ = os.Remove(probe)
+		t.Fatalf("the volume is not full: mkdir at its root gave %v, want ENOSPC", err)
+	}
+}
+
+// freeBytes is the space the file system at p has for anyone.
+func freeBytes(t *testing.T, p string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bfree) * st.Bsize
+}
+
+// TestInitScriptFullVolumeDeletesWithoutSpace fills a real (ext4) volume until no folder can be made:
+// a queued project is still deleted (renamed, needing no space, then removed), which frees the space
+// the launched project's copy needs. With nothing to delete, the start fails and says how full the
+// volume is.
+func TestInitScriptFullVolumeDeletesWithoutSpace(t *testing.T) {
+	requireRootFor(t, "to make and loop-mount an ext4 file system")
+	const big = 12 << 20
+	for _, sh := range initShells(t) {
+		for _, queued := range []bool{true, false} {
+			name := "on a full volume, a queued project is deleted, freeing space, and the launched project is copied completely"
+			if !queued {
+				name = "on a full volume with nothing to delete, the start fails and says how full the volume is"
+			}
+			t.Run(sh.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				fx := newInitFixture(t)
+				if err := os.RemoveAll(fx.root); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(fx.root, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				mountExt4(t, fx.root, 32<<20)
+				fx.seedRoot(t)
+				del := ""
+				if queued {
+					del = "gh_big"
+					payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+					nodes := []treeNode{treeDir(".", 0o755)}
+					for i := 0; i < big>>20; i++ {
+						nodes = append(nodes, treeFile(fmt.Sprintf("data/part%02d.bin", i), 0o644, string(payload)))
+					}
+					buildTree(t, fx.path("gh_big"), &[2]int{notebookUID, notebookGID}, nodes...)
+				}
+				fillVolume(t, fx.root)
+				before := snapshotTree(t, fx.base)
+				res := sh.run(t, fx.env(initProject, del), false)
+				t.Logf("output:\n%s", res.out)
+				if !queued {
+					if res.code != 1 {
+						t.Fatalf("exit status %d, want 1", res.code)
+					}
+					fx.checkLog(t, res, "binder-projects: error: could not create a temporary folder on the volume for project "+initProject+
+						": the volume is full: ", " MiB used (100%). Free some space")
+					checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ReportProjectFailed, err: "the volume is full: "})
+					assertAbsent(t, fx.path(initProject))
+					fx.checkCommon(t, before)
+					return
+				}
+				if res.code != 0 {
+					t.Fatalf("exit status %d, want 0", res.code)
+				}
+				fx.checkLog(t, res, "binder-projects: deleted project gh_big\n", "binder-projects: project "+initProject+" is ready")
+				checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+				fx.checkCommon(t, before)
+				assertAbsent(t, fx.path("gh_big"))
+				assertCopyOfHome(t, fx, initProject)
+				if free := freeBytes(t, fx.root); free < big*9/10 {
+					t.Errorf("only %d bytes free after deleting %d bytes", free, big)
+				}
+			})
+		}
+	}
+}
+
+// TestInitScriptReportCannotBeWritten: a report that cannot be written is a warning in the log, and
+// changes neither what the script does nor its exit status.
+func TestInitScriptReportCannotBeWritten(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a report to a folder that does not exist is a warning; the project is seeded", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			res := sh.run(t, fx.envReporting(initProject, "", filepath.Join(fx.base, "no-such-folder", "report")), false)
+			if res.code != 0 {
+				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "binder-projects: warning: could not write the report file", "project "+initProject+" is ready")
+			assertCopyOfHome(t, fx, initProject)
+			assertAbsent(t, filepath.Join(fx.base, "no-such-folder"))
+		})
+		t.Run(sh.name+"/a report the user may not write is a warning; a failed start still fails with its own status", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			writeTestFile(t, fx.path(initProject), "in the way\n")
+			if err := os.Chmod(fx.report, 0o644); err != nil { // root's
+				t.Fatal(err)
+			}
+			res := sh.run(t, fx.env(initProject, ""), true)
+			if res.code != 1 {
+				t.Fatalf("exit status %d, want 1; output:\n%s", res.code, res.out)
+			}
+			fx.checkLog(t, res, "binder-projects: error: a file named "+initProject+" is in the way", "binder-projects: warning: could not write the report file")
+			if got := readTestFile(t, fx.report); got != "" {
+				t.Errorf("the report was written: %q", got)
+			}
+		})
+	}
+}
+
+// TestParseInitReport reads reports as the script writes them, and what kubelet may put in their place.
+func TestParseInitReport(t *testing.T) {
+	cases := []struct {
+		name    string
+		in      string
+		want    InitReport
+		wantErr bool
+	}{
+		{name: "an empty termination message holds no report", in: "", want: InitReport{}},
+		{
+			name: "the end of a log, which kubelet uses for a failed container without a message, holds no report",
+			in:   "binder-projects: copying the image's home folder into new project gh_x\nbinder-projects: error: could not copy\n",
+			want: InitReport{},
+		},
+		{
+			name: "a successful start that deleted and kept folders and warned",
+			in:   "deleted=1 3\nkept=2\nproject=seeded\nwarning=could not delete project gh_b: no\nwarning=second one\n",
+			want: InitReport{Deleted: []int{1, 3}, Kept: []int{2}, Project: ReportProjectSeeded, Warnings: []string{"could not delete project gh_b: no", "second one"}, Present: true},
+		},
+		{
+			name: "empty deletion lists: nothing was queued",
+			in:   "deleted=\nkept=\nproject=existed\n",
+			want: InitReport{Project: ReportProjectExisted, Present: true},
+		},
+		{
+			name: "a failed start with its error; a value may hold = and :",
+			in:   "deleted=1\nkept=\nproject=failed\nerror=a file named x is in the way: a=b\n",
+			want: InitReport{Deleted: []int{1}, Project: ReportProjectFailed, Error: "a file named x is in the way: a=b", Present: true},
+		},
+		{
+			name: "a bad input: an error and no deletion lines",
+			in:   "project=failed\nerror=BINDER_PROJECTS_ROOT is not set; nothing was changed\n",
+			want: InitReport{Project: ReportProjectFailed, Error: "BINDER_PROJECTS_ROOT is not set; nothing was changed", Present: true},
+		},
+		{
+			name: "an empty project is seeded-empty",
+			in:   "deleted=\nkept=\nproject=seeded-empty\nwarning=the image has no home folder at /home/jovyan, so\n",
+			want: InitReport{Project: ReportProjectSeededEmpty, Warnings: []string{"the image has no home folder at /home/jovyan, so"}, Present: true},
+		},
+		{
+			name: "unknown keys and lines without = are ignored; a missing last line break is fine",
+			in:   "future=1\nnot a pair\nproject=existed",
+			want: InitReport{Project: ReportProjectExisted, Present: true},
+		},
+		{
+			name: "extra spaces between positions are fine",
+			in:   "deleted= 2  1 \nkept=\nproject=existed\n",
+			want: InitReport{Deleted: []int{2, 1}, Project: ReportProjectExisted, Present: true},
+		},
+		{name: "a position that is not a number is an error", in: "deleted=1 two\nproject=seeded\n", wantErr: true},
+		{name: "a position 0 is an error (positions start at 1)", in: "kept=0\nproject=seeded\n", wantErr: true},
+		{name: "a negative position is an error", in: "deleted=-1\nproject=seeded\n", wantErr: true},
+		{name: "a fractional position is an error", in: "deleted=1.5\nproject=seeded\n", wantErr: true},
+		{name: "a signed position is an error", in: "deleted=+1\nproject=seeded\n", wantErr: true},
+		{name: "a position listed twice is an error", in: "deleted=1 1\nproject=seeded\n", wantErr: true},
+		{name: "a position both deleted and kept is an error", in: "deleted=1\nkept=1\nproject=seeded\n", wantErr: true},
+		{name: "a deletion list given twice is an error", in: "deleted=1\ndeleted=2\nproject=seeded\n", wantErr: true},
+		{name: "an unknown project state is an error", in: "deleted=\nkept=\nproject=copied\n", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseInitReport(tc.in)
+			if tc.wantErr {
+				if !errors.Is(err, ErrBadInitReport) {
+					t.Errorf("ParseInitReport(%q) = %+v, %v; want an error wrapping ErrBadInitReport", tc.in, got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseInitReport(%q): %v", tc.in, err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ParseInitReport(%q) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+}
