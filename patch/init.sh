@@ -29,9 +29,10 @@
 # input, except the volume root and the image's home in the two messages that need them (a file in the
 # way of the project folder; an image without a home folder).
 #
-# The report, written just before the script exits (whatever the exit status), is at most about 3.5 KB
-# (kubelet keeps 4096 bytes of a termination message), one key=value per line, never a line break
-# inside a value, and each message at most 1000 bytes:
+# The report, written just before the script exits (whatever the exit status), is one key=value per
+# line, never a line break inside a value, each message at most 1000 bytes, and warnings that would take
+# it past 3400 bytes are only counted in a last warning line (kubelet keeps 4096 bytes of a termination
+# message):
 #   deleted=<positions>   the 1-based positions (in BINDER_PROJECTS_DELETE, space separated) of the
 #                         queued names that are gone now: deleted now, already absent, not a folder
 #                         (left alone: there was no project folder to delete), or a symbolic link
@@ -675,8 +676,12 @@ copy=$work/${work#./}
 if [ -z "$home" ]; then
 	if ! errors=$(mkdir "$copy" 2>&1); then
 		print_errors "$errors"
-		remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
+		is_full=
 		if full_volume "$errors"; then
+			is_full=yes
+		fi
+		remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
+		if [ -n "$is_full" ]; then
 			fail 1 "could not create project $project: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again."
 		fi
 		fail 1 "could not create the empty project $project; is the volume writable by this user (uid $(uid))?"

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -2173,6 +2174,101 @@ func TestParseInitReport(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("ParseInitReport(%q) (-want +got):\n%s", tc.in, diff)
 			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a running command writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestInitScriptWaitsForADeletionInProgress: a start deleting a project holds a lock on the folder
+// itself. Another start with the same folder queued waits for it, then finds it gone; a folder renamed
+// for deletion whose lock is held is left to the start deleting it.
+func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a folder another start is deleting is waited for, and then counts as deleted", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			buildTree(t, fx.path("gh_old"), nil, treeDir(".", 0o755), treeFile("f", 0o644, "x"))
+			buildTree(t, fx.path(".binder-projects-deleted.gh_older"), nil, treeDir(".", 0o755), treeFile("f", 0o644, "x"))
+			setMtime(t, fx.path(".binder-projects-deleted.gh_older"), time.Now())
+			releaseOld := holdLock(t, fx.path("gh_old"))
+			releaseOlder := holdLock(t, fx.path(".binder-projects-deleted.gh_older"))
+
+			cmd := sh.command(t, fx.env(initProject, "gh_old"), false)
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			const waiting = "binder-projects: project gh_old is being deleted by another start; waiting for it"
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), waiting); {
+				select {
+				case err := <-done:
+					t.Fatalf("the start ended (%v) without waiting; output:\n%s", err, out.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the start does not say it waits; output:\n%s", out.String())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(200 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("the start did not wait (%v); output:\n%s", err, out.String())
+			default:
+			}
+			assertPresent(t, fx.path("gh_old"), fx.path(".binder-projects-deleted.gh_older"))
+
+			// The other start deletes the folder, and ends.
+			if err := os.Rename(fx.path("gh_old"), fx.path(".binder-projects-deleted.gh_old")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(fx.path(".binder-projects-deleted.gh_old")); err != nil {
+				t.Fatal(err)
+			}
+			releaseOld()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the start still waits after the lock was released; output:\n%s", out.String())
+			}
+			res := initResult{out: out.String()}
+			t.Logf("output:\n%s", res.out)
+			if err != nil {
+				t.Fatalf("exit: %v", err)
+			}
+			fx.checkLog(t, res, "binder-projects: leaving .binder-projects-deleted.gh_older: a start that is still running is deleting it",
+				"binder-projects: project gh_old queued for deletion does not exist; nothing to delete", "project "+initProject+" is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+			assertPresent(t, fx.path(".binder-projects-deleted.gh_older"))
+			assertCopyOfHome(t, fx, initProject)
+
+			// Once that deletion's start is gone, the next start removes what it left.
+			releaseOlder()
+			res = sh.run(t, fx.env(initProject, ""), false)
+			fx.checkLog(t, res, "binder-projects: removed .binder-projects-deleted.gh_older, left by the interrupted deletion of a project")
+			assertAbsent(t, fx.path(".binder-projects-deleted.gh_older"))
 		})
 	}
 }
