@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
@@ -46,6 +48,8 @@ var (
 func kubeClient(t *testing.T) client.WithWatch {
 	t.Helper()
 	crClientOnce.Do(func() {
+		// controller-runtime's client logs through its global logger; the tests read its errors.
+		ctrllog.SetLogger(logr.Discard())
 		scheme := runtime.NewScheme()
 		if crClientErr = clientgoscheme.AddToScheme(scheme); crClientErr != nil {
 			return

@@ -224,8 +224,10 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 			if !sameSet(r.QueuedDirs(), a.ProjectDir) {
 				t.Errorf("after a deletion that could not be done the queue is %v, want [%s]", r.QueuedDirs(), a.ProjectDir)
 			}
-			if data, err := os.ReadFile(filepath.Join(folderA, "my-notes.txt")); err != nil || string(data) != "mine\n" {
-				t.Errorf("the folder lost files: %q, %v", data, err)
+			// The folder itself could not go (the user deleted the project, so the script may have
+			// removed what it could inside it); it stays queued, so no launch ever takes it for a project.
+			if fi, err := os.Stat(folderA); err != nil || !fi.IsDir() {
+				t.Errorf("the folder that could not be deleted is not there: %v", err)
 			}
 			stopServer(ctx, t, pod.Name)
 			if err := os.Chmod(hostDir, 0o775|os.ModeSetgid); err != nil {

@@ -250,7 +250,8 @@ func TestAFullSmallVolumeWithAQueuedDeletionStillLaunchesAndTheDeletionFreesTheS
 	// The user works in project A until the volume is full, then stops and deletes A.
 	podA := dynamicPod(t, user, repoA)
 	launch(ctx, t, podA)
-	inNotebook(ctx, t, podA.Name, `dd if=/dev/zero of=/home/jovyan/results.bin bs=64k 2>/dev/null; sync; true`)
+	// Fill every last block: big writes, then small ones, then folders until not even one more fits.
+	inNotebook(ctx, t, podA.Name, `cd /home/jovyan; dd if=/dev/zero of=results.bin bs=64k 2>/dev/null; dd if=/dev/zero of=rest.bin bs=1k 2>/dev/null; i=0; while mkdir "run-$i" 2>/dev/null; do i=$((i+1)); done; sync; true`)
 	stopServer(ctx, t, podA.Name)
 	waitRegistry(ctx, t, user, "project A", 30*time.Second, func(r projects.Registry) bool { return r.Find(repoA.ProjectDir) >= 0 })
 	if free := freeBytes(t, hostDir); free > 64<<10 {

@@ -145,7 +145,7 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 		if _, err := os.Stat(project); err == nil {
 			t.Fatal("the copy finished before it could be killed: the large image is too small for this machine")
 		}
-		matches, _ := filepath.Glob(filepath.Join(hostDir, ".binder-projects-tmp.*", "*", "big", "part-00*"))
+		matches, _ := filepath.Glob(filepath.Join(hostDir, ".binder-projects-tmp*", "*", "big", "part-00*"))
 		if len(matches) > 0 {
 			tmp = filepath.Dir(filepath.Dir(filepath.Dir(matches[0])))
 			break
@@ -176,7 +176,7 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 	deletePod(ctx, t, hubNamespace, pod.Name)
 	launch(ctx, t, pod)
 	assertProjectIsImageHome(t, project, repoLarge.Image)
-	if left, _ := filepath.Glob(filepath.Join(hostDir, ".binder-projects-tmp.*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(hostDir, ".binder-projects-*")); len(left) > 0 {
 		t.Errorf("temporary folders of the killed copy are still there: %v", left)
 	}
 	deletePod(ctx, t, hubNamespace, pod.Name)
