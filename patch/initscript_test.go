@@ -1874,6 +1874,7 @@ func TestInitScriptConcurrentStarts(t *testing.T) {
 				}
 			}
 			seeded := map[string]int{}
+			raced := 0 // starts whose copy was overtaken by another's: proof that copies overlapped
 			for i, cmd := range cmds {
 				err := cmd.Wait()
 				res := initResult{out: outs[i].String()}
@@ -1882,6 +1883,9 @@ func TestInitScriptConcurrentStarts(t *testing.T) {
 					continue
 				}
 				fx.checkLog(t, res)
+				if strings.Contains(res.out, "appeared while copying") {
+					raced++
+				}
 				project := ReportProjectExisted
 				raw := readTestFile(t, filepath.Join(reports, fmt.Sprint(i)))
 				if got, err := ParseInitReport(raw); err == nil && got.Project == ReportProjectSeeded {
@@ -1900,6 +1904,10 @@ func TestInitScriptConcurrentStarts(t *testing.T) {
 			if left := reservedLeftovers(t, fx.root); len(left) > 0 {
 				t.Errorf("left after all starts ended: %v", left)
 			}
+			if raced == 0 {
+				t.Errorf("no start's copy was overtaken by another's: the copies did not overlap (a larger home is needed)")
+			}
+			t.Logf("%d starts found their project made by another start while they copied", raced)
 			res := sh.run(t, fx.env("gh_a", ""), false)
 			if res.code != 0 {
 				t.Fatalf("one more start: exit %d\n%s", res.code, res.out)
