@@ -64,8 +64,9 @@
 #     whose lock is held is left alone.
 #   - The 24-hour rule. .binder-projects-new.*, .binder-projects-tmp-unlocked.* and
 #     .binder-projects-trash.* folders, and .binder-projects-tmp.* folders without a .lock file (or
-#     whose lock cannot be checked: flock is missing from the image), are removed only once they were
-#     last modified more than 24 hours ago (find -mmin +1440); without find, never.
+#     whose lock cannot be checked: flock is missing from the image, or the .lock file cannot be
+#     opened), are removed only once they were last modified more than 24 hours ago
+#     (find -prune -mmin +1440); without find, never.
 #   - .binder-projects-deleted.* folders are always dead (their project is deleted already): any run
 #     removes them, except one whose deletion is still running (see below: its folder lock is held).
 #     So is any entry with a reserved name that is not a folder (no run makes one) removed.
