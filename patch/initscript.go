@@ -20,6 +20,16 @@ const (
 	// EnvReport is the file the script writes its report to (in the pod: the init container's
 	// termination message file, which the registry controller reads).
 	EnvReport = "BINDER_PROJECTS_REPORT"
+	// EnvDeleteIDs identifies the deletions in EnvDelete, in the same order, separated by spaces: the
+	// registry queue entry's time in Unix nanoseconds, or 0 for a deletion that is not a queue entry
+	// (the binder-projects.io/delete annotation). The script records on the volume which entry of a
+	// folder it carried out, so that a start that was handed the same entry, at the same time as a
+	// start that launches that folder anew, never deletes the new folder.
+	EnvDeleteIDs = "BINDER_PROJECTS_DELETE_IDS"
+	// EnvPod is the pod's name (the downward API's metadata.name). A work folder of a start without
+	// flock carries it, so a later start of the same pod name (which Kubernetes allows only once the
+	// earlier pod is gone) knows that folder is dead.
+	EnvPod = "BINDER_PROJECTS_POD"
 )
 
 // InitScript is the init container's POSIX sh script (init.sh; dash, bash and busybox ash run it). It
