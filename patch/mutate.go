@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,7 +165,7 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 	nbc := &out.Spec.Containers[nb]
 	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.HomeMountPath, SubPath: p.Dir})
 	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.ProjectsMountPath})
-	ensureInitContainer(out, initContainer(cfg, nbc, vol.name, p))
+	ensureInitContainer(out, initContainer(cfg, nbc, vol.name, p, handed))
 	if cfg.CoLocateUserServers {
 		ensureCoLocated(out)
 	}
@@ -325,7 +326,7 @@ func perServerClaim(pod *corev1.Pod, cfg Config, claim string) error {
 // initContainer is the container that seeds the project: the project's image, the notebook's
 // security context and resources, the user's volume at the projects path only (so it still sees
 // the image's own home), inputs as env vars.
-func initContainer(cfg Config, nb *corev1.Container, volume string, p Project) corev1.Container {
+func initContainer(cfg Config, nb *corev1.Container, volume string, p Project, handed []QueuedDeletion) corev1.Container {
 	return corev1.Container{
 		Name:    cfg.InitContainerName,
 		Image:   p.Image,
@@ -335,7 +336,9 @@ func initContainer(cfg Config, nb *corev1.Container, volume string, p Project) c
 			{Name: EnvProject, Value: p.Dir},
 			{Name: EnvSource, Value: cfg.HomeMountPath},
 			{Name: EnvDelete, Value: strings.Join(p.Deletions, " ")},
+			{Name: EnvDeleteIDs, Value: deletionIDs(p.Deletions, handed)},
 			{Name: EnvReport, Value: corev1.TerminationMessagePathDefault},
+			{Name: EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 		},
 		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: cfg.ProjectsMountPath}},
 		Resources:                *nb.Resources.DeepCopy(),
@@ -344,6 +347,21 @@ func initContainer(cfg Config, nb *corev1.Container, volume string, p Project) c
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+}
+
+// deletionIDs is EnvDeleteIDs for the folders dirs: each one's queue entry time in Unix nanoseconds,
+// or 0 for a folder that is not a queue entry (the delete annotation).
+func deletionIDs(dirs []string, handed []QueuedDeletion) string {
+	ids := make([]string, len(dirs))
+	for i, d := range dirs {
+		ids[i] = "0"
+		for _, q := range handed {
+			if q.Dir == d {
+				ids[i] = strconv.FormatInt(q.QueuedAt.UnixNano(), 10)
+			}
+		}
+	}
+	return strings.Join(ids, " ")
 }
 
 // ensureCoLocated asks the scheduler to put pod on the node of the user's other singleuser pods, when

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,9 @@ func seedContainer(image, volume, dir, deletions string, nb corev1.Container) co
 			{Name: EnvProject, Value: dir},
 			{Name: EnvSource, Value: "/home/jovyan"},
 			{Name: EnvDelete, Value: deletions},
+			{Name: EnvDeleteIDs, Value: strings.TrimSpace(strings.Repeat("0 ", len(strings.Fields(deletions))))},
 			{Name: EnvReport, Value: "/dev/termination-log"},
+			{Name: EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 		},
 		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: "/projects"}},
 		Resources:                nb.Resources,
@@ -404,6 +407,12 @@ func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicat
 	want := corev1.EnvVar{Name: EnvDelete, Value: "gh_a_b gh_c_d gh_binder-examples_requirements"}
 	if diff := cmp.Diff(want, ic.Env[3]); diff != "" {
 		t.Errorf("deletions (-want +got):\n%s", diff)
+	}
+	// gh_a_b is named by the annotation and queued: the queue entry's id goes with it, so the script's
+	// record of carried-out deletions covers it.
+	wantIDs := corev1.EnvVar{Name: EnvDeleteIDs, Value: fmt.Sprintf("%d %d %d", at.UnixNano()+1, at.UnixNano(), at.Add(time.Second).UnixNano())}
+	if diff := cmp.Diff(wantIDs, ic.Env[4]); diff != "" {
+		t.Errorf("deletion ids (-want +got):\n%s", diff)
 	}
 	handed, err := HandedDeletions(got)
 	if err != nil {
