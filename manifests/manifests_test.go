@@ -501,6 +501,9 @@ func TestTheRoleGrantsOnlyWhatTheClaimControllerNeeds(t *testing.T) {
 		// controller-runtime's event recorder writes events.k8s.io/v1 Events (create, and patch for a
 		// repeated one's series).
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		// Leader election: the Lease, and the Events it records about a new leader.
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 	}
 	if diff := cmp.Diff(want, in.Role.Rules); diff != "" {
 		t.Errorf("the Role's rules (-want +got):\n%s", diff)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/binder-projects/binder-projects/controller"
@@ -37,7 +38,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	certDir := fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder holding tls.crt and tls.key; a change to the files is picked up without a restart")
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 turns it off)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	namespace := fs.String("namespace", "", "the hub's namespace: the claim controller watches singleuser pods only there (empty: every namespace)")
+	namespace := fs.String("namespace", "", "the hub's namespace, where the controllers watch singleuser pods and claims (default: the pod's own namespace in a cluster, else the kubeconfig context's)")
+	leaderElect := fs.Bool("leader-elect", true, "elect one replica to run the controllers (a Lease in --namespace); every replica serves the webhook")
+	leaderElectionID := fs.String("leader-election-id", "binder-projects", "name of the Lease the replicas elect a leader with")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, then the in-cluster config, then ~/.kube/config)")
 	claimSize := fs.String("claim-size", "10Gi", "size of a claim created for a pod without storage")
 	claimClass := fs.String("claim-storage-class", "", "storage class of such a claim (empty: the cluster's default class)")
@@ -74,6 +77,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "cannot reach the Kubernetes API")
 		return 1
 	}
+	if *namespace == "" {
+		if *namespace, err = ownNamespace(*kubeconfig); err != nil {
+			fmt.Fprintf(stderr, "binder-projects serve: %v; set --namespace to the hub's namespace\n", err)
+			return 2
+		}
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		log.Error(err, "building the scheme")
@@ -81,9 +90,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	podCache := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{patch.LabelComponent: patch.ComponentSingleuser})}
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
-	if *namespace != "" {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{*namespace: {}}
-	}
+	// Only the hub's namespace: the Role grants no more, and a cache over every namespace would never
+	// sync, so readiness would never come.
+	cacheOpts.DefaultNamespaces = map[string]cache.Config{*namespace: {}}
 	// The webhook reads the registry from the manager's cache (a cached client), never with an API
 	// call per request; the cache is filled before the webhook is ready.
 	var registry webhook.ClaimRegistry
@@ -93,6 +102,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress: *probeAddr,
+		// The controllers run on the elected replica only; the webhook server, the cache and the
+		// readiness checks run on every replica.
+		LeaderElection:                *leaderElect,
+		LeaderElectionID:              *leaderElectionID,
+		LeaderElectionNamespace:       *namespace,
+		LeaderElectionReleaseOnCancel: true,
 		WebhookServer: webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg,
 			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects)),
 	})
@@ -102,7 +117,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	registry.Reader = mgr.GetClient()
 	var cacheSynced atomic.Bool
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.PersistentVolumeClaim{}); err != nil {
 			return fmt.Errorf("watching claims: %w", err)
 		}
@@ -147,6 +162,35 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// everyReplica is a runnable that runs on every replica, not only on the elected leader: the admission
+// webhook reads the registry on every replica, so every replica fills its claim cache.
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }
+
+// serviceAccountNamespace is where Kubernetes tells a pod its namespace.
+var serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// ownNamespace is the namespace binder-projects runs in: the pod's own in a cluster, else the
+// kubeconfig context's.
+func ownNamespace(kubeconfig string) (string, error) {
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b)), nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).RawConfig()
+	if err == nil {
+		if c := raw.Contexts[raw.CurrentContext]; c != nil && c.Namespace != "" {
+			return c.Namespace, nil
+		}
+	}
+	return "", fmt.Errorf("no namespace: not in a cluster, and the kubeconfig context names none")
 }
 
 // restConfig loads the kubeconfig named by the flag, else the usual places.
