@@ -12,8 +12,8 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests need (dash, bash, busybox; chromium and its driver), when missing.
-	@hack/install-deps.sh dash bash busybox-static chromium chromium-driver
+deps: ## Install the Debian packages the tests need (dash, bash, busybox; chromium and its driver; JupyterHub, its proxy and singleuser server), when missing.
+	@hack/install-deps.sh dash bash busybox-static chromium chromium-driver jupyterhub node-configurable-http-proxy python3-notebook
 
 # What the real cluster needs from apt (kept equal to e2e/cluster.DebianPackages by a test): busybox for
 # the images, libseccomp-dev, gcc and pkg-config for runc, iptables, nftables, conntrack, socat and
