@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -36,15 +35,6 @@ func (w *world) call(t *testing.T, method, path, auth string) (*http.Response, [
 	return resp, body
 }
 
-// projectsPath is the API path of user's projects (and of one, with dir), path-escaped.
-func projectsPath(user string, dir ...string) string {
-	p := servicePrefix + "api/users/" + url.PathEscape(user) + "/projects"
-	for _, d := range dir {
-		p += "/" + url.PathEscape(d)
-	}
-	return p
-}
-
 // checkErrorBody checks that an error answer is JSON {"status": status, "message": "...<want>..."}.
 func checkErrorBody(t *testing.T, resp *http.Response, body []byte, status int, want string) {
 	t.Helper()
@@ -73,7 +63,9 @@ func listed(claim string, ps ...projects.Project) []projects.Listed {
 
 func TestListingProjects(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	w.hub.addTokenWithoutAccess("bitnik", "token-bitnik-no-access")
+	bitnik, annas, adas := w.token(t, "bitnik"), w.token(t, anna), w.token(t, hubAdmin)
+	// A token made on the hub's token page with only some of bitnik's scopes, not the service's.
+	noAccess := w.token(t, "bitnik", "read:users:name!user=bitnik")
 	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile)
 
 	tests := []struct {
@@ -84,17 +76,17 @@ func TestListingProjects(t *testing.T) {
 		want    []projects.Listed // on 200
 		message string            // on an error
 	}{
-		{name: "a user sees their own projects, most recently used first", user: "bitnik", auth: "token token-bitnik",
+		{name: "a user sees their own projects, most recently used first", user: "bitnik", auth: "token " + bitnik,
 			status: http.StatusOK, want: bitniks},
-		{name: "a Bearer token works like a token", user: "bitnik", auth: "Bearer token-bitnik",
+		{name: "a Bearer token works like a token", user: "bitnik", auth: "Bearer " + bitnik,
 			status: http.StatusOK, want: bitniks},
-		{name: "a user name with non-ASCII characters and an @ is found through its path-escaped form", user: "anna.müller@uni.example",
-			auth: "token token-anna", status: http.StatusOK, want: listed("claim-anna-m-ller-uni-example---b22940a4", annaProject)},
-		{name: "a user without projects gets an empty list, not null", user: "ada", auth: "token token-ada",
+		{name: "a user name with non-ASCII characters and an @ is found through its path-escaped form", user: anna,
+			auth: "token " + annas, status: http.StatusOK, want: listed("claim-anna-m-ller-uni-example---b22940a4", annaProject)},
+		{name: "a user without projects gets an empty list, not null", user: hubAdmin, auth: "token " + adas,
 			status: http.StatusOK, want: []projects.Listed{}},
-		{name: "a user asking for someone else's projects is refused with 403", user: "anna.müller@uni.example", auth: "token token-bitnik",
+		{name: "a user asking for someone else's projects is refused with 403", user: anna, auth: "token " + bitnik,
 			status: http.StatusForbidden, message: `you are logged in as "bitnik" and can see and delete only your own projects`},
-		{name: "a hub admin sees anyone's projects", user: "bitnik", auth: "token token-ada",
+		{name: "a hub admin sees anyone's projects", user: "bitnik", auth: "token " + adas,
 			status: http.StatusOK, want: bitniks},
 		{name: "a request without credentials is refused with 401", user: "bitnik",
 			status: http.StatusUnauthorized, message: "not logged in"},
@@ -102,12 +94,12 @@ func TestListingProjects(t *testing.T) {
 			status: http.StatusUnauthorized, message: "JupyterHub does not accept this token"},
 		{name: "an Authorization header of another scheme is refused with 401", user: "bitnik", auth: "Basic Yml0bmlrOnB3",
 			status: http.StatusUnauthorized, message: `must be "token <your JupyterHub API token>"`},
-		{name: "a token without the service's access scope is refused with 403", user: "bitnik", auth: "token token-bitnik-no-access",
+		{name: "a token without the service's access scope is refused with 403", user: "bitnik", auth: "token " + noAccess,
 			status: http.StatusForbidden, message: "needs the scope access:services!service=projects"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := w.call(t, http.MethodGet, projectsPath(tt.user), tt.auth)
+			resp, body := w.call(t, http.MethodGet, w.projectsPath(tt.user), tt.auth)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
 			}
@@ -137,7 +129,7 @@ func TestDeletingProjects(t *testing.T) {
 		name    string
 		user    string
 		dir     string
-		auth    string
+		by      string // whose token the request carries ("": none)
 		status  int
 		message string
 		// claim and its registry after the request (a refused request leaves it as it was).
@@ -145,31 +137,31 @@ func TestDeletingProjects(t *testing.T) {
 		want  projects.Registry
 	}{
 		{name: "a user deletes their own project: 204, and the claim records it gone and queued for deletion",
-			user: "bitnik", dir: requirements.Dir, auth: "token token-bitnik", status: http.StatusNoContent,
+			user: "bitnik", dir: requirements.Dir, by: "bitnik", status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
 				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
 		{name: "a hub admin deletes someone else's project",
-			user: "bitnik", dir: conda.Dir, auth: "token token-ada", status: http.StatusNoContent,
+			user: "bitnik", dir: conda.Dir, by: hubAdmin, status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
 				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
 		{name: "deleting while the user's server pod exists is refused with 409, and nothing changes",
-			user: "anna.müller@uni.example", dir: annaProject.Dir, auth: "token token-anna", status: http.StatusConflict,
+			user: anna, dir: annaProject.Dir, by: anna, status: http.StatusConflict,
 			message: "stop your server (pod jupyter-anna-m-ller-uni-example---b22940a4)",
 			claim:   "claim-anna-m-ller-uni-example---b22940a4", want: projects.Registry{Projects: []projects.Project{annaProject}}},
 		{name: "deleting a folder that is not a project of the user is refused with 404",
-			user: "bitnik", dir: "gh_someone_else", auth: "token token-bitnik", status: http.StatusNotFound,
+			user: "bitnik", dir: "gh_someone_else", by: "bitnik", status: http.StatusNotFound,
 			message: `bitnik has no project "gh_someone_else"`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a folder name that cannot be a project folder is refused with 400",
-			user: "bitnik", dir: ".ssh", auth: "token token-bitnik", status: http.StatusBadRequest,
+			user: "bitnik", dir: ".ssh", by: "bitnik", status: http.StatusBadRequest,
 			message: `does not start with "."`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a folder name with a space is refused with 400",
-			user: "bitnik", dir: "gh a", auth: "token token-bitnik", status: http.StatusBadRequest,
+			user: "bitnik", dir: "gh a", by: "bitnik", status: http.StatusBadRequest,
 			message: `uses only A-Z, a-z, 0-9`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a user deleting someone else's project is refused with 403",
-			user: "bitnik", dir: conda.Dir, auth: "token token-anna", status: http.StatusForbidden,
+			user: "bitnik", dir: conda.Dir, by: anna, status: http.StatusForbidden,
 			message: `only hub admins can manage "bitnik"'s`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a delete without credentials is refused with 401",
@@ -179,7 +171,11 @@ func TestDeletingProjects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t, fixtureObjects(t)...)
-			resp, body := w.call(t, http.MethodDelete, projectsPath(tt.user, tt.dir), tt.auth)
+			auth := ""
+			if tt.by != "" {
+				auth = "token " + w.token(t, tt.by)
+			}
+			resp, body := w.call(t, http.MethodDelete, w.projectsPath(tt.user, tt.dir), auth)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
 			}
@@ -199,6 +195,7 @@ func TestDeletingProjects(t *testing.T) {
 
 func TestRoutes(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
+	bitnik := w.token(t, "bitnik")
 	tests := []struct {
 		name    string
 		method  string
@@ -208,18 +205,18 @@ func TestRoutes(t *testing.T) {
 		message string
 	}{
 		{name: "an unknown API route is 404 with a JSON body that names the API", method: http.MethodGet,
-			path: servicePrefix + "api/users/bitnik/things", status: http.StatusNotFound, message: "api/users/{user}/projects"},
+			path: w.prefix + "api/users/bitnik/things", status: http.StatusNotFound, message: "api/users/{user}/projects"},
 		{name: "POST on the projects list is 405 with an Allow header", method: http.MethodPost,
-			path: projectsPath("bitnik"), status: http.StatusMethodNotAllowed, allow: "GET, HEAD"},
+			path: w.projectsPath("bitnik"), status: http.StatusMethodNotAllowed, allow: "GET, HEAD"},
 		{name: "PUT on a project is 405 with an Allow header", method: http.MethodPut,
-			path: projectsPath("bitnik", conda.Dir), status: http.StatusMethodNotAllowed, allow: "GET, HEAD, DELETE"},
-		{name: "one project is shown", method: http.MethodGet, path: projectsPath("bitnik", conda.Dir), status: http.StatusOK},
-		{name: "an unknown project is 404", method: http.MethodGet, path: projectsPath("bitnik", "gh_nothing"), status: http.StatusNotFound,
+			path: w.projectsPath("bitnik", conda.Dir), status: http.StatusMethodNotAllowed, allow: "GET, HEAD, DELETE"},
+		{name: "one project is shown", method: http.MethodGet, path: w.projectsPath("bitnik", conda.Dir), status: http.StatusOK},
+		{name: "an unknown project is 404", method: http.MethodGet, path: w.projectsPath("bitnik", "gh_nothing"), status: http.StatusNotFound,
 			message: `bitnik has no project "gh_nothing"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := w.call(t, tt.method, tt.path, "token token-bitnik")
+			resp, body := w.call(t, tt.method, tt.path, "token "+bitnik)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
 			}
@@ -243,19 +240,20 @@ func TestRoutes(t *testing.T) {
 
 func TestTokensAreResolvedOnceAndCachedBriefly(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
+	bitnik := w.token(t, "bitnik")
 	for range 3 {
-		if resp, body := w.call(t, http.MethodGet, projectsPath("bitnik"), "token token-bitnik"); resp.StatusCode != http.StatusOK {
+		if resp, body := w.call(t, http.MethodGet, w.projectsPath("bitnik"), "token "+bitnik); resp.StatusCode != http.StatusOK {
 			t.Fatalf("status = %d\n%s", resp.StatusCode, body)
 		}
 	}
-	if n := w.hub.count("/hub/api/user"); n != 1 {
+	if n := w.calls.count("GET /user"); n != 1 {
 		t.Errorf("the hub was asked %d times for the same token, want once", n)
 	}
 	// A refused token is not cached: it is asked about every time.
 	for range 2 {
-		w.call(t, http.MethodGet, projectsPath("bitnik"), "token wrong")
+		w.call(t, http.MethodGet, w.projectsPath("bitnik"), "token wrong")
 	}
-	if n := w.hub.count("/hub/api/user"); n != 3 {
+	if n := w.calls.count("GET /user"); n != 3 {
 		t.Errorf("the hub was asked %d times in all, want 3", n)
 	}
 }

@@ -17,15 +17,16 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
 	b := startBrowser(t)
 
-	// An unauthenticated browser goes through the hub's OAuth flow: the stand-in hub asks it to log in.
-	b.navigate(w.origin + servicePrefix)
+	// An unauthenticated browser goes through the hub's OAuth flow: the hub asks it to log in.
+	b.navigate(w.origin + w.prefix)
 	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
 	b.screenshot("01-hub-login")
 	b.typeInto("#username_input", "bitnik")
+	b.typeInto("#password_input", w.hub.Password)
 	b.click("#login_submit")
 	b.waitFor("the projects page", `return document.title === "Your projects"`)
-	if got := b.currentURL(); got != w.origin+servicePrefix {
-		t.Errorf("after the login the browser is at %s, want the projects page %s", got, w.origin+servicePrefix)
+	if got := b.currentURL(); got != w.origin+w.prefix {
+		t.Errorf("after the login the browser is at %s, want the projects page %s", got, w.origin+w.prefix)
 	}
 
 	t.Run("the page shows the user's projects, most recently used first", func(t *testing.T) {
@@ -43,7 +44,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		}
 		var launch string
 		b.js(&launch, `return document.querySelector('tr[data-folder="`+requirements.Dir+`"] a.launch').href`)
-		if want := w.origin + "/binder/v2/gh/binder-examples/requirements/HEAD"; launch != want {
+		if want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/HEAD"; launch != want {
 			t.Errorf("Launch goes to %s, want %s", launch, want)
 		}
 	})
@@ -108,20 +109,20 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	t.Run("the launch form makes BinderHub's v2 URL and goes there", func(t *testing.T) {
 		b.typeInto("#repository", "https://github.com/binder-examples/conda")
 		b.typeInto("#ref", "main")
-		if got, want := b.text("#launch-url"), w.origin+"/binder/v2/gh/binder-examples/conda/main"; got != want {
+		if got, want := b.text("#launch-url"), w.hub.BinderURL+"v2/gh/binder-examples/conda/main"; got != want {
 			t.Errorf("GitHub launch URL = %q, want %q", got, want)
 		}
 		b.click(`#provider option[value="gl"]`)
 		b.typeInto("#repository", "https://gitlab.com/gesis/notebooks/analysis.git")
 		b.typeInto("#ref", "v1.0")
-		want := w.origin + "/binder/v2/gl/gesis%2Fnotebooks%2Fanalysis/v1.0"
+		want := w.hub.BinderURL + "v2/gl/gesis%2Fnotebooks%2Fanalysis/v1.0"
 		if got := b.text("#launch-url"); got != want {
 			t.Errorf("GitLab launch URL = %q, want %q", got, want)
 		}
 		b.click(`#provider option[value="git"]`)
 		b.typeInto("#repository", "https://git.example.org/group/repo.git")
 		b.typeInto("#ref", "")
-		if got, want := b.text("#launch-url"), w.origin+"/binder/v2/git/https%3A%2F%2Fgit.example.org%2Fgroup%2Frepo.git/HEAD"; got != want {
+		if got, want := b.text("#launch-url"), w.hub.BinderURL+"v2/git/https%3A%2F%2Fgit.example.org%2Fgroup%2Frepo.git/HEAD"; got != want {
 			t.Errorf("git launch URL = %q, want %q", got, want)
 		}
 		b.click(`#provider option[value="gl"]`)
@@ -129,11 +130,11 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.typeInto("#ref", "v1.0")
 		b.screenshot("04-launch-form")
 		b.click("#launch-button")
-		b.waitFor("BinderHub's page", `return document.location.pathname.startsWith("/binder/")`)
+		b.waitFor("BinderHub's page", `return document.location.pathname.startsWith(arguments[0])`, w.hub.BaseURL+"services/binder/")
 		if got := b.currentURL(); got != want {
 			t.Errorf("the form went to %s, want %s", got, want)
 		}
-		if got := b.text("body"); !strings.Contains(got, "/binder/v2/gl/gesis%2Fnotebooks%2Fanalysis/v1.0") {
+		if got := b.text("body"); !strings.Contains(got, "/services/binder/v2/gl/gesis%2Fnotebooks%2Fanalysis/v1.0") {
 			t.Errorf("BinderHub stand-in got %q", got)
 		}
 	})

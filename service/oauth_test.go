@@ -17,16 +17,17 @@ import (
 // browser is an HTTP client with a cookie jar that does not follow redirects on its own.
 type browser struct {
 	t      *testing.T
+	w      *world
 	origin string
 	c      *http.Client
 }
 
-func newBrowser(t *testing.T, origin string) *browser {
+func newBrowser(t *testing.T, w *world) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &browser{t: t, origin: origin, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &browser{t: t, w: w, origin: w.origin, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }
@@ -75,7 +76,7 @@ func (b *browser) follow(path string) (*http.Response, string) {
 
 // cookie is the value of the jar's cookie name for the service's prefix.
 func (b *browser) cookie(name string) string {
-	u, _ := url.Parse(b.origin + servicePrefix)
+	u, _ := url.Parse(b.origin + b.w.prefix)
 	for _, c := range b.c.Jar.Cookies(u) {
 		if c.Name == name {
 			return c.Value
@@ -88,12 +89,12 @@ func (b *browser) cookie(name string) string {
 // and returns the projects page.
 func (b *browser) login(user string) string {
 	b.t.Helper()
-	resp, body := b.follow(servicePrefix)
+	resp, body := b.follow(b.w.prefix)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Sign in") {
 		b.t.Fatalf("the service did not lead to the hub's login: %d\n%s", resp.StatusCode, body)
 	}
 	loginURL := resp.Request.URL.String()
-	resp, _ = b.do(http.MethodPost, loginURL, nil, url.Values{"username": {user}})
+	resp, _ = b.do(http.MethodPost, loginURL, nil, url.Values{"username": {user}, "password": {b.w.hub.Password}})
 	if resp.StatusCode != http.StatusFound {
 		b.t.Fatalf("hub login: %d", resp.StatusCode)
 	}
@@ -104,13 +105,34 @@ func (b *browser) login(user string) string {
 	return body
 }
 
+// hubLogin logs the browser in to the hub only, with the hub's login form.
+func (b *browser) hubLogin(user string) {
+	b.t.Helper()
+	resp, body := b.do(http.MethodPost, b.w.hub.BaseURL+"hub/login", nil, url.Values{"username": {user}, "password": {b.w.hub.Password}})
+	if resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("hub login: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestOAuthLoginRoundTrip logs in through the real hub's OAuth flow, once with the hub at the root and
+// once under a base URL (hub.baseUrl): there the service must take its prefix, its redirect_uri and
+// the hub's authorize URL from JUPYTERHUB_BASE_URL, or the hub refuses the redirect_uri.
 func TestOAuthLoginRoundTrip(t *testing.T) {
-	w := newWorld(t, fixtureObjects(t)...)
-	b := newBrowser(t, w.origin)
+	for _, base := range []string{"/", "/jhub/"} {
+		t.Run("base URL "+base, func(t *testing.T) { testOAuthLoginRoundTrip(t, base) })
+	}
+}
+
+func testOAuthLoginRoundTrip(t *testing.T, base string) {
+	w := newWorldAt(t, base, fixtureObjects(t)...)
+	if want := base + "services/projects/"; w.prefix != want {
+		t.Fatalf("the service's prefix is %s, want %s", w.prefix, want)
+	}
+	b := newBrowser(t, w)
 
 	// An unauthenticated browser is sent to the hub's authorize endpoint, with the service's client
 	// id and redirect_uri and a state that is also in its state cookie.
-	resp, _ := b.do(http.MethodGet, servicePrefix, nil, nil)
+	resp, _ := b.do(http.MethodGet, w.prefix, nil, nil)
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("page without a session: %d, want a redirect", resp.StatusCode)
 	}
@@ -118,11 +140,11 @@ func TestOAuthLoginRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loc.Path != "/hub/api/oauth2/authorize" {
-		t.Errorf("redirect to %s, want /hub/api/oauth2/authorize", loc.Path)
+	if want := w.hub.BaseURL + "hub/api/oauth2/authorize"; loc.Path != want {
+		t.Errorf("redirect to %s, want %s", loc.Path, want)
 	}
 	q := loc.Query()
-	if diff := cmp.Diff(map[string]string{"client_id": "service-projects", "redirect_uri": servicePrefix + "oauth_callback", "response_type": "code"},
+	if diff := cmp.Diff(map[string]string{"client_id": "service-projects", "redirect_uri": w.prefix + "oauth_callback", "response_type": "code"},
 		map[string]string{"client_id": q.Get("client_id"), "redirect_uri": q.Get("redirect_uri"), "response_type": q.Get("response_type")}); diff != "" {
 		t.Errorf("authorize parameters (-want +got):\n%s", diff)
 	}
@@ -135,8 +157,8 @@ func TestOAuthLoginRoundTrip(t *testing.T) {
 			stateCookieSeen = c
 		}
 	}
-	if stateCookieSeen == nil || !stateCookieSeen.HttpOnly || stateCookieSeen.Path != servicePrefix {
-		t.Errorf("state cookie = %+v, want an HttpOnly cookie on %s", stateCookieSeen, servicePrefix)
+	if stateCookieSeen == nil || !stateCookieSeen.HttpOnly || stateCookieSeen.Path != w.prefix {
+		t.Errorf("state cookie = %+v, want an HttpOnly cookie on %s", stateCookieSeen, w.prefix)
 	}
 	if strings.Contains(stateCookieSeen.Value, q.Get("state")) {
 		t.Error("the state cookie holds the state in clear")
@@ -149,14 +171,14 @@ func TestOAuthLoginRoundTrip(t *testing.T) {
 	}
 	// The session cookie: HttpOnly, SameSite=Lax, confined to the prefix; the XSRF cookie readable by
 	// scripts.
-	u, _ := url.Parse(w.origin + servicePrefix)
+	u, _ := url.Parse(w.origin + w.prefix)
 	if b.cookie(sessionCookie) == "" || b.cookie(xsrfCookie) == "" {
 		t.Fatalf("cookies after login: %v", b.c.Jar.Cookies(u))
 	}
 	// A second browser, step by step, to see the Set-Cookie attributes.
-	b2 := newBrowser(t, w.origin)
-	b2.do(http.MethodPost, "/hub/login", nil, url.Values{"username": {"bitnik"}})
-	resp, _ = b2.do(http.MethodGet, servicePrefix, nil, nil)               // → authorize
+	b2 := newBrowser(t, w)
+	b2.hubLogin("bitnik")
+	resp, _ = b2.do(http.MethodGet, w.prefix, nil, nil)                    // → authorize
 	resp, _ = b2.do(http.MethodGet, resp.Header.Get("Location"), nil, nil) // → callback
 	resp, _ = b2.do(http.MethodGet, resp.Header.Get("Location"), nil, nil) // callback sets the cookies
 	var session, xsrf *http.Cookie
@@ -168,11 +190,11 @@ func TestOAuthLoginRoundTrip(t *testing.T) {
 			xsrf = c
 		}
 	}
-	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != servicePrefix {
-		t.Errorf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=%s", session, servicePrefix)
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != w.prefix {
+		t.Errorf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=%s", session, w.prefix)
 	}
-	if xsrf == nil || xsrf.HttpOnly || xsrf.Path != servicePrefix {
-		t.Errorf("XSRF cookie = %+v, want one scripts can read, Path=%s", xsrf, servicePrefix)
+	if xsrf == nil || xsrf.HttpOnly || xsrf.Path != w.prefix {
+		t.Errorf("XSRF cookie = %+v, want one scripts can read, Path=%s", xsrf, w.prefix)
 	}
 	if session != nil && strings.Contains(session.Value, ".") {
 		t.Errorf("session cookie %q does not look encrypted", session.Value)
@@ -185,19 +207,19 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 	// start begins a login and returns the hub's redirect back to the callback (code and state).
 	start := func(b *browser) *url.URL {
 		t.Helper()
-		b.follow(servicePrefix)
-		b.do(http.MethodPost, "/hub/login", nil, url.Values{"username": {"bitnik"}})
-		resp, _ := b.do(http.MethodGet, servicePrefix, nil, nil)
+		b.follow(w.prefix)
+		b.hubLogin("bitnik")
+		resp, _ := b.do(http.MethodGet, w.prefix, nil, nil)
 		resp, _ = b.do(http.MethodGet, resp.Header.Get("Location"), nil, nil)
 		back, err := url.Parse(resp.Header.Get("Location"))
-		if err != nil || back.Path != servicePrefix+"oauth_callback" {
+		if err != nil || back.Path != w.prefix+"oauth_callback" {
 			t.Fatalf("the hub did not send the browser back to the callback: %v %v", back, err)
 		}
 		return back
 	}
 
 	t.Run("a callback with another state than the browser's login is refused with 403", func(t *testing.T) {
-		b := newBrowser(t, w.origin)
+		b := newBrowser(t, w)
 		back := start(b)
 		q := back.Query()
 		q.Set("state", "forged-"+q.Get("state"))
@@ -212,8 +234,8 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 		}
 	})
 	t.Run("a callback in a browser that never started a login is refused with 400", func(t *testing.T) {
-		back := start(newBrowser(t, w.origin))
-		other := newBrowser(t, w.origin)
+		back := start(newBrowser(t, w))
+		other := newBrowser(t, w)
 		resp, body := other.do(http.MethodGet, back.String(), nil, nil)
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("status = %d, want 400\n%s", resp.StatusCode, body)
@@ -221,10 +243,10 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 		checkErrorBody(t, resp, []byte(body), http.StatusBadRequest, "this login was not started here")
 	})
 	t.Run("a callback with the right state logs in, and the code is good once", func(t *testing.T) {
-		b := newBrowser(t, w.origin)
+		b := newBrowser(t, w)
 		back := start(b)
 		resp, body := b.do(http.MethodGet, back.String(), nil, nil)
-		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != servicePrefix {
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != w.prefix {
 			t.Fatalf("status = %d, Location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 		// Replaying the same callback: the state cookie is gone, so it is refused.
@@ -234,8 +256,8 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 		}
 	})
 	t.Run("a callback with the hub's error is refused with 403", func(t *testing.T) {
-		b := newBrowser(t, w.origin)
-		resp, body := b.do(http.MethodGet, servicePrefix+"oauth_callback?error=access_denied&error_description=no", nil, nil)
+		b := newBrowser(t, w)
+		resp, body := b.do(http.MethodGet, w.prefix+"oauth_callback?error=access_denied&error_description=no", nil, nil)
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("status = %d, want 403\n%s", resp.StatusCode, body)
 		}
@@ -244,9 +266,9 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 
 func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	b := newBrowser(t, w.origin)
+	b := newBrowser(t, w)
 	b.login("bitnik")
-	path := projectsPath("bitnik", gitlab.Dir)
+	path := w.projectsPath("bitnik", gitlab.Dir)
 	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
 
 	tests := []struct {
@@ -286,7 +308,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 		}
 	})
 	t.Run("a GET with the cookie alone needs no XSRF header", func(t *testing.T) {
-		resp, body := b.do(http.MethodGet, projectsPath("bitnik"), nil, nil)
+		resp, body := b.do(http.MethodGet, w.projectsPath("bitnik"), nil, nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status = %d\n%s", resp.StatusCode, body)
 		}
@@ -295,14 +317,14 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 
 func TestASecondReplicaWithTheSameTokenReadsTheSession(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	b := newBrowser(t, w.origin)
+	b := newBrowser(t, w)
 	b.login("bitnik")
 
-	replica, err := New(Config{Store: w.service.cfg.Store, HubAPIURL: w.hubURL + "/hub/api", APIToken: serviceToken, Prefix: servicePrefix})
+	replica, err := New(Config{Store: w.service.cfg.Store, HubAPIURL: w.apiURL, APIToken: w.hub.ServiceToken, Prefix: w.prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := New(Config{Store: w.service.cfg.Store, HubAPIURL: w.hubURL + "/hub/api", APIToken: "another-token", Prefix: servicePrefix})
+	other, err := New(Config{Store: w.service.cfg.Store, HubAPIURL: w.apiURL, APIToken: "another-token", Prefix: w.prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +337,7 @@ func TestASecondReplicaWithTheSameTokenReadsTheSession(t *testing.T) {
 		{"a service with another token does not", other, http.StatusUnauthorized},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, w.origin+projectsPath("bitnik"), nil)
+			req, _ := http.NewRequest(http.MethodGet, w.origin+w.projectsPath("bitnik"), nil)
 			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: b.cookie(sessionCookie)})
 			rec := httptest.NewRecorder()
 			tt.srv.ServeHTTP(rec, req)
@@ -328,7 +350,7 @@ func TestASecondReplicaWithTheSameTokenReadsTheSession(t *testing.T) {
 
 func TestThePageEscapesWhatUsersControl(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	page := newBrowser(t, w.origin).login("bitnik")
+	page := newBrowser(t, w).login("bitnik")
 	for _, bad := range []string{"<script>window.pwned", `"><script>`} {
 		if strings.Contains(page, bad) {
 			t.Errorf("the page contains %q unescaped", bad)
@@ -338,8 +360,8 @@ func TestThePageEscapesWhatUsersControl(t *testing.T) {
 		t.Errorf("the hostile repository URL is not shown escaped as text")
 	}
 	for _, want := range []string{
-		`href="` + w.origin + `/binder/v2/gh/binder-examples/requirements/HEAD"`,
-		`href="` + w.origin + `/binder/v2/gl/gesis%2Fnotebooks%2Fanalysis/HEAD"`,
+		`href="` + w.hub.BinderURL + `v2/gh/binder-examples/requirements/HEAD"`,
+		`href="` + w.hub.BinderURL + `v2/gl/gesis%2Fnotebooks%2Fanalysis/HEAD"`,
 		`href="https://github.com/binder-examples/requirements"`,
 	} {
 		if !strings.Contains(page, want) {
@@ -350,15 +372,15 @@ func TestThePageEscapesWhatUsersControl(t *testing.T) {
 
 func TestTheAdminSeesAnotherUsersPageAndOthersDoNot(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	admin := newBrowser(t, w.origin)
-	admin.login("ada")
-	resp, body := admin.do(http.MethodGet, servicePrefix+"?user="+url.QueryEscape("anna.müller@uni.example"), nil, nil)
+	admin := newBrowser(t, w)
+	admin.login(hubAdmin)
+	resp, body := admin.do(http.MethodGet, w.prefix+"?user="+url.QueryEscape(anna), nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, annaProject.Dir) {
 		t.Errorf("admin's view of anna's page: %d\n%s", resp.StatusCode, body)
 	}
-	user := newBrowser(t, w.origin)
+	user := newBrowser(t, w)
 	user.login("bitnik")
-	resp, body = user.do(http.MethodGet, servicePrefix+"?user="+url.QueryEscape("anna.müller@uni.example"), nil, nil)
+	resp, body = user.do(http.MethodGet, w.prefix+"?user="+url.QueryEscape(anna), nil, nil)
 	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, annaProject.Dir) {
 		t.Errorf("bitnik's view of anna's page: %d\n%s", resp.StatusCode, body)
 	}

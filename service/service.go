@@ -46,9 +46,10 @@ type Config struct {
 	// ServiceName is the service's name in hub.services (JUPYTERHUB_SERVICE_NAME).
 	ServiceName string
 	// Prefix is the service's URL path prefix, with a trailing slash (JUPYTERHUB_SERVICE_PREFIX),
-	// e.g. /services/projects/.
+	// e.g. /services/projects/; by default {HubBaseURL}services/{ServiceName}/, as JupyterHub sets it.
 	Prefix string
-	// HubBaseURL is the hub's public base path (JUPYTERHUB_BASE_URL), "/" on z2jh.
+	// HubBaseURL is the hub's public base path (JUPYTERHUB_BASE_URL; JupyterHub's base_url), "/" on
+	// z2jh unless hub.baseUrl is set.
 	HubBaseURL string
 	// HubHost is the hub's public origin, when browsers reach it on another one than the service
 	// (JUPYTERHUB_HOST); empty: the same origin, as behind the hub's proxy.
@@ -139,11 +140,21 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%s=%q is not an http(s) URL", EnvAPIURL, c.HubAPIURL)
 	}
 	c.HubAPIURL = strings.TrimRight(c.HubAPIURL, "/")
+	if c.HubBaseURL == "" {
+		c.HubBaseURL = "/"
+	}
+	if !strings.HasPrefix(c.HubBaseURL, "/") {
+		return c, fmt.Errorf("%s=%q must be a path starting with /", EnvBaseURL, c.HubBaseURL)
+	}
+	if !strings.HasSuffix(c.HubBaseURL, "/") {
+		c.HubBaseURL += "/"
+	}
 	if c.Prefix == "" {
 		if c.ServiceName == "" {
 			return c, fmt.Errorf("the service needs %s or %s", EnvServicePrefix, EnvServiceName)
 		}
-		c.Prefix = "/services/" + c.ServiceName + "/"
+		// Where JupyterHub puts every service: below the hub's base URL.
+		c.Prefix = c.HubBaseURL + "services/" + c.ServiceName + "/"
 	}
 	if !strings.HasPrefix(c.Prefix, "/") {
 		return c, fmt.Errorf("%s=%q must be a path starting with /", EnvServicePrefix, c.Prefix)
@@ -155,12 +166,6 @@ func (c Config) withDefaults() (Config, error) {
 		// /services/<name>/ is where JupyterHub puts every service.
 		parts := strings.Split(strings.Trim(c.Prefix, "/"), "/")
 		c.ServiceName = parts[len(parts)-1]
-	}
-	if c.HubBaseURL == "" {
-		c.HubBaseURL = "/"
-	}
-	if !strings.HasSuffix(c.HubBaseURL, "/") {
-		c.HubBaseURL += "/"
 	}
 	c.HubHost = strings.TrimRight(c.HubHost, "/")
 	if c.ClientID == "" {

@@ -28,7 +28,7 @@ set them in its Deployment:
   JUPYTERHUB_API_TOKEN        the service's api_token from hub.services (required)
   JUPYTERHUB_API_URL          the hub's API, e.g. http://hub:8081/hub/api (required)
   JUPYTERHUB_SERVICE_NAME     the service's name (default: from the prefix)
-  JUPYTERHUB_SERVICE_PREFIX   its URL prefix (default: /services/<name>/)
+  JUPYTERHUB_SERVICE_PREFIX   its URL prefix (default: <base URL>services/<name>/)
   JUPYTERHUB_BASE_URL         the hub's base URL (default: /)
   JUPYTERHUB_CLIENT_ID        its OAuth client id (default: service-<name>)
   JUPYTERHUB_OAUTH_CALLBACK_URL  its OAuth redirect URI (default: {prefix}oauth_callback)

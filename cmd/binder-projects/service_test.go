@@ -7,10 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/binder-projects/binder-projects/service/hubtest"
 )
 
 // syncBuffer is a buffer the service's goroutine and the test share.
@@ -130,5 +134,77 @@ func TestProjectsServiceServesUntilCancelled(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "sentinel-token-service") {
 		t.Error("the service logged its token")
+	}
+}
+
+// TestProjectsServiceBehindARealHubUnderABaseURL runs the command as an operator deploys it: only the
+// hub's token, API URL, the service's name and the hub's base URL in its environment (no prefix), behind
+// a real JupyterHub whose base_url is /jhub/. A browser logs in through the hub's OAuth flow and sees
+// the page; a script lists projects with a token made on the hub.
+func TestProjectsServiceBehindARealHubUnderABaseURL(t *testing.T) {
+	h, err := hubtest.New(t.TempDir(), hubtest.Options{BaseURL: "/jhub/", OwnListener: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan int, 1)
+	env := h.ServiceEnv()
+	go func() {
+		done <- projectsService(ctx, []string{"--listen", h.ServiceAddr()}, envOf(env), &logs, fakeClient(cluster(t)))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		h.Close()
+		if t.Failed() {
+			t.Logf("the service's log:\n%s\nthe hub's log (end):\n%s", logs.String(), h.LogTail(40))
+		}
+		if strings.Contains(logs.String(), h.ServiceToken) {
+			t.Error("the service logged its token")
+		}
+	})
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(h.Origin + "/jhub/services/projects/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/jhub/hub/login") {
+		t.Fatalf("the page without a login: %d at %s, want the hub's login page", resp.StatusCode, resp.Request.URL)
+	}
+	resp, err = browser.PostForm(resp.Request.URL.String(), url.Values{"username": {"bitnik"}, "password": {h.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/jhub/services/projects/" ||
+		!strings.Contains(string(page), "Your projects") || !strings.Contains(string(page), cliRequirements.Dir) {
+		t.Fatalf("after the hub's login and OAuth flow: %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+
+	token, err := h.Token("bitnik")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.Origin+"/jhub/services/projects/api/users/bitnik/projects", nil)
+	req.Header.Set("Authorization", "token "+token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), cliConda.Dir) {
+		t.Errorf("the API with a hub token: %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Error("the service logged a user's token")
 	}
 }
