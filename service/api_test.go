@@ -63,9 +63,12 @@ func listed(claim string, ps ...projects.Project) []projects.Listed {
 
 func TestListingProjects(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	bitnik, annas, adas := w.token(t, "bitnik"), w.token(t, anna), w.token(t, hubAdmin)
-	// A token made on the hub's token page with only some of bitnik's scopes, not the service's.
+	bitnik, annas, adas, admins := w.token(t, "bitnik"), w.token(t, anna), w.token(t, projectsAdmin), w.token(t, hubAdmin)
+	// Tokens made on the hub's token page with only some of their owner's scopes: without the service's,
+	// and a projects admin's without the admin scope, or with it for bitnik only.
 	noAccess := w.token(t, "bitnik", "read:users:name!user=bitnik")
+	adasNarrow := w.token(t, projectsAdmin, "access:services!service=projects")
+	adasForBitnik := w.token(t, projectsAdmin, "access:services!service=projects", AdminScope+"!user=bitnik")
 	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile)
 
 	tests := []struct {
@@ -82,12 +85,20 @@ func TestListingProjects(t *testing.T) {
 			status: http.StatusOK, want: bitniks},
 		{name: "a user name with non-ASCII characters and an @ is found through its path-escaped form", user: anna,
 			auth: "token " + annas, status: http.StatusOK, want: listed("claim-anna-m-ller-uni-example---b22940a4", annaProject)},
-		{name: "a user without projects gets an empty list, not null", user: hubAdmin, auth: "token " + adas,
+		{name: "a user without projects gets an empty list, not null", user: projectsAdmin, auth: "token " + adas,
 			status: http.StatusOK, want: []projects.Listed{}},
 		{name: "a user asking for someone else's projects is refused with 403", user: anna, auth: "token " + bitnik,
-			status: http.StatusForbidden, message: `you are logged in as "bitnik" and can see and delete only your own projects`},
-		{name: "a hub admin sees anyone's projects", user: "bitnik", auth: "token " + adas,
+			status: http.StatusForbidden, message: `you are logged in as "bitnik" and can see and delete only your own projects; managing "anna.müller@uni.example"'s needs the scope custom:projects:admin`},
+		{name: "a projects admin (the documented role) sees anyone's projects", user: "bitnik", auth: "token " + adas,
 			status: http.StatusOK, want: bitniks},
+		{name: "a hub admin without the projects-admin role is refused with 403", user: "bitnik", auth: "token " + admins,
+			status: http.StatusForbidden, message: `you are logged in as "hubadmin"`},
+		{name: "a projects admin's token limited to the service's access scope is refused with 403", user: "bitnik", auth: "token " + adasNarrow,
+			status: http.StatusForbidden, message: "needs the scope custom:projects:admin"},
+		{name: "a token with the admin scope filtered to bitnik sees bitnik's projects", user: "bitnik", auth: "token " + adasForBitnik,
+			status: http.StatusOK, want: bitniks},
+		{name: "a token with the admin scope filtered to bitnik is refused anna's", user: anna, auth: "token " + adasForBitnik,
+			status: http.StatusForbidden, message: "needs the scope custom:projects:admin"},
 		{name: "a request without credentials is refused with 401", user: "bitnik",
 			status: http.StatusUnauthorized, message: "not logged in"},
 		{name: "a token JupyterHub does not accept is refused with 401", user: "bitnik", auth: "token not-a-token",
@@ -140,10 +151,14 @@ func TestDeletingProjects(t *testing.T) {
 			user: "bitnik", dir: requirements.Dir, by: "bitnik", status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
 				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
-		{name: "a hub admin deletes someone else's project",
-			user: "bitnik", dir: conda.Dir, by: hubAdmin, status: http.StatusNoContent,
+		{name: "a projects admin deletes someone else's project",
+			user: "bitnik", dir: conda.Dir, by: projectsAdmin, status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
 				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
+		{name: "a hub admin without the projects-admin role deleting someone else's project is refused with 403",
+			user: "bitnik", dir: conda.Dir, by: hubAdmin, status: http.StatusForbidden,
+			message: "needs the scope custom:projects:admin",
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "deleting while the user's server pod exists is refused with 409, and nothing changes",
 			user: anna, dir: annaProject.Dir, by: anna, status: http.StatusConflict,
 			message: "stop your server (pod jupyter-anna-m-ller-uni-example---b22940a4)",
@@ -162,7 +177,7 @@ func TestDeletingProjects(t *testing.T) {
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a user deleting someone else's project is refused with 403",
 			user: "bitnik", dir: conda.Dir, by: anna, status: http.StatusForbidden,
-			message: `only hub admins can manage "bitnik"'s`,
+			message: `managing "bitnik"'s needs the scope custom:projects:admin`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a delete without credentials is refused with 401",
 			user: "bitnik", dir: conda.Dir, status: http.StatusUnauthorized, message: "not logged in",

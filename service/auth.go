@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -106,14 +107,31 @@ func (s *Server) checkXSRF(r *http.Request, id identity) *authError {
 	return nil
 }
 
-// authorize lets a user at their own projects, and a hub admin at anyone's.
+// AdminScope is the custom JupyterHub scope that lets its holder see and delete other users' projects:
+// unfiltered, anyone's; filtered with !user=<name>, that user's. The hub's operators define it
+// (JupyterHub.custom_scopes) and give it with a role (docs/projects-service.md).
+const AdminScope = "custom:projects:admin"
+
+// authorize lets a user at their own projects, and the holder of AdminScope (for that user) at
+// another user's. Only the request's token counts: the scopes the hub lists for it, never the user
+// model's admin flag, so a narrowly scoped token of a powerful user stays narrow, and the power can be
+// given to anyone with a role.
 func authorize(id identity, user string) *authError {
-	if id.Name == user || id.Admin {
+	if id.Name == user || mayManage(id.Scopes, user) {
 		return nil
 	}
 	return &authError{status: http.StatusForbidden,
-		message: fmt.Sprintf("you are logged in as %q and can see and delete only your own projects; only hub admins can manage %q's", id.Name, user)}
+		message: fmt.Sprintf("you are logged in as %q and can see and delete only your own projects; managing %q's needs the scope %s (the hub's operators give it with a role)", id.Name, user, AdminScope)}
 }
+
+// mayManage reports whether scopes (as the hub lists a token's: expanded, filters after "!") include
+// AdminScope for user's projects.
+func mayManage(scopes []string, user string) bool {
+	return slices.Contains(scopes, AdminScope) || slices.Contains(scopes, AdminScope+"!user="+user)
+}
+
+// managesAll reports whether scopes include AdminScope for every user.
+func managesAll(scopes []string) bool { return slices.Contains(scopes, AdminScope) }
 
 // writeAuthError answers an API request with the error.
 func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, e *authError) {

@@ -15,13 +15,12 @@ import (
 	"time"
 )
 
-// HubUser is the part of JupyterHub's user model (GET /hub/api/user) the service uses. With the
-// "identify" scope that OAuth tokens of services carry, JupyterHub returns kind, name, admin, groups
-// and the token's scopes.
+// HubUser is the part of JupyterHub's user model (GET /hub/api/user) the service uses: who the
+// token's owner is, and the token's own scopes (expanded, as JupyterHub lists them). The model's admin
+// flag is not read: what a token may do here depends on its scopes alone.
 type HubUser struct {
 	Kind   string   `json:"kind"`
 	Name   string   `json:"name"`
-	Admin  bool     `json:"admin"`
 	Scopes []string `json:"scopes"`
 }
 

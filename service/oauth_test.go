@@ -370,18 +370,33 @@ func TestThePageEscapesWhatUsersControl(t *testing.T) {
 	}
 }
 
-func TestTheAdminSeesAnotherUsersPageAndOthersDoNot(t *testing.T) {
+// TestOnlyAProjectsAdminSeesAnotherUsersPage logs in through the hub's OAuth flow: the token the hub
+// gives the service carries custom:projects:admin for a holder of the documented role (the service
+// lists it in oauth_client_allowed_scopes), and not for anyone else, hub admins included.
+func TestOnlyAProjectsAdminSeesAnotherUsersPage(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
-	admin := newBrowser(t, w)
-	admin.login(hubAdmin)
-	resp, body := admin.do(http.MethodGet, w.prefix+"?user="+url.QueryEscape(anna), nil, nil)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, annaProject.Dir) {
-		t.Errorf("admin's view of anna's page: %d\n%s", resp.StatusCode, body)
-	}
-	user := newBrowser(t, w)
-	user.login("bitnik")
-	resp, body = user.do(http.MethodGet, w.prefix+"?user="+url.QueryEscape(anna), nil, nil)
-	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, annaProject.Dir) {
-		t.Errorf("bitnik's view of anna's page: %d\n%s", resp.StatusCode, body)
+	for _, tt := range []struct {
+		name   string
+		user   string
+		status int
+	}{
+		{"a projects admin sees anna's page", projectsAdmin, http.StatusOK},
+		{"a plain user is refused with 403", "bitnik", http.StatusForbidden},
+		{"a hub admin without the role is refused with 403", hubAdmin, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBrowser(t, w)
+			own := b.login(tt.user)
+			if got := strings.Contains(own, "(projects admin)"); got != (tt.status == http.StatusOK) {
+				t.Errorf("the page says projects admin: %v, want %v", got, !got)
+			}
+			resp, body := b.do(http.MethodGet, w.prefix+"?user="+url.QueryEscape(anna), nil, nil)
+			if resp.StatusCode != tt.status || strings.Contains(body, annaProject.Dir) != (tt.status == http.StatusOK) {
+				t.Errorf("%s's view of anna's page: %d, want %d\n%s", tt.user, resp.StatusCode, tt.status, body)
+			}
+			if tt.status != http.StatusOK && !strings.Contains(body, "needs the scope custom:projects:admin") {
+				t.Errorf("the refusal does not name the scope:\n%s", body)
+			}
+		})
 	}
 }

@@ -51,9 +51,10 @@ type pageScript struct {
 }
 
 type pageData struct {
-	Nonce        string
-	Me           string
-	Admin        bool
+	Nonce string
+	Me    string
+	// ManagesAll: the token may manage every user's projects (AdminScope).
+	ManagesAll   bool
 	User         string
 	Projects     []pageProject
 	BinderHubURL string
@@ -63,8 +64,8 @@ type pageData struct {
 	Message string
 }
 
-// page serves the projects page: the logged-in user's projects (an admin may add ?user=NAME), and the
-// launch form. A browser without a session is sent through the hub's OAuth flow.
+// page serves the projects page: the logged-in user's projects (a projects admin may add ?user=NAME),
+// and the launch form. A browser without a session is sent through the hub's OAuth flow.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	id, aerr := s.authenticate(r)
 	if aerr != nil {
@@ -98,7 +99,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	d := pageData{
 		Me:           id.Name,
-		Admin:        id.Admin,
+		ManagesAll:   managesAll(id.Scopes),
 		User:         user,
 		Projects:     rows,
 		BinderHubURL: s.cfg.BinderHubURL,

@@ -12,8 +12,8 @@
 // Identity comes from JupyterHub: scripts send "Authorization: token <JupyterHub token>" (or
 // "Bearer"), which the service resolves with GET {JUPYTERHUB_API_URL}/user; browsers go through the
 // hub's OAuth authorization-code flow and then hold an encrypted session cookie. A user sees and deletes
-// only their own projects, a hub admin anyone's. Errors are real HTTP status codes with a JSON body
-// {"status": N, "message": "..."}.
+// only their own projects; a token with the scope custom:projects:admin (AdminScope) anyone's. Errors
+// are real HTTP status codes with a JSON body {"status": N, "message": "..."}.
 package service
 
 import (

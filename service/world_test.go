@@ -38,8 +38,12 @@ import (
 
 const namespace = "bhub"
 
-// hubAdmin is a hub admin (the user model's admin flag) in every test hub.
-const hubAdmin = "ada"
+// Users with more than their own rights: projectsAdmin holds the documented projects-admin role
+// (docs/projects-service.md names ada); hubAdmin is a hub admin (the user model's admin flag) without it.
+const (
+	projectsAdmin = "ada"
+	hubAdmin      = "hubadmin"
+)
 
 // The hubs the tests share, one per base URL: a hub starts in about three seconds, and the tests of
 // one package run one after another, so each test sets its own service behind the shared hub's proxy.
@@ -126,7 +130,8 @@ func newWorld(t *testing.T, objs ...client.Object) *world {
 }
 
 // newWorldAt puts a new service, on a KubeStore over a fake API server holding objs, behind the shared
-// hub with base URL base. Users: bitnik and anna.müller@uni.example (plain users), ada (hub admin).
+// hub with base URL base. Users: bitnik and anna.müller@uni.example (plain users), ada (projects admin),
+// hubadmin (hub admin).
 func newWorldAt(t *testing.T, base string, objs ...client.Object) *world {
 	t.Helper()
 	h := sharedHub(t, base)
