@@ -20,6 +20,12 @@
 #                            newlines; may be empty or unset
 #   BINDER_PROJECTS_REPORT   absolute path of the report file (in a pod: /dev/termination-log); may be
 #                            empty or unset (no report)
+#   BINDER_PROJECTS_DELETE_IDS  the id of each deletion in BINDER_PROJECTS_DELETE, in the same order,
+#                            separated by spaces, tabs or newlines: 1 to 19 decimal digits, at most
+#                            2^63-1 (the registry queue entry's time in Unix ns); 0 for none. May be
+#                            unset (an older webhook): no ids. If it is set but has another count than
+#                            BINDER_PROJECTS_DELETE, or a bad id, it is ignored, with a warning (never
+#                            a refusal). See "Tombstones" below.
 # A folder name is 1 to 255 bytes of [A-Za-z0-9._-] and does not start with a dot.
 #
 # Exit status: 0 the project is ready (a queued deletion that could not be done is only a warning, and
@@ -36,7 +42,9 @@
 #   deleted=<positions>   the 1-based positions (in BINDER_PROJECTS_DELETE, space separated) of the
 #                         queued names that are gone now: deleted now, already absent, not a folder
 #                         (left alone: there was no project folder to delete), or a symbolic link
-#                         (only the link was removed);
+#                         (only the link was removed); and of those whose deletion (by its id) was
+#                         carried out already by another start (what is there now is newer: left
+#                         alone);
 #   kept=<positions>      the positions of the queued project folders that could not be deleted;
 #                         both lines are written once the queue was processed, possibly empty;
 #   project=<state>       seeded (copied now), existed (the folder was there), seeded-empty (the image
@@ -52,7 +60,9 @@
 #   .binder-projects-tmp.XXXXXX           a run's work folder, locked: see below
 #   .binder-projects-tmp-unlocked.XXXXXX  a run's work folder where flock is missing or does not work
 #   .binder-projects-deleted.<name>       a queued project folder being deleted
+#   .binder-projects-done                 the tombstones (see below): a folder, never a leftover
 #   .binder-projects-trash.XXXXXX         left by older versions of this script
+# (XXXXXX: mktemp's letters and digits, or, without mktemp, <pid>_<n>: never a dot.)
 #
 # Leftovers, and runs at the same time on one volume (two servers of one user starting together, or a
 # relaunch while an old pod still runs): a run removes only what is provably dead.
@@ -78,7 +88,25 @@
 # .binder-projects-deleted.<name> (cut to 255 bytes; an entry of that name is garbage of an earlier
 # partial removal and is removed first), then removes it, read-only folders made writable first. If
 # the rename fails, the folder is removed in place. If some of its files cannot be removed, what is
-# left is renamed back to <name>: it stays queued (kept=) and is warned about.
+# left is renamed back to <name>: it stays queued (kept=) and is warned about. A queued name that is
+# absent while .binder-projects-deleted.<name> is locked (another start is deleting it) is waited for
+# in the same way.
+#
+# Tombstones. Every start is handed the whole queue, so a start that launches a project P queued for
+# deletion, and seeds it anew, may run beside another start handed the same deletion of P: that one
+# must not delete the new P. So .binder-projects-done/<name> holds the id (decimal, one line) of the
+# latest deletion of <name> carried out. For a queued name with an id N > 0, a start reads it (under
+# the folder lock, where flock works, and again on each look): if it holds M >= N, that deletion was
+# carried out already, and whatever is at <name> now is newer: it is left alone, and the position is
+# reported deleted. Otherwise the start deletes as above, and once the folder is gone (or was found
+# absent) writes N there, unless it holds more already: a new file in a new private folder
+# .binder-projects-done/.XXXXXX, renamed over the tombstone; all before the folder lock is released
+# and before the launched project is seeded, so a start waiting on that lock, or coming later, sees
+# it. A failure to write it is a warning. A folder that could not be deleted gets no tombstone (it
+# stays queued). Id 0, or no ids, means no tombstone is read or written. Tombstones are a few bytes
+# each and are never removed (nor is .binder-projects-done: it is not a leftover, and never a
+# project, as its name starts with a dot); an entry of that name that is not a folder (or is a link)
+# is removed before a tombstone is written.
 
 set -eu
 IFS=' 	
@@ -95,6 +123,7 @@ tmp_prefix=.binder-projects-tmp.
 unlocked_prefix=.binder-projects-tmp-unlocked.
 trash_prefix=.binder-projects-trash.
 deleted_prefix=.binder-projects-deleted.
+done_dir=.binder-projects-done
 lock_name=.lock
 stale_minutes=1440
 
@@ -207,6 +236,15 @@ valid_name() {
 	[ "${#1}" -le 255 ]
 }
 
+# valid_id ID: whether ID is a deletion id: 1 to 19 decimal digits, at most 2^63-1, the largest integer
+# of the shells (dash, bash and busybox ash all have 64 bits). Compared with test's -ge, which reads
+# decimal (where $((...)) reads a leading 0 as octal); a number too large for it is an error there.
+valid_id() {
+	case $1 in '' | *[!0123456789]*) return 1 ;; esac
+	[ "${#1}" -lt 19 ] || { [ "${#1}" -eq 19 ] && { [ "${1%?????????}" -lt 9223372036 ] ||
+		{ [ "${1%?????????}" -eq 9223372036 ] && [ "${1#??????????}" -le 854775807 ]; }; }; }
+}
+
 # exists PATH: whether any entry is at PATH, including a dangling symbolic link.
 exists() {
 	[ -e "$1" ] || [ -L "$1" ]
@@ -233,8 +271,9 @@ remove_tree() {
 	return 1
 }
 
-# make_private_dir PREFIX: creates a new folder PREFIX<random> in the current folder and sets $made to
-# "./<its name>"; on failure sets $made_errors to what the tools said.
+# make_private_dir PREFIX: creates a new folder PREFIX<suffix> in the current folder and sets $made to
+# "./<its name>"; on failure sets $made_errors to what the tools said. The suffix has no dot (mktemp's
+# XXXXXX are letters and digits; without mktemp it is <pid>_<n>), so a name can be parsed from the end.
 priv_n=0
 make_private_dir() {
 	made=
@@ -254,11 +293,11 @@ make_private_dir() {
 	while [ "$tries" -lt 100 ]; do
 		tries=$((tries + 1))
 		priv_n=$((priv_n + 1))
-		if made_errors=$(mkdir "./$1$$.$priv_n" 2>&1); then
-			made=./$1$$.$priv_n
+		if made_errors=$(mkdir "./$1$$_$priv_n" 2>&1); then
+			made=./$1$$_$priv_n
 			return 0
 		fi
-		if ! exists "./$1$$.$priv_n"; then
+		if ! exists "./$1$$_$priv_n"; then
 			print_errors "$made_errors"
 			return 1
 		fi
@@ -425,15 +464,53 @@ deleted_name() {
 	fi
 }
 
-# delete_project NAME: deletes the queued project folder NAME. Succeeds if NAME is gone (or is not a
-# folder, which is left alone); warns and fails if it is still there.
+# done_id NAME: sets $m to the id in the tombstone of NAME (see above), 0 if there is none or it is
+# not a valid id.
+done_id() {
+	m=
+	if [ -f "./$done_dir/$1" ]; then
+		{ read -r m || :; } 2>/dev/null <"./$done_dir/$1" || m=
+	fi
+	valid_id "$m" || m=0
+}
+
+# done_before NAME ID: whether the deletion ID (> 0) of NAME was carried out already, by another
+# start: then whatever is at NAME now is newer, and is left alone.
+done_before() {
+	[ "$2" -gt 0 ] || return 1
+	done_id "$1"
+	[ "$m" -ge "$2" ] || return 1
+	log "project $1 was deleted already (by another start); anything named $1 now is newer and stays"
+}
+
+# record_done NAME ID: writes ID (> 0) into the tombstone of NAME, unless it holds as much already:
+# a new file in a folder of its own in $done_dir, renamed over the tombstone. A failure is a warning.
+record_done() {
+	[ "$2" -gt 0 ] || return 0
+	done_id "$1"
+	[ "$m" -lt "$2" ] || return 0
+	{ [ -d "./$done_dir" ] && ! [ -L "./$done_dir" ]; } || { rm -f "./$done_dir" && mkdir "./$done_dir"; } 2>/dev/null || :
+	if make_private_dir "$done_dir/." && { printf '%s\n' "$2" >"$made/id" && { mv -T "$made/id" "./$done_dir/$1" ||
+		{ ! [ -d "./$done_dir/$1" ] && mv -f "$made/id" "./$done_dir/$1"; }; }; } 2>/dev/null; then
+		rmdir "$made" 2>/dev/null || :
+		return 0
+	fi
+	[ -z "$made" ] || remove_tree "$made" || :
+	warn "could not record in $done_dir that project $1 was deleted; a start handed the same deletion at the same time as a start of $1 may delete the new $1"
+}
+
+# delete_project NAME ID: deletes the queued project folder NAME; ID is the deletion's id (0: none).
+# Succeeds if NAME is gone (or is not a folder, which is left alone), or if deletion ID of NAME was
+# carried out already; warns and fails if it is still there.
 delete_project() {
 	attempt=0
 	while :; do
 		attempt=$((attempt + 1))
+		done_before "$1" "$2" && return 0
 		if [ -L "./$1" ]; then
 			# Remove the link itself (no trailing slash: rm never follows it); its target stays.
 			if errors=$(rm -f "./$1" 2>&1) || ! exists "./$1"; then
+				record_done "$1" "$2"
 				log "deleted project $1 (it was a symbolic link; only the link was removed)"
 				return 0
 			fi
@@ -444,9 +521,21 @@ delete_project() {
 		if ! [ -d "./$1" ]; then
 			if exists "./$1"; then
 				log "not deleting $1: it is not a folder; left alone"
-			else
-				log "project $1 queued for deletion does not exist; nothing to delete"
+				return 0
 			fi
+			# A start that is deleting it right now (and may fail to, and put it back): wait for it.
+			deleted_name "$1"
+			if [ -n "$have_flock" ] && [ "$attempt" -le 3 ] && [ -d "$gone" ] && { command exec 7<"$gone"; } 2>/dev/null; then
+				if ! flock -n 7 2>/dev/null; then
+					log "project $1 is being deleted by another start; waiting for it"
+					flock 7 2>/dev/null || :
+					exec 7<&-
+					continue
+				fi
+				exec 7<&-
+			fi
+			record_done "$1" "$2"
+			log "project $1 queued for deletion does not exist; nothing to delete"
 			return 0
 		fi
 		# Lock the folder itself (a lock needs no space and no write permission), so that another run
@@ -468,10 +557,18 @@ delete_project() {
 		# Garbage of an earlier partial removal (or another run's deletion in progress).
 		remove_deleted "$gone" || :
 	fi
+	# Under the lock, just before the rename: a start that deleted it (and may have seeded it anew)
+	# left its tombstone.
+	if done_before "$1" "$2"; then
+		exec 7<&-
+		return 0
+	fi
 	# Rename first (atomic, needs no space), so a killed run leaves a folder that any later run
-	# removes, never a half-deleted project under its own name.
+	# removes, never a half-deleted project under its own name. The tombstone is written once the
+	# folder is gone, before the lock is released.
 	if mv -T "./$1" "$gone" 2>/dev/null; then
 		if remove_tree "$gone"; then
+			record_done "$1" "$2"
 			exec 7<&-
 			log "deleted project $1"
 			return 0
@@ -487,12 +584,14 @@ delete_project() {
 		return 1
 	fi
 	if ! exists "./$1"; then
+		record_done "$1" "$2"
 		exec 7<&-
 		log "project $1 was deleted by another start meanwhile"
 		return 0
 	fi
 	# The rename failed: remove the folder in place.
 	if remove_tree "./$1"; then
+		record_done "$1" "$2"
 		exec 7<&-
 		log "deleted project $1 (in place: it could not be renamed)"
 		return 0
@@ -566,6 +665,21 @@ done
 set +f
 [ -z "$bad" ] || refuse "BINDER_PROJECTS_DELETE holds invalid project folder names (at positions$bad of $i; each must be 1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)"
 
+# The deletions' ids: never a reason to refuse (an older webhook sets none); bad ones are all ignored.
+set -f
+ids=
+n=0
+for id in ${BINDER_PROJECTS_DELETE_IDS-}; do
+	n=$((n + 1))
+	valid_id "$id" || bad=yes
+	ids="$ids $id"
+done
+set +f
+if [ -n "${BINDER_PROJECTS_DELETE_IDS+set}" ] && { [ -n "$bad" ] || [ "$n" -ne "$i" ]; }; then
+	warn "BINDER_PROJECTS_DELETE_IDS is ignored ($n ids for $i names in BINDER_PROJECTS_DELETE, or one is not 1 to 19 digits of at most 2^63-1): the queued projects are deleted without checking whether another start deleted them already"
+	ids=
+fi
+
 # Work relative to the volume root from here on: every path below is "./<name>", so no name can be
 # taken for an option (a project may be called "-rf") and no path is printed in full.
 cd "$root" || refuse "cannot enter BINDER_PROJECTS_ROOT"
@@ -624,10 +738,13 @@ done
 # the launched project is seeded anyway, and the report keeps that folder queued. ---
 
 set -f
+set -- $ids
 i=0
 for name in $delete; do
 	i=$((i + 1))
-	if delete_project "$name"; then
+	id=${1:-0}
+	[ "$#" -eq 0 ] || shift
+	if delete_project "$name" "$id"; then
 		r_deleted=$r_deleted${r_deleted:+ }$i
 	else
 		r_kept=$r_kept${r_kept:+ }$i

@@ -35,7 +35,9 @@ const (
 // InitScript is the init container's POSIX sh script (init.sh; dash, bash and busybox ash run it). It
 // removes what earlier runs provably left behind (a work folder only once its run's flock(2) lock is
 // free, or, where that cannot be checked, once it is 24 hours old), deletes the folders queued in
-// EnvDelete (renaming each to a reserved name first, so no free space is needed), then copies EnvSource
+// EnvDelete (renaming each to a reserved name first, so no free space is needed; a deletion whose id in
+// EnvDeleteIDs the volume's tombstones show carried out already, by another start, is not done again, so
+// a folder seeded anew after it is never deleted by it), then copies EnvSource
 // into EnvProjectsRoot/EnvProject through a private work folder and an atomic rename, only if nothing
 // of that name exists yet; an image without that home folder gets an empty project and a warning. Runs
 // on one volume at the same time never remove each other's work. Exit status 2 means a bad input

@@ -1540,7 +1540,7 @@ func TestInitScriptCommand(t *testing.T) {
 		t.Errorf("the script does not start with set -eu")
 	}
 	var envs []string
-	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete, EnvReport} {
+	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete, EnvReport, EnvDeleteIDs} {
 		if !strings.Contains(InitScript, "${"+e+"-}") {
 			envs = append(envs, e)
 		}
@@ -1817,8 +1817,8 @@ func addFiles(t *testing.T, dir string, n int, owner *[2]int) {
 
 // TestInitScriptConcurrentStarts starts many runs on one volume at once, some of the same project,
 // some of others, some with deletions queued (the same ones, as the registry hands every start the
-// whole queue), with a home large enough that their copies overlap, again and again, with and without
-// flock. Every run succeeds, every project is a complete copy made by exactly one run, every queued
+// whole queue; half of them with the deletions' ids, as a new webhook, half without, as an old one),
+// with a home large enough that their copies overlap, again and again, with and without flock. Every run succeeds, every project is a complete copy made by exactly one run, every queued
 // project is gone, and nothing reserved is left.
 func TestInitScriptConcurrentStarts(t *testing.T) {
 	requireRootFor(t, "to give the home the notebook user's owner")
@@ -1865,7 +1865,15 @@ func TestInitScriptConcurrentStarts(t *testing.T) {
 			for i, s := range starts {
 				report := filepath.Join(reports, fmt.Sprint(i))
 				makeReportFile(t, report)
-				cmds[i] = sh.command(t, fx.envReporting(s.project, s.del, report), false)
+				env := fx.envReporting(s.project, s.del, report)
+				if i%2 == 1 {
+					var ids []string
+					for _, name := range strings.Fields(s.del) {
+						ids = append(ids, map[string]string{"gh_old_1": "1700000000000000001", "gh_old_2": "1700000000000000002", "gh_never_was": "3"}[name])
+					}
+					env = append(env, deleteIDs(strings.Join(ids, " ")))
+				}
+				cmds[i] = sh.command(t, env, false)
 				cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
 			}
 			for _, cmd := range cmds {
@@ -2277,6 +2285,434 @@ func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
 			res = sh.run(t, fx.env(initProject, ""), false)
 			fx.checkLog(t, res, "binder-projects: removed .binder-projects-deleted.gh_older, left by the interrupted deletion of a project")
 			assertAbsent(t, fx.path(".binder-projects-deleted.gh_older"))
+		})
+	}
+}
+
+// ---- tombstones: one deletion handed to two starts at once ----
+
+// tombstoneDir is the folder at the volume root that holds the tombstones.
+const tombstoneDir = ".binder-projects-done"
+
+// envWith is envReporting plus the extra variables (NAME=value).
+func (fx *initFixture) envWith(project, del, report string, extra ...string) []string {
+	return append(fx.envReporting(project, del, report), extra...)
+}
+
+func deleteIDs(ids string) string { return EnvDeleteIDs + "=" + ids }
+
+// tombstone returns what the tombstone of name holds, and whether there is one.
+func tombstone(t *testing.T, fx *initFixture, name string) (string, bool) {
+	t.Helper()
+	data, err := os.ReadFile(fx.path(tombstoneDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data), true
+}
+
+// assertTombstones asserts that the tombstone folder holds exactly the tombstones want (name: id), and
+// nothing else (no temporary file or folder of a write is left).
+func assertTombstones(t *testing.T, fx *initFixture, want map[string]string) {
+	t.Helper()
+	entries, err := os.ReadDir(fx.path(tombstoneDir))
+	if errors.Is(err, fs.ErrNotExist) && len(want) == 0 {
+		return
+	}
+	if err != nil {
+		t.Errorf("the tombstones: %v", err)
+		return
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Name()] = "(not a file)"
+		if e.Type().IsRegular() {
+			got[e.Name()] = readTestFile(t, fx.path(tombstoneDir, e.Name()))
+		}
+	}
+	wantLines := map[string]string{}
+	for k, v := range want {
+		wantLines[k] = v + "\n"
+	}
+	if diff := cmp.Diff(wantLines, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("the tombstones (-want +got):\n%s", diff)
+	}
+}
+
+// userProject builds the project folder name as the user left it: a file of their own work, which no
+// home has.
+func userProject(t *testing.T, fx *initFixture, name, work string) {
+	t.Helper()
+	buildTree(t, fx.path(name), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o755), treeFile("my-work.txt", 0o644, work))
+}
+
+// bothModes returns the shells with flock, then the same shells without it, named so.
+func bothModes(t *testing.T) []initShell {
+	t.Helper()
+	withFlock := initShells(t)
+	out := append([]initShell{}, withFlock...)
+	for _, sh := range withoutFlock(t, withFlock) {
+		sh.name += " without flock"
+		out = append(out, sh)
+	}
+	return out
+}
+
+// TestInitScriptTombstones: a start records, on the volume, the id of each deletion it carried out. A
+// start handed a deletion that was carried out already (by another start, which then seeded the
+// project anew) leaves the new folder alone and reports the deletion done; a later deletion of that
+// name deletes it; tombstones never go back to an older deletion.
+func TestInitScriptTombstones(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	const p, q, n, later = "gh_p", "gh_q", "1700000000000000000", "1700000000000000001"
+	for _, sh := range bothModes(t) {
+		t.Run(sh.name+"/a deletion carried out already never deletes the new folder; a later one does", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			userProject(t, fx, p, "old work\n")
+			start := snapshotTree(t, fx.base)
+			run := func(project, del, ids string, wantLog ...string) initResult {
+				t.Helper()
+				fx.resetReport(t)
+				res := sh.run(t, fx.envWith(project, del, fx.report, deleteIDs(ids)), false)
+				t.Logf("start of %s, deleting %s (id %s):\n%s", project, del, ids, res.out)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				fx.checkLog(t, res, wantLog...)
+				return res
+			}
+			skipped := "binder-projects: project " + p + " was deleted already (by another start); anything named " + p + " now is newer and stays"
+
+			// The start that launches P with its deletion queued deletes the old P, records the
+			// deletion, and seeds P anew.
+			res := run(p, p, n, "binder-projects: deleted project "+p+"\n", "project "+p+" is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+			assertCopyOfHome(t, fx, p)
+			assertTombstones(t, fx, map[string]string{p: n})
+			writeTestFile(t, fx.path(p, "new-work.txt"), "the user's new work\n")
+			before := snapshotTree(t, fx.base)
+
+			// A start of Q handed the same deletion (the whole queue) leaves the new P alone, and
+			// reports that deletion done; so does a start of P itself.
+			res = run(q, p, n, skipped, "project "+q+" is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+			assertSubtreeUnchanged(t, fx, before, p)
+			res = run(p, p, n, skipped, "binder-projects: project "+p+" exists; copying nothing")
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ReportProjectExisted})
+			assertSubtreeUnchanged(t, fx, before, p)
+			assertTombstones(t, fx, map[string]string{p: n})
+
+			// A later deletion of P deletes it.
+			res = run(q, p, later, "binder-projects: deleted project "+p+"\n")
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ReportProjectExisted})
+			assertAbsent(t, fx.path(p))
+			assertTombstones(t, fx, map[string]string{p: later})
+
+			// P is launched again; the older deletion, handed once more, leaves it alone (the tombstone
+			// holds the later one, and is not set back).
+			run(p, "", "")
+			before = snapshotTree(t, fx.base)
+			res = run(q, p, n, skipped)
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ReportProjectExisted})
+			assertSubtreeUnchanged(t, fx, before, p)
+			assertTombstones(t, fx, map[string]string{p: later})
+
+			// A queued name found absent gets its tombstone too, before its launch seeds it: a start
+			// handed that deletion with it leaves the new folder alone.
+			res = run("gh_r", "gh_r", n, "binder-projects: project gh_r queued for deletion does not exist; nothing to delete", "project gh_r is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+			assertTombstones(t, fx, map[string]string{p: later, "gh_r": n})
+			before = snapshotTree(t, fx.base)
+			run(q, "gh_r", n, "project gh_r was deleted already")
+			assertSubtreeUnchanged(t, fx, before, "gh_r")
+
+			// A symbolic link that is removed gets its tombstone too.
+			makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path("gh_link"))
+			run(q, "gh_link", n, "deleted project gh_link (it was a symbolic link; only the link was removed)")
+			assertTombstones(t, fx, map[string]string{p: later, "gh_r": n, "gh_link": n})
+			fx.checkCommon(t, start)
+			assertCopyOfHome(t, fx, q)
+		})
+	}
+	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a folder that cannot be deleted gets no tombstone: it stays queued, and the next start tries again", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			undeletableProject(t, fx, p)
+			before := snapshotTree(t, fx.base)
+			res := sh.run(t, fx.envWith(initProject, p, fx.report, deleteIDs(n)), true)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d", res.code)
+			}
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{kept: []int{1}, project: ReportProjectSeeded, warnings: []string{"could not delete project " + p}})
+			assertSubtreeUnchanged(t, fx, before, p)
+			assertTombstones(t, fx, nil)
+			// The operator makes it deletable: the same deletion, handed again, deletes it.
+			chownTree(t, fx.path(p), notebookUID, notebookGID)
+			fx.resetReport(t)
+			res = sh.run(t, fx.envWith(initProject, p, fx.report, deleteIDs(n)), true)
+			t.Logf("output:\n%s", res.out)
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ReportProjectExisted})
+			assertAbsent(t, fx.path(p))
+			assertTombstones(t, fx, map[string]string{p: n})
+		})
+		t.Run(sh.name+"/a tombstone that cannot be written is a warning: the deletion and the launch go on", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			userProject(t, fx, p, "old work\n")
+			buildTree(t, fx.path(tombstoneDir), &[2]int{0, 0}, treeDir(".", 0o755)) // root's: the user may not write it
+			res := sh.run(t, fx.envWith(initProject, p, fx.report, deleteIDs(n)), true)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d", res.code)
+			}
+			fx.checkLog(t, res, "binder-projects: deleted project "+p+"\n")
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ReportProjectSeeded,
+				warnings: []string{"could not record in " + tombstoneDir + " that project " + p + " was deleted"}})
+			assertAbsent(t, fx.path(p))
+			assertTombstones(t, fx, nil)
+			assertCopyOfHome(t, fx, initProject)
+		})
+	}
+}
+
+// TestInitScriptOddTombstones: what is in the place of a tombstone, or of their folder, that no start
+// wrote never stops a deletion, and is never followed out of the volume.
+func TestInitScriptOddTombstones(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	const n = "1700000000000000000"
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, fx *initFixture)
+	}{
+		{name: "a tombstone that is not a number counts as none, and is replaced", setup: func(t *testing.T, fx *initFixture) {
+			buildTree(t, fx.path(tombstoneDir), nil, treeDir(".", 0o755), treeFile("gh_p", 0o644, "99999999999999999999999\n"))
+		}},
+		{name: "a tombstone that is a folder counts as none, and is left alone", setup: func(t *testing.T, fx *initFixture) {
+			buildTree(t, fx.path(tombstoneDir), nil, treeDir(".", 0o755), treeDir("gh_p", 0o755), treeFile("gh_p/x", 0o644, "x"))
+		}},
+		{name: "a tombstone that is a symbolic link to a file outside is read, never written through", setup: func(t *testing.T, fx *initFixture) {
+			writeTestFile(t, filepath.Join(fx.outside, "id"), "1\n")
+			buildTree(t, fx.path(tombstoneDir), nil, treeDir(".", 0o755), treeLink("gh_p", filepath.Join(fx.outside, "id")))
+		}},
+		{name: "a file in the place of the tombstone folder is replaced by the folder", setup: func(t *testing.T, fx *initFixture) {
+			writeTestFile(t, fx.path(tombstoneDir), "not a folder\n")
+		}},
+		{name: "a symbolic link in the place of the tombstone folder is replaced, never followed", setup: func(t *testing.T, fx *initFixture) {
+			makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(tombstoneDir))
+		}},
+	}
+	for _, sh := range initShells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				fx := newInitFixture(t)
+				userProject(t, fx, "gh_p", "old work\n")
+				tc.setup(t, fx)
+				before := snapshotTree(t, fx.base)
+				res := sh.run(t, fx.envWith(initProject, "gh_p", fx.report, deleteIDs(n)), false)
+				t.Logf("output:\n%s", res.out)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				fx.checkLog(t, res, "binder-projects: deleted project gh_p\n")
+				assertAbsent(t, fx.path("gh_p"))
+				fx.checkCommon(t, before)
+				assertCopyOfHome(t, fx, initProject)
+				if diff := cmp.Diff(onlyTop(before, "outside"), onlyTop(snapshotTree(t, fx.base), "outside")); diff != "" {
+					t.Errorf("the folder outside the volume changed (-before +after):\n%s", diff)
+				}
+				if info, err := os.Lstat(fx.path(tombstoneDir)); err != nil || !info.IsDir() {
+					t.Fatalf("%s is not a folder: %v", tombstoneDir, err)
+				}
+				if strings.Contains(tc.name, "is a folder") {
+					assertSubtreeUnchanged(t, fx, before, filepath.Join(tombstoneDir, "gh_p"))
+					checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ReportProjectSeeded,
+						warnings: []string{"could not record in " + tombstoneDir + " that project gh_p was deleted"}})
+				} else {
+					checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+					if info, err := os.Lstat(fx.path(tombstoneDir, "gh_p")); err != nil || !info.Mode().IsRegular() {
+						t.Errorf("the tombstone is not a file: %v", err)
+					} else if got, _ := tombstone(t, fx, "gh_p"); got != n+"\n" {
+						t.Errorf("the tombstone holds %q, want %q", got, n+"\n")
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestInitScriptDeleteIDs: the deletions' ids are checked; bad ones (a wrong count, a malformed id)
+// are warned about and all ignored, never refused; without ids (an older webhook), or with id 0,
+// tombstones are neither read nor written, and a queued folder is deleted as always.
+func TestInitScriptDeleteIDs(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	const max = "9223372036854775807" // 2^63-1
+	cases := []struct {
+		name string
+		ids  *string // nil: unset
+		// The deletions of gh_old_1 (its tombstone holds 5) and gh_old_2 (none).
+		warn       bool
+		want       map[string]string // the tombstones after the run
+		keep1      bool              // gh_old_1 is left alone: its deletion was done already
+		wantLogged string
+	}{
+		{name: "without ids (an older webhook), tombstones are neither read nor written", want: map[string]string{"gh_old_1": "5"}},
+		{name: "with id 0, tombstones are neither read nor written", ids: ptr("0 0"), want: map[string]string{"gh_old_1": "5"}},
+		{name: "ids in the order of the names, separated by any blanks, are used", ids: ptr(" 5\t\n7 "), keep1: true, want: map[string]string{"gh_old_1": "5", "gh_old_2": "7"},
+			wantLogged: "project gh_old_1 was deleted already"},
+		{name: "a newer id deletes, and 19 digits up to 2^63-1 are an id (leading zeros too)", ids: ptr(max + " 0000000000000000007"),
+			want: map[string]string{"gh_old_1": max, "gh_old_2": "0000000000000000007"}},
+		{name: "too few ids are ignored", ids: ptr("5"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "too many ids are ignored", ids: ptr("5 7 9"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "an empty value for two names is ignored", ids: ptr(""), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "a non-number is ignored with all the others", ids: ptr("5 seven"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "a negative id is ignored with all the others", ids: ptr("5 -7"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "a signed id is ignored with all the others", ids: ptr("5 +7"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "a fraction is ignored with all the others", ids: ptr("5 7.5"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "20 digits are ignored with all the others", ids: ptr("5 00000000000000000007"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "2^63 is ignored with all the others", ids: ptr("5 9223372036854775808"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "19 nines are ignored with all the others", ids: ptr("5 9999999999999999999"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+		{name: "a pattern is ignored, never expanded", ids: ptr("5 *"), warn: true, want: map[string]string{"gh_old_1": "5"}},
+	}
+	for _, sh := range initShells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				fx := newInitFixture(t)
+				userProject(t, fx, "gh_old_1", "one\n")
+				userProject(t, fx, "gh_old_2", "two\n")
+				buildTree(t, fx.path(tombstoneDir), &[2]int{notebookUID, notebookGID}, treeDir(".", 0o755), treeFile("gh_old_1", 0o644, "5\n"))
+				before := snapshotTree(t, fx.base)
+				env := fx.env(initProject, "gh_old_1 gh_old_2")
+				if tc.ids != nil {
+					env = append(env, deleteIDs(*tc.ids))
+				}
+				res := sh.run(t, env, false)
+				t.Logf("output:\n%s", res.out)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				want := seededReport(1, 2)
+				if tc.warn {
+					want.warnings = []string{"BINDER_PROJECTS_DELETE_IDS is ignored ("}
+				}
+				checkReport(t, res, readTestFile(t, fx.report), want)
+				if tc.wantLogged != "" {
+					fx.checkLog(t, res, tc.wantLogged)
+				}
+				fx.checkCommon(t, before)
+				if tc.keep1 {
+					assertSubtreeUnchanged(t, fx, before, "gh_old_1")
+				} else {
+					assertAbsent(t, fx.path("gh_old_1"))
+				}
+				assertAbsent(t, fx.path("gh_old_2"))
+				assertTombstones(t, fx, tc.want)
+				assertCopyOfHome(t, fx, initProject)
+			})
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// TestInitScriptConcurrentDeletionOfALaunchedProject is the race that tombstones close. The user
+// deleted project P, then starts two servers together: one launches P, the other Q, and both are
+// handed P's deletion (the whole queue) with the same id. Their init containers run at any offset
+// (Q's image may take longer to pull): from together to one after the other ended. P always ends as
+// a complete fresh copy of the home: the start of Q never deletes the P that the start of P seeded.
+func TestInitScriptConcurrentDeletionOfALaunchedProject(t *testing.T) {
+	requireRootFor(t, "to give the home the notebook user's owner")
+	owner := &[2]int{notebookUID, notebookGID}
+	home := filepath.Join(sharedTempDir(t, "race-home-"), "jovyan")
+	buildTree(t, home, owner, repo2dockerHome()...)
+	addFiles(t, filepath.Join(home, "many"), 100, owner)
+	const reps = 6
+	for _, sh := range bothModes(t) {
+		t.Run(sh.name+"/the start of Q never deletes the P that the start of P seeded anew", func(t *testing.T) {
+			t.Parallel()
+			// How long a start of P takes alone: the offsets span it.
+			fx := newInitFixture(t)
+			fx.source = home
+			addFiles(t, fx.path("gh_p"), 100, owner)
+			began := time.Now()
+			if res := sh.run(t, fx.envWith("gh_p", "gh_p", fx.report, deleteIDs("1")), false); res.code != 0 {
+				t.Fatalf("a start alone: exit %d\n%s", res.code, res.out)
+			}
+			alone := time.Since(began)
+			skipped := 0
+			for rep := 0; rep < reps; rep++ {
+				fx := newInitFixture(t)
+				fx.source = home
+				addFiles(t, fx.path("gh_p"), 100, owner)
+				writeTestFile(t, fx.path("gh_p", "old-work.txt"), "deleted by the user\n")
+				before := snapshotTree(t, fx.base)
+				id := fmt.Sprint(time.Now().UnixNano())
+				reports := sharedTempDir(t, "reports-")
+				names := []string{"gh_p", "gh_q"}
+				cmds := make([]*exec.Cmd, 2)
+				outs := make([]bytes.Buffer, 2)
+				for i, project := range names {
+					report := filepath.Join(reports, project)
+					makeReportFile(t, report)
+					cmds[i] = sh.command(t, fx.envWith(project, "gh_p", report, deleteIDs(id)), false)
+					cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+				}
+				// The start of Q begins at an offset from 0 to 1.5 times a start's time; the last
+				// round once the start of P has ended.
+				offset := alone * time.Duration(rep) * 3 / (2 * (reps - 1))
+				if err := cmds[0].Start(); err != nil {
+					t.Fatal(err)
+				}
+				errs := make([]error, 2)
+				if rep == reps-1 {
+					errs[0] = cmds[0].Wait()
+				} else {
+					time.Sleep(offset)
+				}
+				if err := cmds[1].Start(); err != nil {
+					t.Fatal(err)
+				}
+				if rep < reps-1 {
+					errs[0] = cmds[0].Wait()
+				}
+				errs[1] = cmds[1].Wait()
+				for i, project := range names {
+					res := initResult{out: outs[i].String()}
+					if errs[i] != nil {
+						t.Errorf("round %d, start of %s: %v; output:\n%s", rep, project, errs[i], res.out)
+						continue
+					}
+					fx.checkLog(t, res)
+					checkReport(t, res, readTestFile(t, filepath.Join(reports, project)), seededReport(1))
+					if strings.Contains(res.out, "project gh_p was deleted already (by another start)") {
+						skipped++
+					}
+				}
+				failed := t.Failed()
+				if _, err := os.Lstat(fx.path("gh_p")); err != nil {
+					t.Errorf("round %d (offset %v): project gh_p is lost: %v", rep, offset, err)
+				} else {
+					assertCopyOfHome(t, fx, "gh_p")
+				}
+				assertCopyOfHome(t, fx, "gh_q")
+				assertTombstones(t, fx, map[string]string{"gh_p": id})
+				fx.checkCommon(t, before)
+				if t.Failed() && !failed {
+					t.Errorf("round %d (offset %v) failed:\nstart of P:\n%s\nstart of Q:\n%s", rep, offset, outs[0].String(), outs[1].String())
+				} else {
+					t.Logf("round %d (offset %v): start of Q:\n%s", rep, offset, outs[1].String())
+				}
+			}
+			if skipped == 0 {
+				t.Errorf("no start found the deletion carried out already: the race never happened")
+			}
 		})
 	}
 }
