@@ -13,8 +13,9 @@ import (
 const serviceFile = "projects-service.yaml"
 
 // TestTheProjectsServiceManifest checks projects-service.yaml the way an operator relies on it: every
-// object reads strictly into its type, in one namespace; the Role grants exactly what
-// projects.KubeStore does (get, list and update claims; list pods); the Deployment passes only flags
+// object reads strictly into its type, in one namespace; the Role grants exactly what the service's
+// projects.KubeStore does (get and update the user's claim; no pods: the hub says whether a server
+// runs); the Deployment passes only flags
 // that `projects-service` defines, takes the hub's token from the hub's Secret, probes /healthz, and
 // the Service reaches the port it listens on.
 func TestTheProjectsServiceManifest(t *testing.T) {
@@ -56,8 +57,7 @@ func TestTheProjectsServiceManifest(t *testing.T) {
 	}
 
 	wantRules := []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "update"}},
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "update"}},
 	}
 	if diff := cmp.Diff(wantRules, role.Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)

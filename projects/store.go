@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,15 +29,36 @@ type Store interface {
 	// List returns the user's projects on all their claims, most recently used first.
 	List(ctx context.Context, user string) ([]Listed, error)
 	// Delete removes the project in dir from the user's record and queues its folder for deletion by
-	// the next init container. ErrServerRunning while a server pod of the user exists;
-	// ErrNoSuchProject if no claim of the user records dir.
+	// the next init container. ErrServerRunning while a server of the user exists; ErrNoSuchProject if
+	// no claim of the user records dir; ErrServerStarted (the deletion queued) if a server started
+	// meanwhile and the store cannot tell whether it was handed the deletion.
 	Delete(ctx context.Context, user, dir string) error
 }
 
-// KubeStore is the Store on the Kubernetes API: the claims and pods in the hub's namespace.
+// ErrServerStarted: a server of the user started while a project was being deleted. The deletion stays
+// queued (see KubeStore.Delete).
+var ErrServerStarted = errors.New("a server of the user started while the project was being deleted")
+
+// Servers says which servers of a user exist: the projects service asks the hub.
+type Servers interface {
+	// Active returns the names of the user's servers that are starting, running or stopping ("" is the
+	// default server); none when the user has no server or is unknown.
+	Active(ctx context.Context, user string) ([]string, error)
+}
+
+// KubeStore is the Store on the Kubernetes API: the users' claims in the hub's namespace, and whether
+// their servers run.
 type KubeStore struct {
 	Client    client.Client
 	Namespace string
+	// Servers, when set, says whether a user's server runs (the projects service asks the hub, and
+	// reads no pods). When nil, the user's singleuser pods are listed (the admin CLI, which has a
+	// kubeconfig).
+	Servers Servers
+	// ClaimName, when set, names the user's one claim (KubeSpawner's name template): only that claim is
+	// read. When nil, every claim in the namespace is listed and the user's are those whose
+	// hub.jupyter.org/username annotation names the user.
+	ClaimName func(user string) (string, error)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -69,14 +91,24 @@ func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
 // Delete implements Store. Each claim is updated with optimistic concurrency: a conflicting write
 // makes it read the claim again and retry, so no concurrent update is lost.
 //
-// A server may start between the check for running servers and the write. So the servers are looked
-// at again after the write: one whose admission was handed the new queue entry deletes the folder
-// itself (the deletion goes on); one that was not (it was admitted before the entry existed) would
-// keep working in the folder, so the entry is taken back and the deletion refused like the first
-// check's.
+// A server may start between the check for running servers and the write, so the servers are looked
+// at again after the write. With pods (Servers is nil), a server pod whose admission was handed the
+// new queue entry deletes the folder itself (the deletion goes on); one that was not (it was admitted
+// before the entry existed) would keep working in the folder, so the entry is taken back and the
+// deletion refused like the first check's (ErrServerRunning).
+//
+// Asking the hub (Servers), the store cannot see whether that server's pod was handed the entry. Taking
+// the entry back could then undo the record of a deletion that the pod's init container carries out
+// anyway, so the entry stays queued and Delete returns ErrServerStarted: if that server launched this
+// very project without the entry, the registry controller cancels the deletion when the launch
+// succeeds (no file written after the launch is lost, and an Event on the pod says so); otherwise the
+// folder goes at this start or the next.
 func (s *KubeStore) Delete(ctx context.Context, user, dir string) error {
 	if err := patch.ValidateProjectDir(dir); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoSuchProject, err)
+	}
+	if s.Servers != nil {
+		return s.deleteAskingTheHub(ctx, user, dir)
 	}
 	running, err := s.serverPods(ctx, user)
 	if err != nil {
@@ -85,38 +117,9 @@ func (s *KubeStore) Delete(ctx context.Context, user, dir string) error {
 	if len(running) > 0 {
 		return fmt.Errorf("%w: stop your server (pod %s) on the hub's home page first, then delete the project", ErrServerRunning, running[0].Name)
 	}
-	claims, err := s.claims(ctx, user)
+	done, err := s.queue(ctx, user, dir)
 	if err != nil {
 		return err
-	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	type queuedOn struct {
-		claim   string
-		entry   Queued
-		project Project
-	}
-	var done []queuedOn
-	for _, c := range claims {
-		var q queuedOn
-		err := s.update(ctx, c.Namespace, c.Name, func(r *Registry) error {
-			var err error
-			q.entry, q.project, err = r.Delete(dir, now().UTC())
-			return err
-		})
-		switch {
-		case errors.Is(err, ErrNoSuchProject):
-		case err != nil:
-			return fmt.Errorf("updating the registry on claim %s: %w", c.Name, err)
-		default:
-			q.claim = c.Name
-			done = append(done, q)
-		}
-	}
-	if len(done) == 0 {
-		return fmt.Errorf("%w: %s has no project %q", ErrNoSuchProject, user, dir)
 	}
 
 	running, err = s.serverPods(ctx, user)
@@ -129,15 +132,98 @@ func (s *KubeStore) Delete(ctx context.Context, user, dir string) error {
 			if slices.ContainsFunc(handed, q.entry.Same) {
 				continue
 			}
-			for _, q := range done {
-				if err := s.update(ctx, s.Namespace, q.claim, func(r *Registry) error {
-					r.Unqueue(q.entry, q.project)
-					return nil
-				}); err != nil {
-					return fmt.Errorf("server %s started while project %s was being deleted, and taking the deletion back failed on claim %s: %w", pod.Name, dir, q.claim, err)
-				}
+			if err := s.unqueue(ctx, done); err != nil {
+				return fmt.Errorf("server %s started while project %s was being deleted, and taking the deletion back failed: %w", pod.Name, dir, err)
 			}
 			return fmt.Errorf("%w: server %s started while the project was being deleted; the project was not deleted. Stop the server on the hub's home page first, then delete the project", ErrServerRunning, pod.Name)
+		}
+	}
+	return nil
+}
+
+// deleteAskingTheHub is Delete with the hub saying whether the user's servers run.
+func (s *KubeStore) deleteAskingTheHub(ctx context.Context, user, dir string) error {
+	active, err := s.Servers.Active(ctx, user)
+	if err != nil {
+		return fmt.Errorf("asking the hub whether %s's server runs: %w", user, err)
+	}
+	if len(active) > 0 {
+		return fmt.Errorf("%w: stop %s on the hub's home page first, then delete the project", ErrServerRunning, serverNames(active))
+	}
+	if _, err := s.queue(ctx, user, dir); err != nil {
+		return err
+	}
+	active, err = s.Servers.Active(ctx, user)
+	if err != nil {
+		return fmt.Errorf("project %s was deleted, but asking the hub again whether %s's server runs failed: %w", dir, user, err)
+	}
+	if len(active) > 0 {
+		return fmt.Errorf("%w (%s). The deletion stays queued: if that server was started for %s, it keeps the project and its files and cancels the deletion (its launch log says so); otherwise the folder is deleted when a server starts", ErrServerStarted, serverNames(active), dir)
+	}
+	return nil
+}
+
+// serverNames names servers for a person: "your server", "your server \"gpu\"", ...
+func serverNames(names []string) string {
+	var out []string
+	for _, n := range names {
+		if n == "" {
+			out = append(out, "your server")
+		} else {
+			out = append(out, fmt.Sprintf("your server %q", n))
+		}
+	}
+	return strings.Join(out, " and ")
+}
+
+// queuedOn is a deletion queued on one claim: its queue entry and the project as it was recorded.
+type queuedOn struct {
+	claim   string
+	entry   Queued
+	project Project
+}
+
+// queue takes dir off the record of each of the user's claims that has it and queues its folder.
+func (s *KubeStore) queue(ctx context.Context, user, dir string) ([]queuedOn, error) {
+	claims, err := s.claims(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	var done []queuedOn
+	for _, c := range claims {
+		var q queuedOn
+		err := s.update(ctx, c.Namespace, c.Name, func(r *Registry) error {
+			var err error
+			q.entry, q.project, err = r.Delete(dir, now().UTC())
+			return err
+		})
+		switch {
+		case errors.Is(err, ErrNoSuchProject):
+		case err != nil:
+			return nil, fmt.Errorf("updating the registry on claim %s: %w", c.Name, err)
+		default:
+			q.claim = c.Name
+			done = append(done, q)
+		}
+	}
+	if len(done) == 0 {
+		return nil, fmt.Errorf("%w: %s has no project %q", ErrNoSuchProject, user, dir)
+	}
+	return done, nil
+}
+
+// unqueue undoes queue.
+func (s *KubeStore) unqueue(ctx context.Context, done []queuedOn) error {
+	for _, q := range done {
+		if err := s.update(ctx, s.Namespace, q.claim, func(r *Registry) error {
+			r.Unqueue(q.entry, q.project)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("on claim %s: %w", q.claim, err)
 		}
 	}
 	return nil
@@ -162,8 +248,27 @@ func (s *KubeStore) update(ctx context.Context, namespace, name string, change f
 	})
 }
 
-// claims are the user's claims in the namespace, found by KubeSpawner's raw-username annotation.
+// claims are the user's claims in the namespace: the one ClaimName names, else those KubeSpawner's
+// raw-username annotation gives the user.
 func (s *KubeStore) claims(ctx context.Context, user string) ([]corev1.PersistentVolumeClaim, error) {
+	if s.ClaimName != nil {
+		name, err := s.ClaimName(user)
+		if err != nil {
+			return nil, fmt.Errorf("the name of %s's claim: %w", user, err)
+		}
+		var pvc corev1.PersistentVolumeClaim
+		err = s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: name}, &pvc)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading claim %s: %w", name, err)
+		}
+		if u, ok := pvc.Annotations[patch.AnnotationHubUsername]; ok && u != user {
+			return nil, nil // another user's claim by that name: not this user's
+		}
+		return []corev1.PersistentVolumeClaim{pvc}, nil
+	}
 	var list corev1.PersistentVolumeClaimList
 	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace)); err != nil {
 		return nil, fmt.Errorf("listing claims: %w", err)

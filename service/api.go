@@ -45,13 +45,21 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, dir st
 }
 
 // deleteProject answers DELETE {prefix}api/users/{user}/projects/{folder}: the project leaves the
-// user's record and its folder is queued for deletion by the next server start (204).
+// user's record and its folder is queued for deletion by the next server start (204; 202 with a
+// message when a server of the user started meanwhile, see projects.KubeStore.Delete).
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir string) {
 	id, ok := s.caller(w, r, user, true)
 	if !ok || !validDir(w, dir) {
 		return
 	}
-	if err := s.cfg.Store.Delete(r.Context(), user, dir); err != nil {
+	err := s.cfg.Store.Delete(r.Context(), user, dir)
+	if errors.Is(err, projects.ErrServerStarted) {
+		// Queued, but a server started meanwhile: accepted, with what may still happen.
+		s.log.Info("deleted a project while a server started", "user", user, "project", dir, "by", id.Name)
+		writeJSON(w, http.StatusAccepted, apiError{Status: http.StatusAccepted, Message: err.Error()})
+		return
+	}
+	if err != nil {
 		s.storeError(w, err, "deleting a project of", user)
 		return
 	}

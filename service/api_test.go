@@ -1,11 +1,14 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -159,10 +162,6 @@ func TestDeletingProjects(t *testing.T) {
 			user: "bitnik", dir: conda.Dir, by: hubAdmin, status: http.StatusForbidden,
 			message: "needs the scope custom:projects:admin",
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
-		{name: "deleting while the user's server pod exists is refused with 409, and nothing changes",
-			user: anna, dir: annaProject.Dir, by: anna, status: http.StatusConflict,
-			message: "stop your server (pod jupyter-anna-m-ller-uni-example---b22940a4)",
-			claim:   "claim-anna-m-ller-uni-example---b22940a4", want: projects.Registry{Projects: []projects.Project{annaProject}}},
 		{name: "deleting a folder that is not a project of the user is refused with 404",
 			user: "bitnik", dir: "gh_someone_else", by: "bitnik", status: http.StatusNotFound,
 			message: `bitnik has no project "gh_someone_else"`,
@@ -205,6 +204,86 @@ func TestDeletingProjects(t *testing.T) {
 				t.Errorf("registry on %s (-want +got):\n%s", tt.claim, diff)
 			}
 		})
+	}
+}
+
+// TestDeletingWhileTheServerRuns starts anna's server on the real hub (a jupyterhub-singleuser
+// process): while the hub lists it, deleting is refused with 409 and nothing changes; once it is
+// stopped, the deletion goes through.
+func TestDeletingWhileTheServerRuns(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	token := w.token(t, anna)
+	const claim = "claim-anna-m-ller-uni-example---b22940a4"
+	if err := w.hub.StartServer(anna); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.hub.StopServer(anna) })
+
+	resp, body := w.call(t, http.MethodDelete, w.projectsPath(anna, annaProject.Dir), "token "+token)
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("while the server runs: %d, want 409\n%s", resp.StatusCode, body)
+	}
+	checkErrorBody(t, resp, body, http.StatusConflict, "stop your server on the hub's home page first, then delete the project")
+	if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{annaProject}}, w.registryOf(t, claim)); diff != "" {
+		t.Errorf("the refused deletion changed the registry (-want +got):\n%s", diff)
+	}
+	// A projects admin is refused the same way: the server is anna's.
+	resp, body = w.call(t, http.MethodDelete, w.projectsPath(anna, annaProject.Dir), "token "+w.token(t, projectsAdmin))
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("a projects admin while anna's server runs: %d, want 409\n%s", resp.StatusCode, body)
+	}
+
+	if err := w.hub.StopServer(anna); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = w.call(t, http.MethodDelete, w.projectsPath(anna, annaProject.Dir), "token "+token)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("after the server stopped: %d, want 204\n%s", resp.StatusCode, body)
+	}
+	want := projects.Registry{Deletions: []projects.Queued{{Dir: annaProject.Dir, QueuedAt: testNow}}}
+	if diff := cmp.Diff(want, w.registryOf(t, claim)); diff != "" {
+		t.Errorf("registry (-want +got):\n%s", diff)
+	}
+}
+
+// startsServerOnce is the hub's answer to "which servers run?", except that right after its first
+// answer it starts the user's server on the hub: a server that starts while a deletion is written.
+type startsServerOnce struct {
+	t       *testing.T
+	hub     interface{ StartServer(string) error }
+	servers projects.Servers
+	once    sync.Once
+}
+
+func (s *startsServerOnce) Active(ctx context.Context, user string) ([]string, error) {
+	active, err := s.servers.Active(ctx, user)
+	s.once.Do(func() {
+		if err := s.hub.StartServer(user); err != nil {
+			s.t.Error(err)
+		}
+	})
+	return active, err
+}
+
+// TestAServerStartingWhileADeletionIsWrittenLeavesItQueued: the hub lists no server before the
+// deletion is written and one right after. The service cannot see whether that server's pod was handed
+// the deletion, so the deletion stays queued (taking it back could hide a deletion the pod's init
+// container does anyway) and the answer is 202 with what may still happen.
+func TestAServerStartingWhileADeletionIsWrittenLeavesItQueued(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	token := w.token(t, "bitnik")
+	w.store.Servers = &startsServerOnce{t: t, hub: w.hub, servers: w.store.Servers}
+	t.Cleanup(func() { w.hub.StopServer("bitnik") })
+
+	resp, body := w.call(t, http.MethodDelete, w.projectsPath("bitnik", conda.Dir), "token "+token)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status = %d, want 202\n%s", resp.StatusCode, body)
+	}
+	checkErrorBody(t, resp, body, http.StatusAccepted, "(your server). The deletion stays queued: if that server was started for "+conda.Dir)
+	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
+		Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}
+	if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
+		t.Errorf("registry (-want +got):\n%s", diff)
 	}
 }
 
@@ -279,5 +358,37 @@ func TestHealthNeedsNoLogin(t *testing.T) {
 	w.service.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "ok" {
 		t.Errorf("/healthz = %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// TestHubServersAsksTheHub checks HubServers against the real hub: with the service's token (the
+// documented projects-service role gives it read:servers) it sees a user's running server, none for a
+// stopped one or an unknown user; with a token that may not read servers it says which role is missing.
+func TestHubServersAsksTheHub(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	servers := HubServers(Config{HubAPIURL: w.apiURL, APIToken: w.hub.ServiceToken})
+	const user = "serverful"
+	if err := w.hub.StartServer(user); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.hub.StopServer(user) })
+	if got, err := servers.Active(ctx, user); err != nil || !cmp.Equal(got, []string{""}) {
+		t.Errorf("a running default server: %q, %v; want [\"\"]", got, err)
+	}
+	if err := w.hub.StopServer(user); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := servers.Active(ctx, user); err != nil || len(got) != 0 {
+		t.Errorf("a stopped server: %q, %v; want none", got, err)
+	}
+	if got, err := servers.Active(ctx, "nobody-"+user); err != nil || len(got) != 0 {
+		t.Errorf("a user the hub does not know: %q, %v; want none", got, err)
+	}
+	for _, scopes := range [][]string{{"read:users:name!user=" + user}, {"access:services!service=projects"}} {
+		withoutRole := HubServers(Config{HubAPIURL: w.apiURL, APIToken: w.token(t, user, scopes...)})
+		if _, err := withoutRole.Active(ctx, user); !errors.Is(err, errNoServersScope) || !strings.Contains(err.Error(), "projects-service role") {
+			t.Errorf("a token with %v: %v, want the missing role named", scopes, err)
+		}
 	}
 }

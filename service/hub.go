@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/binder-projects/binder-projects/projects"
 )
 
 // HubUser is the part of JupyterHub's user model (GET /hub/api/user) the service uses: who the
@@ -176,4 +178,68 @@ func hasAccess(u HubUser, access []string) bool {
 		}
 	}
 	return false
+}
+
+// errNoServersScope: the service's own token may not read users' servers.
+var errNoServersScope = errors.New("the service's token may not read users' servers (scope read:servers): give the service the projects-service role of docs/projects-service.md in hub.loadRoles")
+
+// HubServers is the projects.Servers of the service: it asks the hub, with the service's own token,
+// which servers a user has (GET {api}/users/{name}, the model's servers field, which JupyterHub fills
+// for a token with the scope read:servers: every server that is starting, running or stopping).
+func HubServers(cfg Config) projects.Servers {
+	c := cfg.HTTPClient
+	if c == nil {
+		c = &http.Client{Timeout: 15 * time.Second}
+	}
+	return &hubServers{apiURL: strings.TrimRight(cfg.HubAPIURL, "/"), token: cfg.APIToken, http: c}
+}
+
+type hubServers struct {
+	apiURL string
+	token  string
+	http   *http.Client
+}
+
+// Active implements projects.Servers.
+func (h *hubServers) Active(ctx context.Context, user string) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.apiURL+"/users/"+url.PathEscape(user), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "token "+h.token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errHubUnreachable, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading GET %s: %v", errHubUnreachable, req.URL.Path, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, nil // not a hub user (any more): no server
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, fmt.Errorf("%w (GET %s: %s)", errNoServersScope, req.URL.Path, resp.Status)
+	default:
+		return nil, fmt.Errorf("%w: GET %s: %s", errHubUnreachable, req.URL.Path, resp.Status)
+	}
+	var model struct {
+		Servers map[string]json.RawMessage `json:"servers"`
+	}
+	if err := json.Unmarshal(body, &model); err != nil {
+		return nil, fmt.Errorf("%w: GET %s: not JSON: %v", errHubUnreachable, req.URL.Path, err)
+	}
+	if model.Servers == nil {
+		// JupyterHub leaves the field out when the token may not read servers.
+		return nil, fmt.Errorf("%w (GET %s has no servers field)", errNoServersScope, req.URL.Path)
+	}
+	names := make([]string, 0, len(model.Servers))
+	for name := range model.Servers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
 }

@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/service/hubtest"
 )
@@ -112,7 +113,9 @@ func binderHubStandIn() http.Handler {
 type world struct {
 	hub     *hubtest.Hub
 	service *Server
-	client  client.Client
+	store   *projects.KubeStore
+	// client is the fake API server, for the test's own reads.
+	client client.Client
 	// origin is the proxy: the one origin browsers and scripts use; prefix the service's path there.
 	origin string
 	prefix string
@@ -136,7 +139,16 @@ func newWorldAt(t *testing.T, base string, objs ...client.Object) *world {
 	t.Helper()
 	h := sharedHub(t, base)
 	w := &world{hub: h, origin: h.Origin, prefix: h.ServicePrefix, logs: &syncLog{}, calls: &callCounter{n: map[string]int{}}}
-	w.client = fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).Build()
+	fakeAPI := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).Build()
+	w.client = fakeAPI
+	// The service's client may do only what its Role in manifests/projects-service.yaml allows.
+	role, err := hubtest.ServiceRole()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serviceClient := hubtest.Enforce(fakeAPI, role.Rules, func(verb, resource string) {
+		t.Errorf("the service tried to %s %s, which its Role does not allow", verb, resource)
+	})
 
 	// The service reaches the hub's API through a proxy that counts its calls.
 	hubAPI, err := url.Parse(h.APIURL)
@@ -156,7 +168,12 @@ func newWorldAt(t *testing.T, base string, objs ...client.Object) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Store = &projects.KubeStore{Client: w.client, Namespace: namespace, Now: func() time.Time { return testNow }}
+	// As cmd/binder-projects wires it: the hub says whether a server runs; the user's claim by its name.
+	claims := patch.DefaultConfig()
+	w.store = &projects.KubeStore{Client: serviceClient, Namespace: namespace, Servers: HubServers(cfg),
+		ClaimName: func(user string) (string, error) { return claims.ClaimName(user, "") },
+		Now:       func() time.Time { return testNow }}
+	cfg.Store = w.store
 	cfg.BinderHubURL = h.BinderURL
 	cfg.Log = funcr.NewJSON(w.logs.add, funcr.Options{Verbosity: 10})
 	w.service, err = New(cfg)
@@ -286,7 +303,8 @@ var (
 const anna = "anna.müller@uni.example"
 
 // fixtureObjects: bitnik's claim with four projects (one with a hostile URL); anna's claim with one
-// project, and anna's server pod, which exists (so anna's projects cannot be deleted now).
+// project, and a server pod of anna's. The service never reads pods (its Role allows none): whether a
+// server runs is the hub's answer.
 func fixtureObjects(t *testing.T) []client.Object {
 	return []client.Object{
 		claimWith(t, "claim-bitnik.yaml", conda, gitlab, hostile, requirements),

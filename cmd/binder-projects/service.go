@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/service"
 )
@@ -22,6 +23,10 @@ const serviceUsage = `usage: binder-projects projects-service [flags]
 Runs the projects service: a JupyterHub external service (hub.services.<name> with a url) that users
 reach at /services/<name>/ through the hub's proxy. Its page lists a user's projects, deletes one and
 launches repositories on BinderHub; its API is GET and DELETE {prefix}api/users/{user}/projects[/{folder}].
+
+It asks the hub whether a user's server runs (its token needs the scope read:servers, the
+projects-service role of docs/projects-service.md) and reads and updates only the user's claim
+(--claim-name-template); it reads no pods.
 
 It reads the hub's settings from the environment JupyterHub gives a service; for an external service,
 set them in its Deployment:
@@ -48,6 +53,13 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 	namespace := fs.String("namespace", getenv("POD_NAMESPACE"), "the hub's namespace, where the users' claims and server pods are (default: $POD_NAMESPACE, then the kubeconfig's)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, ~/.kube/config, then the in-cluster config)")
 	binderHubURL := fs.String("binderhub-url", getenv("BINDERHUB_URL"), "BinderHub's public URL, for launch links, e.g. https://notebooks.example.org/services/binder/ (default: $BINDERHUB_URL)")
+	claims := patch.DefaultConfig()
+	fs.StringVar(&claims.ClaimNameTemplate, "claim-name-template", claims.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders computed as KubeSpawner computes them: the only claim of a user the service reads (keep it equal to the webhook's --claim-name-template)")
+	fs.Func("slug-scheme", "KubeSpawner's slug_scheme: safe (KubeSpawner 7) or escape (older); keep it equal to the webhook's (default "+string(claims.SlugScheme)+")", func(s string) error {
+		scheme, err := patch.ParseSlugScheme(s)
+		claims.SlugScheme = scheme
+		return err
+	})
 	verbosity := fs.Int("v", 0, "log verbosity (0: errors and deletions; 1: logins)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,6 +69,10 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "binder-projects projects-service: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := claims.Validate(); err != nil {
+		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
 		return 2
 	}
 	cfg, err := service.FromEnv(getenv)
@@ -77,7 +93,10 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintln(stderr, "binder-projects projects-service: no namespace: give the hub's namespace with --namespace")
 		return 2
 	}
-	cfg.Store = &projects.KubeStore{Client: c, Namespace: ns}
+	// Least privilege: the hub says whether a user's server runs (no pods are read), and only the
+	// user's own claim is read.
+	cfg.Store = &projects.KubeStore{Client: c, Namespace: ns, Servers: service.HubServers(cfg),
+		ClaimName: func(user string) (string, error) { return claims.ClaimName(user, "") }}
 	cfg.BinderHubURL = *binderHubURL
 	cfg.Log = log
 	srv, err := service.New(cfg)

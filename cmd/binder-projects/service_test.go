@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/binder-projects/binder-projects/service/hubtest"
 )
@@ -139,19 +142,29 @@ func TestProjectsServiceServesUntilCancelled(t *testing.T) {
 
 // TestProjectsServiceBehindARealHubUnderABaseURL runs the command as an operator deploys it: only the
 // hub's token, API URL, the service's name and the hub's base URL in its environment (no prefix), behind
-// a real JupyterHub whose base_url is /jhub/. A browser logs in through the hub's OAuth flow and sees
-// the page; a script lists projects with a token made on the hub.
+// a real JupyterHub whose base_url is /jhub/, with a Kubernetes client limited to the manifest's Role. A
+// browser logs in through the hub's OAuth flow and sees the page; a script lists and deletes projects
+// with a token made on the hub.
 func TestProjectsServiceBehindARealHubUnderABaseURL(t *testing.T) {
 	h, err := hubtest.New(t.TempDir(), hubtest.Options{BaseURL: "/jhub/", OwnListener: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The service's Kubernetes client may do only what manifests/projects-service.yaml's Role allows.
+	role, err := hubtest.ServiceRole()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube := cluster(t)
+	limited := hubtest.Enforce(kube.(client.WithWatch), role.Rules, func(verb, resource string) {
+		t.Errorf("the service tried to %s %s, which its Role in manifests/projects-service.yaml does not allow", verb, resource)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
 	done := make(chan int, 1)
 	env := h.ServiceEnv()
 	go func() {
-		done <- projectsService(ctx, []string{"--listen", h.ServiceAddr()}, envOf(env), &logs, fakeClient(cluster(t)))
+		done <- projectsService(ctx, []string{"--listen", h.ServiceAddr()}, envOf(env), &logs, fakeClient(limited))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -203,6 +216,22 @@ func TestProjectsServiceBehindARealHubUnderABaseURL(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), cliConda.Dir) {
 		t.Errorf("the API with a hub token: %d\n%s", resp.StatusCode, body)
+	}
+	// Deleting asks the hub (the service's token has read:servers from the documented role) and
+	// updates the claim.
+	req, _ = http.NewRequest(http.MethodDelete, h.Origin+"/jhub/services/projects/api/users/bitnik/projects/"+cliConda.Dir, nil)
+	req.Header.Set("Authorization", "token "+token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE with a hub token: %d\n%s", resp.StatusCode, body)
+	}
+	if r := registryOn(t, kube, "claim-bitnik"); r.Find(cliConda.Dir) >= 0 || !slices.Contains(r.QueuedDirs(), cliConda.Dir) {
+		t.Errorf("after the deletion: projects %+v, queue %v", r.Projects, r.QueuedDirs())
 	}
 	if strings.Contains(logs.String(), token) {
 		t.Error("the service logged a user's token")

@@ -7,6 +7,9 @@
 // tests set the handler behind it (SetService), or serve it themselves at ServiceAddr
 // (Options.OwnListener). Browsers and scripts reach it through the proxy, at Origin+ServicePrefix.
 //
+// Enforce gives the service a Kubernetes client that allows only what the service's Role in
+// manifests/projects-service.yaml allows (ServiceRole).
+//
 // Only tests import this package. It never prints a token: the hub's log is shown with every token
 // the harness knows replaced.
 package hubtest
