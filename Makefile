@@ -28,15 +28,24 @@ deps-e2e: ## Install the Debian packages the real cluster needs, when missing.
 build: ## Build the binder-projects binary into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/binder-projects
 
+IMAGE_DIR  ?= bin/image
+IMAGE_NAME ?= ghcr.io/binder-projects/binder-projects
+
+.PHONY: image
+image: ## Build the OCI image (linux/amd64, linux/arm64; no Docker, no registry) into IMAGE_DIR as a layout and a tarball; print its digest.
+	cd hack/image && $(GO) run . -go '$(GO)' -repo '$(CURDIR)' -out '$(abspath $(IMAGE_DIR))' -name '$(IMAGE_NAME)'
+
 .PHONY: lint
-lint: ## gofmt and go vet, in both modules.
+lint: ## gofmt and go vet, in every module.
 	@test -z "$$(gofmt -l . )" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
+	cd hack/image && $(GO) vet ./...
 
 .PHONY: test-unit
-test-unit: deps ## Unit, golden, init-script (dash, bash, busybox) and served-webhook tests.
+test-unit: deps ## Unit, golden, init-script (dash, bash, busybox) and served-webhook tests; the image built twice.
 	$(GO) test -count=1 ./...
+	cd hack/image && $(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the project-folder naming for FUZZTIME (default 60s).
