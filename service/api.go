@@ -71,7 +71,7 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir
 // caller authenticates the request and checks that it may act on user's projects (and, for a
 // state-changing request, its XSRF token); otherwise it answers with the reason and returns false.
 func (s *Server) caller(w http.ResponseWriter, r *http.Request, user string, changesState bool) (identity, bool) {
-	id, aerr := s.authenticate(r)
+	id, aerr := s.authenticate(r, changesState)
 	if aerr == nil && changesState {
 		aerr = s.checkXSRF(r, id)
 	}

@@ -28,8 +28,9 @@ type authError struct {
 }
 
 // authenticate finds the request's user: from an Authorization header (token or Bearer) if there is
-// one, else from the session cookie.
-func (s *Server) authenticate(r *http.Request) (identity, *authError) {
+// one, else from the session cookie. fresh asks the hub even when the token was resolved a moment ago
+// (pages and state-changing requests: a token the hub revoked, at logout, stops working at once).
+func (s *Server) authenticate(r *http.Request, fresh bool) (identity, *authError) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, _ := strings.Cut(strings.TrimSpace(h), " ")
 		token = strings.TrimSpace(token)
@@ -37,7 +38,7 @@ func (s *Server) authenticate(r *http.Request) (identity, *authError) {
 			return identity{}, &authError{status: http.StatusUnauthorized,
 				message: `the Authorization header must be "token <your JupyterHub API token>" (or "Bearer <token>")`}
 		}
-		u, aerr := s.resolve(r, token)
+		u, aerr := s.resolve(r, token, fresh)
 		if aerr != nil {
 			return identity{}, aerr
 		}
@@ -48,7 +49,7 @@ func (s *Server) authenticate(r *http.Request) (identity, *authError) {
 		return identity{}, &authError{status: http.StatusUnauthorized,
 			message: fmt.Sprintf(`not logged in: send "Authorization: token <your JupyterHub API token>" (create one on the hub's token page, %shub/token), or open %s in a browser to log in`, s.cfg.HubBaseURL, s.cfg.Prefix)}
 	}
-	u, aerr := s.resolve(r, sess.Token)
+	u, aerr := s.resolve(r, sess.Token, fresh)
 	if aerr != nil {
 		if aerr.status == http.StatusUnauthorized {
 			aerr.message = fmt.Sprintf("your login has expired; open %s to log in again", s.cfg.Prefix)
@@ -59,9 +60,10 @@ func (s *Server) authenticate(r *http.Request) (identity, *authError) {
 	return identity{HubUser: u, cookie: true, sess: sess}, nil
 }
 
-// resolve asks the hub whose token this is and checks that it grants access to the service.
-func (s *Server) resolve(r *http.Request, token string) (HubUser, *authError) {
-	u, err := s.hub.userForToken(r.Context(), token)
+// resolve asks the hub whose token this is (from the cache unless fresh) and checks that it grants
+// access to the service.
+func (s *Server) resolve(r *http.Request, token string, fresh bool) (HubUser, *authError) {
+	u, err := s.hub.userForToken(r.Context(), token, fresh)
 	switch {
 	case errors.Is(err, errBadToken):
 		return HubUser{}, &authError{status: http.StatusUnauthorized,
@@ -149,21 +151,22 @@ func (s *Server) authorizeURL() string {
 	return s.cfg.HubHost + s.cfg.HubBaseURL + "hub/api/oauth2/authorize"
 }
 
-// login starts the hub's OAuth flow: a fresh state goes into an encrypted cookie and to the hub,
-// which sends the browser back to the callback with a code and the same state.
+// login starts the hub's OAuth flow: a fresh state goes into an encrypted cookie of its own and to the
+// hub, which sends the browser back to the callback with a code and the same state.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	next := r.URL.RequestURI()
 	if !strings.HasPrefix(next, s.cfg.Prefix) {
 		next = s.cfg.Prefix
 	}
 	st := loginState{State: randomToken(), Next: next, Expires: s.cfg.Now().Add(stateMaxAge).Unix()}
-	v, err := s.seal.seal(stateCookie, st)
+	name := stateCookieName(st.State)
+	v, err := s.seal.seal(name, st)
 	if err != nil {
 		s.log.Error(err, "sealing the OAuth state")
 		writeError(w, http.StatusInternalServerError, "cannot start the login; the service's log has the details")
 		return
 	}
-	http.SetCookie(w, s.cookie(r, stateCookie, v, int(stateMaxAge.Seconds()), true))
+	http.SetCookie(w, s.cookie(r, name, v, int(stateMaxAge.Seconds()), true))
 	q := url.Values{
 		"client_id":     {s.cfg.ClientID},
 		"redirect_uri":  {s.cfg.CallbackURL},
@@ -174,17 +177,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.authorizeURL()+"?"+q.Encode(), http.StatusFound)
 }
 
-// oauthCallback completes the OAuth flow: the state must be the one in the browser's state cookie;
-// the code is exchanged for a token, the token for the user, and the session cookie is set.
+// oauthCallback completes the OAuth flow: the state must be the one in the browser's cookie of that
+// login; the code is exchanged for a token, the token for the user, and the session cookie is set.
 func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("JupyterHub refused the login (%s: %s); open %s to try again", e, q.Get("error_description"), s.cfg.Prefix))
 		return
 	}
-	c, err := r.Cookie(stateCookie)
+	// The state names the login's cookie; a forged state names none (400), and the cookie must hold
+	// that very state.
+	name := stateCookieName(q.Get("state"))
+	c, err := r.Cookie(name)
 	var st loginState
-	if err != nil || s.seal.open(stateCookie, c.Value, &st) != nil || s.cfg.Now().Unix() > st.Expires {
+	if err != nil || s.seal.open(name, c.Value, &st) != nil || s.cfg.Now().Unix() > st.Expires {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("this login was not started here, or took longer than %s; open %s to log in again", stateMaxAge, s.cfg.Prefix))
 		return
 	}
@@ -209,7 +215,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "JupyterHub cannot be reached to complete the login; try again in a moment")
 		return
 	}
-	u, aerr := s.resolve(r, token)
+	u, aerr := s.resolve(r, token, true)
 	if aerr != nil {
 		s.writeAuthError(w, r, aerr)
 		return
@@ -219,7 +225,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "cannot start the session; the service's log has the details")
 		return
 	}
-	http.SetCookie(w, s.cookie(r, stateCookie, "", -1, true))
+	http.SetCookie(w, s.cookie(r, name, "", -1, true))
 	s.log.V(1).Info("logged in through the hub", "user", u.Name)
 	next := st.Next
 	if !strings.HasPrefix(next, s.cfg.Prefix) || strings.HasPrefix(next, "//") {

@@ -9,25 +9,49 @@ import (
 	"github.com/binder-projects/binder-projects/projects"
 )
 
-// TestTheProjectsPageInChromium drives the page in Debian's headless Chromium through the whole
-// path a user takes: the hub's login and OAuth flow, the table, a hostile repository URL shown as
-// text, Delete with its confirmation, and the launch form. Screenshots are kept in the artifacts
-// folder (see artifactsDir).
+// TestTheProjectsPageInChromium drives the page in Debian's headless Chromium through the real hub's
+// proxy along the whole path a user takes: two tabs that both start the hub's login and OAuth flow
+// before either has logged in, the table, a hostile repository URL shown as text, Delete with its
+// confirmation, Launch from the table and from the form (to a BinderHub stand-in behind the proxy), and
+// the hub's logout, which ends the service's session. Screenshots are kept in the artifacts folder
+// (see artifactsDir).
 func TestTheProjectsPageInChromium(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
 	b := startBrowser(t)
-
-	// An unauthenticated browser goes through the hub's OAuth flow: the hub asks it to log in.
-	b.navigate(w.origin + w.prefix)
-	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
-	b.screenshot("01-hub-login")
-	b.typeInto("#username_input", "bitnik")
-	b.typeInto("#password_input", w.hub.Password)
-	b.click("#login_submit")
-	b.waitFor("the projects page", `return document.title === "Your projects"`)
-	if got := b.currentURL(); got != w.origin+w.prefix {
-		t.Errorf("after the login the browser is at %s, want the projects page %s", got, w.origin+w.prefix)
+	page := w.origin + w.prefix
+	loginPage := `return document.getElementById("username_input") !== null`
+	projectsPage := `return document.title === "Your projects"`
+	logIn := func() {
+		t.Helper()
+		b.typeInto("#username_input", "bitnik")
+		b.typeInto("#password_input", w.hub.Password)
+		b.click("#login_submit")
 	}
+
+	// Two tabs open the page before either has logged in: each is sent through the hub's OAuth flow
+	// with its own state, and the hub asks each to log in.
+	first := b.window()
+	b.navigate(page)
+	b.waitFor("the hub's login page in the first tab", loginPage)
+	b.screenshot("01-hub-login")
+	second := b.newTab()
+	b.switchTo(second)
+	b.navigate(page)
+	b.waitFor("the hub's login page in the second tab", loginPage)
+	// The second tab logs in first, then the first tab: both end on the projects page.
+	logIn()
+	b.waitFor("the projects page in the second tab", projectsPage)
+	b.switchTo(first)
+	logIn()
+	b.waitFor("the projects page in the first tab", projectsPage)
+	if got := b.currentURL(); got != page {
+		t.Errorf("after the login the first tab is at %s, want the projects page %s", got, page)
+	}
+	b.switchTo(second)
+	if got := b.currentURL(); got != page {
+		t.Errorf("after the login the second tab is at %s, want the projects page %s", got, page)
+	}
+	b.switchTo(first)
 
 	t.Run("the page shows the user's projects, most recently used first", func(t *testing.T) {
 		if got := b.text("h1"); got != "Your projects" {
@@ -106,6 +130,18 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.screenshot("03-after-delete")
 	})
 
+	t.Run("Launch in the table goes to BinderHub's launch URL of the project", func(t *testing.T) {
+		b.click(`tr[data-folder="` + conda.Dir + `"] a.launch`)
+		want := w.hub.BinderURL + "v2/gh/binder-examples/conda/HEAD"
+		b.waitFor("BinderHub's page", `return document.location.href === arguments[0]`, want)
+		if got := b.text("body"); !strings.Contains(got, "/services/binder/v2/gh/binder-examples/conda/HEAD") {
+			t.Errorf("BinderHub stand-in got %q", got)
+		}
+		b.screenshot("04-launch")
+		b.navigate(page)
+		b.waitFor("the projects page", projectsPage)
+	})
+
 	t.Run("the launch form makes BinderHub's v2 URL and goes there", func(t *testing.T) {
 		b.typeInto("#repository", "https://github.com/binder-examples/conda")
 		b.typeInto("#ref", "main")
@@ -128,7 +164,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.click(`#provider option[value="gl"]`)
 		b.typeInto("#repository", "gesis/notebooks/analysis")
 		b.typeInto("#ref", "v1.0")
-		b.screenshot("04-launch-form")
+		b.screenshot("05-launch-form")
 		b.click("#launch-button")
 		b.waitFor("BinderHub's page", `return document.location.pathname.startsWith(arguments[0])`, w.hub.BaseURL+"services/binder/")
 		if got := b.currentURL(); got != want {
@@ -137,5 +173,16 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		if got := b.text("body"); !strings.Contains(got, "/services/binder/v2/gl/gesis%2Fnotebooks%2Fanalysis/v1.0") {
 			t.Errorf("BinderHub stand-in got %q", got)
 		}
+	})
+
+	t.Run("logging out of the hub ends the service's session", func(t *testing.T) {
+		b.navigate(w.origin + w.hub.BaseURL + "hub/logout")
+		b.waitFor("the hub's page after the logout", loginPage)
+		b.navigate(page)
+		b.waitFor("the hub's login page instead of the projects page", loginPage)
+		if got := b.currentURL(); !strings.Contains(got, "/hub/login") {
+			t.Errorf("after the hub's logout the projects page leads to %s, want the hub's login page", got)
+		}
+		b.screenshot("06-after-hub-logout")
 	})
 }

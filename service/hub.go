@@ -60,16 +60,18 @@ type cachedUser struct {
 const maxCachedTokens = 10000
 
 // userForToken resolves token with GET {api}/user, from the cache when it was resolved less than
-// ttl ago. Failures are not cached.
-func (h *hubClient) userForToken(ctx context.Context, token string) (HubUser, error) {
+// ttl ago, unless fresh. Failures are not cached, and drop what was.
+func (h *hubClient) userForToken(ctx context.Context, token string, fresh bool) (HubUser, error) {
 	key := sha256.Sum256([]byte(token))
 	now := h.now()
-	h.mu.Lock()
-	if c, ok := h.cache[key]; ok && now.Before(c.expires) {
+	if !fresh {
+		h.mu.Lock()
+		if c, ok := h.cache[key]; ok && now.Before(c.expires) {
+			h.mu.Unlock()
+			return c.user, nil
+		}
 		h.mu.Unlock()
-		return c.user, nil
 	}
-	h.mu.Unlock()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.apiURL+"/user", nil)
 	if err != nil {
@@ -79,6 +81,9 @@ func (h *hubClient) userForToken(ctx context.Context, token string) (HubUser, er
 	req.Header.Set("Accept", "application/json")
 	var u HubUser
 	if err := h.do(req, &u); err != nil {
+		if errors.Is(err, errBadToken) {
+			h.forget(token)
+		}
 		return HubUser{}, err
 	}
 	if u.Name == "" {

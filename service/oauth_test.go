@@ -153,12 +153,12 @@ func testOAuthLoginRoundTrip(t *testing.T, base string) {
 	}
 	var stateCookieSeen *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == stateCookie {
+		if c.Name == stateCookieName(q.Get("state")) {
 			stateCookieSeen = c
 		}
 	}
 	if stateCookieSeen == nil || !stateCookieSeen.HttpOnly || stateCookieSeen.Path != w.prefix {
-		t.Errorf("state cookie = %+v, want an HttpOnly cookie on %s", stateCookieSeen, w.prefix)
+		t.Fatalf("state cookie = %+v, want an HttpOnly cookie of this login on %s (cookies: %v)", stateCookieSeen, w.prefix, resp.Cookies())
 	}
 	if strings.Contains(stateCookieSeen.Value, q.Get("state")) {
 		t.Error("the state cookie holds the state in clear")
@@ -218,19 +218,43 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 		return back
 	}
 
-	t.Run("a callback with another state than the browser's login is refused with 403", func(t *testing.T) {
+	t.Run("a callback with another state than the browser's login is refused with 400", func(t *testing.T) {
 		b := newBrowser(t, w)
 		back := start(b)
 		q := back.Query()
 		q.Set("state", "forged-"+q.Get("state"))
 		back.RawQuery = q.Encode()
 		resp, body := b.do(http.MethodGet, back.String(), nil, nil)
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("status = %d, want 403\n%s", resp.StatusCode, body)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status = %d, want 400\n%s", resp.StatusCode, body)
 		}
-		checkErrorBody(t, resp, []byte(body), http.StatusForbidden, "the OAuth state does not match")
+		checkErrorBody(t, resp, []byte(body), http.StatusBadRequest, "this login was not started here")
 		if b.cookie(sessionCookie) != "" {
 			t.Error("a session was started anyway")
+		}
+	})
+	t.Run("another login's state cookie does not stand in for this login's", func(t *testing.T) {
+		b := newBrowser(t, w)
+		back := start(b)
+		state := back.Query().Get("state")
+		sealed := b.cookie(stateCookieName(state))
+		if sealed == "" {
+			t.Fatal("no state cookie for the login")
+		}
+		// The same sealed value under the name of another state: its name is authenticated with it.
+		other := newBrowser(t, w)
+		q := back.Query()
+		q.Set("state", "another-state")
+		back.RawQuery = q.Encode()
+		req, _ := http.NewRequest(http.MethodGet, w.origin+back.String(), nil)
+		req.AddCookie(&http.Cookie{Name: stateCookieName("another-state"), Value: sealed})
+		resp, err := other.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("status = %d, want 400", resp.StatusCode)
 		}
 	})
 	t.Run("a callback in a browser that never started a login is refused with 400", func(t *testing.T) {
@@ -262,6 +286,57 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 			t.Fatalf("status = %d, want 403\n%s", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestTwoLoginsAtOnceInOneBrowserBothComplete: two tabs of one browser open the page before either
+// has logged in, so both are sent to the hub with their own state; the user logs in on one, and both
+// tabs come back through the callback and land on their pages.
+func TestTwoLoginsAtOnceInOneBrowserBothComplete(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := newBrowser(t, w)
+	// Each tab's first request: the service sends it to the hub's authorize endpoint.
+	var authorize []string
+	for _, page := range []string{w.prefix, w.prefix + "?tab=2"} {
+		resp, _ := b.do(http.MethodGet, page, nil, nil)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("%s: %d, want a redirect to the hub", page, resp.StatusCode)
+		}
+		authorize = append(authorize, resp.Header.Get("Location"))
+	}
+	b.hubLogin("bitnik")
+	// Both tabs go on with their authorize URLs, in the opposite order.
+	for _, i := range []int{1, 0} {
+		resp, body := b.follow(authorize[i])
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Your projects") {
+			t.Errorf("tab %d after the hub's login: %d at %s\n%s", i+1, resp.StatusCode, resp.Request.URL, body)
+		}
+	}
+}
+
+// TestLoggingOutOfTheHubEndsTheSession: the hub's logout revokes the tokens it gave during that login,
+// the service's included; the next page load asks the hub (a page is never served from the token
+// cache) and sends the browser to log in again.
+func TestLoggingOutOfTheHubEndsTheSession(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := newBrowser(t, w)
+	b.login("bitnik")
+	if resp, _ := b.do(http.MethodGet, w.prefix, nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the page while logged in: %d", resp.StatusCode)
+	}
+	if resp, body := b.follow(w.hub.BaseURL + "hub/logout"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the hub's logout: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ := b.do(http.MethodGet, w.prefix, nil, nil)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "hub/api/oauth2/authorize") {
+		t.Fatalf("the page after the hub's logout: %d, Location %q; want a new login", resp.StatusCode, loc)
+	}
+	if b.cookie(sessionCookie) != "" {
+		t.Error("the session cookie is still there")
+	}
+	resp, body := b.follow(w.prefix)
+	if !strings.Contains(resp.Request.URL.Path, "hub/login") || !strings.Contains(body, "Sign in") {
+		t.Errorf("after the hub's logout the page leads to %s, want the hub's login page", resp.Request.URL)
+	}
 }
 
 func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {

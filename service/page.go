@@ -67,7 +67,7 @@ type pageData struct {
 // page serves the projects page: the logged-in user's projects (a projects admin may add ?user=NAME),
 // and the launch form. A browser without a session is sent through the hub's OAuth flow.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	id, aerr := s.authenticate(r)
+	id, aerr := s.authenticate(r, true)
 	if aerr != nil {
 		if aerr.status == http.StatusUnauthorized {
 			if aerr.clearSession {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,9 @@ const (
 	// sessionCookie holds the browser's session: the hub's OAuth access token and the XSRF token,
 	// encrypted and authenticated.
 	sessionCookie = "binder-projects-session"
-	// stateCookie holds the OAuth state and the page to return to, encrypted, during a login.
+	// stateCookie begins the names of the cookies that hold a login's OAuth state and the page to
+	// return to, encrypted: one cookie per login (stateCookieName), so that logins started at once in
+	// two tabs of one browser both complete.
 	stateCookie = "binder-projects-oauth-state"
 	// xsrfCookie is the XSRF token in clear, for scripts (double submit); the server checks the
 	// X-XSRFToken header against the copy inside the session, so a planted cookie does not help.
@@ -32,6 +35,13 @@ const (
 
 // stateMaxAge is how long a login may take between the redirect to the hub and the callback.
 const stateMaxAge = 10 * time.Minute
+
+// stateCookieName is the name of the cookie of the login whose OAuth state is state: the callback finds
+// it from the state the hub sends back.
+func stateCookieName(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return stateCookie + "-" + hex.EncodeToString(sum[:8])
+}
 
 // session is what the session cookie holds.
 type session struct {

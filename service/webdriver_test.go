@@ -52,6 +52,10 @@ func artifactsDir(t *testing.T) string {
 		dir = filepath.Join("testdata", "artifacts")
 	}
 	dir = filepath.Join(dir, t.Name())
+	// Only this run's screenshots.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +185,30 @@ func (b *wd) currentURL() string {
 	var u string
 	b.cmd(http.MethodGet, "/url", nil, &u)
 	return u
+}
+
+// window is the handle of the current window (tab).
+func (b *wd) window() string {
+	b.t.Helper()
+	var h string
+	b.cmd(http.MethodGet, "/window", nil, &h)
+	return h
+}
+
+// newTab opens a tab and returns its handle; the current window stays the same.
+func (b *wd) newTab() string {
+	b.t.Helper()
+	var w struct {
+		Handle string `json:"handle"`
+	}
+	b.cmd(http.MethodPost, "/window/new", map[string]string{"type": "tab"}, &w)
+	return w.Handle
+}
+
+// switchTo makes the window (tab) with handle the current one.
+func (b *wd) switchTo(handle string) {
+	b.t.Helper()
+	b.cmd(http.MethodPost, "/window", map[string]string{"handle": handle}, nil)
 }
 
 // find returns the element the CSS selector finds (failing the test if none).
