@@ -68,8 +68,25 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		}
 		var launch string
 		b.js(&launch, `return document.querySelector('tr[data-folder="`+requirements.Dir+`"] a.launch').href`)
-		if want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/HEAD"; launch != want {
+		if want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/" + requirements.Commit; launch != want {
 			t.Errorf("Launch goes to %s, want %s", launch, want)
+		}
+	})
+
+	t.Run("the page carries the hub's navigation bar: its logo, Home, Token and Logout", func(t *testing.T) {
+		hub := w.origin + w.hub.BaseURL + "hub/"
+		var nav struct {
+			Home, Token, Logout, User string
+			Logo                      int
+		}
+		b.js(&nav, `return {Home: document.getElementById("nav-home").href, Token: document.getElementById("nav-token").href,
+			Logout: document.getElementById("logout").href, User: document.querySelector("nav.hub .user").textContent,
+			Logo: document.querySelector("nav.hub img").naturalWidth}`)
+		if nav.Home != hub+"home" || nav.Token != hub+"token" || nav.Logout != hub+"logout" || nav.User != "bitnik" {
+			t.Errorf("navigation bar = %+v, want the hub's pages under %s and the user", nav, hub)
+		}
+		if nav.Logo == 0 {
+			t.Error("the hub's logo did not load")
 		}
 	})
 
@@ -130,14 +147,38 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.screenshot("03-after-delete")
 	})
 
-	t.Run("Launch in the table goes to BinderHub's launch URL of the project", func(t *testing.T) {
+	t.Run("Delete while the server runs says so in words and links to the hub's home page", func(t *testing.T) {
+		if err := w.hub.StartServer("bitnik"); err != nil {
+			t.Fatal(err)
+		}
+		defer w.hub.StopServer("bitnik")
+		b.click(`tr[data-folder="` + gitlab.Dir + `"] button.delete`)
+		b.acceptAlert()
+		b.waitFor("the refusal", `return document.getElementById("status").className === "error"`)
+		if got := b.text("#status"); !strings.Contains(got, gitlab.Dir+" was not deleted: your server is running. Stop it on the hub's home page, then delete the project.") {
+			t.Errorf("status reads %q", got)
+		}
+		var link string
+		b.js(&link, `return document.querySelector("#status a").href`)
+		if want := w.origin + w.hub.BaseURL + "hub/home"; link != want {
+			t.Errorf("the status links to %s, want the hub's home page %s", link, want)
+		}
+		var present bool
+		b.js(&present, `return document.querySelector('tr[data-folder="`+gitlab.Dir+`"]') !== null`)
+		if !present {
+			t.Error("the row went although the deletion was refused")
+		}
+		b.screenshot("04-server-running")
+	})
+
+	t.Run("Launch in the table continues the project: BinderHub's launch URL at the recorded commit", func(t *testing.T) {
 		b.click(`tr[data-folder="` + conda.Dir + `"] a.launch`)
-		want := w.hub.BinderURL + "v2/gh/binder-examples/conda/HEAD"
+		want := w.hub.BinderURL + "v2/gh/binder-examples/conda/" + conda.Commit
 		b.waitFor("BinderHub's page", `return document.location.href === arguments[0]`, want)
-		if got := b.text("body"); !strings.Contains(got, "/services/binder/v2/gh/binder-examples/conda/HEAD") {
+		if got := b.text("body"); !strings.Contains(got, "/services/binder/v2/gh/binder-examples/conda/"+conda.Commit) {
 			t.Errorf("BinderHub stand-in got %q", got)
 		}
-		b.screenshot("04-launch")
+		b.screenshot("05-launch")
 		b.navigate(page)
 		b.waitFor("the projects page", projectsPage)
 	})
@@ -164,7 +205,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.click(`#provider option[value="gl"]`)
 		b.typeInto("#repository", "gesis/notebooks/analysis")
 		b.typeInto("#ref", "v1.0")
-		b.screenshot("05-launch-form")
+		b.screenshot("06-launch-form")
 		b.click("#launch-button")
 		b.waitFor("BinderHub's page", `return document.location.pathname.startsWith(arguments[0])`, w.hub.BaseURL+"services/binder/")
 		if got := b.currentURL(); got != want {
@@ -176,13 +217,15 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	})
 
 	t.Run("logging out of the hub ends the service's session", func(t *testing.T) {
-		b.navigate(w.origin + w.hub.BaseURL + "hub/logout")
+		b.navigate(page)
+		b.waitFor("the projects page", projectsPage)
+		b.click("#logout")
 		b.waitFor("the hub's page after the logout", loginPage)
 		b.navigate(page)
 		b.waitFor("the hub's login page instead of the projects page", loginPage)
 		if got := b.currentURL(); !strings.Contains(got, "/hub/login") {
 			t.Errorf("after the hub's logout the projects page leads to %s, want the hub's login page", got)
 		}
-		b.screenshot("06-after-hub-logout")
+		b.screenshot("07-after-hub-logout")
 	})
 }

@@ -15,8 +15,8 @@ import (
 //
 // The page's launch form (page.html) builds the same URLs in JavaScript.
 
-// launchRef is the ref a project's Launch link asks for: the repository's current default branch.
-// The project's files are the user's, kept across launches; only the image follows the repository.
+// launchRef is the ref the launch form asks for when none is given: the repository's current default
+// branch (a new image; the project's files are kept).
 const launchRef = "HEAD"
 
 // LaunchURL is the BinderHub launch link for provider ("gh", "gl", "gist" or "git"), repository and
@@ -51,10 +51,16 @@ func LaunchURL(binderHub, provider, repo, ref string) string {
 	return binderHub + "v2/" + provider + "/" + spec + "/" + escapeSegments(ref)
 }
 
-// ProjectLaunchURL is the launch link of a recorded project's repository URL: GitHub, gists and
-// gitlab.com by their providers, any other host through BinderHub's git provider. Empty when the URL
-// is not one BinderHub can launch.
-func ProjectLaunchURL(binderHub, repoURL string) string {
+// ProjectLaunchURL is the launch link of a recorded project: its repository URL (GitHub, gists and
+// gitlab.com by their providers, any other host through BinderHub's git provider) at the recorded
+// commit, so that the user continues where they left off, with the same code and the image BinderHub
+// built for it (no new build). HEAD when no commit is recorded. Empty when the URL is not one
+// BinderHub can launch.
+func ProjectLaunchURL(binderHub, repoURL, commit string) string {
+	ref := strings.TrimSpace(commit)
+	if ref == "" {
+		ref = launchRef
+	}
 	u, err := url.Parse(strings.TrimSpace(repoURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "git" && u.Scheme != "ssh") || u.Host == "" {
 		return ""
@@ -76,7 +82,7 @@ func ProjectLaunchURL(binderHub, repoURL string) string {
 		if host == "gist.github.com" {
 			provider = "gist"
 		}
-		return LaunchURL(binderHub, provider, segs[0]+"/"+strings.TrimSuffix(segs[1], ".git"), launchRef)
+		return LaunchURL(binderHub, provider, segs[0]+"/"+strings.TrimSuffix(segs[1], ".git"), ref)
 	case "gitlab.com":
 		var path []string
 		for _, s := range segs {
@@ -88,9 +94,9 @@ func ProjectLaunchURL(binderHub, repoURL string) string {
 		if len(path) < 2 {
 			return ""
 		}
-		return LaunchURL(binderHub, "gl", strings.Join(path, "/"), launchRef)
+		return LaunchURL(binderHub, "gl", strings.Join(path, "/"), ref)
 	default:
-		return LaunchURL(binderHub, "git", repoURL, launchRef)
+		return LaunchURL(binderHub, "git", repoURL, ref)
 	}
 }
 

@@ -36,29 +36,35 @@ func TestLaunchURL(t *testing.T) {
 
 func TestProjectLaunchURL(t *testing.T) {
 	tests := []struct {
-		name, repoURL, want string
+		name, repoURL, commit, want string
 	}{
-		{"a GitHub repository launches through the gh provider", "https://github.com/binder-examples/requirements",
+		{"a GitHub repository launches at its recorded commit: the same code and image", "https://github.com/binder-examples/requirements",
+			"1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d", binder + "v2/gh/binder-examples/requirements/1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"},
+		{"without a recorded commit it launches HEAD", "https://github.com/binder-examples/requirements", "",
 			binder + "v2/gh/binder-examples/requirements/HEAD"},
-		{"www and .git do not matter", "https://www.github.com/binder-examples/requirements.git",
+		{"a recorded branch name is escaped per segment", "https://github.com/a/b", "feature/x y",
+			binder + "v2/gh/a/b/feature/x%20y"},
+		{"www and .git do not matter", "https://www.github.com/binder-examples/requirements.git", "",
 			binder + "v2/gh/binder-examples/requirements/HEAD"},
-		{"a GitHub URL with a tree path launches the repository", "https://github.com/a/b/tree/main/docs",
+		{"a GitHub URL with a tree path launches the repository", "https://github.com/a/b/tree/main/docs", "",
 			binder + "v2/gh/a/b/HEAD"},
-		{"a gist launches through the gist provider", "https://gist.github.com/bitnik/0123abcd.git",
+		{"a gist launches through the gist provider", "https://gist.github.com/bitnik/0123abcd.git", "",
 			binder + "v2/gist/bitnik/0123abcd/HEAD"},
-		{"a gitlab.com project keeps its groups and drops /-/ paths", "https://gitlab.com/gesis/notebooks/analysis/-/tree/main",
+		{"a gitlab.com project keeps its groups and drops /-/ paths", "https://gitlab.com/gesis/notebooks/analysis/-/tree/main", "",
 			binder + "v2/gl/gesis%2Fnotebooks%2Fanalysis/HEAD"},
-		{"another host launches through the git provider", "https://git.example.org/group/repo.git",
+		{"a gitlab.com project launches at its recorded commit", "https://gitlab.com/gesis/notebooks/analysis.git", "5f4e3d2c1b0a99887766554433221100ffeeddcc",
+			binder + "v2/gl/gesis%2Fnotebooks%2Fanalysis/5f4e3d2c1b0a99887766554433221100ffeeddcc"},
+		{"another host launches through the git provider", "https://git.example.org/group/repo.git", "",
 			binder + "v2/git/https%3A%2F%2Fgit.example.org%2Fgroup%2Frepo.git/HEAD"},
-		{"a hostile GitHub URL stays inside its path segments", hostileURL,
+		{"a hostile GitHub URL stays inside its path segments", hostileURL, "",
 			binder + "v2/gh/a/%22%3E%3Cscript%3Ewindow.pwned%3D1%3Bdocument.title%3D%27pwned%27%3Balert%281%29%3C/HEAD"},
-		{"a DOI cannot be launched from the list", "10.5281/zenodo.3242074", ""},
-		{"a javascript: URL makes no link", "javascript:alert(1)", ""},
+		{"a DOI cannot be launched from the list", "10.5281/zenodo.3242074", "abc", ""},
+		{"a javascript: URL makes no link", "javascript:alert(1)", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ProjectLaunchURL(binder, tt.repoURL); got != tt.want {
-				t.Errorf("ProjectLaunchURL(%q) = %q, want %q", tt.repoURL, got, tt.want)
+			if got := ProjectLaunchURL(binder, tt.repoURL, tt.commit); got != tt.want {
+				t.Errorf("ProjectLaunchURL(%q, %q) = %q, want %q", tt.repoURL, tt.commit, got, tt.want)
 			}
 		})
 	}

@@ -423,6 +423,19 @@ func TestASecondReplicaWithTheSameTokenReadsTheSession(t *testing.T) {
 	}
 }
 
+func TestAUserWithoutProjectsSeesWhatToDo(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	page := newBrowser(t, w).login("newcomer")
+	for _, want := range []string{"You have no projects yet.", "Launch a repository below", `id="launch"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page of a user without projects has no %q", want)
+		}
+	}
+	if strings.Contains(page, `<table id="projects">`) {
+		t.Error("an empty table is shown")
+	}
+}
+
 func TestThePageEscapesWhatUsersControl(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
 	page := newBrowser(t, w).login("bitnik")
@@ -435,8 +448,8 @@ func TestThePageEscapesWhatUsersControl(t *testing.T) {
 		t.Errorf("the hostile repository URL is not shown escaped as text")
 	}
 	for _, want := range []string{
-		`href="` + w.hub.BinderURL + `v2/gh/binder-examples/requirements/HEAD"`,
-		`href="` + w.hub.BinderURL + `v2/gl/gesis%2Fnotebooks%2Fanalysis/HEAD"`,
+		`href="` + w.hub.BinderURL + `v2/gh/binder-examples/requirements/` + requirements.Commit + `"`,
+		`href="` + w.hub.BinderURL + `v2/gl/gesis%2Fnotebooks%2Fanalysis/` + gitlab.Commit + `"`,
 		`href="https://github.com/binder-examples/requirements"`,
 	} {
 		if !strings.Contains(page, want) {

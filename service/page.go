@@ -44,6 +44,7 @@ type pageProject struct {
 // pageScript is what the page's script gets (html/template writes it as a JavaScript object).
 type pageScript struct {
 	Prefix    string `json:"prefix"`
+	HubHome   string `json:"hubHome"`
 	User      string `json:"user"`
 	Me        string `json:"me"`
 	XSRF      string `json:"xsrf"`
@@ -52,7 +53,10 @@ type pageScript struct {
 
 type pageData struct {
 	Nonce string
-	Me    string
+	// Hub is the hub's pages' base, {host}{base URL}hub/, for the navigation bar; Prefix the service's.
+	Hub    string
+	Prefix string
+	Me     string
 	// ManagesAll: the token may manage every user's projects (AdminScope).
 	ManagesAll   bool
 	User         string
@@ -95,7 +99,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]pageProject, 0, len(list))
 	for _, p := range list {
-		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL)})
+		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit)})
 	}
 	d := pageData{
 		Me:           id.Name,
@@ -105,6 +109,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		BinderHubURL: s.cfg.BinderHubURL,
 		Script: pageScript{
 			Prefix:    s.cfg.Prefix,
+			HubHome:   s.hubPages() + "home",
 			User:      user,
 			Me:        id.Name,
 			XSRF:      id.sess.XSRF,
@@ -119,8 +124,12 @@ func (s *Server) errorPage(w http.ResponseWriter, status int, message string) {
 	s.render(w, nil, status, "error", pageData{Status: status, Message: message})
 }
 
+// hubPages is where the hub's own pages are, for browsers: {host}{base URL}hub/.
+func (s *Server) hubPages() string { return s.cfg.HubHost + s.cfg.HubBaseURL + "hub/" }
+
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	d.Nonce = randomToken()
+	d.Hub, d.Prefix = s.hubPages(), s.cfg.Prefix
 	var buf bytes.Buffer
 	if err := pageTemplate.ExecuteTemplate(&buf, name, d); err != nil {
 		s.log.Error(err, "rendering the page")
@@ -131,9 +140,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	// Defence in depth: html/template escapes every value; the policy also refuses any script or
-	// style the page did not carry itself.
+	// style the page did not carry itself. Images: the hub's logo, from the hub's origin (this one,
+	// unless JUPYTERHUB_HOST names another).
 	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "+
-		"connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'", d.Nonce, d.Nonce))
+		"connect-src 'self'; img-src 'self' %s data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'", d.Nonce, d.Nonce, s.cfg.HubHost))
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	if r != nil && r.Method == http.MethodHead {
