@@ -3,7 +3,8 @@
 #
 # Runs in the project's own image, as the notebook's user, with the user's volume mounted at
 # $BINDER_PROJECTS_ROOT. It
-#   1. checks every input (and refuses to do anything if one is bad),
+#   1. checks every input (and refuses to do anything if one is bad; bad deletion ids or a bad pod name
+#      are only ignored, with a warning),
 #   2. removes what earlier runs of this script provably left behind (see "Leftovers" below),
 #   3. deletes the project folders queued in $BINDER_PROJECTS_DELETE, needing no free space for it,
 #   4. seeds the project folder $BINDER_PROJECTS_PROJECT from the image's home $BINDER_PROJECTS_SOURCE,
@@ -26,6 +27,8 @@
 #                            unset (an older webhook): no ids. If it is set but has another count than
 #                            BINDER_PROJECTS_DELETE, or a bad id, it is ignored, with a warning (never
 #                            a refusal). See "Tombstones" below.
+#   BINDER_PROJECTS_POD      the pod's name, 1 to 253 of [a-z0-9.-], not starting with a dot; may be
+#                            empty or unset. A bad one is ignored, with a warning. See the pod rule below.
 # A folder name is 1 to 255 bytes of [A-Za-z0-9._-] and does not start with a dot.
 #
 # Exit status: 0 the project is ready (a queued deletion that could not be done is only a warning, and
@@ -59,6 +62,7 @@
 #   .binder-projects-new.XXXXXX           a work folder being set up (a second or so)
 #   .binder-projects-tmp.XXXXXX           a run's work folder, locked: see below
 #   .binder-projects-tmp-unlocked.XXXXXX  a run's work folder where flock is missing or does not work
+#   .binder-projects-tmp-unlocked.<pod>.XXXXXX  the same, of a start given its pod's name
 #   .binder-projects-deleted.<name>       a queued project folder being deleted
 #   .binder-projects-done                 the tombstones (see below): a folder, never a leftover
 #   .binder-projects-trash.XXXXXX         left by older versions of this script
@@ -72,10 +76,18 @@
 #     live run has a held lock, and the kernel drops the lock of a killed run. Another run removes such
 #     a folder only if it can take that lock without waiting (and holds it while removing); a folder
 #     whose lock is held is left alone.
-#   - The 24-hour rule. .binder-projects-new.*, .binder-projects-tmp-unlocked.* and
-#     .binder-projects-trash.* folders, and .binder-projects-tmp.* folders without a .lock file (or
-#     whose lock cannot be checked: flock is missing from the image, or the .lock file cannot be
-#     opened), are removed only once they were last modified more than 24 hours ago
+#   - The pod rule. A start given its pod's name (BINDER_PROJECTS_POD) names its unlocked work folder
+#     .binder-projects-tmp-unlocked.<pod>.XXXXXX (only if the pod's name has at most 200 bytes, so the
+#     name fits in 255), and, with or without flock, removes at once every unlocked work folder whose
+#     pod part (between the prefix and the last dot) is exactly its own pod's name: it is dead, as the
+#     init containers of one pod run one after another, and Kubernetes admits a new pod of a name only
+#     once the earlier pod of that name is gone (unless an operator force-deletes it). (An older
+#     version's name .binder-projects-tmp-unlocked.<pid>.<n> reads as a pod named <pid>: no pod of
+#     the webhook is named by digits only.)
+#   - The 24-hour rule. .binder-projects-new.*, .binder-projects-tmp-unlocked.* (of another pod, or of
+#     none) and .binder-projects-trash.* folders, and .binder-projects-tmp.* folders without a .lock
+#     file (or whose lock cannot be checked: flock is missing from the image, or the .lock file cannot
+#     be opened), are removed only once they were last modified more than 24 hours ago
 #     (find -prune -mmin +1440); without find, never.
 #   - .binder-projects-deleted.* folders are always dead (their project is deleted already): any run
 #     removes them, except one whose deletion is still running (see below: its folder lock is held).
@@ -95,18 +107,19 @@
 # Tombstones. Every start is handed the whole queue, so a start that launches a project P queued for
 # deletion, and seeds it anew, may run beside another start handed the same deletion of P: that one
 # must not delete the new P. So .binder-projects-done/<name> holds the id (decimal, one line) of the
-# latest deletion of <name> carried out. For a queued name with an id N > 0, a start reads it (under
-# the folder lock, where flock works, and again on each look): if it holds M >= N, that deletion was
-# carried out already, and whatever is at <name> now is newer: it is left alone, and the position is
-# reported deleted. Otherwise the start deletes as above, and once the folder is gone (or was found
-# absent) writes N there, unless it holds more already: a new file in a new private folder
-# .binder-projects-done/.XXXXXX, renamed over the tombstone; all before the folder lock is released
-# and before the launched project is seeded, so a start waiting on that lock, or coming later, sees
-# it. A failure to write it is a warning. A folder that could not be deleted gets no tombstone (it
+# latest deletion of <name> carried out. For a queued name with an id N > 0, a start reads it on each
+# look at <name>, and last under the folder lock (where flock works), just before the rename: if it
+# holds M >= N, that deletion was carried out already, and whatever is at <name> now is newer: it is
+# left alone, and the position is reported deleted. Otherwise the start deletes as above, and once the
+# folder is gone (or was found absent) writes N there, unless it holds more already: a new file in a
+# new private folder .binder-projects-done/.XXXXXX, renamed over the tombstone; all before the folder
+# lock is released and before the launched project is seeded, so a start waiting on that lock, or
+# coming later, sees it. (Without flock, the last read and the rename are not atomic, only an instant
+# apart.) A failure to write it is a warning. A folder that could not be deleted gets no tombstone (it
 # stays queued). Id 0, or no ids, means no tombstone is read or written. Tombstones are a few bytes
-# each and are never removed (nor is .binder-projects-done: it is not a leftover, and never a
-# project, as its name starts with a dot); an entry of that name that is not a folder (or is a link)
-# is removed before a tombstone is written.
+# each and are never removed, nor is .binder-projects-done (not a leftover; never a project, as its
+# name starts with a dot), nor the private folder of a start killed while writing one; an entry of
+# that name that is not a folder (or is a link) is removed before a tombstone is written.
 
 set -eu
 IFS=' 	
@@ -426,9 +439,9 @@ make_work_dir() {
 				# Nobody else knows this folder: flock does not work on this volume.
 				exec 8>&-
 				have_flock=
-				log "flock does not work on this volume: using an unlocked work folder (removed only once it is 24 hours old if this start is killed)"
-				if mv -T "$new" "./$unlocked_prefix$suffix" 2>/dev/null; then
-					work=./$unlocked_prefix$suffix
+				log "flock does not work on this volume: using an unlocked work folder (if this start is killed, removed only once it is 24 hours old, or by the next start of this pod)"
+				if mv -T "$new" "./$unlocked_prefix${pod:+$pod.}$suffix" 2>/dev/null; then
+					work=./$unlocked_prefix${pod:+$pod.}$suffix
 					return 0
 				fi
 				remove_tree "$new" || :
@@ -452,7 +465,7 @@ make_work_dir() {
 			return 1
 		}
 	fi
-	make_private_dir "$unlocked_prefix" || return 1
+	make_private_dir "$unlocked_prefix${pod:+$pod.}" || return 1
 	work=$made
 }
 
@@ -680,6 +693,17 @@ if [ -n "${BINDER_PROJECTS_DELETE_IDS+set}" ] && { [ -n "$bad" ] || [ "$n" -ne "
 	ids=
 fi
 
+# The pod's name, for the pod rule; a bad one is ignored, one too long to fit in a folder name unused.
+pod=${BINDER_PROJECTS_POD-}
+case $pod in .* | *[!abcdefghijklmnopqrstuvwxyz0123456789.-]*) pod=/ ;; esac
+if [ "$pod" = / ] || [ "${#pod}" -gt 253 ]; then
+	warn "BINDER_PROJECTS_POD is ignored: it is not a pod's name (1 to 253 of a-z 0-9 . -, not starting with a dot)"
+	pod=
+elif [ "${#pod}" -gt 200 ]; then
+	log "the pod's name has more than 200 bytes: this start's work folder does not carry it"
+	pod=
+fi
+
 # Work relative to the volume root from here on: every path below is "./<name>", so no name can be
 # taken for an option (a project may be called "-rf") and no path is printed in full.
 cd "$root" || refuse "cannot enter BINDER_PROJECTS_ROOT"
@@ -690,7 +714,7 @@ if command -v flock >/dev/null 2>&1; then
 	have_flock=yes
 	log "flock found: work folders of starts still running are told by their lock"
 else
-	log "flock is not in this image: this start's work folder is not locked, and a leftover work folder is removed only once it is 24 hours old"
+	log "flock is not in this image: this start's work folder is not locked, and a leftover work folder is removed only once it is 24 hours old (or, if it carries this pod's name, at once)"
 fi
 
 for leftover in ./"$tmp_prefix"* ./"$new_prefix"* ./"$unlocked_prefix"* ./"$trash_prefix"* ./"$deleted_prefix"*; do
@@ -729,7 +753,12 @@ for leftover in ./"$tmp_prefix"* ./"$new_prefix"* ./"$unlocked_prefix"* ./"$tras
 		fi
 		;;
 	*)
-		keep_young "$leftover"
+		# The pod rule: the part between the prefix and the last dot (the suffix has none) is the pod.
+		if [ -n "$pod" ] && [ "${leftover%.*}" = "./$unlocked_prefix$pod" ]; then
+			remove_leftover "$leftover" "left by an earlier start of this pod, which has ended"
+		else
+			keep_young "$leftover"
+		fi
 		;;
 	esac
 done

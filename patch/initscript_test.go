@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -1351,38 +1353,11 @@ func TestInitScriptRefusesBadInputs(t *testing.T) {
 // and no temporary folder is left.
 func TestInitScriptKilledCopyIsRedoneCompletely(t *testing.T) {
 	requireRootFor(t, "to give the home the notebook user's owner")
-	// One large home for the three shells (the script only reads it), grown when a kill came too late.
-	home := filepath.Join(sharedTempDir(t, "large-home-"), "jovyan")
-	buildTree(t, home, &[2]int{notebookUID, notebookGID}, repo2dockerHome()...)
-	files, grown := 2000, 0
+	home := newLargeHome(t)
 	for _, sh := range initShells(t) {
 		t.Run(sh.name+"/a copy killed halfway is thrown away and redone in full by the next start", func(t *testing.T) {
 			fx := newInitFixture(t)
-			fx.source = home
-			// A run that finished (or never showed its temporary folder) before the kill does not
-			// count: grow the home and try again, a bounded number of times.
-			const attempts = 4
-			for attempt := 1; ; attempt++ {
-				if attempt > attempts {
-					t.Fatalf("in %d attempts (a home of up to %d entries) the copy was never caught halfway", attempts, len(snapshotTree(t, fx.source)))
-				}
-				for grown < attempt {
-					grown++
-					growHome(t, home, files, grown)
-				}
-				copied, total, ok := killMidCopy(t, sh, fx)
-				if ok {
-					t.Logf("attempt %d: killed after %d of %d entries were copied", attempt, copied, total)
-					break
-				}
-				t.Logf("attempt %d: the copy was not caught halfway; growing the home", attempt)
-				// Start over from a clean volume.
-				if err := os.RemoveAll(fx.root); err != nil {
-					t.Fatal(err)
-				}
-				fx.seedRoot(t)
-				files *= 2
-			}
+			home.killMidCopy(t, sh, fx, fx.env(initProject, ""))
 			before := snapshotTree(t, fx.base)
 			fx.resetReport(t)
 			res := sh.run(t, fx.env(initProject, ""), false)
@@ -1395,6 +1370,50 @@ func TestInitScriptKilledCopyIsRedoneCompletely(t *testing.T) {
 			checkReport(t, res, readTestFile(t, fx.report), seededReport())
 		})
 	}
+}
+
+// largeHome is one large home for all the shells (the script only reads it), grown when a kill came
+// too late. Its tests do not run in parallel.
+type largeHome struct {
+	dir          string
+	files, grown int
+}
+
+func newLargeHome(t *testing.T) *largeHome {
+	t.Helper()
+	home := filepath.Join(sharedTempDir(t, "large-home-"), "jovyan")
+	buildTree(t, home, &[2]int{notebookUID, notebookGID}, repo2dockerHome()...)
+	return &largeHome{dir: home, files: 2000}
+}
+
+// killMidCopy makes the home fx's source, and kills a start with env in the middle of its copy (see the
+// function killMidCopy). A run that finished (or never showed its temporary folder) before the kill does
+// not count: it grows the home and tries again, from a clean volume, a bounded number of times. It
+// returns the killed start's work folder.
+func (h *largeHome) killMidCopy(t *testing.T, sh initShell, fx *initFixture, env []string) string {
+	t.Helper()
+	fx.source = h.dir
+	const attempts = 4
+	for attempt := 1; attempt <= attempts; attempt++ {
+		for h.grown < attempt {
+			h.grown++
+			growHome(t, h.dir, h.files, h.grown)
+		}
+		work, copied, total, ok := killMidCopy(t, sh, fx, env)
+		if ok {
+			t.Logf("attempt %d: killed after %d of %d entries were copied", attempt, copied, total)
+			return work
+		}
+		t.Logf("attempt %d: the copy was not caught halfway; growing the home", attempt)
+		// Start over from a clean volume.
+		if err := os.RemoveAll(fx.root); err != nil {
+			t.Fatal(err)
+		}
+		fx.seedRoot(t)
+		h.files *= 2
+	}
+	t.Fatalf("in %d attempts (a home of up to %d entries) the copy was never caught halfway", attempts, len(snapshotTree(t, fx.source)))
+	return ""
 }
 
 // growHome adds n small files in 50 folders and one 8 MiB file to the home (batch names the new folder).
@@ -1416,13 +1435,15 @@ func growHome(t *testing.T, home string, n, batch int) {
 	chownTree(t, home, notebookUID, notebookGID)
 }
 
-// killMidCopy starts the script, waits until its temporary copy holds something, kills the whole process
-// group, and reports whether the kill landed mid-copy: the temporary folder holds fewer entries than the
-// home, and no project folder exists.
-func killMidCopy(t *testing.T, sh initShell, fx *initFixture) (copied, total int, ok bool) {
+// killMidCopy starts the script with env (launching initProject), waits until its temporary copy, in
+// a work folder of either kind, holds something, kills the whole process group, waits until every
+// process of it is gone (as kubelet does before it runs the container again), and reports whether the
+// kill landed mid-copy: the temporary folder holds fewer entries than the home, and no project folder
+// exists. work is the killed start's work folder.
+func killMidCopy(t *testing.T, sh initShell, fx *initFixture, env []string) (work string, copied, total int, ok bool) {
 	t.Helper()
 	total = len(snapshotTree(t, fx.source))
-	cmd := sh.command(t, fx.env(initProject, ""), false)
+	cmd := sh.command(t, env, false)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -1437,17 +1458,17 @@ poll:
 		select {
 		case err := <-done:
 			t.Logf("the run ended before it was killed (%v):\n%s", err, out.String())
-			return 0, total, false
+			return "", 0, total, false
 		default:
 		}
-		tmps, _ := filepath.Glob(fx.path(".binder-projects-tmp.*"))
+		tmps, _ := filepath.Glob(fx.path(".binder-projects-tmp*.*")) // .binder-projects-tmp. and .binder-projects-tmp-unlocked.
 		for _, tmp := range tmps {
 			c := filepath.Join(tmp, filepath.Base(tmp))
 			if f, err := os.Open(c); err == nil {
 				names, _ := f.Readdirnames(1)
 				f.Close()
 				if len(names) > 0 {
-					tmpCopy = c
+					work, tmpCopy = tmp, c
 					break poll
 				}
 			}
@@ -1458,24 +1479,53 @@ poll:
 		t.Fatalf("killing the process group: %v", err)
 	}
 	err := <-done
+	waitGroupGone(t, cmd.Process.Pid)
 	if tmpCopy == "" {
 		t.Fatalf("no temporary copy appeared within 30s; run: %v\n%s", err, out.String())
 	}
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Logf("the run was not killed by SIGKILL (%v); output:\n%s", err, out.String())
-		return 0, total, false
+		return "", 0, total, false
 	}
 	if _, err := os.Lstat(fx.path(initProject)); err == nil {
 		t.Logf("the project folder exists after the kill: the copy had finished")
-		return 0, total, false
+		return "", 0, total, false
 	}
 	copied = len(snapshotTree(t, tmpCopy))
 	if copied >= total {
 		t.Logf("the temporary copy is complete (%d of %d entries)", copied, total)
-		return copied, total, false
+		return "", copied, total, false
 	}
-	return copied, total, true
+	return work, copied, total, true
+}
+
+// waitGroupGone waits until no process of the process group pgid is left but zombies (which hold no
+// open file, and so no lock): the shell is reaped once killed, but its child (cp) may take a moment
+// longer to die, holding the work folder's lock until it has.
+func waitGroupGone(t *testing.T, pgid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		left := ""
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, p := range stats {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue // gone meanwhile
+			}
+			// pid (comm) state ppid pgrp ...; comm may hold anything, so read after its last ')'.
+			fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+			if len(fields) >= 3 && fields[2] == fmt.Sprint(pgid) && fields[0] != "Z" {
+				left = p
+			}
+		}
+		if left == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %s of the killed group %d is still there after 30s", left, pgid)
+		}
+	}
 }
 
 // TestInitScriptFullVolume seeds a home larger than the volume: the run fails with a message that says
@@ -1540,7 +1590,7 @@ func TestInitScriptCommand(t *testing.T) {
 		t.Errorf("the script does not start with set -eu")
 	}
 	var envs []string
-	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete, EnvReport, EnvDeleteIDs} {
+	for _, e := range []string{EnvProjectsRoot, EnvProject, EnvSource, EnvDelete, EnvReport, EnvDeleteIDs, EnvPod} {
 		if !strings.Contains(InitScript, "${"+e+"-}") {
 			envs = append(envs, e)
 		}
@@ -1653,11 +1703,11 @@ func TestInitScriptLeavesLiveWorkFoldersAlone(t *testing.T) {
 	}
 }
 
-// toolsWithout returns a folder of links to every program in the system PATH except missing, for a
-// PATH under which missing is not found.
-func toolsWithout(t *testing.T, missing string) string {
+// toolsWithout returns a folder of links to every program in the system PATH except the missing ones,
+// for a PATH under which they are not found.
+func toolsWithout(t *testing.T, missing ...string) string {
 	t.Helper()
-	dir := sharedTempDir(t, "tools-without-"+missing+"-")
+	dir := sharedTempDir(t, "tools-without-"+strings.Join(missing, "-")+"-")
 	for _, d := range filepath.SplitList(initSystemPath) {
 		entries, err := os.ReadDir(d)
 		if err != nil {
@@ -1665,7 +1715,7 @@ func toolsWithout(t *testing.T, missing string) string {
 		}
 		for _, e := range entries {
 			link := filepath.Join(dir, e.Name())
-			if e.Name() == missing {
+			if slices.Contains(missing, e.Name()) {
 				continue
 			}
 			if _, err := os.Lstat(link); err == nil {
@@ -1865,7 +1915,9 @@ func TestInitScriptConcurrentStarts(t *testing.T) {
 			for i, s := range starts {
 				report := filepath.Join(reports, fmt.Sprint(i))
 				makeReportFile(t, report)
-				env := fx.envReporting(s.project, s.del, report)
+				// Every start its own pod's name: two live pods never share one (without flock, a start
+				// removes the unlocked work folders of its own pod at once).
+				env := append(fx.envReporting(s.project, s.del, report), podEnv(fmt.Sprintf("jupyter-user-%d", i)))
 				if i%2 == 1 {
 					var ids []string
 					for _, name := range strings.Fields(s.del) {
@@ -2712,6 +2764,209 @@ func TestInitScriptConcurrentDeletionOfALaunchedProject(t *testing.T) {
 			}
 			if skipped == 0 {
 				t.Errorf("no start found the deletion carried out already: the race never happened")
+			}
+		})
+	}
+}
+
+// ---- the pod rule: a start's unlocked work folder carries its pod's name ----
+
+func podEnv(pod string) string { return EnvPod + "=" + pod }
+
+const unlockedPrefix = ".binder-projects-tmp-unlocked."
+
+// TestInitScriptPodRule: without flock, a killed start leaves its unlocked work folder, which carries
+// its pod's name. The next start of the same pod (a restarted init container, or a new pod of that
+// name, which Kubernetes admits only once the earlier one is gone) removes it at once; a start of
+// another pod leaves it alone until it is 24 hours old.
+func TestInitScriptPodRule(t *testing.T) {
+	requireRootFor(t, "to give the home and volume the notebook user's owner")
+	home := newLargeHome(t)
+	const podA, podB = "jupyter-user-a--server-1", "jupyter-user-b"
+	for _, sh := range withoutFlock(t, initShells(t)) {
+		t.Run(sh.name+" without flock/a killed start's work folder is removed at once by the next start of its pod, and left by another pod's for a day", func(t *testing.T) {
+			fx := newInitFixture(t)
+			work := home.killMidCopy(t, sh, fx, append(fx.env(initProject, ""), podEnv(podA)))
+			name := filepath.Base(work)
+			if !regexp.MustCompile(`^\.binder-projects-tmp-unlocked\.` + regexp.QuoteMeta(podA) + `\.[A-Za-z0-9]{6}$`).MatchString(name) {
+				t.Errorf("the work folder %s does not carry the pod's name, then mktemp's suffix", name)
+			}
+			if left := reservedLeftovers(t, fx.root); len(left) != 1 || left[0] != work {
+				t.Fatalf("after the kill: %v, want only %s", left, work)
+			}
+			// A folder that another pod's start, killed as well, left just now.
+			other := unlockedPrefix + "jupyter-user-c.Ab12Cd"
+			workFolder(t, fx, other, false, time.Now())
+			before := snapshotTree(t, fx.base)
+
+			// A start of another pod leaves both: they may belong to starts that still run.
+			run := func(pod string) initResult {
+				t.Helper()
+				fx.resetReport(t)
+				res := sh.run(t, append(fx.env(initProject, ""), podEnv(pod)), false)
+				t.Logf("start of pod %s:\n%s", pod, res.out)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				return res
+			}
+			res := run(podB)
+			fx.checkLog(t, res, "binder-projects: leaving "+name+": it may belong to a start that is still running",
+				"binder-projects: leaving "+other+": it may belong to a start that is still running", "project "+initProject+" is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport())
+			assertCopyOfHome(t, fx, initProject)
+			assertSubtreeUnchanged(t, fx, before, name)
+			assertSubtreeUnchanged(t, fx, before, other)
+
+			// The next start of the killed start's pod removes its folder at once.
+			res = run(podA)
+			fx.checkLog(t, res, "binder-projects: removed "+name+", left by an earlier start of this pod, which has ended",
+				"binder-projects: leaving "+other+": it may belong to a start that is still running")
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ReportProjectExisted})
+			assertAbsent(t, work)
+			assertSubtreeUnchanged(t, fx, before, other)
+
+			// A day later, any start removes the other pod's folder.
+			setMtime(t, fx.path(other), time.Now().Add(-25*time.Hour))
+			res = run(podB)
+			fx.checkLog(t, res, "binder-projects: removed "+other+", left by an earlier interrupted run")
+			fx.checkCommon(t, before)
+		})
+	}
+	for _, sh := range bothModes(t) {
+		t.Run(sh.name+"/only a folder whose pod part is exactly this pod's name is removed at once", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			const pod = "jupyter-a"
+			mine := []string{unlockedPrefix + pod + ".Ab12Cd", unlockedPrefix + pod + ".12345_7"}
+			others := []string{
+				unlockedPrefix + "jupyter-a.x.Ab12Cd", // pod jupyter-a.x
+				unlockedPrefix + "x.jupyter-a.Ab12Cd", // pod x.jupyter-a
+				unlockedPrefix + "jupyter.Ab12Cd",     // pod jupyter
+				unlockedPrefix + "jupyter-ab.Ab12Cd",  // pod jupyter-ab
+				unlockedPrefix + "jupyter-a",          // no pod: suffix jupyter-a
+				unlockedPrefix + "Ab12Cd",             // no pod
+				unlockedPrefix + "12345.7",            // an older version's name without mktemp: pod 12345
+				".binder-projects-tmp." + pod + ".Ab12Cd",
+				".binder-projects-new." + pod + ".Ab12Cd",
+				".binder-projects-trash." + pod + ".Ab12Cd",
+			}
+			for _, name := range append(append([]string{}, mine...), others...) {
+				workFolder(t, fx, name, false, time.Now())
+			}
+			makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(unlockedPrefix+pod+".Zz99Yy"))
+			before := snapshotTree(t, fx.base)
+			res := sh.run(t, append(fx.env(initProject, ""), podEnv(pod)), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d", res.code)
+			}
+			var want []string
+			for _, name := range mine {
+				want = append(want, "binder-projects: removed "+name+", left by an earlier start of this pod, which has ended")
+			}
+			for _, name := range others {
+				want = append(want, "binder-projects: leaving "+name+": it may belong to a start that is still running")
+			}
+			want = append(want, "binder-projects: removed "+unlockedPrefix+pod+".Zz99Yy, which is not a folder")
+			fx.checkLog(t, res, want...)
+			checkReport(t, res, readTestFile(t, fx.report), seededReport())
+			for _, name := range mine {
+				assertAbsent(t, fx.path(name))
+			}
+			for _, name := range others {
+				assertSubtreeUnchanged(t, fx, before, name)
+			}
+			if diff := cmp.Diff(onlyTop(before, "outside"), onlyTop(snapshotTree(t, fx.base), "outside")); diff != "" {
+				t.Errorf("the folder outside the volume changed (-before +after):\n%s", diff)
+			}
+			assertCopyOfHome(t, fx, initProject)
+		})
+	}
+	long := strings.Repeat("a", 201)
+	bad := []struct{ name, pod string }{
+		{"capitals", "Jupyter-A"},
+		{"a leading dot", ".jupyter-a"},
+		{"a slash", "jupyter/a"},
+		{"an underscore", "jupyter_a"},
+		{"a space", "jupyter a"},
+		{"a line break", "jupyter-a\nwarning=x"},
+		{"a pattern", "jupyter-*"},
+		{"254 characters", strings.Repeat("a", 254)},
+	}
+	for _, sh := range initShells(t) {
+		for _, tc := range bad {
+			t.Run(sh.name+"/a pod name with "+tc.name+" is ignored with a warning, and no folder is removed by it", func(t *testing.T) {
+				t.Parallel()
+				fx := newInitFixture(t)
+				name := unlockedPrefix + "jupyter-a.Ab12Cd"
+				workFolder(t, fx, name, false, time.Now())
+				before := snapshotTree(t, fx.base)
+				res := sh.run(t, append(fx.env(initProject, ""), podEnv(tc.pod)), false)
+				t.Logf("output:\n%s", res.out)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ReportProjectSeeded,
+					warnings: []string{"BINDER_PROJECTS_POD is ignored: it is not a pod's name"}})
+				assertSubtreeUnchanged(t, fx, before, name)
+				assertCopyOfHome(t, fx, initProject)
+			})
+		}
+		t.Run(sh.name+"/a pod name too long to fit in a folder name is not used, without a warning; an empty one neither", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			name := unlockedPrefix + long + ".Ab12Cd"
+			workFolder(t, fx, name, false, time.Now())
+			before := snapshotTree(t, fx.base)
+			for _, pod := range []string{long, ""} {
+				fx.resetReport(t)
+				res := sh.run(t, append(fx.env("gh_"+fmt.Sprint(len(pod)), ""), podEnv(pod)), false)
+				t.Logf("output:\n%s", res.out)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				checkReport(t, res, readTestFile(t, fx.report), seededReport())
+				assertSubtreeUnchanged(t, fx, before, name)
+			}
+		})
+	}
+}
+
+// TestInitScriptPodRuleWithoutMktemp: without mktemp (dash and bash; busybox sh always finds its own),
+// an unlocked work folder is named .binder-projects-tmp-unlocked.<pod>.<pid>_<n>: its suffix has no dot
+// either, so the pod's name is read from it, and the next start of that pod removes it.
+func TestInitScriptPodRuleWithoutMktemp(t *testing.T) {
+	requireRootFor(t, "to give the home the notebook user's owner")
+	tools := toolsWithout(t, "flock", "mktemp")
+	home := newLargeHome(t)
+	const pod = "jupyter-user-a"
+	for _, sh := range initShells(t) {
+		if sh.name == "busybox" {
+			continue
+		}
+		sh.path = strings.Replace(sh.path, initSystemPath, tools, 1)
+		t.Run(sh.name+" without flock and mktemp/the work folder's suffix has no dot, and the next start of the pod removes it", func(t *testing.T) {
+			cmd := exec.Command(sh.argv[0], append(sh.argv[1:], "-c", "command -v flock || command -v mktemp || exit 0; exit 3")...)
+			cmd.Env = []string{"PATH=" + sh.path}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s still finds flock or mktemp with PATH=%s: %s", sh.name, sh.path, out)
+			}
+			fx := newInitFixture(t)
+			work := home.killMidCopy(t, sh, fx, append(fx.env(initProject, ""), podEnv(pod)))
+			name := filepath.Base(work)
+			if !regexp.MustCompile(`^\.binder-projects-tmp-unlocked\.` + regexp.QuoteMeta(pod) + `\.[0-9]+_[0-9]+$`).MatchString(name) {
+				t.Errorf("the work folder %s is not named with the pod's name, then <pid>_<n>", name)
+			}
+			res := sh.run(t, append(fx.env(initProject, ""), podEnv(pod)), false)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d", res.code)
+			}
+			fx.checkLog(t, res, "binder-projects: removed "+name+", left by an earlier start of this pod, which has ended", "project "+initProject+" is ready")
+			assertCopyOfHome(t, fx, initProject)
+			if left := reservedLeftovers(t, fx.root); len(left) > 0 {
+				t.Errorf("leftovers: %v", left)
 			}
 		})
 	}
