@@ -229,3 +229,45 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.screenshot("07-after-hub-logout")
 	})
 }
+
+// TestTheProjectsOnTheHubsHomePage: with service/hubtemplates/home.html in the hub's template_paths
+// (docs/projects-service.md), the hub's own home page shows the projects and the launch form in a frame
+// below its content; the frame logs in through the OAuth flow by itself, and Launch takes the whole
+// window to BinderHub.
+func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := startBrowser(t)
+	b.navigate(w.origin + w.hub.BaseURL + "hub/home")
+	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
+	b.typeInto("#username_input", "bitnik")
+	b.typeInto("#password_input", w.hub.Password)
+	b.click("#login_submit")
+	b.waitFor("the hub's home page with the projects frame", `return document.getElementById("binder-projects") !== null`)
+	if got := b.currentURL(); !strings.HasSuffix(got, w.hub.BaseURL+"hub/home") {
+		t.Errorf("the browser is at %s, want the hub's home page", got)
+	}
+	var hubOwn bool
+	b.js(&hubOwn, `return document.getElementById("start") !== null || document.querySelector("a[href$='/spawn']") !== null`)
+	if !hubOwn {
+		t.Error("the hub's own home page content (its start button) is gone")
+	}
+	b.enterFrame("#binder-projects")
+	b.waitFor("the projects in the frame", `return document.querySelectorAll("#projects tbody tr").length > 0`)
+	var frame struct {
+		Rows int  `json:"rows"`
+		Nav  bool `json:"nav"`
+		Form bool `json:"form"`
+	}
+	b.js(&frame, `return {rows: document.querySelectorAll("#projects tbody tr").length, nav: document.querySelector("nav.hub") !== null,
+		form: document.getElementById("launch") !== null}`)
+	if frame.Rows != 4 || frame.Nav || !frame.Form {
+		t.Errorf("the frame = %+v, want bitnik's 4 projects and the launch form, without a second navigation bar", frame)
+	}
+	b.leaveFrames()
+	b.screenshot("hub-home")
+	b.enterFrame("#binder-projects")
+	b.click(`tr[data-folder="` + requirements.Dir + `"] a.launch`)
+	b.leaveFrames()
+	want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/" + requirements.Commit
+	b.waitFor("BinderHub's page in the whole window", `return document.location.href === arguments[0]`, want)
+}

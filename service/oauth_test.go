@@ -6,10 +6,15 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
 
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -486,5 +491,81 @@ func TestOnlyAProjectsAdminSeesAnotherUsersPage(t *testing.T) {
 				t.Errorf("the refusal does not name the scope:\n%s", body)
 			}
 		})
+	}
+}
+
+// TestOnlyTheEmbeddedPageMayBeFramedAndOnlyByTheHub: the page refuses every frame; its ?embed=1 form
+// (the hub's home page template) allows the hub's origin only.
+func TestOnlyTheEmbeddedPageMayBeFramedAndOnlyByTheHub(t *testing.T) {
+	w := newWorld(t, fixtureObjects(t)...)
+	b := newBrowser(t, w)
+	b.login("bitnik")
+	for _, tt := range []struct {
+		path, frameOptions, ancestors string
+		nav                           bool
+	}{
+		{w.prefix, "DENY", "frame-ancestors 'none'", true},
+		{w.prefix + "?embed=1", "SAMEORIGIN", "frame-ancestors 'self'", false},
+	} {
+		resp, body := b.do(http.MethodGet, tt.path, nil, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", tt.path, resp.StatusCode)
+		}
+		if got := resp.Header.Get("X-Frame-Options"); got != tt.frameOptions {
+			t.Errorf("%s: X-Frame-Options %q, want %q", tt.path, got, tt.frameOptions)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, tt.ancestors) {
+			t.Errorf("%s: Content-Security-Policy %q, want it to end with %q", tt.path, csp, tt.ancestors)
+		}
+		if got := strings.Contains(body, `<nav class="hub"`); got != tt.nav {
+			t.Errorf("%s: navigation bar %v, want %v", tt.path, got, tt.nav)
+		}
+	}
+}
+
+// TestTheDocumentedHomeTemplateIsTheTestedOne: the values in docs/projects-service.md that put the
+// projects on the hub's home page mount exactly service/hubtemplates/home.html (which the tests give
+// the hub) in a folder they add to the template paths.
+func TestTheDocumentedHomeTemplateIsTheTestedOne(t *testing.T) {
+	doc, err := os.ReadFile("../docs/projects-service.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile("hubtemplates/home.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, m := range regexp.MustCompile("(?ms)^```yaml\n(jupyterhub:\n.*?)^```").FindAllStringSubmatch(string(doc), -1) {
+		var values struct {
+			JupyterHub struct {
+				Hub struct {
+					ExtraFiles map[string]struct {
+						MountPath  string `json:"mountPath"`
+						StringData string `json:"stringData"`
+					} `json:"extraFiles"`
+					Config struct {
+						JupyterHub struct {
+							TemplatePaths []string `json:"template_paths"`
+						} `json:"JupyterHub"`
+					} `json:"config"`
+				} `json:"hub"`
+			} `json:"jupyterhub"`
+		}
+		if err := yaml.Unmarshal([]byte(m[1]), &values); err != nil {
+			t.Fatal(err)
+		}
+		for name, f := range values.JupyterHub.Hub.ExtraFiles {
+			found = true
+			if f.StringData != string(tmpl) {
+				t.Errorf("extraFiles.%s is not service/hubtemplates/home.html:\n%s", name, cmp.Diff(string(tmpl), f.StringData))
+			}
+			if path.Base(f.MountPath) != "home.html" || !slices.Contains(values.JupyterHub.Hub.Config.JupyterHub.TemplatePaths, path.Dir(f.MountPath)) {
+				t.Errorf("extraFiles.%s is mounted at %s, but the template paths are %v", name, f.MountPath, values.JupyterHub.Hub.Config.JupyterHub.TemplatePaths)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("docs/projects-service.md has no values with hub.extraFiles for the home page")
 	}
 }

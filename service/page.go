@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/binder-projects/binder-projects/projects"
@@ -49,10 +50,13 @@ type pageScript struct {
 	Me        string `json:"me"`
 	XSRF      string `json:"xsrf"`
 	BinderHub string `json:"binderhub"`
+	Embed     bool   `json:"embed"`
 }
 
 type pageData struct {
 	Nonce string
+	// Embed: the page in a frame of the hub's home page.
+	Embed bool
 	// Hub is the hub's pages' base, {host}{base URL}hub/, for the navigation bar; Prefix the service's.
 	Hub    string
 	Prefix string
@@ -72,6 +76,9 @@ type pageData struct {
 // and the launch form. A browser without a session is sent through the hub's OAuth flow.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	id, aerr := s.authenticate(r, true)
+	// ?embed=1: the page without the navigation bar, for a frame in the hub's home page
+	// (service/hubtemplates/home.html); only then may the hub's origin frame it.
+	embed := r.URL.Query().Get("embed") == "1"
 	if aerr != nil {
 		if aerr.status == http.StatusUnauthorized {
 			if aerr.clearSession {
@@ -80,7 +87,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			s.login(w, r)
 			return
 		}
-		s.errorPage(w, aerr.status, aerr.message)
+		s.errorPage(w, embed, aerr.status, aerr.message)
 		return
 	}
 	user := id.Name
@@ -88,13 +95,13 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		user = u
 	}
 	if aerr := authorize(id, user); aerr != nil {
-		s.errorPage(w, aerr.status, aerr.message)
+		s.errorPage(w, embed, aerr.status, aerr.message)
 		return
 	}
 	list, err := s.cfg.Store.List(r.Context(), user)
 	if err != nil {
 		s.log.Error(err, "listing the projects of a user", "user", user)
-		s.errorPage(w, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
+		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
 		return
 	}
 	rows := make([]pageProject, 0, len(list))
@@ -102,6 +109,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit)})
 	}
 	d := pageData{
+		Embed:        embed,
 		Me:           id.Name,
 		ManagesAll:   managesAll(id.Scopes),
 		User:         user,
@@ -114,14 +122,15 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			Me:        id.Name,
 			XSRF:      id.sess.XSRF,
 			BinderHub: s.cfg.BinderHubURL,
+			Embed:     embed,
 		},
 	}
 	s.render(w, r, http.StatusOK, "page", d)
 }
 
 // errorPage is an error for a person in a browser: the status, and what to do.
-func (s *Server) errorPage(w http.ResponseWriter, status int, message string) {
-	s.render(w, nil, status, "error", pageData{Status: status, Message: message})
+func (s *Server) errorPage(w http.ResponseWriter, embed bool, status int, message string) {
+	s.render(w, nil, status, "error", pageData{Embed: embed, Status: status, Message: message})
 }
 
 // hubPages is where the hub's own pages are, for browsers: {host}{base URL}hub/.
@@ -142,9 +151,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	// Defence in depth: html/template escapes every value; the policy also refuses any script or
 	// style the page did not carry itself. Images: the hub's logo, from the hub's origin (this one,
 	// unless JUPYTERHUB_HOST names another).
+	// Framing: never, except the embedded form by the hub's origin.
+	ancestors, frameOptions := "'none'", "DENY"
+	if d.Embed {
+		ancestors, frameOptions = strings.TrimSpace("'self' "+s.cfg.HubHost), "SAMEORIGIN"
+	}
 	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "+
-		"connect-src 'self'; img-src 'self' %s data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'", d.Nonce, d.Nonce, s.cfg.HubHost))
-	h.Set("X-Frame-Options", "DENY")
+		"connect-src 'self'; img-src 'self' %s data:; form-action 'self'; base-uri 'none'; frame-ancestors %s", d.Nonce, d.Nonce, s.cfg.HubHost, ancestors))
+	h.Set("X-Frame-Options", frameOptions)
 	w.WriteHeader(status)
 	if r != nil && r.Method == http.MethodHead {
 		return

@@ -211,6 +211,18 @@ func (b *wd) switchTo(handle string) {
 	b.cmd(http.MethodPost, "/window", map[string]string{"handle": handle}, nil)
 }
 
+// enterFrame makes the frame the CSS selector finds the current browsing context; leaveFrames goes back
+// to the top.
+func (b *wd) enterFrame(css string) {
+	b.t.Helper()
+	b.cmd(http.MethodPost, "/frame", map[string]any{"id": map[string]string{webElementKey: b.find(css)}}, nil)
+}
+
+func (b *wd) leaveFrames() {
+	b.t.Helper()
+	b.cmd(http.MethodPost, "/frame", map[string]any{"id": nil}, nil)
+}
+
 // find returns the element the CSS selector finds (failing the test if none).
 func (b *wd) find(css string) string {
 	b.t.Helper()

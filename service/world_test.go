@@ -20,6 +20,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +72,12 @@ func sharedHub(t *testing.T, base string) *hubtest.Hub {
 		t.Fatal(err)
 	}
 	hubs.dirs = append(hubs.dirs, dir)
-	h, err := hubtest.New(dir, hubtest.Options{BaseURL: base, Admins: []string{hubAdmin}, Binder: binderHubStandIn()})
+	templates, err := filepath.Abs("hubtemplates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hubtest.New(dir, hubtest.Options{BaseURL: base, Admins: []string{hubAdmin}, Binder: binderHubStandIn(),
+		TemplatePaths: []string{templates}})
 	if err == nil {
 		err = h.Start()
 	}

@@ -64,6 +64,9 @@ type Options struct {
 	// OwnListener: the test serves the projects service itself at ServiceAddr (the harness does not
 	// listen there).
 	OwnListener bool
+	// TemplatePaths are folders of hub templates (JupyterHub.template_paths), e.g. the one of
+	// service/hubtemplates that puts the projects on the hub's home page.
+	TemplatePaths []string
 }
 
 // Hub is a running JupyterHub.
@@ -230,6 +233,7 @@ func (h *Hub) Start() error {
 		return err
 	}
 	admins, _ := json.Marshal(append([]string{}, h.opts.Admins...))
+	templates, _ := json.Marshal(append([]string{}, h.opts.TemplatePaths...))
 	groups, _ := json.Marshal(h.opts.Groups)
 	if h.opts.Groups == nil {
 		groups = []byte("{}")
@@ -252,6 +256,7 @@ func (h *Hub) Start() error {
 		"BINDER_PROJECTS_HUB_PASSWORD=" + h.Password,
 		"BINDER_PROJECTS_HUB_ADMINS=" + string(admins),
 		"BINDER_PROJECTS_HUB_GROUPS=" + string(groups),
+		"BINDER_PROJECTS_HUB_TEMPLATE_PATHS=" + string(templates),
 		"BINDER_PROJECTS_HUB_SERVICE_NAME=" + ServiceName,
 		"BINDER_PROJECTS_HUB_SERVICE_TOKEN=" + h.ServiceToken,
 		"BINDER_PROJECTS_HUB_SERVICE_URL=http://" + h.serviceAddr,

@@ -92,6 +92,9 @@ c.JupyterHub.load_roles.append({
     "services": ["harness"],
 })
 
+# Hub templates the tests add (service/hubtemplates: the projects on the hub's home page).
+c.JupyterHub.template_paths = json.loads(env.get("BINDER_PROJECTS_HUB_TEMPLATE_PATHS", "[]"))
+
 # Groups the tests name (a JSON object: group → users); their roles come from the documented values.
 for group, members in json.loads(env.get("BINDER_PROJECTS_HUB_GROUPS", "{}")).items():
     c.JupyterHub.load_groups[group] = members
