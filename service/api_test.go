@@ -307,6 +307,10 @@ func TestRoutes(t *testing.T) {
 		{name: "one project is shown", method: http.MethodGet, path: w.projectsPath("bitnik", conda.Dir), status: http.StatusOK},
 		{name: "an unknown project is 404", method: http.MethodGet, path: w.projectsPath("bitnik", "gh_nothing"), status: http.StatusNotFound,
 			message: `bitnik has no project "gh_nothing"`},
+		{name: "a user name with an escaped slash is one user, not two path segments", method: http.MethodGet,
+			path: w.projectsPath("bit/nik"), status: http.StatusForbidden, message: `managing "bit/nik"'s needs the scope`},
+		{name: "a path below the prefix that is no route is 404 with a JSON body", method: http.MethodGet,
+			path: w.prefix + "nothing/here", status: http.StatusNotFound, message: "no such page or API route"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -86,16 +86,17 @@ func (s *Server) resolve(r *http.Request, token string, fresh bool) (HubUser, *a
 	return u, nil
 }
 
-// checkXSRF guards a state-changing request made with the session cookie: the browser must not call
-// it cross-site, and must repeat the session's XSRF token in the X-XSRFToken header (the page does).
+// checkXSRF guards a state-changing request made with the session cookie: it must come from this
+// origin (net/http's CrossOriginProtection: Sec-Fetch-Site, else Origin against Host), and repeat the
+// session's XSRF token in the X-XSRFToken header (the page does).
 // Requests with an Authorization header are exempt: browsers never add one on their own.
 func (s *Server) checkXSRF(r *http.Request, id identity) *authError {
 	if !id.cookie {
 		return nil
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	if err := s.cross.Check(r); err != nil {
 		return &authError{status: http.StatusForbidden,
-			message: fmt.Sprintf("refused a %s request from another site (Sec-Fetch-Site: %s)", r.Method, site)}
+			message: fmt.Sprintf("refused a %s request from another site or origin (%v)", r.Method, err)}
 	}
 	got := r.Header.Get(xsrfHeader)
 	if got == "" {

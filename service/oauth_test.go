@@ -363,6 +363,12 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 		{name: "from another site it is refused with 403, even with the header",
 			header: http.Header{"X-Xsrftoken": {b.cookie(xsrfCookie)}, "Sec-Fetch-Site": {"cross-site"}},
 			status: http.StatusForbidden, message: "from another site"},
+		{name: "from another origin of the same site it is refused with 403, even with the header",
+			header: http.Header{"X-Xsrftoken": {b.cookie(xsrfCookie)}, "Sec-Fetch-Site": {"same-site"}},
+			status: http.StatusForbidden, message: "from another site or origin"},
+		{name: "from a browser without Sec-Fetch-Site whose Origin is another host it is refused with 403",
+			header: http.Header{"X-Xsrftoken": {b.cookie(xsrfCookie)}, "Origin": {"https://evil.example"}},
+			status: http.StatusForbidden, message: "from another site or origin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,11 +2,13 @@
 // /services/<name>/ through the hub's proxy, that shows a user their projects, deletes one, and
 // launches repositories on BinderHub.
 //
-//	GET    {prefix}                                    the projects page (browser; OAuth with the hub)
+//	GET    {prefix}                                    the projects page (browser; OAuth with the hub;
+//	                                                   ?embed=1: for a frame in the hub's home page)
 //	GET    {prefix}oauth_callback                      the end of the hub's OAuth flow
 //	GET    {prefix}api/users/{user}/projects           the user's projects (JSON list of projects.Listed)
 //	GET    {prefix}api/users/{user}/projects/{folder}  one project
-//	DELETE {prefix}api/users/{user}/projects/{folder}  delete it: 204, or 409 while the user's server runs
+//	DELETE {prefix}api/users/{user}/projects/{folder}  delete it: 204, or 409 while the hub lists a
+//	                                                   server of the user (202: one started meanwhile)
 //	GET    /healthz                                    liveness and readiness (no authentication)
 //
 // Identity comes from JupyterHub: scripts send "Authorization: token <JupyterHub token>" (or
@@ -198,6 +200,9 @@ type Server struct {
 	hub  *hubClient
 	seal *sealer
 	log  logr.Logger
+	mux  *http.ServeMux
+	// cross refuses state-changing browser requests from other origins (Sec-Fetch-Site, else Origin).
+	cross *http.CrossOriginProtection
 }
 
 // New makes the service.
@@ -210,10 +215,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
-		cfg:  cfg,
-		seal: seal,
-		log:  cfg.Log,
+	s := &Server{
+		cfg:   cfg,
+		seal:  seal,
+		log:   cfg.Log,
+		cross: http.NewCrossOriginProtection(),
 		hub: &hubClient{
 			apiURL:   cfg.HubAPIURL,
 			apiToken: cfg.APIToken,
@@ -224,7 +230,49 @@ func New(cfg Config) (*Server, error) {
 			now:      cfg.Now,
 			cache:    map[[32]byte]cachedUser{},
 		},
-	}, nil
+	}
+	s.routes()
+	return s, nil
+}
+
+// routes are the service's pages and API, with net/http's patterns: the path values are unescaped
+// segments (a user name with an escaped "/" stays one), and a GET route answers HEAD too. Every path
+// also has a route without a method, which answers another method with 405 and the Allow header, and
+// "/" answers 404: both in the API's JSON, not the mux's plain text.
+func (s *Server) routes() {
+	p := s.cfg.Prefix
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc(strings.TrimSuffix(p, "/"), func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, p, http.StatusFound)
+	})
+	mux.HandleFunc("GET "+p+"{$}", s.page)
+	mux.HandleFunc(p+"{$}", notAllowed(http.MethodGet, http.MethodHead))
+	mux.HandleFunc("GET "+p+"oauth_callback", s.oauthCallback)
+	mux.HandleFunc(p+"oauth_callback", notAllowed(http.MethodGet, http.MethodHead))
+	projects := p + "api/users/{user}/projects"
+	mux.HandleFunc("GET "+projects, func(w http.ResponseWriter, r *http.Request) {
+		s.listProjects(w, r, r.PathValue("user"))
+	})
+	mux.HandleFunc(projects, notAllowed(http.MethodGet, http.MethodHead))
+	mux.HandleFunc("GET "+projects+"/{folder}", func(w http.ResponseWriter, r *http.Request) {
+		s.getProject(w, r, r.PathValue("user"), r.PathValue("folder"))
+	})
+	mux.HandleFunc("DELETE "+projects+"/{folder}", func(w http.ResponseWriter, r *http.Request) {
+		s.deleteProject(w, r, r.PathValue("user"), r.PathValue("folder"))
+	})
+	mux.HandleFunc(projects+"/{folder}", notAllowed(http.MethodGet, http.MethodHead, http.MethodDelete))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, p) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("nothing here: the projects service answers under %s", p))
+			return
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page or API route: %s (the API is %sapi/users/{user}/projects[/{folder}])", r.URL.Path, p))
+	})
+	s.mux = mux
 }
 
 // Prefix is the path prefix the service answers under.
@@ -243,83 +291,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
-
-	if r.URL.Path == "/healthz" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-		return
-	}
-	path := r.URL.EscapedPath()
-	if path+"/" == s.cfg.Prefix {
-		http.Redirect(w, r, s.cfg.Prefix, http.StatusFound)
-		return
-	}
-	rest, ok := strings.CutPrefix(path, s.cfg.Prefix)
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("nothing here: the projects service answers under %s", s.cfg.Prefix))
-		return
-	}
-	segs, err := splitPath(rest)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-
-	switch {
-	case len(segs) == 1 && segs[0] == "":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		s.page(w, r)
-	case len(segs) == 1 && segs[0] == "oauth_callback":
-		if !allow(w, r, http.MethodGet) {
-			return
-		}
-		s.oauthCallback(w, r)
-	case len(segs) == 4 && segs[0] == "api" && segs[1] == "users" && segs[2] != "" && segs[3] == "projects":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		s.listProjects(w, r, segs[2])
-	case len(segs) == 5 && segs[0] == "api" && segs[1] == "users" && segs[2] != "" && segs[3] == "projects":
-		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodDelete) {
-			return
-		}
-		if r.Method == http.MethodDelete {
-			s.deleteProject(w, r, segs[2], segs[4])
-		} else {
-			s.getProject(w, r, segs[2], segs[4])
-		}
-	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page or API route: %s (the API is %sapi/users/{user}/projects[/{folder}])", r.URL.Path, s.cfg.Prefix))
-	}
+	s.mux.ServeHTTP(w, r)
 }
 
-// splitPath splits the escaped path after the prefix into unescaped segments, so that a user name
-// with "/" (escaped as %2F) stays one segment.
-func splitPath(rest string) ([]string, error) {
-	raw := strings.Split(rest, "/")
-	segs := make([]string, len(raw))
-	for i, s := range raw {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, fmt.Errorf("the path segment %q is not correctly percent-encoded", s)
-		}
-		segs[i] = u
+// notAllowed answers 405 with an Allow header that lists methods.
+func notAllowed(methods ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(methods, " or ")))
 	}
-	return segs, nil
-}
-
-// allow answers 405 with an Allow header unless r's method is one of methods.
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(methods, " or ")))
-	return false
 }
 
 // apiError is the JSON body of every error answer, as JupyterHub's own API writes them.
