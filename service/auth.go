@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 )
@@ -147,11 +146,6 @@ func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, e *authE
 	writeError(w, e.status, e.message)
 }
 
-// authorizeURL is the hub's public OAuth authorization endpoint.
-func (s *Server) authorizeURL() string {
-	return s.cfg.HubHost + s.cfg.HubBaseURL + "hub/api/oauth2/authorize"
-}
-
 // login starts the hub's OAuth flow: a fresh state goes into an encrypted cookie of its own and to the
 // hub, which sends the browser back to the callback with a code and the same state.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -168,14 +162,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, s.cookie(r, name, v, int(stateMaxAge.Seconds()), true))
-	q := url.Values{
-		"client_id":     {s.cfg.ClientID},
-		"redirect_uri":  {s.cfg.CallbackURL},
-		"response_type": {"code"},
-		"state":         {st.State},
-	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, s.authorizeURL()+"?"+q.Encode(), http.StatusFound)
+	// No scope: the hub then gives the scopes the service's oauth_client_allowed_scopes list, as far
+	// as the user holds them.
+	http.Redirect(w, r, s.hub.oauth.AuthCodeURL(st.State), http.StatusFound)
 }
 
 // oauthCallback completes the OAuth flow: the state must be the one in the browser's cookie of that

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -40,12 +42,14 @@ var (
 // short cache, and exchanges OAuth codes for tokens. Tokens are never logged or put in errors.
 type hubClient struct {
 	apiURL   string // without a trailing slash, e.g. http://hub:8081/hub/api
-	apiToken string // the service's own token: the OAuth client secret
 	clientID string
-	redirect string // the OAuth redirect_uri registered for the service
-	http     *http.Client
-	ttl      time.Duration
-	now      func() time.Time
+	// oauth is the service's OAuth client: the hub's public authorize URL (for browsers), its token
+	// URL (for the service), the client id, the service's API token as the client secret and the
+	// registered redirect_uri.
+	oauth *oauth2.Config
+	http  *http.Client
+	ttl   time.Duration
+	now   func() time.Time
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedUser
@@ -114,36 +118,23 @@ func (h *hubClient) forget(token string) {
 	h.mu.Unlock()
 }
 
-// tokenForCode exchanges an OAuth authorization code at {api}/oauth2/token, authenticating as the
-// service's OAuth client (client_id, and the service's API token as client_secret).
+// tokenForCode exchanges an OAuth authorization code at {api}/oauth2/token (golang.org/x/oauth2),
+// authenticating as the service's OAuth client: client_id, and the service's API token as
+// client_secret, in the form, as JupyterHub's HubOAuth does.
 func (h *hubClient) tokenForCode(ctx context.Context, code string) (string, error) {
-	form := url.Values{
-		"client_id":     {h.clientID},
-		"client_secret": {h.apiToken},
-		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"redirect_uri":  {h.redirect},
+	tok, err := h.oauth.Exchange(context.WithValue(ctx, oauth2.HTTPClient, h.http), code)
+	var refused *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &refused) && refused.Response != nil && refused.Response.StatusCode < 500:
+		// The hub's answer names no secret: an OAuth error code, or a status.
+		return "", fmt.Errorf("%w: %s %s (is the service's client id %q and its API token the ones registered in hub.services?)",
+			errOAuth, refused.Response.Status, refused.ErrorCode, h.clientID)
+	case errors.As(err, &refused) && refused.Response != nil:
+		return "", fmt.Errorf("%w: POST %s/oauth2/token: %s", errHubUnreachable, h.apiURL, refused.Response.Status)
+	case err != nil:
+		return "", fmt.Errorf("%w: %v", errHubUnreachable, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.apiURL+"/oauth2/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var reply struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-	}
-	if err := h.do(req, &reply); err != nil {
-		if errors.Is(err, errBadToken) {
-			return "", fmt.Errorf("%w (is the service's client id %q and its API token the ones registered in hub.services?)", errOAuth, h.clientID)
-		}
-		return "", err
-	}
-	if reply.AccessToken == "" {
-		return "", fmt.Errorf("%w: the token endpoint returned no access_token", errOAuth)
-	}
-	return reply.AccessToken, nil
+	return tok.AccessToken, nil
 }
 
 // do sends req and decodes a 200 JSON answer into out. 400, 401 and 403 are errBadToken (the hub's

@@ -284,6 +284,21 @@ func TestOAuthCallbackChecksTheState(t *testing.T) {
 			t.Errorf("replayed callback: %d, want 400\n%s", resp.StatusCode, body)
 		}
 	})
+	t.Run("a callback with a code the hub did not issue is refused with 403, and no session starts", func(t *testing.T) {
+		b := newBrowser(t, w)
+		back := start(b)
+		q := back.Query()
+		q.Set("code", "not-a-code-of-the-hub")
+		back.RawQuery = q.Encode()
+		resp, body := b.do(http.MethodGet, back.String(), nil, nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d, want 403\n%s", resp.StatusCode, body)
+		}
+		checkErrorBody(t, resp, []byte(body), http.StatusForbidden, "JupyterHub did not accept the login")
+		if b.cookie(sessionCookie) != "" {
+			t.Error("a session was started anyway")
+		}
+	})
 	t.Run("a callback with the hub's error is refused with 403", func(t *testing.T) {
 		b := newBrowser(t, w)
 		resp, body := b.do(http.MethodGet, w.prefix+"oauth_callback?error=access_denied&error_description=no", nil, nil)

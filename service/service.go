@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/oauth2"
 
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -222,13 +223,23 @@ func New(cfg Config) (*Server, error) {
 		cross: http.NewCrossOriginProtection(),
 		hub: &hubClient{
 			apiURL:   cfg.HubAPIURL,
-			apiToken: cfg.APIToken,
 			clientID: cfg.ClientID,
-			redirect: cfg.CallbackURL,
-			http:     cfg.HTTPClient,
-			ttl:      cfg.TokenCacheTTL,
-			now:      cfg.Now,
-			cache:    map[[32]byte]cachedUser{},
+			oauth: &oauth2.Config{
+				ClientID:     cfg.ClientID,
+				ClientSecret: cfg.APIToken,
+				RedirectURL:  cfg.CallbackURL,
+				Endpoint: oauth2.Endpoint{
+					// Browsers go here: the hub's public URL (the same origin, unless JUPYTERHUB_HOST).
+					AuthURL: cfg.HubHost + cfg.HubBaseURL + "hub/api/oauth2/authorize",
+					// The service goes here: the hub's API as it reaches it.
+					TokenURL:  cfg.HubAPIURL + "/oauth2/token",
+					AuthStyle: oauth2.AuthStyleInParams,
+				},
+			},
+			http:  cfg.HTTPClient,
+			ttl:   cfg.TokenCacheTTL,
+			now:   cfg.Now,
+			cache: map[[32]byte]cachedUser{},
 		},
 	}
 	s.routes()
