@@ -34,17 +34,17 @@ const (
 
 // InitScript is the init container's POSIX sh script (init.sh; dash, bash and busybox ash run it). It
 // removes what earlier runs provably left behind (a work folder only once its run's flock(2) lock is
-// free, or, where that cannot be checked, once it is 24 hours old), deletes the folders queued in
-// EnvDelete (renaming each to a reserved name first, so no free space is needed; a deletion whose id in
-// EnvDeleteIDs the volume's tombstones show carried out already, by another start, is not done again, so
-// a folder seeded anew after it is never deleted by it), then copies EnvSource
-// into EnvProjectsRoot/EnvProject through a private work folder and an atomic rename, only if nothing
-// of that name exists yet; an image without that home folder gets an empty project and a warning. Runs
-// on one volume at the same time never remove each other's work. Exit status 2 means a bad input
-// (nothing changed), 1 that the project could not be made ready (a failed copy, a full volume, a file
-// in the way); a deletion that cannot be done is only a warning. If EnvReport is set, the script writes
-// its report there before it exits (ParseInitReport reads it). The header of init.sh is the full
-// protocol.
+// free; where that cannot be checked, once it is 24 hours old, or at once if it carries this start's own
+// pod name, EnvPod), deletes the folders queued in EnvDelete (renaming each to a reserved name first, so
+// no free space is needed; a deletion whose id, in EnvDeleteIDs, the volume's tombstones show carried
+// out already by another start is not done again, so a folder seeded anew after it is never deleted by
+// it), then copies EnvSource into EnvProjectsRoot/EnvProject through a private work folder and an
+// atomic rename, only if nothing of that name exists yet; an image without that home folder gets an
+// empty project and a warning. Runs on one volume at the same time never remove each other's work. Exit
+// status 2 means a bad input (nothing changed; bad ids or a bad pod name are only ignored, with a
+// warning), 1 that the project could not be made ready (a failed copy, a full volume, a file in the
+// way); a deletion that cannot be done is only a warning. If EnvReport is set, the script writes its
+// report there before it exits (ParseInitReport reads it). The header of init.sh is the full protocol.
 //
 // It is init.sh without its comment lines and blank lines: the script travels in every pod spec,
 // where its documentation would only add bytes.

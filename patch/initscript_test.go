@@ -2266,10 +2266,62 @@ func (b *syncBuffer) String() string {
 
 // TestInitScriptWaitsForADeletionInProgress: a start deleting a project holds a lock on the folder
 // itself. Another start with the same folder queued waits for it, then finds it gone; a folder renamed
-// for deletion whose lock is held is left to the start deleting it.
+// for deletion whose lock is held is left to the start deleting it. A start that finds the queued name
+// absent while it is being deleted (renamed, locked) waits too: if that deletion fails, and puts back
+// what is left, the start tries again (and records no tombstone for a folder that is still there).
 func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
 	requireRootFor(t, "to give the home and volume the notebook user's owner")
 	for _, sh := range initShells(t) {
+		t.Run(sh.name+"/a queued name being deleted under its reserved name is waited for; what a failed deletion puts back is deleted", func(t *testing.T) {
+			t.Parallel()
+			fx := newInitFixture(t)
+			gone := fx.path(".binder-projects-deleted.gh_old")
+			buildTree(t, gone, nil, treeDir(".", 0o755), treeFile("left", 0o644, "x"))
+			setMtime(t, gone, time.Now())
+			release := holdLock(t, gone)
+
+			cmd := sh.command(t, fx.envWith(initProject, "gh_old", fx.report, deleteIDs("7")), false)
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			const waiting = "binder-projects: project gh_old is being deleted by another start; waiting for it"
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), waiting); {
+				select {
+				case err := <-done:
+					t.Fatalf("the start ended (%v) without waiting; output:\n%s", err, out.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the start does not say it waits; output:\n%s", out.String())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			assertTombstones(t, fx, nil)
+			// The other start fails to delete it, and puts back what is left.
+			if err := os.Rename(gone, fx.path("gh_old")); err != nil {
+				t.Fatal(err)
+			}
+			release()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the start still waits after the lock was released; output:\n%s", out.String())
+			}
+			res := initResult{out: out.String()}
+			t.Logf("output:\n%s", res.out)
+			if err != nil {
+				t.Fatalf("exit: %v", err)
+			}
+			fx.checkLog(t, res, "binder-projects: deleted project gh_old\n", "project "+initProject+" is ready")
+			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
+			assertAbsent(t, fx.path("gh_old"), gone)
+			assertTombstones(t, fx, map[string]string{"gh_old": "7"})
+		})
 		t.Run(sh.name+"/a folder another start is deleting is waited for, and then counts as deleted", func(t *testing.T) {
 			t.Parallel()
 			fx := newInitFixture(t)
