@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/binder-projects/binder-projects/certs"
@@ -28,26 +29,28 @@ import (
 
 // The operator's path: the plain-YAML install (manifests/binder-projects.yaml) applied to the cluster,
 // two replicas of the webhook in pods, called by the API server through the Service. Changed from the
-// file, only what this cluster cannot do otherwise, each said where it is done: the image (a static
-// binary from a hostPath, run in the local pause image: there is no registry), the caBundle, and the
+// file, only what this cluster cannot do otherwise, each said where it is done: the image's name (the
+// image `make image` builds, imported into containerd: there is no registry), the caBundle, and the
 // API server's address (no kube-proxy: the pods reach it at the node's address).
 func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(t *testing.T) {
 	ctx := testContext(t, 8*time.Minute)
 	const ns, name = hubNamespace, "binder-projects"
 
-	// The static binary, on the host, for a hostPath volume.
-	binDir := t.TempDir()
-	if err := os.Chmod(binDir, 0o755); err != nil {
+	// The image an operator gets: `make image`'s tarball (hack/image), for this machine's platform,
+	// imported into containerd as an operator's runtime would pull it.
+	imageDir := t.TempDir()
+	tb := time.Now()
+	build := exec.CommandContext(ctx, "go", "run", ".", "-repo", cluster.RepoRoot(), "-out", imageDir,
+		"-platforms", "linux/"+runtime.GOARCH, "-name", inClusterImageRepo, "-version", inClusterImageTag)
+	build.Dir = filepath.Join(cluster.RepoRoot(), "hack", "image")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the image: %v\n%s", err, out)
+	} else {
+		t.Logf("built the image in %s:\n%s", time.Since(tb).Round(100*time.Millisecond), strings.TrimSpace(string(out)))
+	}
+	if err := testCluster.ImportImageTar(ctx, filepath.Join(imageDir, "binder-projects.tar")); err != nil {
 		t.Fatal(err)
 	}
-	tb := time.Now()
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, "binder-projects"), "./cmd/binder-projects")
-	build.Dir = cluster.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the static binary: %v\n%s", err, out)
-	}
-	t.Logf("built the static binary in %s (CGO_ENABLED=0: the first build compiles everything anew)", time.Since(tb).Round(100*time.Millisecond))
 
 	objs := readManifests(t, filepath.Join(cluster.RepoRoot(), "manifests", "binder-projects.yaml"))
 	ca, err := certs.NewCA("binder-projects-e2e-in-cluster-ca")
@@ -83,13 +86,27 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 			t.Errorf("restarting the webhook on the host: %v", err)
 		}
 		// the webhook's pods are gone before the next test counts pods or reads logs
+		gone := false
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + name})
 			if err == nil && len(pods.Items) == 0 {
+				gone = true
+				break
+			}
+		}
+		if !gone {
+			t.Errorf("the in-cluster webhook's pods are still there a minute after the Deployment was deleted")
+		}
+		// and the webhook on the host leads the controllers again before the next test launches (a
+		// replica that did not release the Lease holds it until it expires)
+		host, _ := os.Hostname()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			lease, err := cs.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+			if err == nil && lease.Spec.HolderIdentity != nil && strings.HasPrefix(*lease.Spec.HolderIdentity, host+"_") {
 				return
 			}
 		}
-		t.Errorf("the in-cluster webhook's pods are still there a minute after the Deployment was deleted")
+		t.Errorf("the webhook on the host has not taken the controllers' Lease back a minute after the in-cluster replicas went")
 	})
 	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -108,7 +125,7 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 		case *policyv1.PodDisruptionBudget:
 			_, err = cs.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *appsv1.Deployment:
-			adaptDeployment(t, o, binDir)
+			adaptDeployment(t, o)
 			_, err = cs.AppsV1().Deployments(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *admissionregistrationv1.MutatingWebhookConfiguration:
 			o.Webhooks[0].ClientConfig.CABundle = ca.CertPEM()
@@ -158,7 +175,7 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 	if out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md`); !strings.Contains(out, "Repository A") {
 		t.Errorf("the notebook's home:\n%s", out)
 	}
-	// Both replicas run the registry controller (no leader election): the launch is recorded once.
+	// The elected replica runs the registry controller: the launch is recorded once.
 	reg := waitRegistry(ctx, t, user, "project "+repoA.ProjectDir+", recorded by the in-cluster controller", 30*time.Second,
 		func(r projects.Registry) bool { return r.Find(repoA.ProjectDir) >= 0 })
 	if len(reg.Projects) != 1 {
@@ -180,13 +197,13 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 }
 
 // readManifests decodes a multi-document YAML file into typed objects.
-func readManifests(t *testing.T, path string) []runtime.Object {
+func readManifests(t *testing.T, path string) []k8sruntime.Object {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var objs []runtime.Object
+	var objs []k8sruntime.Object
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
 		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
 			continue
@@ -210,9 +227,15 @@ func stripComments(doc []byte) []byte {
 	return bytes.Join(out, []byte("\n"))
 }
 
+// The image's name in containerd: `make image`'s tarball, named as a registry would serve it.
+const (
+	inClusterImageRepo = "docker.io/library/binder-projects"
+	inClusterImageTag  = "e2e"
+)
+
 // adaptDeployment makes the manifest's Deployment runnable here, and changes nothing else: its
 // security context, probes, args, ports and the TLS Secret stay as the operator gets them.
-func adaptDeployment(t *testing.T, d *appsv1.Deployment, binDir string) {
+func adaptDeployment(t *testing.T, d *appsv1.Deployment) {
 	t.Helper()
 	spec := &d.Spec.Template.Spec
 	if len(spec.Containers) != 1 {
@@ -222,13 +245,12 @@ func adaptDeployment(t *testing.T, d *appsv1.Deployment, binDir string) {
 	if !contains(c.Args, "serve") {
 		t.Fatalf("the Deployment does not run serve: %v", c.Args)
 	}
-	// no registry: a local image, and the static binary from the host
-	c.Image = cluster.PauseImageName
+	if len(c.Command) > 0 {
+		t.Fatalf("the Deployment overrides the image's entrypoint: %v", c.Command)
+	}
+	// no registry: the imported image, never pulled
+	c.Image = inClusterImageRepo + ":" + inClusterImageTag
 	c.ImagePullPolicy = corev1.PullNever
-	c.Command = []string{"/opt/binder-projects/binder-projects"}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "binary", MountPath: "/opt/binder-projects", ReadOnly: true})
-	dirType := corev1.HostPathDirectory
-	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "binary", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: binDir, Type: &dirType}}})
 	// no kube-proxy: the in-cluster config reaches the API server at the node's address (its
 	// certificate names it)
 	c.Env = append(c.Env,

@@ -12,17 +12,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The projects API on the real cluster: `binder-projects projects-service` runs on the host, with the
 // cluster's admin kubeconfig, as the hub would run it as an external service.
 //
-// JupyterHub itself cannot be installed on these machines (no Python packages from PyPI, no hub
-// image), so the service talks to a stand-in hub that implements exactly the one documented endpoint
-// the API path uses: GET /hub/api/user, which JupyterHub answers for "Authorization: token <token>"
-// with the token owner's user model (kind, name, admin, scopes: JupyterHub REST API, "Return
-// authenticated user's model") and with 403 for a token it does not know. Any other request fails the
-// test.
+// Here the service talks to a stand-in hub (the service's own tests run it against the real JupyterHub,
+// see service/hubtest) that implements exactly the two documented endpoints the API path uses: GET
+// /hub/api/user, which JupyterHub answers for "Authorization: token <token>" with the token owner's
+// user model (kind, name, admin, scopes: JupyterHub REST API, "Return authenticated user's model") and
+// with 403 for a token it does not know; and GET /hub/api/users/{name} for the service's own token,
+// whose model carries the servers field (JupyterHub fills it for a token with read:servers: every
+// server starting, running or stopping), here the user's singleuser pods on the real cluster, which
+// is what KubeSpawner's servers are. Any other request fails the test.
 
 // serviceName is the service's name in hub.services; it is reached at /services/<name>/.
 const serviceName = "projects"
@@ -33,6 +38,8 @@ type standInHub struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	tokens map[string]hubUser
+	// serviceToken is the projects service's own API token.
+	serviceToken string
 }
 
 type hubUser struct {
@@ -52,6 +59,10 @@ func newStandInHub(t *testing.T) *standInHub {
 }
 
 func (h *standInHub) serve(w http.ResponseWriter, r *http.Request) {
+	if name, ok := strings.CutPrefix(r.URL.Path, "/hub/api/users/"); ok && r.Method == http.MethodGet {
+		h.serveUser(w, r, name)
+		return
+	}
 	if r.Method != http.MethodGet || r.URL.Path != "/hub/api/user" {
 		h.t.Errorf("the projects service called the hub at %s %s, which the stand-in does not implement", r.Method, r.URL.Path)
 		http.Error(w, "not implemented by the stand-in hub", http.StatusNotImplemented)
@@ -69,6 +80,36 @@ func (h *standInHub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(u)
+}
+
+// serveUser answers GET /hub/api/users/{name} for the service's own token: the user's model with its
+// servers, one for each of the user's singleuser pods that exists (starting, running or stopping).
+func (h *standInHub) serveUser(w http.ResponseWriter, r *http.Request, name string) {
+	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	h.mu.Lock()
+	ok := token != "" && token == h.serviceToken
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `{"status": 403, "message": "Missing or invalid credentials."}`)
+		return
+	}
+	pods, err := testCluster.Client().CoreV1().Pods(hubNamespace).List(r.Context(), metav1.ListOptions{LabelSelector: "component=singleuser-server"})
+	if err != nil {
+		h.t.Errorf("the stand-in hub listing pods: %v", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	servers := map[string]map[string]any{}
+	for _, p := range pods.Items {
+		if p.Annotations["hub.jupyter.org/username"] != name {
+			continue
+		}
+		server := p.Annotations["hub.jupyter.org/servername"]
+		servers[server] = map[string]any{"name": server, "ready": p.Status.Phase == corev1.PodRunning, "pending": nil}
+	}
+	json.NewEncoder(w).Encode(map[string]any{"kind": "user", "name": name, "servers": servers})
 }
 
 // userToken makes a token of a hub user whose role grants access to the projects service, as the
@@ -90,8 +131,11 @@ func startProjectsService(ctx context.Context, t *testing.T, hub *standInHub) st
 	t.Helper()
 	b := make([]byte, 16)
 	rand.Read(b)
+	hub.mu.Lock()
+	hub.serviceToken = hex.EncodeToString(b)
+	hub.mu.Unlock()
 	env := []string{
-		"JUPYTERHUB_API_TOKEN=" + hex.EncodeToString(b),
+		"JUPYTERHUB_API_TOKEN=" + hub.serviceToken,
 		"JUPYTERHUB_API_URL=" + hub.srv.URL + "/hub/api",
 		"JUPYTERHUB_SERVICE_NAME=" + serviceName,
 		"JUPYTERHUB_SERVICE_PREFIX=/services/" + serviceName + "/",

@@ -166,8 +166,8 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 			reply := callAPI(ctx, t, http.MethodDelete, deleteA, token)
 			if reply.Status != http.StatusConflict {
 				t.Errorf("DELETE %s while jupyter-%s runs: %s, want 409", deleteA, user, reply)
-			} else if msg := apiError(t, reply); !strings.Contains(msg, "jupyter-"+user) {
-				t.Errorf("the refusal does not name the running server: %s", msg)
+			} else if msg := apiError(t, reply); !strings.Contains(msg, "stop your server") {
+				t.Errorf("the refusal does not say which server to stop: %s", msg)
 			}
 			if after := getClaim(ctx, t, user); after.ResourceVersion != before.ResourceVersion {
 				t.Errorf("the refused deletion changed the claim:\n%s", registryAnnotations(after))

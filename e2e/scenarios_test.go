@@ -176,7 +176,7 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 	deletePod(ctx, t, hubNamespace, pod.Name)
 	launch(ctx, t, pod)
 	assertProjectIsImageHome(t, project, repoLarge.Image)
-	if left, _ := filepath.Glob(filepath.Join(hostDir, ".binder-projects-*")); len(left) > 0 {
+	if left := reservedLeftoversOn(t, hostDir); len(left) > 0 {
 		t.Errorf("temporary folders of the killed copy are still there: %v", left)
 	}
 	deletePod(ctx, t, hubNamespace, pod.Name)

@@ -329,6 +329,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ImportImageTar imports an image tarball (an OCI layout tar, as `make image` writes) into
+// containerd's k8s.io namespace, where kubelet finds it.
+func (c *Cluster) ImportImageTar(ctx context.Context, tarPath string) error {
+	if _, err := output(ctx, "", nil, c.tools.Ctr, "--address", c.l.sock(), "-n", "k8s.io", "images", "import", tarPath); err != nil {
+		return fmt.Errorf("importing %s: %w", tarPath, err)
+	}
+	return nil
+}
+
 // ImportImage builds the image (cached) and imports it into containerd's k8s.io namespace.
 func (c *Cluster) ImportImage(ctx context.Context, img Image) error {
 	tarPath, err := ensureImageTar(img)
