@@ -820,31 +820,29 @@ fi
 # symbolic link. cp's messages are kept and printed only if it fails (busybox cp warns about every
 # file's owner when not root).
 copy=$work/${work#./}
-if [ -z "$home" ]; then
-	if ! errors=$(mkdir "$copy" 2>&1); then
-		print_errors "$errors"
-		is_full=
-		if full_volume "$errors"; then
-			is_full=yes
-		fi
-		remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
-		if [ -n "$is_full" ]; then
-			fail 1 "could not create project $project: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again."
-		fi
-		fail 1 "could not create the empty project $project; is the volume writable by this user (uid $(uid))?"
-	fi
-elif ! errors=$(cp -a "$source_dir/." "$copy" 2>&1 >/dev/null); then
-	print_errors "$errors"
-	# How full, before the partial copy is removed.
+# seed_failed ERRORS WHAT FULL_END OTHER: the project could not be made: logs the errors, removes the
+# work folder and fails with "WHAT: <how full>. Free some space ... FULL_END" if the volume is full
+# (measured before the partial copy is removed), else with OTHER.
+seed_failed() {
+	print_errors "$1"
 	is_full=
-	if full_volume "$errors"; then
+	if full_volume "$1"; then
 		is_full=yes
 	fi
 	remove_tree "$work" || warn "could not remove ${work#./}; a later start removes it"
 	if [ -n "$is_full" ]; then
-		fail 1 "could not copy the image's home folder into project $project: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project $project was not created."
+		fail 1 "$2: $full. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again.$3"
 	fi
-	fail 1 "could not copy the image's home folder into project $project: the volume may be full (no space left), or this user may not write the volume or read the image's home folder. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project $project was not created."
+	fail 1 "$4"
+}
+if [ -z "$home" ]; then
+	if ! errors=$(mkdir "$copy" 2>&1); then
+		seed_failed "$errors" "could not create project $project" "" \
+			"could not create the empty project $project; is the volume writable by this user (uid $(uid))?"
+	fi
+elif ! errors=$(cp -a "$source_dir/." "$copy" 2>&1 >/dev/null); then
+	seed_failed "$errors" "could not copy the image's home folder into project $project" " Project $project was not created." \
+		"could not copy the image's home folder into project $project: the volume may be full (no space left), or this user may not write the volume or read the image's home folder. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project $project was not created."
 fi
 
 # Rename into place. mv -T (GNU and busybox) never moves into an existing folder: rename(2) fails on a

@@ -2281,25 +2281,8 @@ func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
 			release := holdLock(t, gone)
 
 			cmd := sh.command(t, fx.envWith(initProject, "gh_old", fx.report, deleteIDs("7")), false)
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			const waiting = "binder-projects: project gh_old is being deleted by another start; waiting for it"
-			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), waiting); {
-				select {
-				case err := <-done:
-					t.Fatalf("the start ended (%v) without waiting; output:\n%s", err, out.String())
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the start does not say it waits; output:\n%s", out.String())
-				}
-				time.Sleep(time.Millisecond)
-			}
+			out, done := startInBackground(t, cmd)
+			waitForOutput(t, out, done, "binder-projects: project gh_old is being deleted by another start; waiting for it")
 			assertTombstones(t, fx, nil)
 			// The other start fails to delete it, and puts back what is left.
 			if err := os.Rename(gone, fx.path("gh_old")); err != nil {
@@ -2332,25 +2315,8 @@ func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
 			releaseOlder := holdLock(t, fx.path(".binder-projects-deleted.gh_older"))
 
 			cmd := sh.command(t, fx.env(initProject, "gh_old"), false)
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			const waiting = "binder-projects: project gh_old is being deleted by another start; waiting for it"
-			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), waiting); {
-				select {
-				case err := <-done:
-					t.Fatalf("the start ended (%v) without waiting; output:\n%s", err, out.String())
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the start does not say it waits; output:\n%s", out.String())
-				}
-				time.Sleep(time.Millisecond)
-			}
+			out, done := startInBackground(t, cmd)
+			waitForOutput(t, out, done, "binder-projects: project gh_old is being deleted by another start; waiting for it")
 			time.Sleep(200 * time.Millisecond)
 			select {
 			case err := <-done:
@@ -3021,5 +2987,35 @@ func TestInitScriptPodRuleWithoutMktemp(t *testing.T) {
 				t.Errorf("leftovers: %v", left)
 			}
 		})
+	}
+}
+
+// startInBackground starts cmd with its output collected; done receives what Wait returns.
+func startInBackground(t *testing.T, cmd *exec.Cmd) (*syncBuffer, <-chan error) {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return out, done
+}
+
+// waitForOutput waits until a run started by startInBackground has written want, failing if the run
+// ends first or says nothing of it within 30 s.
+func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), want); {
+		select {
+		case err := <-done:
+			t.Fatalf("the start ended (%v) without saying %q; output:\n%s", err, want, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start does not say %q; output:\n%s", want, out.String())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
