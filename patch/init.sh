@@ -271,15 +271,24 @@ uid() {
 # remove_tree PATH: removes PATH and everything below it, never following a symbolic link. A folder
 # that has lost its write permission (rm cannot empty it) is made writable first, without following
 # links, and only folders are changed, so no file's mode is touched.
-# A tree that another run removed at the same time counts as removed.
+# A tree that another run removed at the same time counts as removed. Another run removing the same
+# tree at the same time (without flock nothing stops it) makes rm fail on the entries it took first,
+# and can leave a folder not yet empty: so a removal that failed is tried again, up to three more
+# times a second apart, before it counts as failed.
 remove_tree() {
 	rm -rf "$1" 2>/dev/null && return 0
 	exists "$1" || return 0
 	if [ -d "$1" ] && ! [ -L "$1" ] && command -v find >/dev/null 2>&1; then
 		find "$1" -type d -exec chmod u+rwx {} \; 2>/dev/null || :
 	fi
-	errors=$(rm -rf "$1" 2>&1) && return 0
-	exists "$1" || return 0
+	rm_tries=0
+	while :; do
+		errors=$(rm -rf "$1" 2>&1) && return 0
+		exists "$1" || return 0
+		rm_tries=$((rm_tries + 1))
+		[ "$rm_tries" -le 3 ] || break
+		sleep 1 2>/dev/null || :
+	done
 	print_errors "$errors"
 	return 1
 }
