@@ -33,6 +33,7 @@ Usage:
   binder-projects certs -out DIR         write a self-signed CA and serving certificate (local runs, tests)
   binder-projects projects list|delete   list a user's projects, or delete one (admin CLI)
   binder-projects projects-service       run the projects page and API (a JupyterHub service)
+  binder-projects check [-admission] URL check that a running webhook or projects service answers
 
 Run 'binder-projects COMMAND -h' for a command's flags.
 `
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return projectsCmd(ctx, args[1:], stdout, stderr, kubeClient)
 	case "projects-service":
 		return runProjectsService(ctx, args[1:], stderr)
+	case "check":
+		return check(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
