@@ -28,3 +28,18 @@ func TestTheMakefileInstallsEveryDebianPackageTheClusterNeeds(t *testing.T) {
 		t.Errorf("Makefile E2E_DEBS = %v, want the harness's DebianPackages %v", got, want)
 	}
 }
+
+// The Helm the harness stamps into the binary is the one its tool module builds.
+func TestTheHelmVersionIsTheOneItsToolModuleRequires(t *testing.T) {
+	raw, err := os.ReadFile("../tools/helm/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?helm\.sh/helm/v4 (v\S+)`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatal("e2e/tools/helm/go.mod does not require helm.sh/helm/v4")
+	}
+	if m[1] != HelmVersion {
+		t.Errorf("e2e/tools/helm/go.mod requires helm.sh/helm/v4 %s, but HelmVersion = %s: change both together", m[1], HelmVersion)
+	}
+}
