@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -147,7 +149,11 @@ func toolsDir() string { return filepath.Join(e2eDir(), "tools") }
 func ensureToolBuild(ctx context.Context, p *Progress, b toolBuild, goVersion string) (string, error) {
 	src := filepath.Join(toolsDir(), b.name)
 	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum", "tools.go"} {
+	files, err := toolSources(src)
+	if err != nil {
+		return "", fmt.Errorf("tool module %s: %w", b.name, err)
+	}
+	for _, f := range files {
 		data, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			return "", fmt.Errorf("tool module %s: %w", b.name, err)
@@ -218,6 +224,39 @@ func ensureToolBuild(ctx context.Context, p *Progress, b toolBuild, goVersion st
 		}
 	}
 	return dir, nil
+}
+
+// toolSources lists what a tool module's build depends on, sorted: go.mod, go.sum and every .go file
+// (a tools.go-only module: go.mod, go.sum, tools.go, so its cache key is what it always was; a program
+// such as certmanager adds its own sources).
+func toolSources(src string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			if rel != "." && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if rel == "go.mod" || rel == "go.sum" || strings.HasSuffix(rel, ".go") {
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, must := range []string{"go.mod", "go.sum"} {
+		if !slices.Contains(files, must) {
+			return nil, fmt.Errorf("%s has no %s", src, must)
+		}
+	}
+	sort.Strings(files)
+	return files, nil
 }
 
 // lockFile takes an exclusive flock on path, waiting (and saying so once) while another process holds
