@@ -35,6 +35,10 @@ IMAGE_NAME ?= ghcr.io/binder-projects/binder-projects
 image: ## Build the OCI image (linux/amd64, linux/arm64; no Docker, no registry) into IMAGE_DIR as a layout and a tarball; print its digest.
 	cd hack/image && $(GO) run . -go '$(GO)' -repo '$(CURDIR)' -out '$(abspath $(IMAGE_DIR))' -name '$(IMAGE_NAME)'
 
+.PHONY: manifests
+manifests: ## Render manifests/binder-projects.yaml and projects-service.yaml from the Helm chart (with manifests/plain-values.yaml).
+	cd e2e && $(GO) test -count=1 ./chart -run '^TestThePlainYAMLIsTheChartRendered$$' -update
+
 .PHONY: lint
 lint: ## gofmt and go vet, in every module.
 	@test -z "$$(gofmt -l . )" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/certs"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
 )
 
@@ -26,5 +28,23 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	helmBin = bin
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "binder-projects-chart-")
+	if err == nil {
+		testCA, err = certs.NewCA("binder-projects chart test CA")
+	}
+	if err == nil {
+		testCAPath = filepath.Join(dir, "ca.crt")
+		err = os.WriteFile(testCAPath, testCA.CertPEM(), 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "making the test CA: %v\n", err)
+		os.Exit(1)
+	}
+	setTLSModes(testCAPath)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+// testCAPath is a PEM file of testCA, for tls.caBundle.
+var testCAPath string
