@@ -1,0 +1,64 @@
+package update
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+// TEST HOOKS. Nothing but the tests of this package and of cmd/binder-projects sets these variables;
+// an operator never should. They let a test kill an update or a record at every point where a real
+// kill (OOM, eviction, node loss) would leave something behind, and fail a step on purpose.
+const (
+	// TestCrashEnv (test hook): BINDER_PROJECTS_UPDATE_TEST_CRASH_AT=N makes the process send itself
+	// SIGKILL at its crash point number N (counted from 0: the first is reached before anything is
+	// changed; then after each staged entry, the journal, each applied or undone step, the manifest's
+	// switch and the journal's removal). With N past the last point, the run ends normally.
+	TestCrashEnv = "BINDER_PROJECTS_UPDATE_TEST_CRASH_AT"
+	// TestFailStepEnv (test hook): BINDER_PROJECTS_UPDATE_TEST_FAIL_STEP=N makes applying step N (from
+	// 0) of the journal fail, as a real error would, so that the update is rolled back.
+	TestFailStepEnv = "BINDER_PROJECTS_UPDATE_TEST_FAIL_STEP"
+)
+
+var testHooks struct {
+	once     sync.Once
+	crashAt  int // -1: off
+	reached  int
+	failStep int // -1: off
+}
+
+func loadTestHooks() {
+	testHooks.once.Do(func() {
+		testHooks.crashAt, testHooks.failStep = -1, -1
+		if n, err := strconv.Atoi(os.Getenv(TestCrashEnv)); err == nil && n >= 0 {
+			testHooks.crashAt = n
+		}
+		if n, err := strconv.Atoi(os.Getenv(TestFailStepEnv)); err == nil && n >= 0 {
+			testHooks.failStep = n
+		}
+	})
+}
+
+// crashPoint is where a test may kill the process (TestCrashEnv).
+func crashPoint() {
+	loadTestHooks()
+	if testHooks.crashAt < 0 {
+		return
+	}
+	if testHooks.reached == testHooks.crashAt {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+	testHooks.reached++
+}
+
+// errTestFail is the failure TestFailStepEnv injects.
+var errTestFail = errors.New("failed on purpose (test hook " + TestFailStepEnv + ")")
+
+// failStep says whether a test asked step i to fail (TestFailStepEnv).
+func failStep(i int) bool {
+	loadTestHooks()
+	return testHooks.failStep == i
+}

@@ -1,0 +1,4 @@
+package update
+
+// sysRenameat2 is renameat2(2) on linux/arm64.
+const sysRenameat2 = 276
