@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/binder-projects/binder-projects/patch"
@@ -28,89 +29,138 @@ const goldenSuffix = ".golden.yaml"
 // patch to the input as the API server does, and compares the result with testdata/<case>.golden.yaml:
 // the whole mutated pod, or the refusal. The mutated pod then goes through again, to prove that a
 // second admission changes nothing, and through patch.Mutate directly, to prove the core is
-// idempotent without the status marker's help. No log line may carry a token.
+// idempotent without the status marker's help. No log line may carry a token. It runs once for each
+// patch mode, against the same golden files, and the two modes' pods must be the same pod (samePod:
+// what the API server decodes, and every member it would not).
 func TestGoldenPods(t *testing.T) {
 	inputs := goldenInputs(t)
 	if len(inputs) == 0 {
 		t.Fatal("no pods in testdata/")
 	}
-	for _, in := range inputs {
-		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			podJSON, err := yaml.YAMLToJSON(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var logs bytes.Buffer
-			wh := NewWebhook(patch.DefaultConfig(), funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}))
-
-			out, resp, err := Review(context.Background(), wh, podJSON)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []byte
-			if resp.Allowed {
-				got = renderPod(t, out)
-			} else {
-				got = fmt.Appendf(nil, "refused:\n  code: %d\n  reason: %s\n  message: %q\n", resp.Result.Code, resp.Result.Reason, resp.Result.Message)
-			}
-			golden := strings.TrimSuffix(in, ".yaml") + goldenSuffix
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
+	results := map[string]map[PatchMode][]byte{}
+	for _, mode := range []PatchMode{PatchPlan, PatchDiff} {
+		for _, in := range inputs {
+			name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+			t.Run(fmt.Sprintf("patch=%s/%s", mode, name), func(t *testing.T) {
+				out := goldenCase(t, in, mode)
+				if results[in] == nil {
+					results[in] = map[PatchMode][]byte{}
 				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("no golden file for %s (run go test ./webhook -run TestGoldenPods -update): %v", in, err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("webhook output differs from %s (-want +got):\n%s", golden, cmp.Diff(string(want), string(got)))
-			}
-			if strings.Contains(logs.String(), "sentinel-token") {
-				t.Errorf("a token from the pod reached the log:\n%s", logs.String())
-			}
-			if strings.Contains(string(got), "sentinel-token-in-url") && !resp.Allowed {
-				t.Errorf("the refusal repeats credentials from the URL: %s", resp.Result.Message)
-			}
-			if !resp.Allowed || len(resp.Patches) == 0 {
-				return
-			}
-
-			again, resp2, err := Review(context.Background(), wh, out)
-			if err != nil || !resp2.Allowed || len(resp2.Patches) != 0 {
-				t.Fatalf("second admission of the mutated pod: err=%v allowed=%v patches=%v, want allowed with no patch", err, resp2.Allowed, resp2.Patches)
-			}
-			if !bytes.Equal(again, out) {
-				t.Error("second admission changed the pod")
-			}
-			var mutated corev1.Pod
-			if err := json.Unmarshal(out, &mutated); err != nil {
-				t.Fatal(err)
-			}
-			twice, errs := patch.Mutate(&mutated, patch.DefaultConfig())
-			if len(errs) > 0 {
-				t.Fatalf("patch.Mutate refuses its own output: %v", errs)
-			}
-			if diff := cmp.Diff(&mutated, twice); diff != "" {
-				t.Errorf("patch.Mutate is not idempotent (-once +twice):\n%s", diff)
-			}
-		})
+				results[in][mode] = out
+			})
+		}
 	}
+	for _, in := range inputs {
+		plan, diff := results[in][PatchPlan], results[in][PatchDiff]
+		if plan == nil || diff == nil {
+			continue
+		}
+		podJSON := goldenInput(t, in)
+		if d := samePod(t, plan, diff); d != "" {
+			t.Errorf("%s: the plan patch and the library diff make different pods:\n%s", in, d)
+		}
+		if bytes.Equal(plan, podJSON) != bytes.Equal(diff, podJSON) {
+			t.Errorf("%s: one patch mode changed the pod and the other did not", in)
+		}
+	}
+}
+
+func goldenInput(t *testing.T, in string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	podJSON, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return podJSON
+}
+
+// goldenCase is one golden case in one patch mode; it returns the mutated pod's JSON (nil when
+// refused).
+func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
+	t.Helper()
+	podJSON := goldenInput(t, in)
+	var logs bytes.Buffer
+	wh := NewWebhook(patch.DefaultConfig(), funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}), WithPatchMode(mode))
+
+	out, resp, err := Review(context.Background(), wh, podJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if resp.Allowed {
+		got = renderPod(t, out)
+	} else {
+		got = fmt.Appendf(nil, "refused:\n  code: %d\n  reason: %s\n  message: %q\n", resp.Result.Code, resp.Result.Reason, resp.Result.Message)
+	}
+	golden := strings.TrimSuffix(in, ".yaml") + goldenSuffix
+	if *update && mode == PatchPlan {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("no golden file for %s (run go test ./webhook -run TestGoldenPods -update): %v", in, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("webhook output differs from %s (-want +got):\n%s", golden, cmp.Diff(string(want), string(got)))
+	}
+	if strings.Contains(logs.String(), "sentinel-token") {
+		t.Errorf("a token from the pod reached the log:\n%s", logs.String())
+	}
+	if strings.Contains(string(got), "sentinel-token-in-url") && !resp.Allowed {
+		t.Errorf("the refusal repeats credentials from the URL: %s", resp.Result.Message)
+	}
+	if !resp.Allowed {
+		return nil
+	}
+	if len(resp.Patch) == 0 {
+		return out
+	}
+
+	again, resp2, err := Review(context.Background(), wh, out)
+	if err != nil || !resp2.Allowed || len(resp2.Patch) != 0 {
+		t.Fatalf("second admission of the mutated pod: err=%v allowed=%v patches=%v, want allowed with no patch", err, resp2.Allowed, string(resp2.Patch))
+	}
+	if !bytes.Equal(again, out) {
+		t.Error("second admission changed the pod")
+	}
+	var mutated corev1.Pod
+	if err := json.Unmarshal(out, &mutated); err != nil {
+		t.Fatal(err)
+	}
+	twice, errs := patch.Mutate(&mutated, patch.DefaultConfig())
+	if len(errs) > 0 {
+		t.Fatalf("patch.Mutate refuses its own output: %v", errs)
+	}
+	if diff := cmp.Diff(&mutated, twice); diff != "" {
+		t.Errorf("patch.Mutate is not idempotent (-once +twice):\n%s", diff)
+	}
+	return out
 }
 
 // scriptMarker stands for patch.InitScript in golden files, so that a change to the script (tested
 // on its own, in real shells) does not rewrite every golden pod.
 const scriptMarker = "<the script patch/init.sh, checked to be exactly patch.InitCommand()>"
 
-// renderPod is the pod as YAML, with the init container's script replaced by scriptMarker after
+// renderPod is the pod as the API server reads it (decoded into a corev1.Pod and encoded again, so
+// that the two patch modes, which differ only in members that decode to nothing, such as an added
+// status: {}, render alike) as YAML, with the init container's script replaced by scriptMarker after
 // checking that the command is exactly patch.InitCommand().
 func renderPod(t *testing.T, podJSON []byte) []byte {
 	t.Helper()
+	var typed corev1.Pod
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(podJSON, &typed); err != nil {
+		t.Fatal(err)
+	}
+	podJSON, err := json.Marshal(&typed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var pod map[string]any
 	if err := json.Unmarshal(podJSON, &pod); err != nil {
 		t.Fatal(err)

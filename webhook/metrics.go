@@ -15,6 +15,10 @@ var (
 		Help:    "Time to decide a pod admission request, by outcome.",
 		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
 	}, []string{"outcome"})
+	planFallbacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "binder_projects_plan_patch_fallbacks_total",
+		Help: "Admissions whose mutation the plan patch does not cover, answered with controller-runtime's diff instead.",
+	})
 	corruptRegistries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "binder_projects_registry_corrupt_total",
 		Help: "Admissions that found a projects registry annotation on the user's claim that does not parse; the launch went on with what parsed.",
@@ -22,5 +26,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(admissions, latency, corruptRegistries)
+	metrics.Registry.MustRegister(admissions, latency, planFallbacks, corruptRegistries)
 }

@@ -1,7 +1,9 @@
 // Package webhook is the admission side of binder-projects, and the only package that knows
 // admission types: a typed controller-runtime Defaulter for Pods around patch.Mutate, instrumented
-// with metrics. controller-runtime decodes the request, diffs the mutated pod against the raw
-// request bytes and answers; nothing here builds JSON patches.
+// with metrics. controller-runtime decodes the request and answers; the answer's JSON patch is built
+// from what Mutate changed (planpatch.go), proven equal in effect to controller-runtime's diff of the
+// mutated pod against the raw request, which stays available (PatchDiff) and answers whatever the
+// plan does not cover.
 package webhook
 
 import (
@@ -37,6 +39,8 @@ type PodMutator struct {
 	// MaxProjects is the most projects a claim may hold (0: no limit); a launch of a new project
 	// beyond it is denied.
 	MaxProjects int
+	// PatchMode says how the answer's JSON patch is built (PatchPlan unless set).
+	PatchMode PatchMode
 }
 
 // RegistryReader reads the projects registry on a claim; a claim that does not exist yet has an
@@ -65,6 +69,11 @@ func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (p
 // Option configures NewWebhook and NewServer.
 type Option func(*PodMutator)
 
+// WithPatchMode chooses how the JSON patch is built: PatchPlan (the default) or PatchDiff.
+func WithPatchMode(mode PatchMode) Option {
+	return func(m *PodMutator) { m.PatchMode = mode }
+}
+
 // WithRegistry makes admission use the projects registry: queued deletions go to the init container,
 // and a new project beyond maxProjects (0: no limit) is denied.
 func WithRegistry(r RegistryReader, maxProjects int) Option {
@@ -79,10 +88,20 @@ var _ admission.Defaulter[*corev1.Pod] = (*PodMutator)(nil)
 // Default mutates pod in place, or returns an Invalid error (422) naming every field that stops it.
 // It logs what it decided, never the pod's env or the request.
 func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
+	out, err := m.mutate(ctx, pod)
+	if out != nil {
+		*pod = *out
+	}
+	return err
+}
+
+// mutate returns what pod becomes (nil: left alone), or the error the admission answers with. It
+// never modifies pod.
+func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	if ok, reason := patch.ShouldMutate(pod, m.Config); !ok {
 		log.Info("pod left alone", "reason", reason)
-		return nil
+		return nil, nil
 	}
 	// The registry on the user's claim: its deletion queue goes to the init container, and the
 	// project limit is checked against the folder the mutation resolved.
@@ -101,7 +120,7 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 				corruptRegistries.Inc()
 			case err != nil:
 				log.Error(err, "cannot read the projects registry", "claim", claim)
-				return apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
+				return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
 			}
 		}
 	}
@@ -110,19 +129,18 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 	if len(errs) > 0 {
 		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
 		log.Info("pod refused", "reason", err.Error())
-		return err
+		return nil, err
 	}
 	dir := out.Annotations[patch.AnnotationProjectDir]
 	if claim != "" {
 		if err := reg.Admit(dir, m.MaxProjects); err != nil {
 			log.Info("pod denied", "reason", "project limit", "projectDir", dir, "projects", len(reg.Projects))
-			return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
+			return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
 		}
 	}
-	*pod = *out
 	log.Info("pod mutated", "projectDir", dir,
 		"initContainer", m.Config.InitContainerName, "deletions", len(queued))
-	return nil
+	return out, nil
 }
 
 // podName is the pod's name for messages: KubeSpawner always sets one, other clients may use
@@ -138,7 +156,8 @@ func podName(ctx context.Context, pod *corev1.Pod) string {
 }
 
 // NewWebhook returns the admission webhook for pods: the typed defaulter, with panics recovered,
-// each request logged with its ID and timed into the admission metrics.
+// each request logged with its ID and timed into the admission metrics. Its patch is built from the
+// mutation's plan (planHandler) unless WithPatchMode(PatchDiff) asks for the library's diff.
 func NewWebhook(cfg patch.Config, log logr.Logger, opts ...Option) *admission.Webhook {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -146,9 +165,12 @@ func NewWebhook(cfg patch.Config, log logr.Logger, opts ...Option) *admission.We
 	for _, o := range opts {
 		o(m)
 	}
-	inner := admission.WithDefaulter[*corev1.Pod](scheme, m)
+	var inner admission.Handler = admission.WithDefaulter[*corev1.Pod](scheme, m).Handler
+	if m.PatchMode != PatchDiff {
+		inner = &planHandler{mutator: m, decoder: admission.NewDecoder(scheme), library: inner}
+	}
 	wh := &admission.Webhook{
-		Handler: instrumented{inner: inner.Handler},
+		Handler: instrumented{inner: inner},
 		LogConstructor: func(_ logr.Logger, req *admission.Request) logr.Logger {
 			if req == nil {
 				return log
@@ -197,7 +219,7 @@ func Outcome(resp admission.Response) string {
 		code = resp.Result.Code
 	}
 	switch {
-	case resp.Allowed && len(resp.Patches) > 0:
+	case resp.Allowed && (len(resp.Patches) > 0 || len(resp.Patch) > 0):
 		return OutcomeMutated
 	case resp.Allowed:
 		return OutcomeSkipped
@@ -227,3 +249,15 @@ func NewServer(opts ServerOptions, cfg patch.Config, log logr.Logger, wopts ...O
 	s.Register(Path, NewWebhook(cfg, log, wopts...))
 	return s
 }
+
+// PatchMode is how the webhook builds the JSON patch of its answer.
+type PatchMode string
+
+const (
+	// PatchPlan builds the patch from what Mutate changed, area by area, against the request's raw
+	// structure (planpatch.go): no diff of whole pods.
+	PatchPlan PatchMode = "plan"
+	// PatchDiff lets controller-runtime diff the mutated pod against the raw request
+	// (gomodules.xyz/jsonpatch/v2): the library path, kept to compare the two.
+	PatchDiff PatchMode = "diff"
+)

@@ -3,6 +3,7 @@
 //	binder-projects serve            run the admission webhook (and the claim controller)
 //	binder-projects mutate -f POD    print the pod the webhook would produce
 //	binder-projects project-dir URL  print the folder a repository maps to
+//	binder-projects seeded|update|recover  record, update or recover a project (in its init container)
 package main
 
 import (
@@ -33,6 +34,8 @@ Usage:
   binder-projects certs -out DIR         write a self-signed CA and serving certificate (local runs, tests)
   binder-projects projects list|delete   list a user's projects, or delete one (admin CLI)
   binder-projects projects-service       run the projects page and API (a JupyterHub service)
+  binder-projects seeded|update|recover  record, update or recover a project (in its init container;
+                                         'binder-projects update -h' tells more)
   binder-projects check [-admission] URL check that a running webhook or projects service answers
 
 Run 'binder-projects COMMAND -h' for a command's flags.
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runProjectsService(ctx, args[1:], stderr)
 	case "check":
 		return check(ctx, args[1:], stdout, stderr)
+	case "seeded", "update", "recover":
+		return updateCmd(args[0], args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -132,7 +137,7 @@ func mutate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "binder-projects mutate: the webhook refuses this pod (%d): %s\n", resp.Result.Code, resp.Result.Message)
 		return 1
 	}
-	if len(resp.Patches) == 0 {
+	if len(resp.Patch) == 0 {
 		fmt.Fprintln(stderr, "binder-projects mutate: the webhook leaves this pod unchanged")
 	}
 	y, err := yaml.JSONToYAML(out)

@@ -47,7 +47,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	claimAccess := fs.String("claim-access-mode", string(corev1.ReadWriteOnce), "access mode of such a claim")
 	maxProjects := fs.Int("max-projects", 5, "the most projects a user's claim may hold; launching a new one beyond it is denied (0: no limit)")
 	verbosity := fs.Int("v", 0, "log verbosity (0: decisions and errors)")
+	patchFlag := fs.String("patch", string(webhook.PatchPlan), "how the admission's JSON patch is built: plan (from what the mutation changed) or diff (controller-runtime's diff of whole pods, slower; the same pods)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	patchMode, err := webhook.ParsePatchMode(*patchFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "binder-projects serve: --patch: %v\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -109,7 +115,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		LeaderElectionNamespace:       *namespace,
 		LeaderElectionReleaseOnCancel: true,
 		WebhookServer: webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg,
-			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects)),
+			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects), webhook.WithPatchMode(patchMode)),
 	})
 	if err != nil {
 		log.Error(err, "setting up the manager")
