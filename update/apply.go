@@ -32,6 +32,7 @@ const (
 	asideName    = "aside"    // aside/<n>: what action n took away, until the update is complete
 	manifestName = "manifest" // the new manifest, moved into SeedsDir when the update is complete
 	journalName  = "journal"  // the plan's steps: its presence means "prepared"
+	doneName     = "done"     // the journal, renamed once the update is complete
 	rollbackName = "rollback" // present: the update is being rolled back
 	lockName     = ".lock"    // UpdatesDir/.lock: the volume's update lock
 )
@@ -556,8 +557,8 @@ func stepWord(op string) string {
 	return "changing the mode of"
 }
 
-// commit moves the new manifest into place (the update is complete from here on), then removes the
-// journal and the work folder (the user's old versions of what was replaced or removed).
+// commit moves the new manifest into place (the update is complete from here on), then marks the
+// journal done and removes the work folder (the user's old versions of what was replaced or removed).
 func (v *volume) commit() error {
 	if err := reservedDir(v.root, SeedsDir); err != nil {
 		return err
@@ -572,8 +573,8 @@ func (v *volume) commit() error {
 		}
 	}
 	crashPoint()
-	if err := os.Remove(v.workPath(journalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("cannot remove the journal of the update of project %s: %w; the next start removes it", v.project, unwrapPath(err))
+	if err := os.Rename(v.workPath(journalName), v.workPath(doneName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot mark the update of project %s as done: %w; the next start does", v.project, unwrapPath(err))
 	}
 	if err := syncDir(v.work()); err != nil {
 		return err
@@ -778,11 +779,18 @@ func (v *volume) recover() (string, error) {
 		}
 		return "discarded", nil
 	}
+	if exists(v.workPath(doneName)) {
+		// Complete: only the work folder (the user's old versions) is left to remove.
+		v.logf("removing what the finished update of project %s left", v.project)
+		if err := removeTree(w); err != nil {
+			return "", fmt.Errorf("cannot remove the work folder %s/%s: %w", UpdatesDir, v.project, err)
+		}
+		return "finished", nil
+	}
 	data, err := os.ReadFile(v.workPath(journalName))
 	if errors.Is(err, fs.ErrNotExist) {
-		// Never prepared (the project is untouched), or complete (the manifest moved already): either
-		// way, what is left is only the work folder.
-		v.logf("removing what an interrupted update of project %s left (it had not changed the project yet, or had finished)", v.project)
+		// Never prepared, or rolled back: the project is as before the update.
+		v.logf("removing what an interrupted update of project %s left; it had not changed the project", v.project)
 		if err := removeTree(w); err != nil {
 			return "", fmt.Errorf("cannot remove the work folder %s/%s: %w", UpdatesDir, v.project, err)
 		}
@@ -833,10 +841,11 @@ func (v *volume) recover() (string, error) {
 }
 
 // Recover finishes or rolls back an interrupted update of the project, as every start must before the
-// server uses the project: with the journal there (prepared), it is rolled forward, or, if it was
-// being rolled back, rolled back; without it, the work folder is removed (the update had changed
-// nothing yet, or was complete). A work folder of a project whose folder is gone is removed. It
-// returns "" (nothing to do), "finished", "rolled-back", "cleaned" or "discarded".
+// server uses the project: with the journal there (prepared), it is rolled forward ("finished"), or,
+// if it was being rolled back, rolled back ("rolled-back"); with the journal marked done, the work
+// folder is removed ("finished": the update was complete); with neither, the work folder is removed
+// ("cleaned": the update had not changed the project, or had been rolled back). A work folder of a
+// project whose folder is gone is removed ("discarded"). It returns "" if there was nothing to do.
 func Recover(root, project string, log Logger) (string, []string, error) {
 	if err := checkProject(root, project); err != nil {
 		return "", nil, err

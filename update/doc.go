@@ -38,8 +38,8 @@
 // Atomic and resumable: Update stages every new file in the project's work folder on the same volume
 // (WorkPath: <root>/.binder-projects-updates/<project>/), writes the new manifest and a journal of
 // renames there, then renames (the user's replaced and removed entries are moved aside into the work
-// folder, not deleted), then moves the new manifest into place, then removes the journal and the work
-// folder. A run killed before the journal exists changed nothing; one killed after it is rolled forward
+// folder, not deleted), then moves the new manifest into place, then marks the journal done (a rename) and removes the
+// work folder. A run killed before the journal exists changed nothing; one killed after it is rolled forward
 // by the next Update or Recover (every step is idempotent). A step that fails rolls the update back
 // (a "rollback" mark in the work folder makes a killed roll back continue as one). Content, types,
 // link targets and modes are atomic this way; times of folders are not (a rename touches them). One

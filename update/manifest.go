@@ -342,7 +342,7 @@ func hashFile(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	if !info.Mode().IsRegular() {
-		return "", 0, fmt.Errorf("%s is no longer a regular file", path)
+		return "", 0, errors.New("it is no longer a regular file")
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)

@@ -136,7 +136,7 @@ func ScanTree(dir string, followTop, hashAll bool) (*Tree, error) {
 		info, err = os.Stat(dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotAFolder, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotAFolder, unwrapPath(err))
 	}
 	if !info.IsDir() {
 		return nil, fmt.Errorf("%w: it is a %s", ErrNotAFolder, typeWord(info.Mode()))
@@ -150,7 +150,7 @@ func ScanTree(dir string, followTop, hashAll bool) (*Tree, error) {
 		for p, e := range t.entries {
 			if e.Type == TypeFile {
 				if _, err := t.sha(p); err != nil {
-					return nil, fmt.Errorf("cannot read %s: %w", show(p), errors.Unwrap(err))
+					return nil, fmt.Errorf("cannot read %s: %w", show(p), unwrapPath(err))
 				}
 			}
 		}

@@ -423,7 +423,7 @@ func TestUpdateRefuses(t *testing.T) {
 			setup: func(t *testing.T, f fixture) Options {
 				return Options{Root: f.root, Project: "gh_absent", Source: f.source, Commit: newCommit}
 			},
-			want: "cannot update project gh_absent: the project folder: not a folder: lstat",
+			want: "cannot update project gh_absent: the project folder: not a folder: no such file or directory",
 		},
 		{
 			name: "an image without a home folder is refused",
