@@ -63,6 +63,9 @@ type Cluster struct {
 	Timings  []Timing
 	detached bool
 	nftables []string
+
+	// certManager is the cert-manager program StartCertManager runs (built on first use).
+	certManager *CertManagerBuild
 }
 
 // state is written to the scratch folder so that `down` (or the next Start) can find a cluster.

@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// The order processes stop in: the node first (so pods are torn down through CRI and CNI), then the
-// control plane.
-var processOrder = []string{"projects-service", "webhook", "kubelet", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
+// The order processes stop in: what runs on the host against the API (cert-manager, the projects
+// service, the webhook), the node (so pods are torn down through CRI and CNI), then the control plane.
+var processOrder = []string{"cert-manager", "projects-service", "webhook", "kubelet", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
 
 // teardown stops everything the cluster in l started and removes every trace of it on the host.
 // live holds the processes this process started (nil from `down`). It keeps going after errors and

@@ -106,13 +106,19 @@ type options struct {
 func main() {
 	var o options
 	klog.InitFlags(nil)
-	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster (default $KUBECONFIG)")
+	// controller-runtime registers --kubeconfig on the command line itself (its config package).
+	if flag.Lookup("kubeconfig") == nil {
+		flag.String("kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG)")
+	}
 	flag.StringVar(&o.crdDir, "crd-dir", "", "folder with cert-manager's CRDs (the module's deploy/crds); required")
 	flag.StringVar(&o.readyFile, "ready-file", "", "file written once the CRDs are Established and every controller has synced")
 	flag.StringVar(&o.clusterResources, "cluster-resource-namespace", "kube-system", "namespace of the Secrets ClusterIssuers refer to")
 	flag.IntVar(&o.workers, "workers", 5, "workers per controller")
 	flag.Set("v", "2") // cert-manager's InfoLevel: one line per action, no debug chatter
 	flag.Parse()
+	if o.kubeconfig = flag.Lookup("kubeconfig").Value.String(); o.kubeconfig == "" {
+		o.kubeconfig = os.Getenv("KUBECONFIG")
+	}
 	logf.InitLogs()
 	defer logf.FlushLogs()
 	log := klog.Background().WithName("cert-manager-e2e")
