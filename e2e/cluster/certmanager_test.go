@@ -293,6 +293,9 @@ func startCertManagerTestControlPlane(ctx context.Context, t *testing.T) *Cluste
 			if running && pidAlive(pid) {
 				t.Errorf("%s (pid %d) still runs after the test", name, pid)
 			}
+			if name == "cert-manager" && running && !strings.Contains(tail(c.CertManagerLog(), 5), `"stopped" logger="cert-manager-e2e"`) {
+				t.Errorf("cert-manager did not stop cleanly on SIGTERM (no \"stopped\" line at the end of its log)")
+			}
 		}
 		if t.Failed() {
 			for _, name := range []string{"cert-manager", "kube-apiserver", "etcd"} {
