@@ -512,3 +512,57 @@ func TestAFailingStepRollsTheUpdateBack(t *testing.T) {
 		f.checkClean(t)
 	}
 }
+
+func TestACorruptManifestCountsAsNoneWithAWarning(t *testing.T) {
+	for name, content := range map[string]string{
+		"truncated":       `{"version":1,"project":"gh_owner_repo","commit":"a","entries":[` + "\n",
+		"another version": `{"version":2,"project":"gh_owner_repo","commit":"a","entries":[]}`,
+		"a path with ..":  `{"version":1,"project":"p","commit":"a","entries":[{"path":"../x","type":"dir","mode":"0755"}]}`,
+		"a bad escape":    `{"version":1,"project":"p","commit":"a","entries":[{"path":"a%zz","type":"dir","mode":"0755"}]}`,
+		"a bad hash":      `{"version":1,"project":"p","commit":"a","entries":[{"path":"a","type":"file","mode":"0644","size":1,"sha256":"xyz"}]}`,
+		"an orphan path":  `{"version":1,"project":"p","commit":"a","entries":[{"path":"a/b","type":"dir","mode":"0755"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, t.TempDir(), seed, seed.without("Makefile"), seed.with(spec{"README.md": F("v2\n")}))
+			if err := os.WriteFile(ManifestPath(f.root, project), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, _, err := f.update(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As without a manifest: README.md differs, so the commit's goes beside; the deleted Makefile
+			// is added again (nothing says the user deleted it).
+			want := seed.with(spec{"README." + short + ".md": F("v2\n")})
+			if diff := cmp.Diff(want, snapshot(t, f.project())); diff != "" {
+				t.Errorf("the project (-want +got):\n%s", diff)
+			}
+			if res.Based || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "malformed manifest") || !strings.HasSuffix(res.Warnings[0], "every file counts as your own") {
+				t.Errorf("based %v, warnings %q; want no base and one warning about the malformed manifest", res.Based, res.Warnings)
+			}
+			f.checkManifest(t, newCommit, f.source)
+		})
+	}
+}
+
+func TestNamesSurviveTheManifestExactly(t *testing.T) {
+	for _, name := range []string{"plain.txt", "a\nb", "\xff\xfe", "100%", "%41", "tab\there", "ünïcödé", "\u2028", "del\x7f", "c1\u0085"} {
+		esc := escapeName(name)
+		if strings.ContainsAny(esc, "\n\t\x7f") || !utf8ValidPrintable(esc) {
+			t.Errorf("escapeName(%q) = %q holds a control character or invalid UTF-8", name, esc)
+		}
+		got, err := unescapeName(esc)
+		if err != nil || got != name {
+			t.Errorf("unescapeName(escapeName(%q)) = %q, %v", name, got, err)
+		}
+	}
+}
+
+func utf8ValidPrintable(s string) bool {
+	for _, r := range s {
+		if r == 0xfffd || r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
