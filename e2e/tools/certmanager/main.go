@@ -17,7 +17,7 @@
 // There is no cert-manager webhook: the API server stores cert-manager resources as the CRD schemas
 // allow, without the webhook's defaulting and validation.
 //
-// When everything has synced it writes --ready-file (if given) and logs "cert-manager-e2e: ready". On
+// When everything has synced it writes --ready-file (if given) and logs "ready" (logger cert-manager-e2e). On
 // SIGTERM or SIGINT it stops its controllers and exits.
 package main
 
