@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -10,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/binder-projects/binder-projects/patch"
@@ -72,5 +76,65 @@ func BenchmarkAdmission(b *testing.B) {
 		if resp := wh.Handle(context.Background(), req); !resp.Allowed || len(resp.Patch) == 0 {
 			b.Fatal(resp.Result)
 		}
+	}
+}
+
+// BenchmarkHandle is one admission through the webhook's Handle (no HTTP, no AdmissionReview), for
+// each patch mode and for the floor (a no-op typed Defaulter), in the same process: compare the
+// modes with the floor, not across runs.
+func BenchmarkHandle(b *testing.B) {
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: "bench", Operation: admissionv1.Create, Namespace: "bhub",
+		Kind:   metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Object: runtime.RawExtension{Raw: benchPod(b)},
+	}}
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	for _, h := range []struct {
+		name      string
+		wh        *admission.Webhook
+		wantPatch bool
+	}{
+		{"floor", admission.WithDefaulter[*corev1.Pod](scheme, noopDefaulter{}), false},
+		{"patch=plan", NewWebhook(patch.DefaultConfig(), logr.Discard()), true},
+		{"patch=diff", NewWebhook(patch.DefaultConfig(), logr.Discard(), WithPatchMode(PatchDiff)), true},
+	} {
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp := h.wh.Handle(context.Background(), req); !resp.Allowed || (len(resp.Patch) > 0) != h.wantPatch {
+					b.Fatal(resp.Result)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServeHTTP is one admission through the webhook's HTTP handler (AdmissionReview decoded
+// and encoded, no TLS, no network), for each patch mode and the floor.
+func BenchmarkServeHTTP(b *testing.B) {
+	review := admissionReviewOf(b)
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	for _, h := range []struct {
+		name string
+		wh   *admission.Webhook
+	}{
+		{"floor", admission.WithDefaulter[*corev1.Pod](scheme, noopDefaulter{})},
+		{"patch=plan", NewWebhook(patch.DefaultConfig(), logr.Discard())},
+		{"patch=diff", NewWebhook(patch.DefaultConfig(), logr.Discard(), WithPatchMode(PatchDiff))},
+	} {
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(review))
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.wh.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Body.String())
+				}
+			}
+		})
 	}
 }

@@ -103,6 +103,11 @@ func startFloorServer(b *testing.B) *floorServer {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Minute,
 	}}
+	return &floorServer{base: "https://127.0.0.1:" + strconv.Itoa(port), client: client, review: admissionReviewOf(b)}
+}
+
+// admissionReviewOf is the AdmissionReview an API server sends for a CREATE of the z2jh 4 pod.
+func admissionReviewOf(b *testing.B) []byte {
 	review, err := json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 		Request: &admissionv1.AdmissionRequest{
@@ -115,7 +120,7 @@ func startFloorServer(b *testing.B) *floorServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &floorServer{base: "https://127.0.0.1:" + strconv.Itoa(port), client: client, review: review}
+	return review
 }
 
 // post sends the review to path and reads the whole answer, as the API server would, checking only

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // ParsePatchMode reads the --patch flag.
@@ -40,8 +42,11 @@ func (h *planHandler) Handle(ctx context.Context, req admission.Request) admissi
 	libraryCtx := ctx
 	ctx = admission.NewContextWithRequest(ctx, req)
 	var pod corev1.Pod
-	if err := h.decoder.Decode(req, &pod); err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+	if !decodePod(req.Object.Raw, &pod) {
+		pod = corev1.Pod{}
+		if err := h.decoder.Decode(req, &pod); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
 	}
 	out, err := h.mutator.mutate(ctx, &pod)
 	if err != nil {
@@ -65,4 +70,20 @@ func (h *planHandler) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true}}
 	}
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &jsonPatchType, Patch: p}}
+}
+
+// decodePod decodes raw into pod as controller-runtime's decoder does (its JSON serializer, not
+// strict, unmarshals with sigs.k8s.io/json exactly so), without the serializer's first pass over the
+// whole object to find apiVersion and kind: a third of decoding a pod. It answers false, and the
+// library decoder then decides, unless raw is a JSON object that decodes without error and names
+// itself a v1 Pod, as every API server's request does. (Only an object that names its kind twice,
+// once in another letter case, could tell the two apart.)
+func decodePod(raw []byte, pod *corev1.Pod) bool {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return false
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, pod); err != nil {
+		return false
+	}
+	return pod.APIVersion == "v1" && pod.Kind == "Pod"
 }

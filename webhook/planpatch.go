@@ -10,10 +10,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
+
+	"github.com/binder-projects/binder-projects/patch"
 )
 
 // The plan patch: the JSON patch of an admission built from what patch.Mutate changed, area by area,
@@ -285,13 +288,10 @@ func planAffinity(b *patchBuilder, in, out *corev1.Affinity) error {
 		in.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, out.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 }
 
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 // pointerEscape escapes a JSON object member name for a JSON pointer (RFC 6901): ~ as ~0, / as ~1.
-func pointerEscape(s string) string {
-	if !strings.ContainsAny(s, "~/") {
-		return s
-	}
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
-}
+func pointerEscape(s string) string { return pointerEscaper.Replace(s) }
 
 // patchBuilder writes a JSON patch, in the order of the calls, whose operations touch disjoint parts
 // of the document: no path is written twice, and none lies inside or around another operation's
@@ -332,11 +332,9 @@ func (b *patchBuilder) op(op, path string, value any, hasValue bool) error {
 	b.buf.Write(p)
 	if hasValue {
 		b.buf.WriteString(`,"value":`)
-		v, err := json.Marshal(value)
-		if err != nil {
+		if err := appendValue(&b.buf, value); err != nil {
 			return fmt.Errorf("plan patch: %s %q: %w", op, path, err)
 		}
-		b.buf.Write(v)
 	}
 	b.buf.WriteByte('}')
 	return nil
@@ -350,3 +348,57 @@ func (b *patchBuilder) bytes() ([]byte, error) {
 	b.buf.WriteByte(']')
 	return b.buf.Bytes(), nil
 }
+
+// appendValue writes value's JSON encoding to buf. Init containers whose command is
+// patch.InitCommand() get it from initCommandJSON, encoded once: escaping the script's tens of
+// kilobytes is otherwise the largest part of a plan patch's cost. An object's members are the same in
+// any order, so the command is simply written first.
+func appendValue(buf *bytes.Buffer, value any) error {
+	switch v := value.(type) {
+	case corev1.Container:
+		return appendContainer(buf, &v)
+	case []corev1.Container:
+		buf.WriteByte('[')
+		for i := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := appendContainer(buf, &v[i]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+		return nil
+	}
+	j, err := json.Marshal(value)
+	buf.Write(j)
+	return err
+}
+
+func appendContainer(buf *bytes.Buffer, c *corev1.Container) error {
+	if !slices.Equal(c.Command, patch.InitCommand()) {
+		j, err := json.Marshal(c)
+		buf.Write(j)
+		return err
+	}
+	rest := *c
+	rest.Command = nil
+	j, err := json.Marshal(&rest)
+	if err != nil {
+		return err
+	}
+	cmd, err := initCommandJSON()
+	if err != nil {
+		return err
+	}
+	buf.WriteString(`{"command":`)
+	buf.Write(cmd)
+	if len(j) > 2 {
+		buf.WriteByte(',')
+	}
+	buf.Write(j[1:])
+	return nil
+}
+
+// initCommandJSON is patch.InitCommand() as JSON, encoded once.
+var initCommandJSON = sync.OnceValues(func() ([]byte, error) { return json.Marshal(patch.InitCommand()) })

@@ -46,7 +46,7 @@ import (
 // samePod returns "" when a and b (pods as JSON) are the same pod, else what differs.
 func samePod(t testing.TB, a, b []byte) string {
 	t.Helper()
-	pa, pb := decodePod(t, a), decodePod(t, b)
+	pa, pb := decodeTestPod(t, a), decodeTestPod(t, b)
 	if !apiequality.Semantic.DeepEqual(pa, pb) {
 		return "decoded pods differ (-a +b):\n" + cmp.Diff(pa, pb)
 	}
@@ -57,7 +57,7 @@ func samePod(t testing.TB, a, b []byte) string {
 	return ""
 }
 
-func decodePod(t testing.TB, podJSON []byte) *corev1.Pod {
+func decodeTestPod(t testing.TB, podJSON []byte) *corev1.Pod {
 	t.Helper()
 	var p corev1.Pod
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(podJSON, &p); err != nil {
@@ -70,7 +70,7 @@ func decodePod(t testing.TB, podJSON []byte) *corev1.Pod {
 // server may know, and empty values json.Marshal omits), by JSON pointer, with its value.
 func unknownMembers(t testing.TB, doc []byte) map[string]any {
 	t.Helper()
-	typed, err := json.Marshal(decodePod(t, doc))
+	typed, err := json.Marshal(decodeTestPod(t, doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,4 +686,81 @@ func TestSamePodTellsPodsApart(t *testing.T) {
 func init() {
 	// controller-runtime's log, never set in these tests, otherwise complains with a stack trace.
 	crlog.SetLogger(logr.Discard())
+}
+
+// TestAppendValueEncodesContainersAsJSONMarshalDoes: the init command, encoded once and written
+// first, gives the same JSON value as json.Marshal.
+func TestAppendValueEncodesContainersAsJSONMarshalDoes(t *testing.T) {
+	uid := int64(1000)
+	ours := corev1.Container{Name: "binder-projects-init", Image: "i", Command: patch.InitCommand(),
+		Env: []corev1.EnvVar{{Name: "A", Value: "b"}}, SecurityContext: &corev1.SecurityContext{RunAsUser: &uid}}
+	for _, v := range []any{ours, corev1.Container{Command: patch.InitCommand()}, corev1.Container{Name: "other", Command: []string{"x"}},
+		[]corev1.Container{ours, {Name: "other"}}, []corev1.Container{}, map[string]string{"a/b": "c"}} {
+		var buf bytes.Buffer
+		if err := appendValue(&buf, v); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, wantTree any
+		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+			t.Fatalf("appendValue(%T) is not JSON: %v\n%s", v, err, buf.Bytes())
+		}
+		_ = json.Unmarshal(want, &wantTree)
+		if !reflect.DeepEqual(got, wantTree) {
+			t.Errorf("appendValue(%T) differs from json.Marshal (-want +got):\n%s", v, cmp.Diff(wantTree, got))
+		}
+	}
+}
+
+// TestDecodePodDecodesAsControllerRuntime: the plan handler's decoding gives the pod
+// controller-runtime's decoder gives, and leaves to it what does not name itself a v1 Pod.
+func TestDecodePodDecodesAsControllerRuntime(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	dec := admission.NewDecoder(scheme)
+	var inputs [][]byte
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, f := range files {
+		if strings.HasSuffix(f, goldenSuffix) {
+			continue
+		}
+		raw, _ := os.ReadFile(f)
+		j, err := yaml.YAMLToJSON(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, j)
+	}
+	for seed := range uint64(50) {
+		j, _, _ := genPod(seed)
+		inputs = append(inputs, j)
+	}
+	for _, raw := range inputs {
+		var fast, library corev1.Pod
+		if !decodePod(raw, &fast) {
+			t.Fatalf("decodePod refuses a pod an API server sends: %s", raw)
+		}
+		if err := dec.DecodeRaw(runtime.RawExtension{Raw: raw}, &library); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&library, &fast); diff != "" {
+			t.Errorf("decodePod differs from controller-runtime's decoder (-library +fast):\n%s", diff)
+		}
+	}
+	for _, raw := range []string{
+		`{"spec":{"containers":[]}}`,
+		`{"apiVersion":"apps/v1","kind":"Deployment"}`,
+		`{"apiVersion":"v1","kind":"Service"}`,
+		`{"apiVersion":"v1","kind":"Pod","spec":"a string"}`,
+		` ["not an object"]`,
+		``,
+	} {
+		var p corev1.Pod
+		if decodePod([]byte(raw), &p) {
+			t.Errorf("decodePod takes %s, which the library decoder must judge", raw)
+		}
+	}
 }
