@@ -68,9 +68,20 @@ test: lint test-unit ## Everything CI runs: lint, unit tests, a short fuzz pass,
 	$(MAKE) fuzz FUZZTIME=15s
 	$(MAKE) test-e2e
 
+BENCH_COUNT  ?= 5
+BENCH_SERVED ?= 2000x
+
 .PHONY: bench
-bench: ## Benchmarks (compare runs with benchstat).
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## Benchmarks, BENCH_COUNT runs each: prints the medians as tables (the webhook served against the framework floor, and in process); the raw output stays in bin/bench.txt.
+	@mkdir -p bin
+	$(GO) build -o bin/benchreport ./hack/benchreport
+	set -o pipefail; { $(GO) test -run '^$$' -bench . -skip '^BenchmarkServedAgainstFloor$$' -benchmem -count $(BENCH_COUNT) ./... && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkServedAgainstFloor$$' -benchtime $(BENCH_SERVED) -count $(BENCH_COUNT) ./webhook; } | tee bin/bench.txt
+	@bin/benchreport bin/bench.txt
+
+.PHONY: bench-report
+bench-report: bench ## Run the benchmarks and write section 1 of docs/performance.md and its plots from them.
+	bin/benchreport -report docs/performance.md bin/bench.txt > /dev/null
 
 .PHONY: demo
 demo: deps-e2e ## Start a real local cluster with the webhook and launch BinderHub-shaped pods for two projects.

@@ -49,6 +49,7 @@ func planPatch(raw []byte, in, out *corev1.Pod) ([]byte, error) {
 		return nil, errUnplanned
 	}
 	var b patchBuilder
+	b.buf.Grow(32 << 10) // the init command alone is about 22 kB of JSON
 	if err := planAnnotations(&b, raw, in, out); err != nil {
 		return nil, err
 	}
