@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,21 +37,7 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 	ctx := testContext(t, 8*time.Minute)
 	const ns, name = hubNamespace, "binder-projects"
 
-	// The image an operator gets: `make image`'s tarball (hack/image), for this machine's platform,
-	// imported into containerd as an operator's runtime would pull it.
-	imageDir := t.TempDir()
-	tb := time.Now()
-	build := exec.CommandContext(ctx, "go", "run", ".", "-repo", cluster.RepoRoot(), "-out", imageDir,
-		"-platforms", "linux/"+runtime.GOARCH, "-name", inClusterImageRepo, "-version", inClusterImageTag)
-	build.Dir = filepath.Join(cluster.RepoRoot(), "hack", "image")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the image: %v\n%s", err, out)
-	} else {
-		t.Logf("built the image in %s:\n%s", time.Since(tb).Round(100*time.Millisecond), strings.TrimSpace(string(out)))
-	}
-	if err := testCluster.ImportImageTar(ctx, filepath.Join(imageDir, "binder-projects.tar")); err != nil {
-		t.Fatal(err)
-	}
+	importOurImage(ctx, t)
 
 	objs := readManifests(t, filepath.Join(cluster.RepoRoot(), "manifests", "binder-projects.yaml"))
 	ca, err := certs.NewCA("binder-projects-e2e-in-cluster-ca")
@@ -67,9 +54,7 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 
 	// The webhook on the host steps aside: its registration is replaced by the manifest's, and both
 	// come back after the test.
-	if err := testCluster.StopWebhook(); err != nil {
-		t.Fatal(err)
-	}
+	hostWebhookStepsAside(ctx, t)
 	cs := testCluster.Client()
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -82,31 +67,6 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 		cs.RbacV1().Roles(ns).Delete(ctx, name, del)
 		cs.CoreV1().ServiceAccounts(ns).Delete(ctx, name, del)
 		cs.CoreV1().Secrets(ns).Delete(ctx, secret.Name, del)
-		if err := testCluster.StartWebhook(ctx); err != nil {
-			t.Errorf("restarting the webhook on the host: %v", err)
-		}
-		// the webhook's pods are gone before the next test counts pods or reads logs
-		gone := false
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + name})
-			if err == nil && len(pods.Items) == 0 {
-				gone = true
-				break
-			}
-		}
-		if !gone {
-			t.Errorf("the in-cluster webhook's pods are still there a minute after the Deployment was deleted")
-		}
-		// and the webhook on the host leads the controllers again before the next test launches (a
-		// replica that did not release the Lease holds it until it expires)
-		host, _ := os.Hostname()
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			lease, err := cs.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
-			if err == nil && lease.Spec.HolderIdentity != nil && strings.HasPrefix(*lease.Spec.HolderIdentity, host+"_") {
-				return
-			}
-		}
-		t.Errorf("the webhook on the host has not taken the controllers' Lease back a minute after the in-cluster replicas went")
 	})
 	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -232,6 +192,78 @@ const (
 	inClusterImageRepo = "docker.io/library/binder-projects"
 	inClusterImageTag  = "e2e"
 )
+
+// importOurImage builds the image an operator gets (`make image`'s tarball, hack/image, for this
+// machine's platform) and imports it into containerd as an operator's runtime would pull it; once per
+// test run.
+func importOurImage(ctx context.Context, t *testing.T) {
+	t.Helper()
+	ourImage.once.Do(func() {
+		imageDir, err := os.MkdirTemp("", "binder-projects-e2e-image-")
+		if err != nil {
+			ourImage.err = err
+			return
+		}
+		defer os.RemoveAll(imageDir)
+		tb := time.Now()
+		build := exec.CommandContext(ctx, "go", "run", ".", "-repo", cluster.RepoRoot(), "-out", imageDir,
+			"-platforms", "linux/"+runtime.GOARCH, "-name", inClusterImageRepo, "-version", inClusterImageTag)
+		build.Dir = filepath.Join(cluster.RepoRoot(), "hack", "image")
+		out, err := build.CombinedOutput()
+		if err != nil {
+			ourImage.err = fmt.Errorf("building the image: %v\n%s", err, out)
+			return
+		}
+		t.Logf("built the image in %s:\n%s", time.Since(tb).Round(100*time.Millisecond), strings.TrimSpace(string(out)))
+		ourImage.err = testCluster.ImportImageTar(ctx, filepath.Join(imageDir, "binder-projects.tar"))
+	})
+	if ourImage.err != nil {
+		t.Fatal(ourImage.err)
+	}
+}
+
+var ourImage struct {
+	once sync.Once
+	err  error
+}
+
+// hostWebhookStepsAside stops the webhook the harness runs on the host (the test installs its own in
+// the cluster) and, when the test ends, after the test's own cleanups, starts it again and waits until
+// the in-cluster replicas' pods are gone and the host webhook leads the controllers again (a replica
+// that did not release the Lease holds it until it expires), so that the next test finds the cluster
+// as before.
+func hostWebhookStepsAside(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if err := testCluster.StopWebhook(); err != nil {
+		t.Fatal(err)
+	}
+	cs := testCluster.Client()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if err := testCluster.StartWebhook(ctx); err != nil {
+			t.Errorf("restarting the webhook on the host: %v", err)
+		}
+		gone := false
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			pods, err := cs.CoreV1().Pods(hubNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=binder-projects"})
+			if err == nil && len(pods.Items) == 0 {
+				gone = true
+				break
+			}
+		}
+		if !gone {
+			t.Errorf("the in-cluster webhook's pods are still there a minute after the test removed them")
+		}
+		host, _ := os.Hostname()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			lease, err := cs.CoordinationV1().Leases(hubNamespace).Get(ctx, "binder-projects", metav1.GetOptions{})
+			if err == nil && lease.Spec.HolderIdentity != nil && strings.HasPrefix(*lease.Spec.HolderIdentity, host+"_") {
+				return
+			}
+		}
+		t.Errorf("the webhook on the host has not taken the controllers' Lease back a minute after the in-cluster replicas went")
+	})
+}
 
 // adaptDeployment makes the manifest's Deployment runnable here, and changes nothing else: its
 // security context, probes, args, ports and the TLS Secret stay as the operator gets them.
