@@ -400,7 +400,7 @@ func forceRenewal(ctx context.Context, t *testing.T, certs dynamic.ResourceInter
 	conds, _, _ := unstructured.NestedSlice(c.Object, "status", "conditions")
 	conds = append(conds, map[string]any{
 		"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
-		"message": "Certificate re-issuance manually triggered by the e2e test",
+		"message":            "Certificate re-issuance manually triggered by the e2e test",
 		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339), "observedGeneration": c.GetGeneration(),
 	})
 	if err := unstructured.SetNestedSlice(c.Object, conds, "status", "conditions"); err != nil {
