@@ -91,7 +91,7 @@ func barChart(title string, ss []series, goal float64) *image.RGBA {
 	for x := left; x < w-right; x += 12 {
 		fill(img, image.Rect(x, gy-1, min(x+7, w-right), gy+1), goalRed)
 	}
-	text(img, w-right-150, gy-18, fmt.Sprintf("GOAL %.2fX", goal), goalRed, 2)
+	text(img, w-right-162, 40, fmt.Sprintf("GOAL - - %.2fX", goal), goalRed, 2)
 	lx := left
 	for si, s := range ss {
 		fill(img, image.Rect(lx, h-28, lx+16, h-14), palette[si%len(palette)])
