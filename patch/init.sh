@@ -10,7 +10,10 @@
 #   4. seeds the project folder $BINDER_PROJECTS_PROJECT from the image's home $BINDER_PROJECTS_SOURCE,
 #      only if no entry of that name exists, by copying into a private work folder on the volume and
 #      renaming the copy into place, so a killed copy never looks like a complete project,
-#   5. writes a report for the controller to $BINDER_PROJECTS_REPORT, if set.
+#   5. with the helper (see "The helper" below): finishes or rolls back an interrupted update of the
+#      project before anything else touches it, records what a new project was seeded with, and
+#      updates an existing project to the image's commit when an update is asked for,
+#   6. writes a report for the controller to $BINDER_PROJECTS_REPORT, if set.
 #
 # Inputs come only from the environment, never from the script text:
 #   BINDER_PROJECTS_ROOT     absolute path where the user's volume is mounted, e.g. /projects
@@ -29,11 +32,22 @@
 #                            a refusal). See "Tombstones" below.
 #   BINDER_PROJECTS_POD      the pod's name, 1 to 253 of [a-z0-9.-], not starting with a dot; may be
 #                            empty or unset. A bad one is ignored, with a warning. See the pod rule below.
+#   BINDER_PROJECTS_HELPER   absolute path of our static binary (binder-projects, copied into a shared
+#                            emptyDir by an init container before this one); may be empty or unset. If
+#                            it is not an executable file, it is not used (a log line says so): the
+#                            script then works as without it.
+#   BINDER_PROJECTS_COMMIT   the commit (or ref) the image was built from: 1 to 128 of [A-Za-z0-9._-],
+#                            not starting with a dot or a dash; may be empty or unset. A bad one is not
+#                            used (a log line says so): no seed is recorded, no update runs.
+#   BINDER_PROJECTS_UPDATE   1 to update an existing project to BINDER_PROJECTS_COMMIT; empty, unset or
+#                            0 for none (anything else is ignored, with a warning).
 # A folder name is 1 to 255 bytes of [A-Za-z0-9._-] and does not start with a dot.
 #
 # Exit status: 0 the project is ready (a queued deletion that could not be done is only a warning, and
 # the report says so); 1 the project could not be made ready (the copy failed, the volume is full, a
-# file is in the way of the project folder); 2 a bad input (nothing was changed on the volume).
+# file is in the way of the project folder, an interrupted update of the project could not be finished
+# or rolled back, an update failed and could not be rolled back); 2 a bad input (nothing was changed on
+# the volume). An update that failed and left the project as it was is only a warning.
 # Log lines start with "binder-projects: "; they name project folders and sizes, and print no other
 # input, except the volume root and the image's home in the two messages that need them (a file in the
 # way of the project folder; an image without a home folder).
@@ -52,9 +66,40 @@
 #                         both lines are written once the queue was processed, possibly empty;
 #   project=<state>       seeded (copied now), existed (the folder was there), seeded-empty (the image
 #                         has no home folder, so the project was created empty), or failed;
+#   update=<result>       only when an update was asked for (BINDER_PROJECTS_UPDATE=1) and the script
+#                         got that far: the helper's own result line for an update done,
+#                           updated project=NAME commit=C from=OLD|none replaced=N added=N removed=N
+#                           kept=N beside=N stayed-deleted=N modes=N recovered=STATE
+#                         (or "updated project=NAME commit=C" if the helper gave no such line), or
+#                         not-needed (the project was seeded now, from this commit), unavailable (no
+#                         helper or no valid commit: a warning says which), failed (the update failed
+#                         and the project is as it was: a warning says why), unfinished (it failed and
+#                         could not be rolled back: the script fails, the next start finishes or
+#                         rolls it back);
 #   warning=<message>     zero or more: something the user or the operator should know;
 #   error=<message>       on failure only: why, and what to do.
 # Failing to write the report is only a warning in the log.
+#
+# The helper. With BINDER_PROJECTS_HELPER, the script runs it as the notebook's user (docs/updates.md
+# is its contract; it serializes itself on the volume with its own lock):
+#   - every start, before the deletions and the seed: "$helper recover --root ROOT --project PROJECT",
+#     which finishes or rolls back an update of the project that was killed. If it fails with status 1
+#     or 3 (or cannot run while an update's work folder of the project is there), the start fails and
+#     the project is left as it is for the next start; otherwise a helper that cannot run is only a
+#     warning, and is not used again in this start;
+#   - for each queued project deleted: "$helper recover" of that name, which removes the work folder of
+#     an update of a project whose folder is gone (the script removes its manifest,
+#     .binder-projects-seeds/<name>, itself, with or without the helper);
+#   - after seeding a new project, with a valid commit: "$helper seeded --root ROOT --project PROJECT
+#     --commit COMMIT", which records the manifest, the base of later updates; a failure is a warning
+#     (that project's first update counts every file as the user's). After a seed, the project's
+#     manifest is the new one or none: a stale one, of a project of that name deleted earlier, is
+#     removed;
+#   - if an update is asked for and the project existed: "$helper update --root ROOT --project PROJECT
+#     --source SOURCE --commit COMMIT"; status 1 or 2 is a warning (the project is as it was, the server
+#     starts on it), 3 fails the start.
+# The helper's log lines are passed on; its "binder-projects: warning: " lines become warnings of the
+# report, its "binder-projects: error: " line the reason in the script's own warning or error.
 #
 # Names at the volume root: the only names this script creates there are the reserved ones below (they
 # start with a dot, which no project folder name can); nothing else at the root is ever touched except
@@ -66,6 +111,8 @@
 #   .binder-projects-deleted.<name>       a queued project folder being deleted
 #   .binder-projects-done                 the tombstones (see below): a folder, never a leftover
 #   .binder-projects-trash.XXXXXX         left by older versions of this script
+#   .binder-projects-seeds, .binder-projects-updates  the helper's manifests and work folders (see
+#                                         docs/updates.md); the script only removes a manifest
 # (XXXXXX: mktemp's letters and digits, or, without mktemp, <pid>_<n>: never a dot.)
 #
 # Leftovers, and runs at the same time on one volume (two servers of one user starting together, or a
@@ -137,6 +184,8 @@ unlocked_prefix=.binder-projects-tmp-unlocked.
 trash_prefix=.binder-projects-trash.
 deleted_prefix=.binder-projects-deleted.
 done_dir=.binder-projects-done
+seeds_dir=.binder-projects-seeds
+updates_dir=.binder-projects-updates
 lock_name=.lock
 stale_minutes=1440
 
@@ -148,6 +197,7 @@ r_kept=
 r_project=
 r_error=
 r_warnings=
+r_update=
 
 work=
 have_flock=
@@ -212,6 +262,10 @@ finish() {
 			text="deleted=$r_deleted${nl}kept=$r_kept$nl"
 		fi
 		text=${text}project=${r_project:-failed}$nl
+		if [ -n "$r_update" ]; then
+			one_line "$r_update"
+			text=${text}update=$line$nl
+		fi
 		if [ -n "$r_error" ]; then
 			text=${text}error=$r_error$nl
 		fi
@@ -521,6 +575,18 @@ record_done() {
 	warn "could not record in $done_dir that project $1 was deleted; a start handed the same deletion at the same time as a start of $1 may delete the new $1"
 }
 
+# forget_project NAME: after NAME was deleted (or found gone), removes its manifest, and, with the
+# helper, the work folder of an interrupted update of it. Never fails: what is left is only logged.
+forget_project() {
+	if ! [ -d "./$1" ] && exists "./$seeds_dir/$1"; then
+		rm -f "./$seeds_dir/$1" 2>/dev/null || log "could not remove the record of deleted project $1 ($seeds_dir/$1)"
+	fi
+	if [ -n "$helper" ] && ! [ -d "./$1" ] && exists "./$updates_dir/$1"; then
+		recover_project "$1" || log "could not remove the work folder of an update of deleted project $1 ($h_error); the next start of a project of that name does"
+	fi
+	return 0
+}
+
 # delete_project NAME ID: deletes the queued project folder NAME; ID is the deletion's id (0: none).
 # Succeeds if NAME is gone (or is not a folder, which is left alone), or if deletion ID of NAME was
 # carried out already; warns and fails if it is still there.
@@ -650,6 +716,112 @@ print_errors() {
 	} >&2
 }
 
+# valid_commit COMMIT: whether COMMIT may be given to the helper (it becomes part of file names).
+valid_commit() {
+	case $1 in
+	'' | [.-]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-]*)
+		return 1
+		;;
+	esac
+	[ "${#1}" -le 128 ]
+}
+
+# run_helper ARGS...: runs the helper with ARGS; sets $h_status to its exit status, $h_line to its
+# result line (stdout), $h_error to its error message ("" if none). Its log lines are passed on, its
+# warnings become warnings of this script.
+run_helper() {
+	h_status=0
+	h_line=
+	h_error=
+	h_out=$("$helper" "$@" 2>&1) || h_status=$?
+	h_rest=$h_out$nl
+	while [ -n "$h_rest" ]; do
+		h_l=${h_rest%%"$nl"*}
+		h_rest=${h_rest#*"$nl"}
+		case $h_l in
+		'') ;;
+		"binder-projects: warning: "*) warn "${h_l#binder-projects: warning: }" ;;
+		"binder-projects: error: "*) h_error=${h_l#binder-projects: error: } ;;
+		"binder-projects: "*) printf '%s\n' "$h_l" >&2 ;;
+		"seeded "* | "updated "* | "recovered "* | "failed "*) h_line=$h_l ;;
+		*)
+			# A usage message (a helper of another version?): its first line is the reason.
+			[ -n "$h_error" ] || h_error=$h_l
+			printf 'binder-projects:   %s\n' "$h_l" >&2
+			;;
+		esac
+	done
+	[ -n "$h_error" ] || h_error="exit status $h_status"
+}
+
+# recover_project NAME: finishes or rolls back an interrupted update of NAME (the helper's recover).
+# Fails if that could not be done while an update of NAME has left its work folder.
+recover_project() {
+	[ -n "$helper" ] || return 0
+	run_helper recover --root "$root" --project "$1"
+	case $h_status in
+	0)
+		case $h_line in
+		*" state=none" | '') ;;
+		*) log "project $1: ${h_line#recovered project=$1 }" ;;
+		esac
+		return 0
+		;;
+	1 | 3) return 1 ;;
+	esac
+	exists "./$updates_dir/$1" && return 1
+	warn "the helper could not run (${h_error}): project updates are off for this start; the operator should check --helper-image"
+	helper=
+}
+
+# record_seed: records what the project was just seeded with (the helper's seeded), or removes a stale
+# manifest of an earlier project of that name, so the manifest is the new one or none.
+record_seed() {
+	if [ -n "$helper" ] && [ -n "$commit" ]; then
+		run_helper seeded --root "$root" --project "$project" --commit "$commit"
+		[ "$h_status" -ne 0 ] || return 0
+		warn "could not record what project $project was seeded with ($h_error): its first update counts every file as yours"
+	elif [ -n "$helper" ]; then
+		log "no valid commit was given: what project $project was seeded with is not recorded, and its first update counts every file as yours"
+	fi
+	rm -f "./$seeds_dir/$project" 2>/dev/null || :
+}
+
+# update_project: brings the existing project to the image's commit, if that was asked for (the
+# helper's update). A failure that left the project as it was is a warning; one that could not be
+# rolled back fails the start.
+update_project() {
+	[ -n "$want_update" ] || return 0
+	if [ -z "$helper" ]; then
+		r_update=unavailable
+		warn "an update of project $project was asked for, but updates need the helper (binder-projects), which this start does not have; the operator should set --helper-image; project $project starts unchanged"
+		return 0
+	fi
+	if [ -z "$commit" ]; then
+		r_update=unavailable
+		warn "an update of project $project was asked for, but the launch names no valid commit; project $project starts unchanged"
+		return 0
+	fi
+	log "updating project $project to commit $commit"
+	run_helper update --root "$root" --project "$project" --source "$source_dir" --commit "$commit"
+	case $h_status in
+	0)
+		case $h_line in
+		"updated project=$project commit=$commit "*) r_update=$h_line ;;
+		*) r_update="updated project=$project commit=$commit" ;;
+		esac
+		;;
+	3)
+		r_update=unfinished
+		fail 1 "the update of project $project to commit $commit failed and could not be rolled back ($h_error); the server does not start on a half-updated project: start again (the next start finishes or rolls back the update); if this repeats, ask the operator"
+		;;
+	*)
+		r_update=failed
+		warn "could not update project $project to commit $commit ($h_error); project $project starts unchanged"
+		;;
+	esac
+}
+
 # --- 1. Check every input before changing anything. ---
 
 root=${BINDER_PROJECTS_ROOT-}
@@ -713,6 +885,30 @@ elif [ "${#pod}" -gt 200 ]; then
 	pod=
 fi
 
+# The helper, the commit and the update request: never a reason to refuse.
+helper=${BINDER_PROJECTS_HELPER-}
+if [ -n "$helper" ]; then
+	case $helper in
+	/*) ;;
+	*) helper=/ ;;
+	esac
+	if ! [ -f "$helper" ] || ! [ -x "$helper" ]; then
+		log "BINDER_PROJECTS_HELPER is not an absolute path of an executable file: the helper is not used (no project updates)"
+		helper=
+	fi
+fi
+commit=${BINDER_PROJECTS_COMMIT-}
+if [ -n "$commit" ] && ! valid_commit "$commit"; then
+	log "BINDER_PROJECTS_COMMIT is not a valid commit (1 to 128 of A-Z a-z 0-9 . _ -, not starting with a dot or a dash): it is not used"
+	commit=
+fi
+want_update=
+case ${BINDER_PROJECTS_UPDATE-} in
+'' | 0) ;;
+1) want_update=yes ;;
+*) warn "BINDER_PROJECTS_UPDATE is ignored: it must be 1 (update) or 0 (do not)" ;;
+esac
+
 # Work relative to the volume root from here on: every path below is "./<name>", so no name can be
 # taken for an option (a project may be called "-rf") and no path is printed in full.
 cd "$root" || refuse "cannot enter BINDER_PROJECTS_ROOT"
@@ -772,6 +968,13 @@ for leftover in ./"$tmp_prefix"* ./"$new_prefix"* ./"$unlocked_prefix"* ./"$tras
 	esac
 done
 
+# --- 2b. Finish or roll back an interrupted update of the launched project, before anything else
+# touches it. ---
+
+if ! recover_project "$project"; then
+	fail 1 "an interrupted update of project $project could not be finished or rolled back ($h_error); project $project was left as it is: start again, and if this repeats, ask the operator (the update's work folder is $updates_dir/$project on the volume)"
+fi
+
 # --- 3. Delete the queued project folders. A deletion that cannot be done is a warning, not a failure:
 # the launched project is seeded anyway, and the report keeps that folder queued. ---
 
@@ -784,6 +987,7 @@ for name in $delete; do
 	[ "$#" -eq 0 ] || shift
 	if delete_project "$name" "$id"; then
 		r_deleted=$r_deleted${r_deleted:+ }$i
+		forget_project "$name"
 	else
 		r_kept=$r_kept${r_kept:+ }$i
 	fi
@@ -801,6 +1005,7 @@ if exists "./$project"; then
 			log "project $project exists; copying nothing"
 		fi
 		r_project=existed
+		update_project
 		exit 0
 	fi
 	if [ -L "./$project" ]; then
@@ -864,6 +1069,7 @@ elif exists "./$project"; then
 	remove_tree "$work" || :
 	log "project $project appeared while copying (another start?); keeping it, copying nothing"
 	r_project=existed
+	[ -z "$want_update" ] || r_update=not-needed
 	exit 0
 else
 	# An mv without -T: the folder was checked missing just above; if it appeared meanwhile, the copy
@@ -878,6 +1084,7 @@ else
 		remove_tree "$work" || :
 		log "project $project appeared while copying (another start?); keeping it, copying nothing"
 		r_project=existed
+		[ -z "$want_update" ] || r_update=not-needed
 		exit 0
 	fi
 fi
@@ -889,3 +1096,5 @@ else
 	r_project=seeded-empty
 	log "project $project is ready (empty)"
 fi
+record_seed
+[ -z "$want_update" ] || r_update=not-needed

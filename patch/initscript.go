@@ -30,6 +30,17 @@ const (
 	// flock carries it, so a later start of the same pod name (which Kubernetes allows only once the
 	// earlier pod is gone) knows that folder is dead.
 	EnvPod = "BINDER_PROJECTS_POD"
+	// EnvHelper is the absolute path of our static binary (binder-projects), copied into a shared
+	// emptyDir by the helper's init container (Config.HelperImage). With it, the script recovers an
+	// interrupted update of the project at every start, records what a new project was seeded with
+	// (binder-projects seeded), and updates an existing one when EnvUpdate asks for it. Without it (or
+	// if it is not executable), the script works as before the helper existed.
+	EnvHelper = "BINDER_PROJECTS_HELPER"
+	// EnvCommit is the commit the image was built from (AnnotationCommit's value, if it is a valid
+	// commit for the helper: ValidCommit).
+	EnvCommit = "BINDER_PROJECTS_COMMIT"
+	// EnvUpdate is "1" when the launch asks for an update of an existing project to EnvCommit.
+	EnvUpdate = "BINDER_PROJECTS_UPDATE"
 )
 
 // InitScript is the init container's POSIX sh script (init.sh; dash, bash and busybox ash run it). It

@@ -467,6 +467,7 @@ type reportWant struct {
 	warnings      []string // one piece of each warning, in order
 	manyWarnings  bool     // more warnings than fit: the report ends with how many are only in the log
 	err           string   // a piece of error=; "" for none
+	update        string   // the update= line's state; "" for no such line
 }
 
 func seededReport(deleted ...int) reportWant {
@@ -474,7 +475,7 @@ func seededReport(deleted ...int) reportWant {
 }
 
 // reportKeys are the keys a report may hold.
-var reportKeys = map[string]bool{"deleted": true, "kept": true, "project": true, "warning": true, "error": true}
+var reportKeys = map[string]bool{"deleted": true, "kept": true, "project": true, "update": true, "warning": true, "error": true}
 
 // checkReport asserts the report raw is well formed, says what want says, and says what the log says:
 // the same warnings and the same error.
@@ -511,6 +512,9 @@ func checkReport(t *testing.T, res initResult, raw string, want reportWant) {
 	if count["error"] > 1 {
 		t.Errorf("report has %d error= lines; report:\n%s", count["error"], raw)
 	}
+	if count["update"] > 1 {
+		t.Errorf("report has %d update= lines; report:\n%s", count["update"], raw)
+	}
 	got, err := ParseInitReport(raw)
 	if err != nil {
 		t.Fatalf("ParseInitReport: %v; report:\n%s", err, raw)
@@ -523,6 +527,13 @@ func checkReport(t *testing.T, res initResult, raw string, want reportWant) {
 	}
 	if diff := cmp.Diff(want.kept, got.Kept, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("report kept= (-want +got):\n%s\nreport:\n%s", diff, raw)
+	}
+	gotUpdate := ""
+	if got.Update != nil {
+		gotUpdate = got.Update.State
+	}
+	if gotUpdate != want.update {
+		t.Errorf("report update=%q, want %q; report:\n%s", gotUpdate, want.update, raw)
 	}
 	if got.Project != want.project {
 		t.Errorf("report project=%s, want %s; report:\n%s", got.Project, want.project, raw)
