@@ -44,6 +44,19 @@ const (
 	// clears exactly these entries, and only those the init container reported done.
 	AnnotationDeletions = Prefix + "deletions"
 
+	// AnnotationUpdate (input, optional) set to "true" asks for an update of the launched project, if
+	// it exists, to the launched commit, keeping the user's changes (docs/updates.md): for launchers
+	// other than the projects page, which queues its requests in the registry instead
+	// (AnnotationClaimUpdateQueue). Any other value asks for none. Updates need the helper
+	// (--helper-image); without it the init container answers with a warning.
+	AnnotationUpdate = Prefix + "update"
+
+	// AnnotationUpdateHanded (output) records the entry of the registry's update queue that the webhook
+	// handed to the init container (an update request for the launched project, JSON {dir, queuedAt}).
+	// The registry controller clears exactly this entry once the init container reported the update's
+	// result, whatever it was.
+	AnnotationUpdateHanded = Prefix + "update-request"
+
 	// AnnotationClaimProjects (on the user's claim, kept by binder-projects) is the projects registry:
 	// a JSON list of {dir, repoURL, image, commit, lastUsed}.
 	AnnotationClaimProjects = Prefix + "projects"
@@ -52,11 +65,16 @@ const (
 	// {dir, queuedAt} of project folders waiting for the next init container to delete them.
 	AnnotationClaimDeleteQueue = Prefix + "delete-queue"
 
+	// AnnotationClaimUpdateQueue (on the user's claim, kept by binder-projects) is the JSON list of
+	// {dir, queuedAt} of projects whose next launch updates them to the launched commit.
+	AnnotationClaimUpdateQueue = Prefix + "update-queue"
+
 	// AnnotationClaimProjectsCorrupt and AnnotationClaimDeleteQueueCorrupt (on the user's claim, kept by
 	// binder-projects) keep a registry value that did not parse (a hand edit, a truncated write), set
 	// aside for inspection when binder-projects writes a good registry in its place.
 	AnnotationClaimProjectsCorrupt    = AnnotationClaimProjects + "-corrupt"
 	AnnotationClaimDeleteQueueCorrupt = AnnotationClaimDeleteQueue + "-corrupt"
+	AnnotationClaimUpdateQueueCorrupt = AnnotationClaimUpdateQueue + "-corrupt"
 )
 
 // Labels and annotations that KubeSpawner and the z2jh chart set, which binder-projects reads.

@@ -40,7 +40,33 @@ type Config struct {
 	// CoLocateUserServers adds a required pod affinity that puts a user's servers on one node, so
 	// that all of them can mount the user's ReadWriteOnce claim.
 	CoLocateUserServers bool
+	// HelperImage is the image of our own binary (binder-projects), run by an init container before
+	// ours that copies the binary into a shared emptyDir, where our init container runs it to record
+	// seeds and update projects (docs/updates.md). Empty: no helper, no updates (an update request is
+	// answered with a warning).
+	HelperImage string
+	// UpdateOnLaunch updates a project whenever it is launched at a commit other than the one the
+	// registry records for it. Off, an update runs only when asked for (AnnotationUpdate, or the
+	// registry's update queue).
+	UpdateOnLaunch bool
 }
+
+// The helper's init container and its volume (Config.HelperImage).
+const (
+	// HelperBinaryInImage is where the binary is in our image (its entrypoint).
+	HelperBinaryInImage = "/usr/local/bin/binder-projects"
+	// HelperMountPath is where the helper's emptyDir is mounted in both init containers.
+	HelperMountPath = "/binder-projects-helper"
+	// HelperBinaryName is the binary's name in the emptyDir.
+	HelperBinaryName = "binder-projects"
+	// HelperVolumeName is the emptyDir volume that carries the binary.
+	HelperVolumeName = "binder-projects-helper"
+	// helperContainerSuffix follows InitContainerName in the name of the helper's init container.
+	helperContainerSuffix = "-helper"
+)
+
+// HelperContainerName is the name of the init container that installs the helper.
+func (c Config) HelperContainerName() string { return c.InitContainerName + helperContainerSuffix }
 
 // PlaceholderUserServer is replaced, in the name templates, by KubeSpawner's {user_server}: the user
 // and server slugs joined (just the user's for the default server).
@@ -85,6 +111,22 @@ func (c Config) Validate() error {
 	}
 	if c.HomeMountPath != "" && c.ProjectsMountPath != "" && nested(c.HomeMountPath, c.ProjectsMountPath) {
 		errs = append(errs, fmt.Errorf("--home-mount-path=%q and --projects-mount-path=%q must not contain one another: the init container must see the image's home", c.HomeMountPath, c.ProjectsMountPath))
+	}
+	for _, p := range []struct{ flag, value string }{
+		{"home-mount-path", c.HomeMountPath},
+		{"projects-mount-path", c.ProjectsMountPath},
+	} {
+		if c.HelperImage != "" && p.value != "" && nested(p.value, HelperMountPath) {
+			errs = append(errs, fmt.Errorf("--%s=%q must not contain or be inside %s, where the helper is mounted", p.flag, p.value, HelperMountPath))
+		}
+	}
+	if c.HelperImage != "" {
+		if strings.ContainsAny(c.HelperImage, " \t\r\n") {
+			errs = append(errs, fmt.Errorf("--helper-image=%q must be an image reference, without white space", c.HelperImage))
+		}
+		if msgs := validation.IsDNS1123Label(c.HelperContainerName()); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--init-container-name=%q: the helper's init container %q is not a valid name: %s", c.InitContainerName, c.HelperContainerName(), strings.Join(msgs, "; ")))
+		}
 	}
 	if _, err := ParseSlugScheme(string(c.SlugScheme)); err != nil {
 		errs = append(errs, fmt.Errorf("--slug-scheme: %w", err))

@@ -43,6 +43,44 @@ func HandedDeletions(pod *corev1.Pod) ([]QueuedDeletion, error) {
 	return qs, nil
 }
 
+// QueuedUpdate is an entry of the registry's update queue: a project whose next launch updates it to
+// the launched commit (docs/updates.md), and when it was asked for. Like a QueuedDeletion, the pair
+// identifies the entry exactly (AnnotationUpdateHanded).
+type QueuedUpdate struct {
+	Dir      string    `json:"dir"`
+	QueuedAt time.Time `json:"queuedAt"`
+}
+
+// Same reports whether q and o are the same queue entry.
+func (q QueuedUpdate) Same(o QueuedUpdate) bool {
+	return q.Dir == o.Dir && q.QueuedAt.Equal(o.QueuedAt)
+}
+
+// HandedUpdate reads AnnotationUpdateHanded: the update queue entry the webhook handed to pod's init
+// container, nil if none; a value that does not parse is an error.
+func HandedUpdate(pod *corev1.Pod) (*QueuedUpdate, error) {
+	s, ok := pod.Annotations[AnnotationUpdateHanded]
+	if !ok || s == "" {
+		return nil, nil
+	}
+	var q QueuedUpdate
+	if err := json.Unmarshal([]byte(s), &q); err != nil {
+		return nil, fmt.Errorf("annotation %s: %w", AnnotationUpdateHanded, err)
+	}
+	return &q, nil
+}
+
+// Registered is what the user's projects registry holds that a launch needs.
+type Registered struct {
+	// Deletions is the deletion queue: every entry goes to the init container.
+	Deletions []QueuedDeletion
+	// Updates is the update queue: only an entry for the launched project goes to its init container.
+	Updates []QueuedUpdate
+	// Commits maps a project folder to the commit the registry records for it (for
+	// Config.UpdateOnLaunch); nil is none.
+	Commits map[string]string
+}
+
 // Project is what a pod launches, resolved from its annotations or from BinderHub's env.
 type Project struct {
 	// Dir is the project's folder on the user's volume.
@@ -57,6 +95,8 @@ type Project struct {
 	Commit string
 	// Deletions are project folders the init container deletes first.
 	Deletions []string
+	// Update says the launch asks for an update of the project (AnnotationUpdate is "true").
+	Update bool
 }
 
 var (
@@ -116,6 +156,14 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 		}
 	}
 
+	switch v, ok := pod.Annotations[AnnotationUpdate]; {
+	case !ok, v == "false":
+	case v == "true":
+		p.Update = true
+	default:
+		errs = append(errs, field.NotSupported(annotationsPath.Key(AnnotationUpdate), v, []string{"true", "false"}))
+	}
+
 	if list, ok := pod.Annotations[AnnotationDelete]; ok {
 		for _, dir := range strings.Fields(list) {
 			if err := ValidateProjectDir(dir); err != nil {
@@ -135,9 +183,20 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 // and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot rewrite safely gets every reason at once, as
 // field errors, and nothing is changed.
 func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, field.ErrorList) {
+	return MutateWith(in, cfg, Registered{Deletions: queued})
+}
+
+// MutateWith is Mutate with what the registry holds: besides the deletion queue, the update queue
+// (an entry for the launched project is handed to its init container, recorded in
+// AnnotationUpdateHanded) and the recorded commits (Config.UpdateOnLaunch). With Config.HelperImage,
+// an init container from that image, before ours, copies the helper binary into an emptyDir that ours
+// mounts read-only (EnvHelper, EnvCommit); an update asked for (AnnotationUpdate, a queued request,
+// or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate, with or without the
+// helper (without it, the init container answers with a warning).
+func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.ErrorList) {
 	p, errs := ResolveProject(in, cfg)
 	var handed []QueuedDeletion
-	for _, q := range queued {
+	for _, q := range reg.Deletions {
 		if err := ValidateProjectDir(q.Dir); err != nil {
 			errs = append(errs, field.InternalError(annotationsPath.Key(AnnotationDelete), fmt.Errorf("the registry's deletion queue holds a bad folder name: %w", err)))
 			continue
@@ -154,6 +213,22 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 	}
 	vol, errs2 := planVolume(in, cfg, nb, p.Dir)
 	errs = append(errs, errs2...)
+	if cfg.HelperImage != "" {
+		if v := findVolume(in.Spec.Volumes, HelperVolumeName); v >= 0 && in.Spec.Volumes[v].EmptyDir == nil {
+			errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
+				HelperVolumeName+" (binder-projects adds an emptyDir of this name for its helper)"))
+		}
+	}
+	var updateHanded *QueuedUpdate
+	for i, q := range reg.Updates {
+		if q.Dir == p.Dir && (updateHanded == nil || q.QueuedAt.After(updateHanded.QueuedAt)) {
+			updateHanded = &reg.Updates[i]
+		}
+	}
+	update := p.Update || updateHanded != nil
+	if recorded := reg.Commits[p.Dir]; cfg.UpdateOnLaunch && cfg.HelperImage != "" && recorded != "" && ValidCommit(p.Commit) && recorded != p.Commit {
+		update = true
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -165,7 +240,17 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 	nbc := &out.Spec.Containers[nb]
 	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.HomeMountPath, SubPath: p.Dir})
 	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.ProjectsMountPath})
-	ensureInitContainer(out, initContainer(cfg, nbc, vol.name, p, handed))
+	ic := initContainer(cfg, nbc, vol.name, p, handed)
+	if update {
+		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvUpdate, Value: "1"})
+	}
+	if cfg.HelperImage != "" {
+		ensureHelper(out, cfg, nbc, &ic, p.Commit)
+	}
+	ensureInitContainer(out, ic)
+	if cfg.HelperImage != "" {
+		ensureInitContainerBefore(out, helperContainer(cfg, nbc), cfg.InitContainerName)
+	}
 	if cfg.CoLocateUserServers {
 		ensureCoLocated(out)
 	}
@@ -180,6 +265,15 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 		out.Annotations[AnnotationDeletions] = string(b)
 	} else {
 		delete(out.Annotations, AnnotationDeletions)
+	}
+	if updateHanded != nil {
+		b, err := json.Marshal(updateHanded)
+		if err != nil {
+			return nil, field.ErrorList{field.InternalError(annotationsPath.Key(AnnotationUpdateHanded), err)}
+		}
+		out.Annotations[AnnotationUpdateHanded] = string(b)
+	} else {
+		delete(out.Annotations, AnnotationUpdateHanded)
 	}
 	out.Annotations[AnnotationProjectDir] = p.Dir
 	if p.RepoURL != "" {
@@ -406,6 +500,50 @@ func ensureMount(c *corev1.Container, m corev1.VolumeMount) {
 		return
 	}
 	c.VolumeMounts = append(c.VolumeMounts, m)
+}
+
+// ensureHelper gives the pod the helper's emptyDir and our init container ic its read-only mount and
+// env (the helper's path, and the commit when it is one the helper takes).
+func ensureHelper(pod *corev1.Pod, cfg Config, nb *corev1.Container, ic *corev1.Container, commit string) {
+	if findVolume(pod.Spec.Volumes, HelperVolumeName) < 0 {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName,
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}
+	ic.VolumeMounts = append(ic.VolumeMounts, corev1.VolumeMount{Name: HelperVolumeName, MountPath: HelperMountPath, ReadOnly: true})
+	ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvHelper, Value: HelperMountPath + "/" + HelperBinaryName})
+	if ValidCommit(commit) {
+		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvCommit, Value: commit})
+	}
+}
+
+// helperContainer is the init container that copies our binary into the helper's emptyDir: our
+// image, the notebook's security context (so it runs as the notebook's user, like our init
+// container) and resources (an init container's do not add to the pod's).
+func helperContainer(cfg Config, nb *corev1.Container) corev1.Container {
+	return corev1.Container{
+		Name:                     cfg.HelperContainerName(),
+		Image:                    cfg.HelperImage,
+		Command:                  []string{HelperBinaryInImage, "install-helper", "--to", HelperMountPath},
+		VolumeMounts:             []corev1.VolumeMount{{Name: HelperVolumeName, MountPath: HelperMountPath}},
+		Resources:                *nb.Resources.DeepCopy(),
+		SecurityContext:          nb.SecurityContext.DeepCopy(),
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// ensureInitContainerBefore puts ic right before the init container named before (which exists),
+// replacing an init container of ic's name wherever it is.
+func ensureInitContainerBefore(pod *corev1.Pod, ic corev1.Container, before string) {
+	if i := findContainer(pod.Spec.InitContainers, ic.Name); i >= 0 {
+		if j := findContainer(pod.Spec.InitContainers, before); j == i+1 {
+			pod.Spec.InitContainers[i] = ic
+			return
+		}
+		pod.Spec.InitContainers = slices.Delete(pod.Spec.InitContainers, i, i+1)
+	}
+	j := findContainer(pod.Spec.InitContainers, before)
+	pod.Spec.InitContainers = slices.Insert(pod.Spec.InitContainers, j, ic)
 }
 
 // ensureInitContainer puts ic in place of the init container of its name, or after all others.

@@ -530,3 +530,205 @@ func TestTheUsersClaimGetsKubeSpawnersLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// helperConfig is the default configuration with the helper.
+func helperConfig() Config {
+	cfg := DefaultConfig()
+	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	return cfg
+}
+
+// initEnv is the env of the pod's init container named name, as a map, and whether it mounts the
+// helper read-only.
+func initEnv(t *testing.T, pod *corev1.Pod, name string) (map[string]string, bool) {
+	t.Helper()
+	i := findContainer(pod.Spec.InitContainers, name)
+	if i < 0 {
+		t.Fatalf("no init container %s", name)
+	}
+	env := map[string]string{}
+	for _, e := range pod.Spec.InitContainers[i].Env {
+		env[e.Name] = e.Value
+	}
+	mounted := false
+	for _, m := range pod.Spec.InitContainers[i].VolumeMounts {
+		mounted = mounted || m.Name == HelperVolumeName && m.MountPath == HelperMountPath && m.ReadOnly
+	}
+	return env, mounted
+}
+
+func TestTheHelperRunsBeforeOurInitContainerAndHandsItTheBinaryAndTheCommit(t *testing.T) {
+	cfg := helperConfig()
+	for _, name := range []string{"z2jh4-binderhub-dynamic", "binderhub-storage-none", "memory-limits", "named-server-user-claim"} {
+		t.Run(name, func(t *testing.T) {
+			in := fixture(t, name)
+			before := in.DeepCopy()
+			out, errs := Mutate(in, cfg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(before, in); diff != "" {
+				t.Errorf("input modified (-before +after):\n%s", diff)
+			}
+			inits := out.Spec.InitContainers
+			n := len(inits)
+			if n < 2 || inits[n-2].Name != "binder-projects-init-helper" || inits[n-1].Name != "binder-projects-init" {
+				t.Fatalf("init containers %v, want the helper's right before ours, ours last", containerNames(inits))
+			}
+			nb := out.Spec.Containers[0]
+			h := inits[n-2]
+			want := corev1.Container{
+				Name: "binder-projects-init-helper", Image: cfg.HelperImage,
+				Command:                  []string{"/usr/local/bin/binder-projects", "install-helper", "--to", "/binder-projects-helper"},
+				VolumeMounts:             []corev1.VolumeMount{{Name: "binder-projects-helper", MountPath: "/binder-projects-helper"}},
+				Resources:                nb.Resources,
+				SecurityContext:          nb.SecurityContext,
+				TerminationMessagePath:   "/dev/termination-log",
+				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			}
+			if diff := cmp.Diff(want, h); diff != "" {
+				t.Errorf("the helper's init container (-want +got):\n%s", diff)
+			}
+			if v := findVolume(out.Spec.Volumes, HelperVolumeName); v < 0 || out.Spec.Volumes[v].EmptyDir == nil {
+				t.Errorf("no emptyDir %s in %+v", HelperVolumeName, out.Spec.Volumes)
+			}
+			env, mounted := initEnv(t, out, "binder-projects-init")
+			if !mounted {
+				t.Error("our init container does not mount the helper read-only")
+			}
+			if env[EnvHelper] != "/binder-projects-helper/binder-projects" || env[EnvCommit] != out.Annotations[AnnotationCommit] || env[EnvCommit] == "" {
+				t.Errorf("env %s=%q %s=%q, want the binary in the emptyDir and the commit %q", EnvHelper, env[EnvHelper], EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit])
+			}
+			if _, ok := env[EnvUpdate]; ok {
+				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
+			}
+			twice, errs := Mutate(out, cfg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(out, twice); diff != "" {
+				t.Errorf("not idempotent (-once +twice):\n%s", diff)
+			}
+		})
+	}
+}
+
+func containerNames(cs []corev1.Container) []string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+func TestWithoutTheHelperImageThePodIsAsBeforeTheHelperExisted(t *testing.T) {
+	out, errs := MutateWith(fixture(t, "z2jh4-binderhub-dynamic"), DefaultConfig(), Registered{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if findContainer(out.Spec.InitContainers, "binder-projects-init-helper") >= 0 || findVolume(out.Spec.Volumes, HelperVolumeName) >= 0 {
+		t.Error("the helper was added without --helper-image")
+	}
+	env, mounted := initEnv(t, out, "binder-projects-init")
+	for _, k := range []string{EnvHelper, EnvCommit, EnvUpdate} {
+		if _, ok := env[k]; ok {
+			t.Errorf("%s is set without the helper and without an update request", k)
+		}
+	}
+	if mounted {
+		t.Error("the helper is mounted without --helper-image")
+	}
+}
+
+func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing.T) {
+	const dir = "gh_binder-examples_requirements"
+	const commit = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	mine := QueuedUpdate{Dir: dir, QueuedAt: t0.Add(time.Hour)}
+	other := QueuedUpdate{Dir: "gh_someone_else", QueuedAt: t0}
+	onLaunch := helperConfig()
+	onLaunch.UpdateOnLaunch = true
+	for _, tc := range []struct {
+		sentence   string
+		cfg        Config
+		annotation string // binder-projects.io/update; "" for none
+		reg        Registered
+		wantUpdate bool
+		wantHanded *QueuedUpdate
+	}{
+		{sentence: "no request: no update", cfg: helperConfig()},
+		{sentence: "the launcher's annotation asks for one", cfg: helperConfig(), annotation: "true", wantUpdate: true},
+		{sentence: "the annotation false asks for none", cfg: helperConfig(), annotation: "false"},
+		{sentence: "a queued request for another project is not handed", cfg: helperConfig(), reg: Registered{Updates: []QueuedUpdate{other}}},
+		{sentence: "the queued request of the launched project is handed and recorded on the pod, the newest one",
+			cfg: helperConfig(), reg: Registered{Updates: []QueuedUpdate{other, {Dir: dir, QueuedAt: t0}, mine}}, wantUpdate: true, wantHanded: &mine},
+		{sentence: "a queued request is handed without the helper too (the init container answers with a warning)",
+			cfg: DefaultConfig(), reg: Registered{Updates: []QueuedUpdate{mine}}, wantUpdate: true, wantHanded: &mine},
+		{sentence: "update on launch: a commit other than the recorded one updates", cfg: onLaunch,
+			reg: Registered{Commits: map[string]string{dir: "0000000old"}}, wantUpdate: true},
+		{sentence: "update on launch: the recorded commit does not", cfg: onLaunch, reg: Registered{Commits: map[string]string{dir: commit}}},
+		{sentence: "update on launch: a project the registry does not know (new) does not", cfg: onLaunch, reg: Registered{Commits: map[string]string{"gh_x_y": "0000000old"}}},
+		{sentence: "a changed commit without update on launch does not", cfg: helperConfig(), reg: Registered{Commits: map[string]string{dir: "0000000old"}}},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			in := fixture(t, "z2jh4-binderhub-dynamic")
+			if tc.annotation != "" {
+				in.Annotations[AnnotationUpdate] = tc.annotation
+			}
+			out, errs := MutateWith(in, tc.cfg, tc.reg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			env, _ := initEnv(t, out, "binder-projects-init")
+			if got := env[EnvUpdate] == "1"; got != tc.wantUpdate {
+				t.Errorf("%s=%q, want an update: %v", EnvUpdate, env[EnvUpdate], tc.wantUpdate)
+			}
+			handed, err := HandedUpdate(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantHanded, handed); diff != "" {
+				t.Errorf("handed update (-want +got):\n%s", diff)
+			}
+			twice, errs := MutateWith(out, tc.cfg, tc.reg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(out, twice); diff != "" {
+				t.Errorf("not idempotent (-once +twice):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestABadUpdateAnnotationOrAVolumeInTheHelpersWayIsRefused(t *testing.T) {
+	pod := fixture(t, "z2jh4-binderhub-dynamic")
+	pod.Annotations[AnnotationUpdate] = "yes"
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName, VolumeSource: corev1.VolumeSource{
+		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "x"}}}})
+	_, errs := Mutate(pod, helperConfig())
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Field)
+	}
+	want := []string{"metadata.annotations[binder-projects.io/update]", fmt.Sprintf("spec.volumes[%d].name", len(pod.Spec.Volumes)-1)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("refused fields (-want +got):\n%s\nerrors: %v", diff, errs)
+	}
+}
+
+func TestConfigRefusesAHelperMountedWhereTheProjectsAre(t *testing.T) {
+	cfg := helperConfig()
+	cfg.ProjectsMountPath = HelperMountPath
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--projects-mount-path") {
+		t.Errorf("Validate() = %v, want an error naming --projects-mount-path", err)
+	}
+	cfg = helperConfig()
+	cfg.HelperImage = "two words"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--helper-image") {
+		t.Errorf("Validate() = %v, want an error naming --helper-image", err)
+	}
+	if err := helperConfig().Validate(); err != nil {
+		t.Errorf("the default configuration with a helper image: %v", err)
+	}
+}

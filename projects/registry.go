@@ -143,6 +143,18 @@ func (r Registry) Find(dir string) int {
 	return slices.IndexFunc(r.Projects, func(p Project) bool { return p.Dir == dir })
 }
 
+// Commits maps each project's folder to the commit its registry entry records (projects without one
+// are left out), for patch.Config.UpdateOnLaunch.
+func (r Registry) Commits() map[string]string {
+	m := map[string]string{}
+	for _, p := range r.Projects {
+		if p.Commit != "" {
+			m[p.Dir] = p.Commit
+		}
+	}
+	return m
+}
+
 // QueuedDirs are the folders waiting for deletion, in queue order.
 func (r Registry) QueuedDirs() []string {
 	dirs := make([]string, 0, len(r.Deletions))

@@ -84,7 +84,8 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	t.Helper()
 	podJSON := goldenInput(t, in)
 	var logs bytes.Buffer
-	wh := NewWebhook(patch.DefaultConfig(), funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}), WithPatchMode(mode))
+	cfg := goldenConfig(in)
+	wh := NewWebhook(cfg, funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}), WithPatchMode(mode))
 
 	out, resp, err := Review(context.Background(), wh, podJSON)
 	if err != nil {
@@ -133,7 +134,7 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	if err := json.Unmarshal(out, &mutated); err != nil {
 		t.Fatal(err)
 	}
-	twice, errs := patch.Mutate(&mutated, patch.DefaultConfig())
+	twice, errs := patch.Mutate(&mutated, cfg)
 	if len(errs) > 0 {
 		t.Fatalf("patch.Mutate refuses its own output: %v", errs)
 	}
@@ -141,6 +142,19 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 		t.Errorf("patch.Mutate is not idempotent (-once +twice):\n%s", diff)
 	}
 	return out
+}
+
+// goldenHelperPrefix starts the names of the cases run with the helper (patch.Config.HelperImage).
+const goldenHelperPrefix = "helper-"
+
+// goldenConfig is the configuration a case runs with: the default, with the helper for the cases
+// whose name starts with goldenHelperPrefix.
+func goldenConfig(in string) patch.Config {
+	cfg := patch.DefaultConfig()
+	if strings.HasPrefix(filepath.Base(in), goldenHelperPrefix) {
+		cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	}
+	return cfg
 }
 
 // scriptMarker stands for patch.InitScript in golden files, so that a change to the script (tested

@@ -4,6 +4,7 @@
 //	binder-projects mutate -f POD    print the pod the webhook would produce
 //	binder-projects project-dir URL  print the folder a repository maps to
 //	binder-projects seeded|update|recover  record, update or recover a project (in its init container)
+//	binder-projects install-helper --to DIR  copy this binary into DIR (the helper's init container)
 package main
 
 import (
@@ -36,6 +37,7 @@ Usage:
   binder-projects projects-service       run the projects page and API (a JupyterHub service)
   binder-projects seeded|update|recover  record, update or recover a project (in its init container;
                                          'binder-projects update -h' tells more)
+  binder-projects install-helper --to DIR copy this binary into DIR (the helper's init container)
   binder-projects check [-admission] URL check that a running webhook or projects service answers
 
 Run 'binder-projects COMMAND -h' for a command's flags.
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return check(ctx, args[1:], stdout, stderr)
 	case "seeded", "update", "recover":
 		return updateCmd(args[0], args[1:], stdout, stderr)
+	case "install-helper":
+		return installHelper(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -93,6 +97,8 @@ func configFlags(fs *flag.FlagSet) *patch.Config {
 	})
 	fs.BoolVar(&c.AllowPerServerClaims, "allow-per-server-claims", c.AllowPerServerClaims, "let a named server mount a claim of its own instead of the user's one claim (its projects are then not found by the next launch under another server name)")
 	fs.BoolVar(&c.CoLocateUserServers, "co-locate-user-servers", c.CoLocateUserServers, "schedule a user's servers onto one node (a required pod affinity), so that all of them can mount the user's ReadWriteOnce claim; turn off for ReadWriteMany storage")
+	fs.StringVar(&c.HelperImage, "helper-image", c.HelperImage, "image of binder-projects itself, run as an init container that hands its binary to the project's init container, which then records seeds and updates projects to a newer commit keeping the user's edits (docs/updates.md); empty: no updates")
+	fs.BoolVar(&c.UpdateOnLaunch, "update-on-launch", c.UpdateOnLaunch, "with --helper-image: update a project whenever it is launched at a commit other than the one its registry entry records (off: only when asked for, by the projects page or the binder-projects.io/update annotation)")
 	return &c
 }
 

@@ -137,7 +137,12 @@ func TestMutatePrintsWhatTheWebhookMakesOfEveryFixture(t *testing.T) {
 	seen := map[string]int{}
 	for _, f := range fixtures(t) {
 		t.Run(f.Name, func(t *testing.T) {
-			got := runCommand(t, "", "mutate", "-f", f.Input)
+			args := []string{"mutate", "-f", f.Input}
+			if strings.HasPrefix(f.Name, "helper-") {
+				// The webhook's golden test runs these cases with the helper (goldenConfig).
+				args = append(args, "--helper-image=registry.example.org/binder-projects:1.0")
+			}
+			got := runCommand(t, "", args...)
 
 			if f.refused() {
 				seen["refused"]++

@@ -58,6 +58,7 @@ func TestTheUpdateCommands(t *testing.T) {
 	t.Run("the binary refuses an update through a read-only folder and changes nothing", testRefusesAReadOnlyFolder)
 	t.Run("the binary fails on a full volume and changes nothing", testFullVolume)
 	t.Run("the binary recovers a killed update", testRecoversAKilledUpdate)
+	t.Run("install-helper copies the binary, which then runs, as the notebook user", testInstallHelper)
 }
 
 // execResult is what one run of the binary did.
@@ -547,5 +548,60 @@ func TestTheUpdateCommandLine(t *testing.T) {
 	}
 	if !strings.Contains(usage, "binder-projects seeded|update|recover") {
 		t.Errorf("the usage does not list the update commands:\n%s", usage)
+	}
+}
+
+func testInstallHelper(t *testing.T) {
+	dir := sharedDir(t)
+	to := filepath.Join(dir, "emptydir")
+	if err := os.Mkdir(to, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(to, 0o777); err != nil { // as kubelet makes an emptyDir
+		t.Fatal(err)
+	}
+	r := runBinary(t, true, nil, "install-helper", "--to", to)
+	if r.Code != 0 {
+		t.Fatalf("install-helper: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	installed := filepath.Join(to, "binder-projects")
+	want, err := os.ReadFile(binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(installed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Fatalf("the installed helper (%d bytes) is not the binary (%d bytes)", len(got), len(want))
+	}
+	if info, err := os.Stat(installed); err != nil || info.Mode().Perm() != 0o755 {
+		t.Fatalf("the installed helper: %v, mode %v; want 0755", err, info.Mode())
+	}
+	if entries, _ := os.ReadDir(to); len(entries) != 1 {
+		t.Errorf("the folder holds %d entries, want only the binary (no temporary file left)", len(entries))
+	}
+	// Installed again (a restarted init container): the same file, atomically replaced.
+	if r := runBinary(t, true, nil, "install-helper", "--to", to); r.Code != 0 {
+		t.Fatalf("install-helper again: exit %d\n%s", r.Code, r.Stderr)
+	}
+	cmd := exec.Command(installed, "update", "-h")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "binder-projects update") {
+		t.Fatalf("the installed helper does not run: %v\n%s", err, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{nil, 2},
+		{[]string{"--to", "relative"}, 2},
+		{[]string{"--to", filepath.Join(dir, "missing")}, 1},
+	} {
+		r := runBinary(t, true, nil, append([]string{"install-helper"}, tc.args...)...)
+		if r.Code != tc.code || !strings.Contains(r.Stderr, "install-helper") && !strings.Contains(r.Stderr, "cannot install the helper") {
+			t.Errorf("install-helper %q: exit %d, stderr %q; want exit %d and a message", tc.args, r.Code, r.Stderr, tc.code)
+		}
 	}
 }

@@ -354,6 +354,36 @@ func TestEachComponentCanBeTurnedOff(t *testing.T) {
 	}
 }
 
+func TestTheUpdatesHelperIsTheWebhooksOwnImageUnlessTurnedOff(t *testing.T) {
+	helperArgs := func(r rendered) []string {
+		var out []string
+		for _, a := range webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--helper-image=") || strings.HasPrefix(a, "--update-on-launch=") {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		flags []string
+		want  []string
+	}{
+		{[]string{"--set", "image.repository=registry.example.org/bp", "--set", "image.tag=v7"},
+			[]string{"--helper-image=registry.example.org/bp:v7", "--update-on-launch=false"}},
+		{[]string{"--set", "image.repository=registry.example.org/bp", "--set", "image.digest=sha256:" + strings.Repeat("a", 64)},
+			[]string{"--helper-image=registry.example.org/bp@sha256:" + strings.Repeat("a", 64), "--update-on-launch=false"}},
+		{[]string{"--set", "webhook.updates.enabled=false"}, nil},
+	} {
+		r := render(t, tc.flags...)
+		if diff := cmp.Diff(tc.want, helperArgs(r)); diff != "" {
+			t.Errorf("%v: the helper's flags (-want +got):\n%s", tc.flags, diff)
+		}
+		if img := webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Image; len(tc.want) > 0 && tc.want[0] != "--helper-image="+img {
+			t.Errorf("%v: --helper-image is not the webhook's image %s", tc.flags, img)
+		}
+	}
+}
+
 func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 	r := render(t,
 		"--set", "webhook.maxProjects=9", "--set", "kubeSpawner.claimNameTemplate=home-{username}",
@@ -361,6 +391,7 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--set", "webhook.homeMountPath=/home/user", "--set", "webhook.projectsMountPath=/work",
 		"--set", "webhook.notebookContainer=nb", "--set", "webhook.initContainerName=seed",
 		"--set", "webhook.allowPerServerClaims=true", "--set", "webhook.coLocateUserServers=false",
+		"--set", "webhook.updates.helperImage=registry.example.org/helper:2", "--set", "webhook.updates.onLaunch=true",
 		"--set", "webhook.claim.size=1Gi", "--set", "webhook.claim.storageClass=fast",
 		"--set", "webhook.claim.accessMode=ReadWriteMany", "--set", "webhook.leaderElection=false",
 		"--set", "webhook.logLevel=2", "--set", "webhook.metrics.enabled=false", "--set", "webhook.port=10443",
@@ -371,7 +402,8 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--leader-election-id=binder-projects", "--max-projects=9", "--claim-name-template=home-{username}",
 		"--slug-scheme=escape", "--volume-name-template=home-{username}", "--home-mount-path=/home/user",
 		"--projects-mount-path=/work", "--notebook-container=nb", "--init-container-name=seed",
-		"--allow-per-server-claims=true", "--co-locate-user-servers=false", "--claim-size=1Gi",
+		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
+		"--helper-image=registry.example.org/helper:2", "--update-on-launch=true", "--claim-size=1Gi",
 		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "-v=2"}
 	if diff := cmp.Diff(want, webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args); diff != "" {
 		t.Errorf("serve's args (-want +got):\n%s", diff)
