@@ -83,6 +83,10 @@ bench: ## Benchmarks, BENCH_COUNT runs each: prints the medians as tables (the w
 bench-report: bench ## Run the benchmarks and write section 1 of docs/performance.md and its plots from them.
 	bin/benchreport -report docs/performance.md bin/bench.txt > /dev/null
 
+.PHONY: bench-e2e
+bench-e2e: deps-e2e ## Benchmarks on the real cluster (issue 10 §2-4: launch latency, copies, a burst, many claims); BENCH_E2E_* tune them (e2e/bench_test.go).
+	cd e2e && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 120m .
+
 .PHONY: demo
 demo: deps-e2e ## Start a real local cluster with the webhook and launch BinderHub-shaped pods for two projects.
 	cd e2e && $(GO) run ./cmd/e2ecluster demo

@@ -28,7 +28,7 @@ var (
 )
 
 // dynamicPod is the captured z2jh dynamic-storage pod for user, launching r.
-func dynamicPod(t *testing.T, user string, r binderhub.Repo) *corev1.Pod {
+func dynamicPod(t testing.TB, user string, r binderhub.Repo) *corev1.Pod {
 	t.Helper()
 	pod, err := binderhub.Pod(binderhub.FixtureDynamic, binderhub.FixtureDynamicUser, user, r)
 	if err != nil {
@@ -48,7 +48,7 @@ func storageNonePod(t *testing.T, user string, r binderhub.Repo) *corev1.Pod {
 }
 
 // createClaim creates the user's PVC as KubeSpawner does before the pod (from the captured one).
-func createClaim(ctx context.Context, t *testing.T, user string) {
+func createClaim(ctx context.Context, t testing.TB, user string) {
 	t.Helper()
 	pvc, err := binderhub.Claim(user)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -172,9 +171,7 @@ func TestTheChartInstallsWithCertManagerAndKeepsLaunchesFlowingThroughUpgradeRen
 	stream = streamAdmissions(ctx, t, user, 8)
 	stream.waitFor(ctx, t, 20)
 	killed := webhookPods(ctx, t, ns, 2)[0]
-	if err := killContainerProcess(ctx, t, killed); err != nil {
-		t.Fatal(err)
-	}
+	t.Logf("SIGKILL to %d process(es) of replica %s", killPodProcesses(t, string(killed.UID)), killed.Name)
 	waitRestarted(ctx, t, ns, killed.Name)
 	stream.waitFor(ctx, t, 50)
 	ok, failed := stream.counts()
@@ -331,36 +328,6 @@ func waitRestarted(ctx context.Context, t *testing.T, ns, name string) {
 			t.Fatalf("replica %s has not restarted and become ready after 3 minutes:\n%s", name, describePod(ctx, ns, name))
 		}
 	}
-}
-
-// killContainerProcess sends SIGKILL to the webhook process of the pod's container, found on this
-// host (the node) by the pod's UID in its cgroup.
-func killContainerProcess(ctx context.Context, t *testing.T, p corev1.Pod) error {
-	t.Helper()
-	uid := strings.ReplaceAll(string(p.UID), "-", "_")
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		pid := e.Name()
-		if pid[0] < '0' || pid[0] > '9' {
-			continue
-		}
-		cg, err := os.ReadFile(filepath.Join("/proc", pid, "cgroup"))
-		if err != nil || !(bytes.Contains(cg, []byte(uid)) || bytes.Contains(cg, []byte(string(p.UID)))) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
-		if !bytes.Contains(cmdline, []byte("serve")) {
-			continue // the pause container
-		}
-		var n int
-		fmt.Sscan(pid, &n)
-		t.Logf("SIGKILL to pid %d (%s) of replica %s", n, strings.ReplaceAll(string(cmdline[:min(len(cmdline), 40)]), "\x00", " "), p.Name)
-		return syscall.Kill(n, syscall.SIGKILL)
-	}
-	return fmt.Errorf("no process of replica %s (uid %s) found in /proc", p.Name, p.UID)
 }
 
 // certificateCondition returns the status of a condition of a cert-manager Certificate.

@@ -15,7 +15,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // waitPodPhase waits until the pod reaches want, failing at once on an unexpected terminal phase.
-func waitPodPhase(ctx context.Context, t *testing.T, ns, name string, want corev1.PodPhase) *corev1.Pod {
+func waitPodPhase(ctx context.Context, t testing.TB, ns, name string, want corev1.PodPhase) *corev1.Pod {
 	t.Helper()
 	var last *corev1.Pod
 	for {
@@ -42,7 +42,7 @@ func waitPodPhase(ctx context.Context, t *testing.T, ns, name string, want corev
 }
 
 // waitPodReady waits until the pod is Running and Ready.
-func waitPodReady(ctx context.Context, t *testing.T, ns, name string) *corev1.Pod {
+func waitPodReady(ctx context.Context, t testing.TB, ns, name string) *corev1.Pod {
 	t.Helper()
 	for {
 		pod, err := testCluster.Client().CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
@@ -79,7 +79,7 @@ func describePod(ctx context.Context, ns, name string) string {
 }
 
 // deletePod deletes the pod (as culling does: the normal grace period) and waits until it is gone.
-func deletePod(ctx context.Context, t *testing.T, ns, name string) {
+func deletePod(ctx context.Context, t testing.TB, ns, name string) {
 	t.Helper()
 	err := testCluster.Client().CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -136,7 +136,7 @@ func contains(list []string, s string) bool {
 
 // stopServer deletes a server pod with a short grace period (the stand-in server stops at once on
 // SIGTERM) and waits until it is gone.
-func stopServer(ctx context.Context, t *testing.T, name string) {
+func stopServer(ctx context.Context, t testing.TB, name string) {
 	t.Helper()
 	err := testCluster.Client().CoreV1().Pods(hubNamespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(1))})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -486,7 +486,7 @@ func countFiles(dir string) int {
 }
 
 // killPodProcesses SIGKILLs every process of the pod except its sandbox (pause), found by the pod's
-// cgroup on the host: what the OOM killer or a node failure does to a running init container.
+// cgroup on the host: what the OOM killer or a node failure does to a running container.
 func killPodProcesses(t *testing.T, podUID string) int {
 	t.Helper()
 	entries, _ := os.ReadDir("/proc")
@@ -511,12 +511,12 @@ func killPodProcesses(t *testing.T, podUID string) int {
 		}
 	}
 	if killed == 0 {
-		t.Fatal("no process of the init container found to kill")
+		t.Fatal("no process of the pod found to kill")
 	}
 	return killed
 }
 
-func waitClaimBound(ctx context.Context, t *testing.T, name string) {
+func waitClaimBound(ctx context.Context, t testing.TB, name string) {
 	t.Helper()
 	for {
 		pvc, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Get(ctx, name, metav1.GetOptions{})

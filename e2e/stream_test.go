@@ -31,7 +31,7 @@ type admissionStream struct {
 
 // streamAdmissions starts workers that create, one after another each, dry-run singleuser pods of
 // user (whose claim must exist) until stop is called.
-func streamAdmissions(ctx context.Context, t *testing.T, user string, workers int) *admissionStream {
+func streamAdmissions(ctx context.Context, t testing.TB, user string, workers int) *admissionStream {
 	t.Helper()
 	pod := dynamicPod(t, user, repoA)
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,7 +78,7 @@ func (s *admissionStream) counts() (ok, failed int) {
 }
 
 // waitFor waits until n more admissions have succeeded than when it was called.
-func (s *admissionStream) waitFor(ctx context.Context, t *testing.T, n int) {
+func (s *admissionStream) waitFor(ctx context.Context, t testing.TB, n int) {
 	t.Helper()
 	start, _ := s.counts()
 	for {
@@ -94,7 +94,7 @@ func (s *admissionStream) waitFor(ctx context.Context, t *testing.T, n int) {
 }
 
 // stop ends the stream and fails the test if any admission failed; it logs what it measured.
-func (s *admissionStream) stop(t *testing.T, during string) {
+func (s *admissionStream) stop(t testing.TB, during string) {
 	t.Helper()
 	s.cancel()
 	s.wg.Wait()

@@ -156,3 +156,25 @@ func (c *Cluster) registerWebhook(ctx context.Context) error {
 	}
 	return err
 }
+
+// WebhookPID is the process id of the webhook running on the host (0 if it is not running), for
+// measuring its memory.
+func (c *Cluster) WebhookPID() int { return c.pid("webhook") }
+
+// ProjectsServicePID is the process id of the projects service running on the host (0 if none).
+func (c *Cluster) ProjectsServicePID() int { return c.pid("projects-service") }
+
+func (c *Cluster) pid(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.procs[name]
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-p.done:
+		return 0
+	default:
+		return p.cmd.Process.Pid
+	}
+}
