@@ -30,6 +30,11 @@ type Launch struct {
 	Handed []projects.Queued
 	// Gone are the folders the init container reported deleted (or already absent).
 	Gone []string
+	// UpdateHanded is the update request the webhook handed to the init container, nil for none.
+	UpdateHanded *projects.UpdateRequest
+	// UpdateRan says the init container reported the result of the update it was asked for (so
+	// UpdateHanded leaves the queue, whatever the result).
+	UpdateRan bool
 	// Report is the init container's report (its termination message).
 	Report patch.InitReport
 }
@@ -76,6 +81,13 @@ func LaunchOf(pod *corev1.Pod, cfg patch.Config) (Launch, bool) {
 	}
 	if report, err := patch.ParseInitReport(status.State.Terminated.Message); err == nil && report.Present {
 		l.Report = report
+		if report.Update != nil {
+			l.UpdateRan = true
+			l.Project.LastUpdate = projects.UpdateOf(report.Update, l.Project.LastUsed)
+			if handed, err := patch.HandedUpdate(pod); err == nil {
+				l.UpdateHanded = handed
+			}
+		}
 		if handed, err := patch.HandedDeletions(pod); err == nil {
 			l.Handed = handed
 			for _, i := range report.Deleted {
@@ -108,6 +120,9 @@ const (
 	ReasonProjectWarning = "ProjectWarning"
 	// ReasonProjectFailed: the init container failed; the note says why and what to do.
 	ReasonProjectFailed = "ProjectFailed"
+	// ReasonProjectUpdated: the init container updated the project to the launched commit; the note
+	// gives the counts (the files kept beside the user's are listed in its log).
+	ReasonProjectUpdated = "ProjectUpdated"
 	// ReasonDeletionCancelled: a project launched while its deletion was queued keeps its folder.
 	ReasonDeletionCancelled = "DeletionCancelled"
 	// ReasonRegistryCorrupt: a registry annotation on the claim did not parse; it was set aside.
@@ -165,6 +180,9 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		before := pvc.DeepCopy()
 		reg.Record(l.Project)
 		reg.Deleted(l.Handed, l.Gone)
+		if l.UpdateRan && l.UpdateHanded != nil {
+			reg.UpdateRan(*l.UpdateHanded)
+		}
 		cancelled = reg.Launched(l.Project.Dir, l.Handed)
 		if err := reg.ToClaim(&pvc); err != nil {
 			return err
@@ -208,6 +226,9 @@ func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled 
 	case patch.ReportProjectExisted:
 		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: project %s found with your files", l.Project.Dir))
 	}
+	if u := l.Project.LastUpdate; u != nil {
+		r.event(pod, corev1.EventTypeNormal, ReasonProjectUpdated, updateNote(l.Project.Dir, u, l.Report.Update.Counted, pod.Name, r.Config.InitContainerName))
+	}
 	for _, w := range l.Report.Warnings {
 		r.event(pod, corev1.EventTypeWarning, ReasonProjectWarning, "binder-projects: "+w)
 	}
@@ -216,6 +237,25 @@ func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled 
 			"binder-projects: project %s was launched while its deletion (asked for at %s) was waiting, so it was not deleted and keeps your files; to delete it, stop the server first, then delete it on the projects page",
 			q.Dir, q.QueuedAt.Format(time.RFC3339)))
 	}
+}
+
+// updateNote is the ProjectUpdated Event's note.
+func updateNote(dir string, u *projects.Update, counted bool, pod, container string) string {
+	from := "commit " + u.From
+	if u.From == "" {
+		from = "its seed (no record of it: every file counted as yours)"
+	}
+	note := fmt.Sprintf("binder-projects: project %s updated from %s to commit %s", dir, from, u.Commit)
+	if !counted {
+		return note
+	}
+	note += fmt.Sprintf(": %d files replaced, %d added, %d removed, %d of yours kept, %d left deleted, %d modes changed",
+		u.Replaced, u.Added, u.Removed, u.Kept, u.StayedDeleted, u.Modes)
+	if u.Beside > 0 {
+		note += fmt.Sprintf("; %d files you changed have the commit's version beside them, named NAME.%.7s.EXT (kubectl logs %s -c %s lists them)",
+			u.Beside, u.Commit, pod, container)
+	}
+	return note
 }
 
 // reportFailure turns a failed init container run into a Warning Event on the pod, once per run: the

@@ -302,3 +302,105 @@ func TestRegistryReconciler(t *testing.T) {
 		}
 	})
 }
+
+// updatedPod is launchedPod with the update request handed (nil: none) and report as its message.
+func updatedPod(t *testing.T, exitCode int32, report string, handed *projects.UpdateRequest) *corev1.Pod {
+	t.Helper()
+	in := fixturePod(t, "z2jh4-binderhub-dynamic")
+	reg := patch.Registered{}
+	if handed != nil {
+		reg.Updates = []patch.QueuedUpdate{*handed}
+	}
+	cfg := patch.DefaultConfig()
+	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	pod, errs := patch.MutateWith(in, cfg, reg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if h, err := patch.HandedUpdate(pod); err != nil || (h == nil) != (handed == nil) {
+		t.Fatalf("the webhook handed %+v (%v), want %+v", h, err, handed)
+	}
+	pod.UID = "uid-1"
+	pod.CreationTimestamp = metav1.NewTime(admitted)
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{
+		{Name: "block-cloud-metadata", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+		{Name: "binder-projects-init-helper", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+		{Name: "binder-projects-init", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report}}},
+	}
+	return pod
+}
+
+func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T) {
+	const dir = "gh_binder-examples_requirements"
+	const updated = "deleted=\nkept=\nproject=existed\nupdate=updated project=" + dir + " commit=1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d from=0123456789ab replaced=2 added=1 removed=0 kept=1 beside=1 stayed-deleted=0 modes=0 recovered=none\n"
+	handed := projects.UpdateRequest{Dir: dir, QueuedAt: admitted.Add(-time.Minute)}
+	later := projects.UpdateRequest{Dir: dir, QueuedAt: admitted.Add(time.Second)}
+	other := projects.UpdateRequest{Dir: "gh_a_b", QueuedAt: admitted.Add(-time.Hour)}
+	earlier := projects.Project{Dir: dir, Commit: "0123456789ab", LastUsed: admitted.Add(-time.Hour)}
+	lastUpdate := &projects.Update{Commit: launched.Commit, From: "0123456789ab", At: finished, Replaced: 2, Added: 1, Kept: 1, Beside: 1}
+
+	t.Run("an update done is recorded on the project, its handed request cleared, a later one and another project's kept, and an Event gives the counts", func(t *testing.T) {
+		pod := updatedPod(t, 0, updated, &handed)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier},
+			Updates: []projects.UpdateRequest{other, handed, later}})).Build()
+		evs := reconcile(t, c, pod, 2)
+		want := launched
+		want.LastUpdate = lastUpdate
+		if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{want}, Updates: []projects.UpdateRequest{other, later}}, registryOn(t, c)); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+		wantEvs := []recorded{
+			{pod.Name, "Normal", ReasonProjectReady, "binder-projects: project " + dir + " found with your files"},
+			{pod.Name, "Normal", ReasonProjectUpdated, "binder-projects: project " + dir + " updated from commit 0123456789ab to commit " + launched.Commit +
+				": 2 files replaced, 1 added, 0 removed, 1 of yours kept, 0 left deleted, 0 modes changed; 1 files you changed have the commit's version beside them, named NAME.1d3b4f2.EXT (kubectl logs " + pod.Name + " -c binder-projects-init lists them)"},
+		}
+		if diff := cmp.Diff(wantEvs, evs); diff != "" {
+			t.Errorf("events over two reconciles (-want +got):\n%s", diff)
+		}
+
+		// The next launch without an update keeps the record of the last one.
+		next := launchedPod(t, 0, "deleted=\nkept=\nproject=existed\n")
+		next.Name, next.UID = "jupyter-bitnik-2", "uid-2"
+		next.Status.InitContainerStatuses[1].State.Terminated.FinishedAt = metav1.NewTime(finished.Add(time.Hour))
+		if err := c.Create(context.Background(), next); err != nil {
+			t.Fatal(err)
+		}
+		reconcile(t, c, next)
+		if got := registryOn(t, c).Projects[0].LastUpdate; !cmp.Equal(lastUpdate, got) {
+			t.Errorf("after a launch without an update, the last update is %+v, want %+v", got, lastUpdate)
+		}
+	})
+
+	t.Run("a failed update clears its request too (it ran), records no update, and its warning reaches the pod", func(t *testing.T) {
+		pod := updatedPod(t, 0, "deleted=\nkept=\nproject=existed\nupdate=failed\nwarning=could not update project "+dir+" to commit x (read-only); project "+dir+" starts unchanged\n", &handed)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}})).Build()
+		evs := reconcile(t, c, pod)
+		if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{launched}}, registryOn(t, c)); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+		if len(evs) != 2 || evs[1].Reason != ReasonProjectWarning || !strings.Contains(evs[1].Note, "could not update project") {
+			t.Errorf("events %+v, want ProjectReady and the warning", evs)
+		}
+	})
+
+	t.Run("a failed init container (an update not rolled back) keeps the request for the next launch", func(t *testing.T) {
+		pod := updatedPod(t, 1, "project=failed\nupdate=unfinished\nerror=the update of project "+dir+" failed and could not be rolled back\n", &handed)
+		reg := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}}
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, reg)).Build()
+		reconcile(t, c, pod)
+		if diff := cmp.Diff(reg, registryOn(t, c)); diff != "" {
+			t.Errorf("registry changed (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a report without an update line (an older init script) keeps the request", func(t *testing.T) {
+		pod := updatedPod(t, 0, "deleted=\nkept=\nproject=existed\n", &handed)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}})).Build()
+		reconcile(t, c, pod)
+		if diff := cmp.Diff([]projects.UpdateRequest{handed}, registryOn(t, c).Updates); diff != "" {
+			t.Errorf("update queue (-want +got):\n%s", diff)
+		}
+	})
+}

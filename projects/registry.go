@@ -24,6 +24,8 @@ const (
 	AnnotationProjects = patch.AnnotationClaimProjects
 	// AnnotationDeleteQueue is the JSON list of folders queued for deletion.
 	AnnotationDeleteQueue = patch.AnnotationClaimDeleteQueue
+	// AnnotationUpdateQueue is the JSON list of projects whose next launch updates them.
+	AnnotationUpdateQueue = patch.AnnotationClaimUpdateQueue
 )
 
 // Project is one project on a user's claim.
@@ -38,15 +40,51 @@ type Project struct {
 	Commit string `json:"commit,omitempty"`
 	// LastUsed is when its last launch's init container finished.
 	LastUsed time.Time `json:"lastUsed"`
+	// LastUpdate is the last update of the project to a newer commit that changed it (or found
+	// nothing to change), nil if it was never updated.
+	LastUpdate *Update `json:"lastUpdate,omitempty"`
+}
+
+// Update is what an update of a project did (patch.UpdateReport, docs/updates.md's rules).
+type Update struct {
+	// Commit is the commit the project was updated to, From the one its record of the seed had (""
+	// when the project had no record: every file counted as the user's).
+	Commit string `json:"commit"`
+	From   string `json:"from,omitempty"`
+	// At is when the init container that updated it finished.
+	At time.Time `json:"at"`
+	// The counts of the update; zero when the init container did not report them.
+	Replaced      int `json:"replaced"`
+	Added         int `json:"added"`
+	Removed       int `json:"removed"`
+	Kept          int `json:"kept"`
+	Beside        int `json:"beside"`
+	StayedDeleted int `json:"stayedDeleted"`
+	Modes         int `json:"modes"`
+}
+
+// UpdateOf is the registry's record of the update an init container reported, or nil when it
+// reported none that ran to its end.
+func UpdateOf(r *patch.UpdateReport, at time.Time) *Update {
+	if r == nil || r.State != patch.ReportUpdateUpdated {
+		return nil
+	}
+	return &Update{Commit: r.Commit, From: r.From, At: at, Replaced: r.Replaced, Added: r.Added, Removed: r.Removed,
+		Kept: r.Kept, Beside: r.Beside, StayedDeleted: r.StayedDeleted, Modes: r.Modes}
 }
 
 // Queued is a folder waiting for an init container to delete it; its folder and time identify it.
 type Queued = patch.QueuedDeletion
 
+// UpdateRequest is a project waiting for its next launch to update it; its folder and time identify it.
+type UpdateRequest = patch.QueuedUpdate
+
 // Registry is what one claim records.
 type Registry struct {
 	Projects  []Project
 	Deletions []Queued
+	// Updates are the update requests waiting for the next launch of their project.
+	Updates []UpdateRequest
 	// Corrupt holds the registry annotations of the claim that did not parse, by key: ToClaim sets
 	// them aside (patch.AnnotationClaimProjectsCorrupt, patch.AnnotationClaimDeleteQueueCorrupt) for
 	// inspection.
@@ -69,6 +107,7 @@ var (
 var corruptKeys = map[string]string{
 	AnnotationProjects:    patch.AnnotationClaimProjectsCorrupt,
 	AnnotationDeleteQueue: patch.AnnotationClaimDeleteQueueCorrupt,
+	AnnotationUpdateQueue: patch.AnnotationClaimUpdateQueueCorrupt,
 }
 
 // FromClaim reads the registry from a claim's annotations. A claim without them has an empty registry.
@@ -79,7 +118,7 @@ var corruptKeys = map[string]string{
 func FromClaim(pvc *corev1.PersistentVolumeClaim) (Registry, error) {
 	var r Registry
 	var errs []error
-	for key, dst := range map[string]any{AnnotationProjects: &r.Projects, AnnotationDeleteQueue: &r.Deletions} {
+	for key, dst := range map[string]any{AnnotationProjects: &r.Projects, AnnotationDeleteQueue: &r.Deletions, AnnotationUpdateQueue: &r.Updates} {
 		s := pvc.Annotations[key]
 		if s == "" {
 			continue
@@ -92,6 +131,8 @@ func FromClaim(pvc *corev1.PersistentVolumeClaim) (Registry, error) {
 			case *[]Project:
 				*v = nil
 			case *[]Queued:
+				*v = nil
+			case *[]UpdateRequest:
 				*v = nil
 			}
 			if r.Corrupt == nil {
@@ -112,6 +153,8 @@ func (r Registry) valid(key string) bool {
 	switch key {
 	case AnnotationProjects:
 		return !slices.ContainsFunc(r.Projects, func(p Project) bool { return patch.ValidateProjectDir(p.Dir) != nil })
+	case AnnotationUpdateQueue:
+		return !slices.ContainsFunc(r.Updates, func(q UpdateRequest) bool { return patch.ValidateProjectDir(q.Dir) != nil })
 	default:
 		return !slices.ContainsFunc(r.Deletions, func(q Queued) bool { return patch.ValidateProjectDir(q.Dir) != nil })
 	}
@@ -126,7 +169,7 @@ func (r Registry) ToClaim(pvc *corev1.PersistentVolumeClaim) error {
 	for key, bad := range r.Corrupt {
 		pvc.Annotations[corruptKeys[key]] = bad
 	}
-	for key, v := range map[string]any{AnnotationProjects: r.Projects, AnnotationDeleteQueue: r.Deletions} {
+	for key, v := range map[string]any{AnnotationProjects: r.Projects, AnnotationDeleteQueue: r.Deletions, AnnotationUpdateQueue: r.Updates} {
 		if b, err := json.Marshal(v); err != nil {
 			return err
 		} else if string(b) == "null" || string(b) == "[]" {
@@ -165,7 +208,8 @@ func (r Registry) QueuedDirs() []string {
 }
 
 // Record notes a successful launch of p: a new project is added, a known one updated. LastUsed never
-// goes back, so an old launch observed late does not undo a newer one.
+// goes back, so an old launch observed late does not undo a newer one. A launch that did not update
+// the project (p.LastUpdate nil) keeps the record of its last update.
 func (r *Registry) Record(p Project) {
 	i := r.Find(p.Dir)
 	if i < 0 {
@@ -176,7 +220,31 @@ func (r *Registry) Record(p Project) {
 	if p.LastUsed.Before(r.Projects[i].LastUsed) {
 		return
 	}
+	if p.LastUpdate == nil {
+		p.LastUpdate = r.Projects[i].LastUpdate
+	}
 	r.Projects[i] = p
+}
+
+// RequestUpdate queues an update of the project in dir for its next launch (the webhook hands it to
+// that launch's init container). It returns the request that stands for it: a new one, or the one
+// already waiting.
+func (r *Registry) RequestUpdate(dir string, now time.Time) (UpdateRequest, error) {
+	if r.Find(dir) < 0 {
+		return UpdateRequest{}, fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
+	}
+	if j := slices.IndexFunc(r.Updates, func(q UpdateRequest) bool { return q.Dir == dir }); j >= 0 {
+		return r.Updates[j], nil
+	}
+	q := UpdateRequest{Dir: dir, QueuedAt: now}
+	r.Updates = append(r.Updates, q)
+	return q, nil
+}
+
+// UpdateRan takes off the queue exactly the request handed to an init container that reported the
+// update's result (whatever it was). A request made later (not handed) stays for the next launch.
+func (r *Registry) UpdateRan(handed UpdateRequest) {
+	r.Updates = slices.DeleteFunc(r.Updates, handed.Same)
 }
 
 // Delete removes the project in dir from the record and queues its folder for deletion. It returns
@@ -189,6 +257,7 @@ func (r *Registry) Delete(dir string, now time.Time) (Queued, Project, error) {
 	}
 	p := r.Projects[i]
 	r.Projects = slices.Delete(r.Projects, i, i+1)
+	r.Updates = slices.DeleteFunc(r.Updates, func(q UpdateRequest) bool { return q.Dir == dir })
 	if j := slices.IndexFunc(r.Deletions, func(q Queued) bool { return q.Dir == dir }); j >= 0 {
 		return r.Deletions[j], p, nil
 	}

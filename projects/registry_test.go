@@ -326,3 +326,59 @@ func TestKubeStore(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateRequestsAreQueuedOncePerProjectClearedExactlyAndGoWithTheProject(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := Registry{Projects: []Project{{Dir: "gh_a_b"}, {Dir: "gh_c_d"}}}
+	if _, err := r.RequestUpdate("gh_x_y", t0); !errors.Is(err, ErrNoSuchProject) {
+		t.Errorf("an update of an unknown project: %v, want ErrNoSuchProject", err)
+	}
+	first, err := r.RequestUpdate("gh_a_b", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := r.RequestUpdate("gh_a_b", t0.Add(time.Minute))
+	if again != first || len(r.Updates) != 1 {
+		t.Errorf("asked twice: %+v then %+v, queue %+v; want the first request once", first, again, r.Updates)
+	}
+	other, _ := r.RequestUpdate("gh_c_d", t0)
+
+	// Through the claim and back.
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := r.ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	back, err := FromClaim(pvc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r.Updates, back.Updates); diff != "" {
+		t.Errorf("update queue through the claim (-want +got):\n%s", diff)
+	}
+
+	// A request made after the one handed stays.
+	r.UpdateRan(UpdateRequest{Dir: "gh_a_b", QueuedAt: t0.Add(-time.Second)})
+	if len(r.Updates) != 2 {
+		t.Errorf("a request that was not handed was cleared: %+v", r.Updates)
+	}
+	r.UpdateRan(first)
+	if diff := cmp.Diff([]UpdateRequest{other}, r.Updates); diff != "" {
+		t.Errorf("after the handed request ran (-want +got):\n%s", diff)
+	}
+	if _, _, err := r.Delete("gh_c_d", t0); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Updates) != 0 {
+		t.Errorf("a deleted project's update request stays queued: %+v", r.Updates)
+	}
+
+	// A corrupt update queue reads as empty and is set aside.
+	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x", Annotations: map[string]string{AnnotationUpdateQueue: "[{"}}}
+	got, err := FromClaim(pvc)
+	if !errors.Is(err, ErrCorruptRegistry) || got.Updates != nil {
+		t.Errorf("a corrupt update queue: %+v, %v", got.Updates, err)
+	}
+	if err := got.ToClaim(pvc); err != nil || pvc.Annotations[patch.AnnotationClaimUpdateQueueCorrupt] != "[{" {
+		t.Errorf("the corrupt value is not set aside: %v %v", err, pvc.Annotations)
+	}
+}

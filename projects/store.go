@@ -33,6 +33,10 @@ type Store interface {
 	// no claim of the user records dir; ErrServerStarted (the deletion queued) if a server started
 	// meanwhile and the store cannot tell whether it was handed the deletion.
 	Delete(ctx context.Context, user, dir string) error
+	// RequestUpdate queues an update of the project in dir for its next launch, on every claim of the
+	// user that records it (the webhook hands it to that launch; docs/updates.md). ErrNoSuchProject if
+	// no claim of the user records dir. A request already waiting stays as it is.
+	RequestUpdate(ctx context.Context, user, dir string) error
 }
 
 // ErrServerStarted: a server of the user started while a project was being deleted. The deletion stays
@@ -174,6 +178,37 @@ func serverNames(names []string) string {
 		}
 	}
 	return strings.Join(out, " and ")
+}
+
+// RequestUpdate implements Store. A running server does not stop it: the request waits for the
+// project's next launch.
+func (s *KubeStore) RequestUpdate(ctx context.Context, user, dir string) error {
+	claims, err := s.claims(ctx, user)
+	if err != nil {
+		return err
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	found := false
+	for _, c := range claims {
+		err := s.update(ctx, c.Namespace, c.Name, func(r *Registry) error {
+			_, err := r.RequestUpdate(dir, now().UTC())
+			return err
+		})
+		switch {
+		case errors.Is(err, ErrNoSuchProject):
+		case err != nil:
+			return fmt.Errorf("updating the registry on claim %s: %w", c.Name, err)
+		default:
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: %s has no project %q", ErrNoSuchProject, user, dir)
+	}
+	return nil
 }
 
 // queuedOn is a deletion queued on one claim: its queue entry and the project as it was recorded.

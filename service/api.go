@@ -68,6 +68,23 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// updateProject answers POST {prefix}api/users/{user}/projects/{folder}/update: an update of the
+// project to the commit of its next launch is queued (202, with what happens next): that launch's init
+// container brings the new commit's files in and keeps the user's edits (docs/updates.md).
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, user, dir string) {
+	id, ok := s.caller(w, r, user, true)
+	if !ok || !validDir(w, dir) {
+		return
+	}
+	if err := s.cfg.Store.RequestUpdate(r.Context(), user, dir); err != nil {
+		s.storeError(w, err, "asking for an update of a project of", user)
+		return
+	}
+	s.log.Info("asked for a project update", "user", user, "project", dir, "by", id.Name)
+	writeJSON(w, http.StatusAccepted, apiError{Status: http.StatusAccepted, Message: fmt.Sprintf(
+		"the next launch of %s updates it to the launched commit, keeping your changes (a file you changed that the commit changes too gets the commit's version beside it)", dir)})
+}
+
 // caller authenticates the request and checks that it may act on user's projects (and, for a
 // state-changing request, its XSRF token); otherwise it answers with the reason and returns false.
 func (s *Server) caller(w http.ResponseWriter, r *http.Request, user string, changesState bool) (identity, bool) {

@@ -396,3 +396,52 @@ func TestHubServersAsksTheHub(t *testing.T) {
 		}
 	}
 }
+
+// TestAskingForAnUpdate: POST .../projects/{folder}/update queues an update request on the claim, for
+// the project's next launch (the webhook hands it over, the controller clears it), whether or not a
+// server runs.
+func TestAskingForAnUpdate(t *testing.T) {
+	all := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
+	queued := all
+	queued.Updates = []projects.UpdateRequest{{Dir: requirements.Dir, QueuedAt: testNow}}
+	tests := []struct {
+		name, user, dir, by, method string
+		status                      int
+		message                     string
+		want                        projects.Registry
+	}{
+		{name: "a user asks for an update of their own project: 202, and the claim queues it",
+			user: "bitnik", dir: requirements.Dir, by: "bitnik", status: http.StatusAccepted,
+			message: "the next launch of " + requirements.Dir + " updates it", want: queued},
+		{name: "a projects admin asks for someone else's", user: "bitnik", dir: requirements.Dir, by: projectsAdmin,
+			status: http.StatusAccepted, message: "updates it", want: queued},
+		{name: "a folder that is not a project of the user is refused with 404", user: "bitnik", dir: "gh_someone_else", by: "bitnik",
+			status: http.StatusNotFound, message: `bitnik has no project "gh_someone_else"`, want: all},
+		{name: "a user asking for someone else's is refused with 403", user: "bitnik", dir: conda.Dir, by: anna,
+			status: http.StatusForbidden, message: "needs the scope custom:projects:admin", want: all},
+		{name: "without credentials: 401", user: "bitnik", dir: conda.Dir, status: http.StatusUnauthorized, message: "not logged in", want: all},
+		{name: "GET is not allowed: 405", user: "bitnik", dir: conda.Dir, by: "bitnik", method: http.MethodGet,
+			status: http.StatusMethodNotAllowed, message: "", want: all},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, fixtureObjects(t)...)
+			auth := ""
+			if tt.by != "" {
+				auth = "token " + w.token(t, tt.by)
+			}
+			method := tt.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			resp, body := w.call(t, method, w.projectsPath(tt.user, tt.dir)+"/update", auth)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tt.status, body)
+			}
+			checkErrorBody(t, resp, body, tt.status, tt.message)
+			if diff := cmp.Diff(tt.want, w.registryOf(t, "claim-bitnik")); diff != "" {
+				t.Errorf("registry (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

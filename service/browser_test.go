@@ -109,6 +109,23 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	})
 	b.screenshot("02-projects")
 
+	t.Run("Update to the latest commit queues an update on the claim and offers the launch of the latest commit", func(t *testing.T) {
+		b.click(`tr[data-folder="` + requirements.Dir + `"] button.update`)
+		b.waitFor("the update's message", `return document.querySelector("#status a") !== null && document.getElementById("status").className === "ok"`)
+		if got := b.text("#status"); !strings.Contains(got, "Update of "+requirements.Dir+" asked for: the next launch of "+requirements.Dir+" updates it") {
+			t.Errorf("status = %q", got)
+		}
+		var href string
+		b.js(&href, `return document.querySelector("#status a").href`)
+		if want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/HEAD"; href != want {
+			t.Errorf("the status's link goes to %s, want the latest commit %s", href, want)
+		}
+		want := []projects.UpdateRequest{{Dir: requirements.Dir, QueuedAt: testNow}}
+		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik").Updates); diff != "" {
+			t.Errorf("update queue (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("Delete asks for confirmation naming the folder; dismissing it keeps the project", func(t *testing.T) {
 		b.click(`tr[data-folder="` + conda.Dir + `"] button.delete`)
 		question := b.alertText()

@@ -40,6 +40,9 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 type pageProject struct {
 	projects.Listed
 	LaunchURL string
+	// LatestURL launches the repository's latest commit (its default branch), where an update
+	// asked for on the page is carried out.
+	LatestURL string
 }
 
 // pageScript is what the page's script gets (html/template writes it as a JavaScript object).
@@ -106,7 +109,8 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]pageProject, 0, len(list))
 	for _, p := range list {
-		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit)})
+		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit),
+			LatestURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, "")})
 	}
 	d := pageData{
 		Embed:        embed,

@@ -9,6 +9,8 @@
 //	GET    {prefix}api/users/{user}/projects/{folder}  one project
 //	DELETE {prefix}api/users/{user}/projects/{folder}  delete it: 204, or 409 while the hub lists a
 //	                                                   server of the user (202: one started meanwhile)
+//	POST   {prefix}api/users/{user}/projects/{folder}/update  queue an update of it for its next
+//	                                                   launch: 202 (docs/updates.md)
 //	GET    /healthz                                    liveness and readiness (no authentication)
 //
 // Identity comes from JupyterHub: scripts send "Authorization: token <JupyterHub token>" (or
@@ -276,6 +278,10 @@ func (s *Server) routes() {
 		s.deleteProject(w, r, r.PathValue("user"), r.PathValue("folder"))
 	})
 	mux.HandleFunc(projects+"/{folder}", notAllowed(http.MethodGet, http.MethodHead, http.MethodDelete))
+	mux.HandleFunc("POST "+projects+"/{folder}/update", func(w http.ResponseWriter, r *http.Request) {
+		s.updateProject(w, r, r.PathValue("user"), r.PathValue("folder"))
+	})
+	mux.HandleFunc(projects+"/{folder}/update", notAllowed(http.MethodPost))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, p) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("nothing here: the projects service answers under %s", p))

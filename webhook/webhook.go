@@ -125,7 +125,7 @@ func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, 
 		}
 	}
 	queued := reg.Deletions
-	out, errs := patch.MutateWith(pod, m.Config, patch.Registered{Deletions: queued, Commits: reg.Commits()})
+	out, errs := patch.MutateWith(pod, m.Config, patch.Registered{Deletions: queued, Updates: reg.Updates, Commits: reg.Commits()})
 	if len(errs) > 0 {
 		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
 		log.Info("pod refused", "reason", err.Error())
