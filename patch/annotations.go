@@ -58,7 +58,7 @@ const (
 	AnnotationUpdateHanded = Prefix + "update-request"
 
 	// AnnotationClaimProjects (on the user's claim, kept by binder-projects) is the projects registry:
-	// a JSON list of {dir, repoURL, image, commit, lastUsed}.
+	// a JSON list of {dir, repoURL, image, commit, lastUsed, lastUpdate}.
 	AnnotationClaimProjects = Prefix + "projects"
 
 	// AnnotationClaimDeleteQueue (on the user's claim, kept by binder-projects) is the JSON list of
