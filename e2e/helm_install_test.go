@@ -75,14 +75,8 @@ func TestTheChartInstallsWithCertManagerAndKeepsLaunchesFlowingThroughUpgradeRen
 	createClaim(ctx, t, user)
 	waitClaimBound(ctx, t, "claim-"+user)
 
-	values := []string{
-		"--set", "image.repository=" + inClusterImageRepo, "--set", "image.tag=" + inClusterImageTag,
-		"--set", "image.pullPolicy=Never",
-		"--set", "webhook.extraEnv[0].name=KUBERNETES_SERVICE_HOST", "--set", "webhook.extraEnv[0].value=" + testCluster.NodeIPAddress().String(),
-		"--set", "webhook.extraEnv[1].name=KUBERNETES_SERVICE_PORT", "--set-string", "webhook.extraEnv[1].value=6443",
-		"--set", "projectsService.enabled=false",
-	}
-	chart := filepath.Join(cluster.RepoRoot(), "manifests", "chart", "binder-projects")
+	values := chartValuesHere()
+	chart := chartDir()
 	t0 := time.Now()
 	helm.must(ctx, t, append([]string{"install", rel, chart, "--wait", "--timeout", "5m"}, values...)...)
 	t.Logf("helm install --wait: %s", time.Since(t0).Round(100*time.Millisecond))
@@ -234,13 +228,29 @@ func TestTheChartInstallsWithCertManagerAndKeepsLaunchesFlowingThroughUpgradeRen
 	}
 }
 
+// chartValuesHere are the values this cluster needs (see the test above): the imported image, the API
+// server at the node's address, the projects service off.
+func chartValuesHere() []string {
+	return []string{
+		"--set", "image.repository=" + inClusterImageRepo, "--set", "image.tag=" + inClusterImageTag,
+		"--set", "image.pullPolicy=Never",
+		"--set", "webhook.extraEnv[0].name=KUBERNETES_SERVICE_HOST", "--set", "webhook.extraEnv[0].value=" + testCluster.NodeIPAddress().String(),
+		"--set", "webhook.extraEnv[1].name=KUBERNETES_SERVICE_PORT", "--set-string", "webhook.extraEnv[1].value=6443",
+		"--set", "projectsService.enabled=false",
+	}
+}
+
+func chartDir() string {
+	return filepath.Join(cluster.RepoRoot(), "manifests", "chart", "binder-projects")
+}
+
 // helmRunner runs the Helm CLI (built from helm.sh/helm/v4 and cached) against the test cluster, with
 // Helm's own state in a temporary folder.
 type helmRunner struct {
 	bin, ns, home string
 }
 
-func helmCLI(ctx context.Context, t *testing.T, ns string) helmRunner {
+func helmCLI(ctx context.Context, t testing.TB, ns string) helmRunner {
 	t.Helper()
 	bin, err := cluster.EnsureHelm(ctx, cluster.NewProgress(os.Stderr))
 	if err != nil {
@@ -259,7 +269,7 @@ func (h helmRunner) run(ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func (h helmRunner) must(ctx context.Context, t *testing.T, args ...string) string {
+func (h helmRunner) must(ctx context.Context, t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := h.run(ctx, args...)
 	if err != nil {
@@ -270,7 +280,7 @@ func (h helmRunner) must(ctx context.Context, t *testing.T, args ...string) stri
 }
 
 // webhookPods waits until the webhook's Deployment has n ready replicas and no others, and returns them.
-func webhookPods(ctx context.Context, t *testing.T, ns string, n int) []corev1.Pod {
+func webhookPods(ctx context.Context, t testing.TB, ns string, n int) []corev1.Pod {
 	t.Helper()
 	sel := "app.kubernetes.io/name=binder-projects,app.kubernetes.io/component=webhook"
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(250 * time.Millisecond) {

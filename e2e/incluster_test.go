@@ -196,7 +196,7 @@ const (
 // importOurImage builds the image an operator gets (`make image`'s tarball, hack/image, for this
 // machine's platform) and imports it into containerd as an operator's runtime would pull it; once per
 // test run.
-func importOurImage(ctx context.Context, t *testing.T) {
+func importOurImage(ctx context.Context, t testing.TB) {
 	t.Helper()
 	ourImage.once.Do(func() {
 		imageDir, err := os.MkdirTemp("", "binder-projects-e2e-image-")
@@ -232,7 +232,7 @@ var ourImage struct {
 // the in-cluster replicas' pods are gone and the host webhook leads the controllers again (a replica
 // that did not release the Lease holds it until it expires), so that the next test finds the cluster
 // as before.
-func hostWebhookStepsAside(ctx context.Context, t *testing.T) {
+func hostWebhookStepsAside(ctx context.Context, t testing.TB) {
 	t.Helper()
 	if err := testCluster.StopWebhook(); err != nil {
 		t.Fatal(err)
