@@ -99,6 +99,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	// Only the hub's namespace: the Role grants no more, and a cache over every namespace would never
 	// sync, so readiness would never come.
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{*namespace: {}}
+	// The cache holds every claim of the hub's namespace (one per user): their managedFields, which
+	// nothing here reads, are most of a claim's bytes. (A write of a cached object without them leaves
+	// the server's as they are.)
+	cacheOpts.DefaultTransform = cache.TransformStripManagedFields()
 	// The webhook reads the registry from the manager's cache (a cached client), never with an API
 	// call per request; the cache is filled before the webhook is ready.
 	var registry webhook.ClaimRegistry
