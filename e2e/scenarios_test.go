@@ -362,7 +362,8 @@ func assertMutated(t *testing.T, pod *corev1.Pod, projectDir string) {
 	for _, c := range pod.Spec.InitContainers {
 		names = append(names, c.Name)
 	}
-	if want := blockCloudMetadata + " " + initContainerName; strings.Join(names, " ") != want {
+	// (with --helper-image in init-container mode, the helper's init container comes right before ours)
+	if want, withHelper := blockCloudMetadata+" "+initContainerName, blockCloudMetadata+" "+initContainerName+"-helper "+initContainerName; strings.Join(names, " ") != want && strings.Join(names, " ") != withHelper {
 		t.Errorf("init containers = %v, want %s", names, want)
 	}
 	var mounts []string

@@ -46,7 +46,10 @@ func (c *Cluster) WebhookURL() string {
 // with a certificate from the cluster's CA, waits until it serves, and registers the
 // MutatingWebhookConfiguration (URL mode, CREATE pods, component=singleuser-server in the hub namespace,
 // failurePolicy Fail).
-func (c *Cluster) StartWebhook(ctx context.Context) error {
+func (c *Cluster) StartWebhook(ctx context.Context) error { return c.StartWebhookWith(ctx) }
+
+// StartWebhookWith is StartWebhook with more flags for `serve` (e.g. --helper-image).
+func (c *Cluster) StartWebhookWith(ctx context.Context, extraArgs ...string) error {
 	if c.webhook == nil {
 		ws := &webhookState{bin: filepath.Join(c.l.path("bin"), "binder-projects"), certDir: filepath.Join(c.l.pki(), "webhook")}
 		if err := os.MkdirAll(filepath.Dir(ws.bin), 0o755); err != nil {
@@ -72,10 +75,11 @@ func (c *Cluster) StartWebhook(ctx context.Context) error {
 		}
 		c.webhook = ws
 	}
-	p, err := c.start("webhook", []string{"KUBECONFIG=" + c.Kubeconfig()}, c.webhook.bin, "serve",
+	args := append([]string{"serve",
 		"--port", strconv.Itoa(WebhookPort), "--bind-address", c.nodeIP.String(), "--cert-dir", c.webhook.certDir,
 		"--metrics-bind-address", WebhookMetricsAddr, "--health-probe-bind-address", WebhookHealthAddr,
-		"--namespace", c.opts.WebhookNamespace)
+		"--namespace", c.opts.WebhookNamespace}, extraArgs...)
+	p, err := c.start("webhook", []string{"KUBECONFIG=" + c.Kubeconfig()}, c.webhook.bin, args...)
 	if err != nil {
 		return err
 	}
