@@ -5,18 +5,12 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/binder-projects/binder-projects/e2e/cluster"
 )
 
 // tls.mode=helm keeps its CA and certificate across `helm upgrade`: the chart looks the Secrets up
@@ -30,36 +24,22 @@ func TestTheHelmModeCertificateSurvivesHelmUpgrade(t *testing.T) {
 	ctx := testContext(t, 5*time.Minute)
 	const ns, rel = "chart-upgrade", "chart-upgrade"
 	const fullname = rel + "-binder-projects"
-	helmBin, err := cluster.EnsureHelm(ctx, cluster.NewProgress(os.Stderr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := helmCLI(ctx, t, ns)
 	cs := testCluster.Client()
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	helm := func(args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, helmBin, append(args, "--kubeconfig", testCluster.Kubeconfig(), "--namespace", ns)...)
-		cmd.Dir = cluster.RepoRoot()
-		// Helm's own state (repositories, cache) stays out of the machine's home.
-		home := t.TempDir()
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-			"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out.String())
-		}
-		return out.String()
+		return h.must(ctx, t, args...)
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		exec.Command(helmBin, "uninstall", rel, "--kubeconfig", testCluster.Kubeconfig(), "--namespace", ns).Run()
+		h.run(ctx, "uninstall", rel)
 		cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, fullname, metav1.DeleteOptions{})
 		cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 	})
-	chart := filepath.Join("manifests", "chart", "binder-projects")
+	chart := chartDir()
 	values := []string{"--set", "tls.mode=helm", "--set", "webhook.replicas=0", "--set", "projectsService.enabled=false"}
 
 	type material struct{ ca, crt, key, caBundle []byte }
