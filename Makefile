@@ -9,7 +9,7 @@ E2E_TIMEOUT ?= 75m
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests need (dash, bash, busybox; chromium and its driver; JupyterHub, its proxy and singleuser server), when missing.
@@ -83,9 +83,25 @@ bench: ## Benchmarks, BENCH_COUNT runs each: prints the medians as tables (the w
 bench-report: bench ## Run the benchmarks and write section 1 of docs/performance.md and its plots from them.
 	bin/benchreport -report docs/performance.md bin/bench.txt > /dev/null
 
+BENCH_E2E_CMD := cd e2e && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 120m .
+# The saved outputs of bench-e2e that sections 2-4 of docs/performance.md are drawn from, oldest first
+# (a later run of a benchmark replaces an earlier one); the ones missing are skipped.
+BENCH_E2E_SAVED ?= docs/performance-e2e-run1.txt docs/performance-e2e-run2.txt docs/performance-e2e-latest.txt
+
 .PHONY: bench-e2e
 bench-e2e: deps-e2e ## Benchmarks on the real cluster (issue 10 §2-4: launch latency, copies, a burst, many claims); BENCH_E2E_* tune them (e2e/bench_test.go).
-	cd e2e && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 120m .
+	$(BENCH_E2E_CMD)
+
+.PHONY: bench-e2e-report
+bench-e2e-report: deps-e2e ## Run bench-e2e, save its output in docs/performance-e2e-latest.txt, and write sections 2-4 of docs/performance.md and their plots from it.
+	set -o pipefail; $(BENCH_E2E_CMD) 2>&1 | tee $(CURDIR)/docs/performance-e2e-latest.txt
+	$(MAKE) bench-e2e-plots
+
+.PHONY: bench-e2e-plots
+bench-e2e-plots: ## Redraw sections 2-4 of docs/performance.md (tables, plots) from the saved bench-e2e outputs (BENCH_E2E_SAVED), no cluster.
+	@mkdir -p bin
+	$(GO) build -o bin/benchreport ./hack/benchreport
+	bin/benchreport -e2e -report docs/performance.md $(foreach f,$(BENCH_E2E_SAVED),$(wildcard $(f)))
 
 .PHONY: demo
 demo: deps-e2e ## Start a real local cluster with the webhook and launch BinderHub-shaped pods for two projects.

@@ -38,11 +38,12 @@ func TestTablesShowMediansAndTheVerdict(t *testing.T) {
 }
 
 func TestWriteSectionReplacesOnlyBetweenTheMarkers(t *testing.T) {
+	beginMarker, endMarker := markers(1)
 	f := filepath.Join(t.TempDir(), "performance.md")
 	if err := os.WriteFile(f, []byte("# head\n"+beginMarker+"\nold\n"+endMarker+"\n## 2. kept\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeSection(f, "new\n"); err != nil {
+	if err := writeSection(f, 1, "new\n"); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(f)
@@ -52,7 +53,7 @@ func TestWriteSectionReplacesOnlyBetweenTheMarkers(t *testing.T) {
 	if err := os.WriteFile(f, []byte("no markers"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if writeSection(f, "x") == nil {
+	if writeSection(f, 1, "x") == nil {
 		t.Error("a file without markers was written")
 	}
 }
