@@ -40,33 +40,76 @@ type Config struct {
 	// CoLocateUserServers adds a required pod affinity that puts a user's servers on one node, so
 	// that all of them can mount the user's ReadWriteOnce claim.
 	CoLocateUserServers bool
-	// HelperImage is the image of our own binary (binder-projects), run by an init container before
-	// ours that copies the binary into a shared emptyDir, where our init container runs it to record
-	// seeds and update projects (docs/updates.md). Empty: no helper, no updates (an update request is
-	// answered with a warning).
+	// HelperImage is the image of our own binary (binder-projects), which our init container runs to
+	// record seeds and update projects (docs/updates.md); HelperMode says how the binary reaches it.
+	// Empty: no helper, no updates (an update request is answered with a warning).
 	HelperImage string
+	// HelperMode is how the helper reaches our init container: HelperImageVolume (the default: the
+	// image mounted read-only as an image volume, no extra container) or HelperInitContainer (an init
+	// container from the image, before ours, copies the binary into a shared emptyDir: for clusters
+	// older than Kubernetes 1.35 or runtimes without image volumes).
+	HelperMode HelperMode
 	// UpdateOnLaunch updates a project whenever it is launched at a commit other than the one the
 	// registry records for it. Off, an update runs only when asked for (AnnotationUpdate, or the
 	// registry's update queue).
 	UpdateOnLaunch bool
 }
 
-// The helper's init container and its volume (Config.HelperImage).
+// HelperMode is how the helper's binary reaches our init container (Config.HelperMode).
+type HelperMode string
+
 const (
-	// HelperBinaryInImage is where the binary is in our image (its entrypoint).
+	// HelperImageVolume mounts our image read-only into our init container as an image volume
+	// (Kubernetes' ImageVolume: beta and on by default since 1.35, GA since 1.36; the runtime must
+	// support it, containerd 2.1 or later, CRI-O 1.31 or later): one image pull per node, no extra
+	// container start per launch.
+	HelperImageVolume HelperMode = "image-volume"
+	// HelperInitContainer runs an init container from our image, before ours, that copies the binary
+	// into a shared emptyDir (binder-projects install-helper): for any cluster, at the cost of one
+	// more container start per launch (about 1 s: the kubelet notices an init container's exit only at
+	// its next relist).
+	HelperInitContainer HelperMode = "init-container"
+)
+
+// ParseHelperMode checks a --helper-mode value.
+func ParseHelperMode(s string) (HelperMode, error) {
+	switch m := HelperMode(s); m {
+	case HelperImageVolume, HelperInitContainer:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q is not a helper mode: use %s or %s", s, HelperImageVolume, HelperInitContainer)
+}
+
+// The helper's volume, its mount and, in HelperInitContainer mode, its init container
+// (Config.HelperImage).
+const (
+	// HelperBinaryInImage is where the binary is in our image (its entrypoint; hack/image).
 	HelperBinaryInImage = "/usr/local/bin/binder-projects"
-	// HelperMountPath is where the helper's emptyDir is mounted in both init containers.
+	// HelperMountPath is where the helper's volume is mounted: read-only in our init container, and
+	// writable in the helper's init container (HelperInitContainer mode).
 	HelperMountPath = "/binder-projects-helper"
-	// HelperBinaryName is the binary's name in the emptyDir.
+	// HelperBinaryName is the binary's name in the emptyDir (HelperInitContainer mode).
 	HelperBinaryName = "binder-projects"
-	// HelperVolumeName is the emptyDir volume that carries the binary.
+	// HelperVolumeName is the volume that carries the binary: an image volume of our image
+	// (HelperImageVolume) or an emptyDir (HelperInitContainer).
 	HelperVolumeName = "binder-projects-helper"
 	// helperContainerSuffix follows InitContainerName in the name of the helper's init container.
 	helperContainerSuffix = "-helper"
 )
 
-// HelperContainerName is the name of the init container that installs the helper.
+// HelperContainerName is the name of the init container that installs the helper
+// (HelperInitContainer mode).
 func (c Config) HelperContainerName() string { return c.InitContainerName + helperContainerSuffix }
+
+// HelperBinaryPath is where our init container finds the helper (EnvHelper): the binary inside our
+// image mounted at HelperMountPath (HelperImageVolume), or the copy in the emptyDir
+// (HelperInitContainer).
+func (c Config) HelperBinaryPath() string {
+	if c.HelperMode == HelperInitContainer {
+		return HelperMountPath + "/" + HelperBinaryName
+	}
+	return HelperMountPath + HelperBinaryInImage
+}
 
 // PlaceholderUserServer is replaced, in the name templates, by KubeSpawner's {user_server}: the user
 // and server slugs joined (just the user's for the default server).
@@ -83,6 +126,7 @@ func DefaultConfig() Config {
 		VolumeNameTemplate:  "volume-" + PlaceholderUsername,
 		SlugScheme:          SlugSafe,
 		CoLocateUserServers: true,
+		HelperMode:          HelperImageVolume,
 	}
 }
 
@@ -124,9 +168,12 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(c.HelperImage, " \t\r\n") {
 			errs = append(errs, fmt.Errorf("--helper-image=%q must be an image reference, without white space", c.HelperImage))
 		}
-		if msgs := validation.IsDNS1123Label(c.HelperContainerName()); len(msgs) > 0 {
+		if msgs := validation.IsDNS1123Label(c.HelperContainerName()); c.HelperMode == HelperInitContainer && len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("--init-container-name=%q: the helper's init container %q is not a valid name: %s", c.InitContainerName, c.HelperContainerName(), strings.Join(msgs, "; ")))
 		}
+	}
+	if _, err := ParseHelperMode(string(c.HelperMode)); err != nil {
+		errs = append(errs, fmt.Errorf("--helper-mode: %w", err))
 	}
 	if _, err := ParseSlugScheme(string(c.SlugScheme)); err != nil {
 		errs = append(errs, fmt.Errorf("--slug-scheme: %w", err))

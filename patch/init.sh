@@ -32,10 +32,11 @@
 #                            a refusal). See "Tombstones" below.
 #   BINDER_PROJECTS_POD      the pod's name, 1 to 253 of [a-z0-9.-], not starting with a dot; may be
 #                            empty or unset. A bad one is ignored, with a warning. See the pod rule below.
-#   BINDER_PROJECTS_HELPER   absolute path of our static binary (binder-projects, copied into a shared
-#                            emptyDir by an init container before this one); may be empty or unset. If
-#                            it is not an executable file, it is not used (a log line says so): the
-#                            script then works as without it.
+#   BINDER_PROJECTS_HELPER   absolute path of our static binary (binder-projects: inside our image,
+#                            mounted read-only as an image volume, or copied into a shared emptyDir by
+#                            an init container before this one); may be empty or unset. If it is not
+#                            an executable file, it is not used (a log line says so): the script then
+#                            works as without it. Nothing is written next to it.
 #   BINDER_PROJECTS_COMMIT   the commit (or ref) the image was built from: 1 to 128 of [A-Za-z0-9._-],
 #                            not starting with a dot or a dash; may be empty or unset. A bad one is not
 #                            used (a log line says so): no seed is recorded, no update runs.

@@ -30,8 +30,9 @@ const (
 	// flock carries it, so a later start of the same pod name (which Kubernetes allows only once the
 	// earlier pod is gone) knows that folder is dead.
 	EnvPod = "BINDER_PROJECTS_POD"
-	// EnvHelper is the absolute path of our static binary (binder-projects), copied into a shared
-	// emptyDir by the helper's init container (Config.HelperImage). With it, the script recovers an
+	// EnvHelper is the absolute path of our static binary (binder-projects): inside our image, mounted
+	// read-only as an image volume, or copied into a shared emptyDir by the helper's init container
+	// (Config.HelperImage, Config.HelperMode). With it, the script recovers an
 	// interrupted update of the project at every start, records what a new project was seeded with
 	// (binder-projects seeded), and updates an existing one when EnvUpdate asks for it. Without it (or
 	// if it is not executable), the script works as before the helper existed.

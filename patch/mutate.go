@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,8 +190,10 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 // MutateWith is Mutate with what the registry holds: besides the deletion queue, the update queue
 // (an entry for the launched project is handed to its init container, recorded in
 // AnnotationUpdateHanded) and the recorded commits (Config.UpdateOnLaunch). With Config.HelperImage,
-// an init container from that image, before ours, copies the helper binary into an emptyDir that ours
-// mounts read-only (EnvHelper, EnvCommit); an update asked for (AnnotationUpdate, a queued request,
+// our init container mounts that image read-only as an image volume (HelperImageVolume), or an init
+// container from it, before ours, copies the helper binary into an emptyDir that ours mounts
+// read-only (HelperInitContainer); either way ours gets the binary's path (EnvHelper) and the commit
+// (EnvCommit). An update asked for (AnnotationUpdate, a queued request,
 // or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate, with or without the
 // helper (without it, the init container answers with a warning).
 func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.ErrorList) {
@@ -214,9 +217,9 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 	vol, errs2 := planVolume(in, cfg, nb, p.Dir)
 	errs = append(errs, errs2...)
 	if cfg.HelperImage != "" {
-		if v := findVolume(in.Spec.Volumes, HelperVolumeName); v >= 0 && in.Spec.Volumes[v].EmptyDir == nil {
+		if v := findVolume(in.Spec.Volumes, HelperVolumeName); v >= 0 && !isHelperVolume(in.Spec.Volumes[v], cfg) {
 			errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
-				HelperVolumeName+" (binder-projects adds an emptyDir of this name for its helper)"))
+				HelperVolumeName+" (binder-projects adds "+helperVolumeKind(cfg)+" of this name for its helper)"))
 		}
 	}
 	var updateHanded *QueuedUpdate
@@ -248,7 +251,7 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 		ensureHelper(out, cfg, nbc, &ic, p.Commit)
 	}
 	ensureInitContainer(out, ic)
-	if cfg.HelperImage != "" {
+	if cfg.HelperImage != "" && cfg.HelperMode == HelperInitContainer {
 		ensureInitContainerBefore(out, helperContainer(cfg, nbc), cfg.InitContainerName)
 	}
 	if cfg.CoLocateUserServers {
@@ -502,18 +505,47 @@ func ensureMount(c *corev1.Container, m corev1.VolumeMount) {
 	c.VolumeMounts = append(c.VolumeMounts, m)
 }
 
-// ensureHelper gives the pod the helper's emptyDir and our init container ic its read-only mount and
-// env (the helper's path, and the commit when it is one the helper takes).
+// ensureHelper gives the pod the helper's volume (helperVolume; one already there was checked to be
+// isHelperVolume) and our init container ic its read-only mount and env (the helper's path, and the
+// commit when it is one the helper takes).
 func ensureHelper(pod *corev1.Pod, cfg Config, nb *corev1.Container, ic *corev1.Container, commit string) {
 	if findVolume(pod.Spec.Volumes, HelperVolumeName) < 0 {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName,
-			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, helperVolume(cfg))
 	}
 	ic.VolumeMounts = append(ic.VolumeMounts, corev1.VolumeMount{Name: HelperVolumeName, MountPath: HelperMountPath, ReadOnly: true})
-	ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvHelper, Value: HelperMountPath + "/" + HelperBinaryName})
+	ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvHelper, Value: cfg.HelperBinaryPath()})
 	if ValidCommit(commit) {
 		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvCommit, Value: commit})
 	}
+}
+
+// helperVolume is the volume that carries the helper: our image as an image volume, pulled only if
+// the node does not have it (the chart names a versioned image; a :latest one is not pulled again), or
+// the emptyDir the helper's init container fills.
+func helperVolume(cfg Config) corev1.Volume {
+	if cfg.HelperMode == HelperInitContainer {
+		return corev1.Volume{Name: HelperVolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+	}
+	return corev1.Volume{Name: HelperVolumeName, VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{
+		Reference: cfg.HelperImage, PullPolicy: corev1.PullIfNotPresent}}}
+}
+
+// isHelperVolume reports whether a volume of the helper's name is one ensureHelper may keep: any
+// emptyDir (HelperInitContainer), or exactly the image volume helperVolume adds (HelperImageVolume;
+// another image would run another binary).
+func isHelperVolume(v corev1.Volume, cfg Config) bool {
+	if cfg.HelperMode == HelperInitContainer {
+		return v.EmptyDir != nil
+	}
+	return reflect.DeepEqual(v.VolumeSource, helperVolume(cfg).VolumeSource)
+}
+
+// helperVolumeKind says, for a refusal, what helperVolume adds.
+func helperVolumeKind(cfg Config) string {
+	if cfg.HelperMode == HelperInitContainer {
+		return "an emptyDir"
+	}
+	return fmt.Sprintf("an image volume (image %s, pullPolicy %s)", cfg.HelperImage, corev1.PullIfNotPresent)
 }
 
 // helperContainer is the init container that copies our binary into the helper's emptyDir: our

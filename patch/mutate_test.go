@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -531,10 +532,17 @@ func TestTheUsersClaimGetsKubeSpawnersLifecycle(t *testing.T) {
 	}
 }
 
-// helperConfig is the default configuration with the helper.
+// helperConfig is the default configuration with the helper (in the default mode, an image volume).
 func helperConfig() Config {
 	cfg := DefaultConfig()
 	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	return cfg
+}
+
+// initContainerHelperConfig is helperConfig with the helper's init container (HelperInitContainer).
+func initContainerHelperConfig() Config {
+	cfg := helperConfig()
+	cfg.HelperMode = HelperInitContainer
 	return cfg
 }
 
@@ -557,8 +565,8 @@ func initEnv(t *testing.T, pod *corev1.Pod, name string) (map[string]string, boo
 	return env, mounted
 }
 
-func TestTheHelperRunsBeforeOurInitContainerAndHandsItTheBinaryAndTheCommit(t *testing.T) {
-	cfg := helperConfig()
+func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerAndHandsItTheBinaryAndTheCommit(t *testing.T) {
+	cfg := initContainerHelperConfig()
 	for _, name := range []string{"z2jh4-binderhub-dynamic", "binderhub-storage-none", "memory-limits", "named-server-user-claim"} {
 		t.Run(name, func(t *testing.T) {
 			in := fixture(t, name)
@@ -608,6 +616,116 @@ func TestTheHelperRunsBeforeOurInitContainerAndHandsItTheBinaryAndTheCommit(t *t
 			}
 			if diff := cmp.Diff(out, twice); diff != "" {
 				t.Errorf("not idempotent (-once +twice):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContainerAdded(t *testing.T) {
+	cfg := helperConfig()
+	if cfg.HelperMode != HelperImageVolume {
+		t.Fatalf("the default helper mode is %q, want %q", cfg.HelperMode, HelperImageVolume)
+	}
+	for _, name := range []string{"z2jh4-binderhub-dynamic", "binderhub-storage-none", "memory-limits", "named-server-user-claim"} {
+		t.Run(name, func(t *testing.T) {
+			in := fixture(t, name)
+			before := in.DeepCopy()
+			out, errs := Mutate(in, cfg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(before, in); diff != "" {
+				t.Errorf("input modified (-before +after):\n%s", diff)
+			}
+			// Exactly the init containers of the pod without the helper: no extra container start.
+			without, errs := Mutate(in, DefaultConfig())
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(containerNames(without.Spec.InitContainers), containerNames(out.Spec.InitContainers)); diff != "" {
+				t.Errorf("init containers (-without the helper +with it):\n%s", diff)
+			}
+			wantVol := corev1.Volume{Name: "binder-projects-helper", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{
+				Reference: "registry.example.org/binder-projects:1.0", PullPolicy: corev1.PullIfNotPresent}}}
+			if diff := cmp.Diff(append(slices.Clone(without.Spec.Volumes), wantVol), out.Spec.Volumes); diff != "" {
+				t.Errorf("volumes (-want +got):\n%s", diff)
+			}
+			ic := out.Spec.InitContainers[findContainer(out.Spec.InitContainers, "binder-projects-init")]
+			wantMount := corev1.VolumeMount{Name: "binder-projects-helper", MountPath: "/binder-projects-helper", ReadOnly: true}
+			if n := len(ic.VolumeMounts); n == 0 || !cmp.Equal(wantMount, ic.VolumeMounts[n-1]) {
+				t.Errorf("our init container's mounts %+v, want the last one %+v", ic.VolumeMounts, wantMount)
+			}
+			env, _ := initEnv(t, out, "binder-projects-init")
+			// hack/image puts the binary at /usr/local/bin/binder-projects: the image's root is the mount.
+			if env[EnvHelper] != "/binder-projects-helper/usr/local/bin/binder-projects" || env[EnvCommit] != out.Annotations[AnnotationCommit] || env[EnvCommit] == "" {
+				t.Errorf("env %s=%q %s=%q, want the binary inside the mounted image and the commit %q", EnvHelper, env[EnvHelper], EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit])
+			}
+			if _, ok := env[EnvUpdate]; ok {
+				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
+			}
+			// Everything else is as in init-container mode: the same pod less the helper's container,
+			// with another volume source and binary path.
+			viaInit, errs := Mutate(in, initContainerHelperConfig())
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			viaInit.Spec.InitContainers = slices.DeleteFunc(viaInit.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == "binder-projects-init-helper" })
+			viaInit.Spec.Volumes[findVolume(viaInit.Spec.Volumes, HelperVolumeName)] = wantVol
+			vic := &viaInit.Spec.InitContainers[findContainer(viaInit.Spec.InitContainers, "binder-projects-init")]
+			for i := range vic.Env {
+				if vic.Env[i].Name == EnvHelper {
+					vic.Env[i].Value = "/binder-projects-helper/usr/local/bin/binder-projects"
+				}
+			}
+			if diff := cmp.Diff(viaInit, out); diff != "" {
+				t.Errorf("the two modes differ beyond the helper's delivery (-init-container mode, adjusted +image-volume mode):\n%s", diff)
+			}
+			twice, errs := Mutate(out, cfg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(out, twice); diff != "" {
+				t.Errorf("not idempotent (-once +twice):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAVolumeOfTheHelpersNameIsKeptOnlyIfItIsWhatWeWouldAdd(t *testing.T) {
+	image := func(ref string, policy corev1.PullPolicy) corev1.VolumeSource {
+		return corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: ref, PullPolicy: policy}}
+	}
+	emptyDir := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+	const ours = "registry.example.org/binder-projects:1.0"
+	for _, tc := range []struct {
+		sentence string
+		cfg      Config
+		source   corev1.VolumeSource
+		refused  string // a part of the message; "" for kept
+	}{
+		{"image-volume mode keeps exactly our image volume", helperConfig(), image(ours, corev1.PullIfNotPresent), ""},
+		{"image-volume mode refuses another image (it would run another binary)", helperConfig(), image("registry.example.org/other:1", corev1.PullIfNotPresent), "an image volume (image " + ours + ", pullPolicy IfNotPresent)"},
+		{"image-volume mode refuses our image with another pull policy", helperConfig(), image(ours, corev1.PullAlways), "an image volume"},
+		{"image-volume mode refuses an emptyDir", helperConfig(), emptyDir, "an image volume"},
+		{"init-container mode keeps an emptyDir", initContainerHelperConfig(), emptyDir, ""},
+		{"init-container mode refuses an image volume", initContainerHelperConfig(), image(ours, corev1.PullIfNotPresent), "an emptyDir"},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			pod := fixture(t, "z2jh4-binderhub-dynamic")
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName, VolumeSource: tc.source})
+			out, errs := Mutate(pod, tc.cfg)
+			if tc.refused == "" {
+				if len(errs) > 0 {
+					t.Fatal(errs)
+				}
+				if n := len(pod.Spec.Volumes); len(out.Spec.Volumes) != n || !cmp.Equal(pod.Spec.Volumes[n-1], out.Spec.Volumes[n-1]) {
+					t.Errorf("volumes %+v, want the pod's own kept, none added", out.Spec.Volumes)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].Field != fmt.Sprintf("spec.volumes[%d].name", len(pod.Spec.Volumes)-1) ||
+				!strings.Contains(errs[0].Error(), tc.refused) {
+				t.Errorf("errors %v, want one for the volume saying binder-projects adds %s", errs, tc.refused)
 			}
 		})
 	}
@@ -730,5 +848,21 @@ func TestConfigRefusesAHelperMountedWhereTheProjectsAre(t *testing.T) {
 	}
 	if err := helperConfig().Validate(); err != nil {
 		t.Errorf("the default configuration with a helper image: %v", err)
+	}
+	if err := initContainerHelperConfig().Validate(); err != nil {
+		t.Errorf("the default configuration with the helper's init container: %v", err)
+	}
+	cfg = helperConfig()
+	cfg.HelperMode = "sidecar"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--helper-mode") {
+		t.Errorf("Validate() = %v, want an error naming --helper-mode", err)
+	}
+	for _, s := range []string{"image-volume", "init-container"} {
+		if m, err := ParseHelperMode(s); err != nil || string(m) != s {
+			t.Errorf("ParseHelperMode(%q) = %q, %v", s, m, err)
+		}
+	}
+	if _, err := ParseHelperMode(""); err == nil {
+		t.Error("ParseHelperMode accepts an empty mode")
 	}
 }

@@ -144,15 +144,28 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	return out
 }
 
-// goldenHelperPrefix starts the names of the cases run with the helper (patch.Config.HelperImage).
-const goldenHelperPrefix = "helper-"
+// goldenHelperPrefixes start the names of the cases run with the helper (patch.Config.HelperImage),
+// one for each helper mode.
+var goldenHelperPrefixes = map[string]patch.HelperMode{
+	"helper-image-volume-":   patch.HelperImageVolume,
+	"helper-init-container-": patch.HelperInitContainer,
+}
 
-// goldenConfig is the configuration a case runs with: the default, with the helper for the cases
-// whose name starts with goldenHelperPrefix.
+// goldenConfig is the configuration a case runs with: the default, with the helper in that mode for
+// the cases whose name starts with one of goldenHelperPrefixes. Any other name starting with
+// "helper-" is a mistake (which mode?) and panics.
 func goldenConfig(in string) patch.Config {
 	cfg := patch.DefaultConfig()
-	if strings.HasPrefix(filepath.Base(in), goldenHelperPrefix) {
-		cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	base := filepath.Base(in)
+	for prefix, mode := range goldenHelperPrefixes {
+		if strings.HasPrefix(base, prefix) {
+			cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+			cfg.HelperMode = mode
+			return cfg
+		}
+	}
+	if strings.HasPrefix(base, "helper-") {
+		panic(fmt.Sprintf("golden case %s: name the helper's mode (helper-image-volume- or helper-init-container-)", base))
 	}
 	return cfg
 }

@@ -138,9 +138,21 @@ var (
 	webhooks   = map[string]*admission.Webhook{}
 )
 
-// webhookFor is the webhook in mode whose registry holds queue (built once: a scheme is costly).
-func webhookFor(queue []projects.Queued, mode PatchMode) *admission.Webhook {
-	key := fmt.Sprint(queue, mode)
+// propertyConfigs are the configurations the property is checked with: the default (no helper), and
+// the helper in each mode (its volume, mount and env; in init-container mode, its init container).
+var propertyConfigs = func() []patch.Config {
+	imageVolume := patch.DefaultConfig()
+	imageVolume.HelperImage = "registry.example.org/binder-projects:1.0"
+	imageVolume.HelperMode = patch.HelperImageVolume
+	initContainer := imageVolume
+	initContainer.HelperMode = patch.HelperInitContainer
+	return []patch.Config{patch.DefaultConfig(), imageVolume, initContainer}
+}()
+
+// webhookFor is the webhook with cfg in mode whose registry holds queue (built once: a scheme is
+// costly).
+func webhookFor(cfg patch.Config, queue []projects.Queued, mode PatchMode) *admission.Webhook {
+	key := fmt.Sprint(cfg, queue, mode)
 	webhooksMu.Lock()
 	defer webhooksMu.Unlock()
 	if wh, ok := webhooks[key]; ok {
@@ -150,14 +162,21 @@ func webhookFor(queue []projects.Queued, mode PatchMode) *admission.Webhook {
 	if queue != nil {
 		opts = append(opts, WithRegistry(fakeRegistry{queue}, 0))
 	}
-	webhooks[key] = NewWebhook(patch.DefaultConfig(), logr.Discard(), opts...)
+	webhooks[key] = NewWebhook(cfg, logr.Discard(), opts...)
 	return webhooks[key]
 }
 
-// propertyCase checks the property on one request pod. It returns whether Mutate rewrote the pod.
+// propertyCase checks the property on one request pod with the default configuration.
 func propertyCase(t testing.TB, podJSON []byte, queue []projects.Queued) bool {
 	t.Helper()
-	m := &PodMutator{Config: patch.DefaultConfig()}
+	return propertyCaseWith(t, patch.DefaultConfig(), podJSON, queue)
+}
+
+// propertyCaseWith checks the property on one request pod with cfg. It returns whether Mutate
+// rewrote the pod.
+func propertyCaseWith(t testing.TB, cfg patch.Config, podJSON []byte, queue []projects.Queued) bool {
+	t.Helper()
+	m := &PodMutator{Config: cfg}
 	if queue != nil {
 		m.Registry = fakeRegistry{queue}
 	}
@@ -179,14 +198,14 @@ func propertyCase(t testing.TB, podJSON []byte, queue []projects.Queued) bool {
 	}
 	checkDisjoint(t, plan)
 
-	library := reviewPatch(t, webhookFor(queue, PatchDiff), podJSON)
+	library := reviewPatch(t, webhookFor(cfg, queue, PatchDiff), podJSON)
 	fromPlan, fromLibrary := applyJSONPatch(t, podJSON, plan), applyJSONPatch(t, podJSON, library)
 	if d := samePod(t, fromPlan, fromLibrary); d != "" {
 		t.Fatalf("the plan patch makes another pod than the library's diff:\n%s\npod: %s\nplan: %s\nlibrary: %s", d, podJSON, abbreviate(plan), abbreviate(library))
 	}
 	// And the handler answers with the plan patch (no fallback to the library: a replaced init
 	// container's operations come from a diff of maps, in no fixed order).
-	served := reviewPatch(t, webhookFor(queue, PatchPlan), podJSON)
+	served := reviewPatch(t, webhookFor(cfg, queue, PatchPlan), podJSON)
 	checkDisjoint(t, served)
 	if !bytes.Equal(applyJSONPatch(t, podJSON, served), fromPlan) {
 		t.Fatalf("the served patch is not the plan patch:\n%s\nwant %s", abbreviate(served), abbreviate(plan))
@@ -320,8 +339,10 @@ func TestPlanPatchOnFixtures(t *testing.T) {
 		}
 		t.Run(f, func(t *testing.T) {
 			for _, queue := range [][]projects.Queued{nil, {{Dir: "gh_old_project", QueuedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}}} {
-				if propertyCase(t, podJSON, queue) {
-					mutated++
+				for _, cfg := range propertyConfigs {
+					if propertyCaseWith(t, cfg, podJSON, queue) {
+						mutated++
+					}
 				}
 			}
 		})
@@ -339,11 +360,14 @@ func TestPlanPatchOnGeneratedPods(t *testing.T) {
 		n = 200
 	}
 	mutated := 0
+	mutatedBy := make([]int, len(propertyConfigs))
 	shapes := map[string]int{}
 	for seed := range uint64(n) {
 		podJSON, queue, shape := genPod(seed)
-		if propertyCase(t, podJSON, queue) {
+		c := seed % uint64(len(propertyConfigs))
+		if propertyCaseWith(t, propertyConfigs[c], podJSON, queue) {
 			mutated++
+			mutatedBy[c]++
 			for _, s := range shape {
 				shapes[s]++
 			}
@@ -354,6 +378,11 @@ func TestPlanPatchOnGeneratedPods(t *testing.T) {
 	}
 	if mutated < n/3 {
 		t.Errorf("only %d of %d generated pods were mutated", mutated, n)
+	}
+	for c, k := range mutatedBy {
+		if k < n/10 {
+			t.Errorf("only %d generated pods were mutated with the configuration %+v", k, propertyConfigs[c])
+		}
 	}
 	for _, s := range genShapes {
 		if shapes[s] < 5 {
@@ -369,7 +398,7 @@ func FuzzPlanPatchGenerated(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seed uint64) {
 		podJSON, queue, _ := genPod(seed)
-		propertyCase(t, podJSON, queue)
+		propertyCaseWith(t, propertyConfigs[seed%uint64(len(propertyConfigs))], podJSON, queue)
 	})
 }
 

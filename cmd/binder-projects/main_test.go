@@ -138,9 +138,12 @@ func TestMutatePrintsWhatTheWebhookMakesOfEveryFixture(t *testing.T) {
 	for _, f := range fixtures(t) {
 		t.Run(f.Name, func(t *testing.T) {
 			args := []string{"mutate", "-f", f.Input}
-			if strings.HasPrefix(f.Name, "helper-") {
-				// The webhook's golden test runs these cases with the helper (goldenConfig).
-				args = append(args, "--helper-image=registry.example.org/binder-projects:1.0")
+			// The webhook's golden test runs these cases with the helper, in the mode the name gives
+			// (goldenConfig).
+			for _, mode := range []string{"image-volume", "init-container"} {
+				if strings.HasPrefix(f.Name, "helper-"+mode+"-") {
+					args = append(args, "--helper-image=registry.example.org/binder-projects:1.0", "--helper-mode="+mode)
+				}
 			}
 			got := runCommand(t, "", args...)
 

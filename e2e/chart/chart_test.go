@@ -358,7 +358,7 @@ func TestTheUpdatesHelperIsTheWebhooksOwnImageUnlessTurnedOff(t *testing.T) {
 	helperArgs := func(r rendered) []string {
 		var out []string
 		for _, a := range webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args {
-			if strings.HasPrefix(a, "--helper-image=") || strings.HasPrefix(a, "--update-on-launch=") {
+			if strings.HasPrefix(a, "--helper-image=") || strings.HasPrefix(a, "--helper-mode=") || strings.HasPrefix(a, "--update-on-launch=") {
 				out = append(out, a)
 			}
 		}
@@ -369,9 +369,11 @@ func TestTheUpdatesHelperIsTheWebhooksOwnImageUnlessTurnedOff(t *testing.T) {
 		want  []string
 	}{
 		{[]string{"--set", "image.repository=registry.example.org/bp", "--set", "image.tag=v7"},
-			[]string{"--helper-image=registry.example.org/bp:v7", "--update-on-launch=false"}},
+			[]string{"--helper-image=registry.example.org/bp:v7", "--helper-mode=image-volume", "--update-on-launch=false"}},
 		{[]string{"--set", "image.repository=registry.example.org/bp", "--set", "image.digest=sha256:" + strings.Repeat("a", 64)},
-			[]string{"--helper-image=registry.example.org/bp@sha256:" + strings.Repeat("a", 64), "--update-on-launch=false"}},
+			[]string{"--helper-image=registry.example.org/bp@sha256:" + strings.Repeat("a", 64), "--helper-mode=image-volume", "--update-on-launch=false"}},
+		{[]string{"--set", "image.repository=registry.example.org/bp", "--set", "image.tag=v7", "--set", "webhook.updates.helperMode=init-container"},
+			[]string{"--helper-image=registry.example.org/bp:v7", "--helper-mode=init-container", "--update-on-launch=false"}},
 		{[]string{"--set", "webhook.updates.enabled=false"}, nil},
 	} {
 		r := render(t, tc.flags...)
@@ -391,7 +393,8 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--set", "webhook.homeMountPath=/home/user", "--set", "webhook.projectsMountPath=/work",
 		"--set", "webhook.notebookContainer=nb", "--set", "webhook.initContainerName=seed",
 		"--set", "webhook.allowPerServerClaims=true", "--set", "webhook.coLocateUserServers=false",
-		"--set", "webhook.updates.helperImage=registry.example.org/helper:2", "--set", "webhook.updates.onLaunch=true",
+		"--set", "webhook.updates.helperImage=registry.example.org/helper:2", "--set", "webhook.updates.helperMode=init-container",
+		"--set", "webhook.updates.onLaunch=true",
 		"--set", "webhook.claim.size=1Gi", "--set", "webhook.claim.storageClass=fast",
 		"--set", "webhook.claim.accessMode=ReadWriteMany", "--set", "webhook.leaderElection=false",
 		"--set", "webhook.logLevel=2", "--set", "webhook.metrics.enabled=false", "--set", "webhook.port=10443",
@@ -403,7 +406,7 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--slug-scheme=escape", "--volume-name-template=home-{username}", "--home-mount-path=/home/user",
 		"--projects-mount-path=/work", "--notebook-container=nb", "--init-container-name=seed",
 		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
-		"--helper-image=registry.example.org/helper:2", "--update-on-launch=true", "--claim-size=1Gi",
+		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true", "--claim-size=1Gi",
 		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "-v=2"}
 	if diff := cmp.Diff(want, webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args); diff != "" {
 		t.Errorf("serve's args (-want +got):\n%s", diff)
@@ -443,6 +446,7 @@ func TestTheSchemaRejectsBadValuesReadably(t *testing.T) {
 		{[]string{"--set", "webhook.maxProjects=-1"}, []string{"maxProjects"}},
 		{[]string{"--set", "tls.mode=secret"}, []string{"secret", "name"}},
 		{[]string{"--set", "webhook.claim.accessMode=ReadWriteSometimes"}, []string{"accessMode"}},
+		{[]string{"--set", "webhook.updates.helperMode=sidecar"}, []string{"helperMode", "image-volume", "init-container"}},
 	} {
 		_, err := helm(templateArgs(tc.flags...)...)
 		if err == nil {
