@@ -23,13 +23,22 @@ import (
 // pod annotation other launchers set): exactly the three-way result, the new version of the edited
 // file beside it; the report, the registry's lastUpdate and the ProjectUpdated Event say so; a relaunch
 // without an update changes nothing.
+//
+// Both ways of handing the helper to the init container: our image mounted as an image volume (the
+// default), and an extra init container copying the binary into an emptyDir.
 func TestAProjectUpdatedToANewerCommitKeepsTheUsersEditsAndTakesTheRest(t *testing.T) {
+	for _, mode := range []string{"image-volume", "init-container"} {
+		t.Run(mode, func(t *testing.T) { updateScenario(t, mode, "updater-"+strings.Split(mode, "-")[0]) })
+	}
+}
+
+func updateScenario(t *testing.T, mode, user string) {
 	ctx := testContext(t, 10*time.Minute)
 	importOurImage(ctx, t)
 	if err := testCluster.StopWebhook(); err != nil {
 		t.Fatal(err)
 	}
-	if err := testCluster.StartWebhookWith(ctx, "--helper-image="+inClusterImageRepo+":"+inClusterImageTag); err != nil {
+	if err := testCluster.StartWebhookWith(ctx, "--helper-image="+inClusterImageRepo+":"+inClusterImageTag, "--helper-mode="+mode); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -41,7 +50,6 @@ func TestAProjectUpdatedToANewerCommitKeepsTheUsersEditsAndTakesTheRest(t *testi
 		}
 	})
 
-	const user = "updater"
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +95,17 @@ func TestAProjectUpdatedToANewerCommitKeepsTheUsersEditsAndTakesTheRest(t *testi
 	for _, c := range admitted.Spec.InitContainers {
 		names = append(names, c.Name)
 	}
-	t.Logf("init containers: %v", names)
+	wantHelper := mode == "init-container"
+	if got := contains(names, patch.DefaultConfig().InitContainerName+"-helper"); got != wantHelper {
+		t.Errorf("in %s mode the init containers are %v", mode, names)
+	}
+	imageVolume := false
+	for _, v := range admitted.Spec.Volumes {
+		imageVolume = imageVolume || v.Image != nil && v.Image.Reference == inClusterImageRepo+":"+inClusterImageTag
+	}
+	if imageVolume != !wantHelper {
+		t.Errorf("in %s mode the pod has an image volume of our image: %v", mode, imageVolume)
+	}
 	report := initReport(ctx, t, running.Name)
 	if report.Update == nil || report.Update.State != patch.ReportUpdateUpdated || report.Update.Commit != repoANewCommit.Commit || report.Update.From != repoA.Commit {
 		t.Fatalf("the init container's report on the update: %+v, want updated from %s to %s", report.Update, repoA.Commit, repoANewCommit.Commit)
