@@ -280,9 +280,19 @@ func adaptDeployment(t *testing.T, d *appsv1.Deployment) {
 	if len(c.Command) > 0 {
 		t.Fatalf("the Deployment overrides the image's entrypoint: %v", c.Command)
 	}
-	// no registry: the imported image, never pulled
+	// no registry: the imported image, never pulled; the helper (the same image, mounted into the
+	// project's init container) too
 	c.Image = inClusterImageRepo + ":" + inClusterImageTag
 	c.ImagePullPolicy = corev1.PullNever
+	helper := false
+	for i, a := range c.Args {
+		if strings.HasPrefix(a, "--helper-image=") {
+			c.Args[i], helper = "--helper-image="+c.Image, true
+		}
+	}
+	if !helper {
+		t.Errorf("the manifest's args %v do not set --helper-image (the chart's default: updates on)", c.Args)
+	}
 	// no kube-proxy: the in-cluster config reaches the API server at the node's address (its
 	// certificate names it)
 	c.Env = append(c.Env,
