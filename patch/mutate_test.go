@@ -179,13 +179,7 @@ func TestMutateNeverModifiesItsInputAndIsIdempotentForEveryFixture(t *testing.T)
 			if diff := cmp.Diff(before, in); diff != "" {
 				t.Errorf("input modified (-before +after):\n%s", diff)
 			}
-			twice, errs := Mutate(once, perServer)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			if diff := cmp.Diff(once, twice); diff != "" {
-				t.Errorf("not idempotent (-once +twice):\n%s", diff)
-			}
+			assertIdempotent(t, once, perServer, Registered{})
 			if first := once.Spec.InitContainers[0].Name; first != "block-cloud-metadata" {
 				t.Errorf("first init container is %q, want z2jh's block-cloud-metadata to stay first", first)
 			}
@@ -610,13 +604,7 @@ func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerAndHandsItTheBina
 			if _, ok := env[EnvUpdate]; ok {
 				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
 			}
-			twice, errs := Mutate(out, cfg)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			if diff := cmp.Diff(out, twice); diff != "" {
-				t.Errorf("not idempotent (-once +twice):\n%s", diff)
-			}
+			assertIdempotent(t, out, cfg, Registered{})
 		})
 	}
 }
@@ -680,13 +668,7 @@ func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContain
 			if diff := cmp.Diff(viaInit, out); diff != "" {
 				t.Errorf("the two modes differ beyond the helper's delivery (-init-container mode, adjusted +image-volume mode):\n%s", diff)
 			}
-			twice, errs := Mutate(out, cfg)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			if diff := cmp.Diff(out, twice); diff != "" {
-				t.Errorf("not idempotent (-once +twice):\n%s", diff)
-			}
+			assertIdempotent(t, out, cfg, Registered{})
 		})
 	}
 }
@@ -808,13 +790,7 @@ func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing
 			if diff := cmp.Diff(tc.wantHanded, handed); diff != "" {
 				t.Errorf("handed update (-want +got):\n%s", diff)
 			}
-			twice, errs := MutateWith(out, tc.cfg, tc.reg)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			if diff := cmp.Diff(out, twice); diff != "" {
-				t.Errorf("not idempotent (-once +twice):\n%s", diff)
-			}
+			assertIdempotent(t, out, tc.cfg, tc.reg)
 		})
 	}
 }
@@ -864,5 +840,18 @@ func TestConfigRefusesAHelperMountedWhereTheProjectsAre(t *testing.T) {
 	}
 	if _, err := ParseHelperMode(""); err == nil {
 		t.Error("ParseHelperMode accepts an empty mode")
+	}
+}
+
+// assertIdempotent mutates the mutated pod again, with the same configuration and registry: a second
+// admission must change nothing.
+func assertIdempotent(t *testing.T, once *corev1.Pod, cfg Config, reg Registered) {
+	t.Helper()
+	twice, errs := MutateWith(once, cfg, reg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if diff := cmp.Diff(once, twice); diff != "" {
+		t.Errorf("not idempotent (-once +twice):\n%s", diff)
 	}
 }
