@@ -2300,17 +2300,7 @@ func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
 				t.Fatal(err)
 			}
 			release()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("the start still waits after the lock was released; output:\n%s", out.String())
-			}
-			res := initResult{out: out.String()}
-			t.Logf("output:\n%s", res.out)
-			if err != nil {
-				t.Fatalf("exit: %v", err)
-			}
+			res := waitForEnd(t, out, done)
 			fx.checkLog(t, res, "binder-projects: deleted project gh_old\n", "project "+initProject+" is ready")
 			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
 			assertAbsent(t, fx.path("gh_old"), gone)
@@ -2344,17 +2334,7 @@ func TestInitScriptWaitsForADeletionInProgress(t *testing.T) {
 				t.Fatal(err)
 			}
 			releaseOld()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("the start still waits after the lock was released; output:\n%s", out.String())
-			}
-			res := initResult{out: out.String()}
-			t.Logf("output:\n%s", res.out)
-			if err != nil {
-				t.Fatalf("exit: %v", err)
-			}
+			res := waitForEnd(t, out, done)
 			fx.checkLog(t, res, "binder-projects: leaving .binder-projects-deleted.gh_older: a start that is still running is deleting it",
 				"binder-projects: project gh_old queued for deletion does not exist; nothing to delete", "project "+initProject+" is ready")
 			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
@@ -3016,6 +2996,24 @@ func startInBackground(t *testing.T, cmd *exec.Cmd) (*syncBuffer, <-chan error) 
 
 // waitForOutput waits until a run started by startInBackground has written want, failing if the run
 // ends first or says nothing of it within 30 s.
+// waitForEnd waits until a start begun by startInBackground, which was waiting for a lock just
+// released, ends successfully, and returns its output.
+func waitForEnd(t *testing.T, out *syncBuffer, done <-chan error) initResult {
+	t.Helper()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the start still waits after the lock was released; output:\n%s", out.String())
+	}
+	res := initResult{out: out.String()}
+	t.Logf("output:\n%s", res.out)
+	if err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	return res
+}
+
 func waitForOutput(t *testing.T, out *syncBuffer, done <-chan error, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), want); {
