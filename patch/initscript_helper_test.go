@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/binder-projects/binder-projects/update"
+	"github.com/binder-projects/binder-projects/volume"
 )
 
 // The init script with the helper: our real binary (cmd/binder-projects, built once for this test,
@@ -48,9 +48,9 @@ func changeHome(t *testing.T, fx *initFixture) {
 	chownTree(t, fx.source, notebookUID, notebookGID)
 }
 
-func readManifest(t *testing.T, fx *initFixture, project string) *update.Manifest {
+func readManifest(t *testing.T, fx *initFixture, project string) *volume.Manifest {
 	t.Helper()
-	m, err := update.ReadManifest(fx.root, project)
+	m, err := volume.ReadManifest(fx.root, project)
 	if err != nil {
 		t.Fatalf("the manifest of %s: %v", project, err)
 	}
@@ -112,7 +112,7 @@ func TestInitScriptWithTheHelper(t *testing.T) {
 				if m := readManifest(t, fx, initProject); m.Commit != commitB {
 					t.Errorf("after the update the manifest records commit %q, want %s", m.Commit, commitB)
 				}
-				assertAbsent(t, fx.path(update.UpdatesDir, initProject))
+				assertAbsent(t, fx.path(volume.UpdatesDir, initProject))
 
 				// The same update again changes nothing.
 				fx.resetReport(t)
@@ -163,7 +163,7 @@ func TestInitScriptWithTheHelper(t *testing.T) {
 					}
 					checkReport(t, res, readTestFile(t, fx.report), seededReport())
 					assertCopyOfHome(t, fx, initProject)
-					assertAbsent(t, fx.path(update.SeedsDir), fx.path(update.UpdatesDir))
+					assertAbsent(t, fx.path(volume.SeedsDir), fx.path(volume.UpdatesDir))
 
 					changeHome(t, fx)
 					fx.resetReport(t)
@@ -178,7 +178,7 @@ func TestInitScriptWithTheHelper(t *testing.T) {
 					if diff := cmp.Diff(subTree(before, "projects/"+initProject), snapshotTree(t, fx.path(initProject))); diff != "" {
 						t.Errorf("%v: the project changed (-before +after):\n%s", env, diff)
 					}
-					assertAbsent(t, fx.path(update.SeedsDir), fx.path(update.UpdatesDir))
+					assertAbsent(t, fx.path(volume.SeedsDir), fx.path(volume.UpdatesDir))
 					// The home's original again, for the next round's seed.
 					newInitHome(t, fx)
 				}
@@ -219,11 +219,11 @@ func TestInitScriptWithTheHelper(t *testing.T) {
 					t.Fatalf("seed: exit %d\n%s", res.code, res.out)
 				}
 				// Killed before its journal was written: cleaned, and the start goes on.
-				work := fx.path(update.UpdatesDir, initProject)
+				work := fx.path(volume.UpdatesDir, initProject)
 				if err := os.MkdirAll(filepath.Join(work, "staging"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				chownTree(t, fx.path(update.UpdatesDir), notebookUID, notebookGID)
+				chownTree(t, fx.path(volume.UpdatesDir), notebookUID, notebookGID)
 				fx.resetReport(t)
 				res = sh.run(t, append(fx.env(initProject, ""), helperEnv(helper, commitA)...), true)
 				if res.code != 0 {
@@ -238,7 +238,7 @@ func TestInitScriptWithTheHelper(t *testing.T) {
 					t.Fatal(err)
 				}
 				writeTestFile(t, filepath.Join(work, "journal"), "{not json")
-				chownTree(t, fx.path(update.UpdatesDir), notebookUID, notebookGID)
+				chownTree(t, fx.path(volume.UpdatesDir), notebookUID, notebookGID)
 				fx.resetReport(t)
 				before := snapshotTree(t, fx.base)
 				res = sh.run(t, append(fx.env(initProject, "gh_other_queued"), helperEnv(helper, commitA)...), true)
@@ -260,35 +260,35 @@ func TestInitScriptWithTheHelper(t *testing.T) {
 				if res.code != 0 {
 					t.Fatalf("seed: exit %d\n%s", res.code, res.out)
 				}
-				assertPresent(t, update.ManifestPath(fx.root, other))
-				if err := os.MkdirAll(filepath.Join(update.WorkPath(fx.root, other), "staging"), 0o755); err != nil {
+				assertPresent(t, volume.ManifestPath(fx.root, other))
+				if err := os.MkdirAll(filepath.Join(volume.WorkPath(fx.root, other), "staging"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				chownTree(t, fx.path(update.UpdatesDir), notebookUID, notebookGID)
+				chownTree(t, fx.path(volume.UpdatesDir), notebookUID, notebookGID)
 				fx.resetReport(t)
 				res = sh.run(t, append(fx.env(initProject, other), helperEnv(helper, commitA)...), true)
 				if res.code != 0 {
 					t.Fatalf("exit %d\n%s", res.code, res.out)
 				}
 				checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
-				assertAbsent(t, fx.path(other), update.ManifestPath(fx.root, other), update.WorkPath(fx.root, other))
-				assertPresent(t, update.ManifestPath(fx.root, initProject))
+				assertAbsent(t, fx.path(other), volume.ManifestPath(fx.root, other), volume.WorkPath(fx.root, other))
+				assertPresent(t, volume.ManifestPath(fx.root, initProject))
 			})
 
 			t.Run("a seed without a valid commit records nothing and removes a stale record", func(t *testing.T) {
 				fx := newInitFixture(t)
-				if err := os.MkdirAll(fx.path(update.SeedsDir), 0o755); err != nil {
+				if err := os.MkdirAll(fx.path(volume.SeedsDir), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				writeTestFile(t, update.ManifestPath(fx.root, initProject), "a stale manifest of a project deleted long ago")
-				chownTree(t, fx.path(update.SeedsDir), notebookUID, notebookGID)
+				writeTestFile(t, volume.ManifestPath(fx.root, initProject), "a stale manifest of a project deleted long ago")
+				chownTree(t, fx.path(volume.SeedsDir), notebookUID, notebookGID)
 				res := sh.run(t, append(fx.env(initProject, ""), helperEnv(helper, "-bad")...), true)
 				if res.code != 0 {
 					t.Fatalf("exit %d\n%s", res.code, res.out)
 				}
 				fx.checkLog(t, res, "BINDER_PROJECTS_COMMIT is not a valid commit", "no valid commit was given")
 				checkReport(t, res, readTestFile(t, fx.report), seededReport())
-				assertAbsent(t, update.ManifestPath(fx.root, initProject))
+				assertAbsent(t, volume.ManifestPath(fx.root, initProject))
 			})
 		})
 	}

@@ -251,7 +251,7 @@ func parseUpdate(value string) (*UpdateReport, error) {
 }
 
 // ValidCommit says whether c may be given to the helper as a commit (it becomes part of file names):
-// 1 to 128 of A-Z a-z 0-9 . _ -, not starting with a dot or a dash (update.CheckCommit's rule; the
+// 1 to 128 of A-Z a-z 0-9 . _ -, not starting with a dot or a dash (volume.CheckCommit's rule; the
 // init script checks it again).
 func ValidCommit(c string) bool {
 	if c == "" || len(c) > 128 || c[0] == '.' || c[0] == '-' {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/binder-projects/binder-projects/update"
+	"github.com/binder-projects/binder-projects/volume"
 )
 
 // The commands of project updates (package update) run inside a project's init container, as the
@@ -79,20 +79,20 @@ func updateCmd(name string, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch name {
 	case "seeded":
-		var r *update.RecordResult
-		if r, err = update.Record(*root, *project, *commit, logLine); err == nil {
+		var r *volume.RecordResult
+		if r, err = volume.Record(*root, *project, *commit, logLine); err == nil {
 			line = fmt.Sprintf("seeded project=%s commit=%s files=%d dirs=%d links=%d bytes=%d", *project, *commit, r.Files, r.Dirs, r.Links, r.Bytes)
 		}
 	case "update":
-		var r *update.Result
-		if r, err = update.Update(update.Options{Root: *root, Project: *project, Source: *source, Commit: *commit, Log: logLine}); err == nil {
+		var r *volume.Result
+		if r, err = volume.Update(volume.Options{Root: *root, Project: *project, Source: *source, Commit: *commit, Log: logLine}); err == nil {
 			s := r.Summary
 			line = fmt.Sprintf("updated project=%s commit=%s from=%s replaced=%d added=%d removed=%d kept=%d beside=%d stayed-deleted=%d modes=%d recovered=%s",
 				*project, r.Commit, orNone(r.OldCommit), s.Replaced, s.Added, s.Removed, s.Kept, s.Beside, s.StayedDeleted, s.Modes, orNone(r.Recovered))
 		}
 	case "recover":
 		var state string
-		if state, _, err = update.Recover(*root, *project, logLine); err == nil {
+		if state, _, err = volume.Recover(*root, *project, logLine); err == nil {
 			line = fmt.Sprintf("recovered project=%s state=%s", *project, orNone(state))
 		}
 	}
@@ -102,10 +102,10 @@ func updateCmd(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "binder-projects: error: %s\n", oneLine(err.Error()))
 	switch {
-	case errors.Is(err, update.ErrBadInput):
+	case errors.Is(err, volume.ErrBadInput):
 		fmt.Fprintf(stdout, "failed project=%s changed=no\n", safeValue(*project))
 		return 2
-	case errors.Is(err, update.ErrUnfinished):
+	case errors.Is(err, volume.ErrUnfinished):
 		fmt.Fprintf(stdout, "failed project=%s changed=unfinished\n", safeValue(*project))
 		return 3
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/binder-projects/binder-projects/update"
+	"github.com/binder-projects/binder-projects/volume"
 )
 
 // ---- the built binary, run as a process ----
@@ -381,10 +381,10 @@ func testUpdatesAProject(t *testing.T) {
 	if diff := cmp.Diff(want, readTree(t, f.project(), 1000)); diff != "" {
 		t.Errorf("the project (-want +got):\n%s", diff)
 	}
-	if m, err := update.ReadManifest(f.root, cmdProject); err != nil || m.Commit != newCommit {
+	if m, err := volume.ReadManifest(f.root, cmdProject); err != nil || m.Commit != newCommit {
 		t.Errorf("the manifest: %v, %v; want one at commit %s", m, err, newCommit)
 	}
-	if _, err := os.Lstat(update.WorkPath(f.root, cmdProject)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(volume.WorkPath(f.root, cmdProject)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the work folder is left: %v", err)
 	}
 
@@ -405,7 +405,7 @@ func testRefusesAReadOnlyFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := readTree(t, f.project(), 1000)
-	manifest, err := os.ReadFile(update.ManifestPath(f.root, cmdProject))
+	manifest, err := os.ReadFile(volume.ManifestPath(f.root, cmdProject))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func testRefusesAReadOnlyFolder(t *testing.T) {
 	if diff := cmp.Diff(before, readTree(t, f.project(), 1000)); diff != "" {
 		t.Errorf("the refused update changed the project (-want +got):\n%s", diff)
 	}
-	if got, _ := os.ReadFile(update.ManifestPath(f.root, cmdProject)); !bytes.Equal(got, manifest) {
+	if got, _ := os.ReadFile(volume.ManifestPath(f.root, cmdProject)); !bytes.Equal(got, manifest) {
 		t.Error("the refused update changed the manifest")
 	}
 }
@@ -459,7 +459,7 @@ func testFullVolume(t *testing.T) {
 	if diff := cmp.Diff(before, readTree(t, f.project(), 1000)); diff != "" {
 		t.Errorf("the failed update changed the project (-want +got):\n%s", diff)
 	}
-	if _, err := os.Lstat(update.WorkPath(f.root, cmdProject)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(volume.WorkPath(f.root, cmdProject)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the staged files are left: %v", err)
 	}
 }
@@ -478,7 +478,7 @@ func testRecoversAKilledUpdate(t *testing.T) {
 	for n := 0; ; n++ {
 		f := newVolume(t, repoV2)
 		f.change(t, changed)
-		r := f.update(t, fmt.Sprintf("%s=%d", update.TestCrashEnv, n))
+		r := f.update(t, fmt.Sprintf("%s=%d", volume.TestCrashEnv, n))
 		if r.Code == 0 {
 			if diff := cmp.Diff(after, readTree(t, f.project(), 1000)); diff != "" {
 				t.Errorf("past the last crash point (%d): the project (-want +got):\n%s", n, diff)

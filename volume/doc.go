@@ -45,4 +45,4 @@
 // link targets and modes are atomic this way; times of folders are not (a rename touches them). One
 // lock per volume (<root>/.binder-projects-updates/.lock, flock(2)) serializes updates, recoveries and
 // records of all projects on a volume.
-package update
+package volume

@@ -1,6 +1,6 @@
 //go:build !(linux && (amd64 || arm64))
 
-package update
+package volume
 
 // sysRenameat2 is 0 where renameat2(2) is not wired: renameNoReplace checks, then renames.
 const sysRenameat2 = 0
