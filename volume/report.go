@@ -1,0 +1,188 @@
+package volume
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Report is what one start of the init command did. The init command writes it as one JSON object to
+// the init container's termination message (EnvReport; kubelet keeps 4096 bytes of it), and the
+// registry controller reads it (DecodeReport): one type on both sides, no text format.
+type Report struct {
+	// Deleted and Kept are 1-based positions in the list of queued deletions the start was handed:
+	// the folders that are gone (deleted now, already absent, not a folder and left alone, a link and
+	// only the link removed, or deleted already by another start), and those that could not be
+	// deleted. Both are empty when the queue was not processed.
+	Deleted []int `json:"deleted,omitempty"`
+	Kept    []int `json:"kept,omitempty"`
+	// Project is one of the Project* states.
+	Project string `json:"project"`
+	// Update says what became of an update the launch asked for; nil when none was asked for.
+	Update *UpdateReport `json:"update,omitempty"`
+	// Warnings are one-line messages the user or the operator should see, in order.
+	Warnings []string `json:"warnings,omitempty"`
+	// Error, on failure only, says why and what to do.
+	Error string `json:"error,omitempty"`
+	// Present says whether the text held a report at all (DecodeReport): an empty termination
+	// message, or the end of the log kubelet used in its place, holds none.
+	Present bool `json:"-"`
+}
+
+// The states of Report.Project.
+const (
+	// ProjectSeeded: the project was copied from the image's home now.
+	ProjectSeeded = "seeded"
+	// ProjectExisted: the project folder was there already (or another start made it meanwhile).
+	ProjectExisted = "existed"
+	// ProjectSeededEmpty: the image has no home folder; the project was created empty.
+	ProjectSeededEmpty = "seeded-empty"
+	// ProjectFailed: the project could not be made ready.
+	ProjectFailed = "failed"
+)
+
+// UpdateReport is what became of an update a launch asked for.
+type UpdateReport struct {
+	// State is one of the Update* states.
+	State string `json:"state"`
+	// Commit is the commit the project was updated to, From the one it was at ("" if the project had
+	// no record of its seed); only for UpdateUpdated.
+	Commit string `json:"commit,omitempty"`
+	From   string `json:"from,omitempty"`
+	// Counted says whether the counts below were reported.
+	Counted bool `json:"counted,omitempty"`
+	// What the update did (docs/updates.md, "The rules").
+	Replaced      int `json:"replaced,omitempty"`
+	Added         int `json:"added,omitempty"`
+	Removed       int `json:"removed,omitempty"`
+	Kept          int `json:"kept,omitempty"`
+	Beside        int `json:"beside,omitempty"`
+	StayedDeleted int `json:"stayedDeleted,omitempty"`
+	Modes         int `json:"modes,omitempty"`
+	// Recovered is how an interrupted earlier update was finished first ("" for none).
+	Recovered string `json:"recovered,omitempty"`
+}
+
+// The states of UpdateReport.State.
+const (
+	// UpdateUpdated: the project was brought to the commit; the counts say how.
+	UpdateUpdated = "updated"
+	// UpdateNotNeeded: the project was seeded now, from the launched commit.
+	UpdateNotNeeded = "not-needed"
+	// UpdateUnavailable: no valid commit (a warning says so); nothing changed.
+	UpdateUnavailable = "unavailable"
+	// UpdateFailed: the update failed and the project is as it was (a warning says why).
+	UpdateFailed = "failed"
+	// UpdateUnfinished: the update failed and could not be rolled back; the start failed, and the next
+	// start finishes or rolls it back.
+	UpdateUnfinished = "unfinished"
+	// UpdateDeferred: the project is open in another server of the user; the update stays queued.
+	UpdateDeferred = "deferred"
+)
+
+// ErrBadReport is wrapped by every error DecodeReport returns.
+var ErrBadReport = errors.New("malformed init report")
+
+// reportLimit is what the report may take of the termination message (kubelet keeps 4096 bytes).
+const reportLimit = 4000
+
+// messageLimit is the most bytes one message of the report keeps.
+const messageLimit = 1000
+
+// OneLine is msg as one line of at most messageLimit bytes (a file name may hold a line break).
+func OneLine(msg string) string {
+	msg = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(msg)
+	if len(msg) > messageLimit {
+		cut := messageLimit - 4
+		for cut > 0 && !isRuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + " ..."
+	}
+	return msg
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// Encode is r as the termination message: one JSON object of at most reportLimit bytes. Warnings
+// that do not fit are counted in a last warning (they are in the log).
+func (r Report) Encode() []byte {
+	r.Error = OneLine(r.Error)
+	ws := make([]string, len(r.Warnings))
+	for i, w := range r.Warnings {
+		ws[i] = OneLine(w)
+	}
+	for keep := len(ws); ; keep-- {
+		r.Warnings = ws[:keep]
+		if keep < len(ws) {
+			r.Warnings = append(slices.Clip(r.Warnings), fmt.Sprintf("%d more warnings are only in the log", len(ws)-keep))
+		}
+		data, err := json.Marshal(r)
+		if err == nil && (len(data) <= reportLimit || keep == 0) {
+			return data
+		}
+	}
+}
+
+// DecodeReport reads a report from a termination message. Text that is not a JSON object (an empty
+// message, or the end of the log kubelet used in its place) holds no report: Present is false. A JSON
+// object that is not a valid report fails, wrapping ErrBadReport: a position that is not positive, a
+// position listed twice or both deleted and kept, an unknown project or update state, or a bad
+// commit: such a report is not to be trusted.
+func DecodeReport(s string) (Report, error) {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "{") {
+		return Report{}, nil
+	}
+	var r Report
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	if err := dec.Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrBadReport, err)
+	}
+	if dec.More() {
+		return Report{}, fmt.Errorf("%w: more than one object", ErrBadReport)
+	}
+	r.Present = true
+	seen := map[int]bool{}
+	for _, ps := range [][]int{r.Deleted, r.Kept} {
+		for _, p := range ps {
+			if p < 1 {
+				return Report{}, fmt.Errorf("%w: position %d is not positive", ErrBadReport, p)
+			}
+			if seen[p] {
+				return Report{}, fmt.Errorf("%w: position %d listed twice", ErrBadReport, p)
+			}
+			seen[p] = true
+		}
+	}
+	switch r.Project {
+	case ProjectSeeded, ProjectExisted, ProjectSeededEmpty, ProjectFailed:
+	default:
+		return Report{}, fmt.Errorf("%w: unknown project state %q", ErrBadReport, r.Project)
+	}
+	if u := r.Update; u != nil {
+		switch u.State {
+		case UpdateUpdated:
+			if CheckCommit(u.Commit) != nil || (u.From != "" && CheckCommit(u.From) != nil) {
+				return Report{}, fmt.Errorf("%w: update: a bad commit", ErrBadReport)
+			}
+			for _, n := range []int{u.Replaced, u.Added, u.Removed, u.Kept, u.Beside, u.StayedDeleted, u.Modes} {
+				if n < 0 {
+					return Report{}, fmt.Errorf("%w: update: a negative count", ErrBadReport)
+				}
+			}
+			switch u.Recovered {
+			case "", "finished", "rolled-back", "cleaned", "discarded":
+			default:
+				return Report{}, fmt.Errorf("%w: update: recovered %q is not a state of recovery", ErrBadReport, u.Recovered)
+			}
+		case UpdateNotNeeded, UpdateUnavailable, UpdateFailed, UpdateUnfinished, UpdateDeferred:
+		default:
+			return Report{}, fmt.Errorf("%w: unknown update state %q", ErrBadReport, u.State)
+		}
+	}
+	return r, nil
+}
