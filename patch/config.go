@@ -40,9 +40,8 @@ type Config struct {
 	// CoLocateUserServers adds a required pod affinity that puts a user's servers on one node, so
 	// that all of them can mount the user's ReadWriteOnce claim.
 	CoLocateUserServers bool
-	// HelperImage is the image of our own binary (binder-projects), which our init container runs to
-	// record seeds and update projects (docs/updates.md); HelperMode says how the binary reaches it.
-	// Empty: no helper, no updates (an update request is answered with a warning).
+	// HelperImage is the image of our own binary (binder-projects), whose init command our init
+	// container runs (Config.InitCommand); HelperMode says how the binary reaches it. Required.
 	HelperImage string
 	// HelperMode is how the helper reaches our init container: HelperImageVolume (the default: the
 	// image mounted read-only as an image volume, no extra container) or HelperInitContainer (an init
@@ -160,11 +159,14 @@ func (c Config) Validate() error {
 		{"home-mount-path", c.HomeMountPath},
 		{"projects-mount-path", c.ProjectsMountPath},
 	} {
-		if c.HelperImage != "" && p.value != "" && nested(p.value, HelperMountPath) {
+		if p.value != "" && nested(p.value, HelperMountPath) {
 			errs = append(errs, fmt.Errorf("--%s=%q must not contain or be inside %s, where the helper is mounted", p.flag, p.value, HelperMountPath))
 		}
 	}
-	if c.HelperImage != "" {
+	switch {
+	case c.HelperImage == "":
+		errs = append(errs, errors.New("--helper-image must name the image of binder-projects itself (the chart sets its own image): the project's init container runs its binary"))
+	default:
 		if strings.ContainsAny(c.HelperImage, " \t\r\n") {
 			errs = append(errs, fmt.Errorf("--helper-image=%q must be an image reference, without white space", c.HelperImage))
 		}

@@ -189,13 +189,11 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 
 // MutateWith is Mutate with what the registry holds: besides the deletion queue, the update queue
 // (an entry for the launched project is handed to its init container, recorded in
-// AnnotationUpdateHanded) and the recorded commits (Config.UpdateOnLaunch). With Config.HelperImage,
-// our init container mounts that image read-only as an image volume (HelperImageVolume), or an init
-// container from it, before ours, copies the helper binary into an emptyDir that ours mounts
-// read-only (HelperInitContainer); either way ours gets the binary's path (EnvHelper) and the commit
-// (EnvCommit). An update asked for (AnnotationUpdate, a queued request,
-// or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate, with or without the
-// helper (without it, the init container answers with a warning).
+// AnnotationUpdateHanded) and the recorded commits (Config.UpdateOnLaunch). Our init container runs
+// our binary from Config.HelperImage: that image mounted read-only as an image volume
+// (HelperImageVolume), or copied into an emptyDir by an init container from it, before ours
+// (HelperInitContainer); it gets the commit (EnvCommit). An update asked for (AnnotationUpdate, a
+// queued request, or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate.
 func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.ErrorList) {
 	p, errs := ResolveProject(in, cfg)
 	var handed []QueuedDeletion
@@ -216,11 +214,9 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 	}
 	vol, errs2 := planVolume(in, cfg, nb, p.Dir)
 	errs = append(errs, errs2...)
-	if cfg.HelperImage != "" {
-		if v := findVolume(in.Spec.Volumes, HelperVolumeName); v >= 0 && !isHelperVolume(in.Spec.Volumes[v], cfg) {
-			errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
-				HelperVolumeName+" (binder-projects adds "+helperVolumeKind(cfg)+" of this name for its helper)"))
-		}
+	if v := findVolume(in.Spec.Volumes, HelperVolumeName); v >= 0 && !isHelperVolume(in.Spec.Volumes[v], cfg) {
+		errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
+			HelperVolumeName+" (binder-projects adds "+helperVolumeKind(cfg)+" of this name for its helper)"))
 	}
 	var updateHanded *QueuedUpdate
 	for i, q := range reg.Updates {
@@ -229,7 +225,7 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 		}
 	}
 	update := p.Update || updateHanded != nil
-	if recorded := reg.Commits[p.Dir]; cfg.UpdateOnLaunch && cfg.HelperImage != "" && recorded != "" && ValidCommit(p.Commit) && recorded != p.Commit {
+	if recorded := reg.Commits[p.Dir]; cfg.UpdateOnLaunch && recorded != "" && ValidCommit(p.Commit) && recorded != p.Commit {
 		update = true
 	}
 	if len(errs) > 0 {
@@ -247,11 +243,9 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 	if update {
 		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvUpdate, Value: "1"})
 	}
-	if cfg.HelperImage != "" {
-		ensureHelper(out, cfg, nbc, &ic, p.Commit)
-	}
+	ensureHelper(out, cfg, &ic, p.Commit)
 	ensureInitContainer(out, ic)
-	if cfg.HelperImage != "" && cfg.HelperMode == HelperInitContainer {
+	if cfg.HelperMode == HelperInitContainer {
 		ensureInitContainerBefore(out, helperContainer(cfg, nbc), cfg.InitContainerName)
 	}
 	if cfg.CoLocateUserServers {
@@ -427,7 +421,7 @@ func initContainer(cfg Config, nb *corev1.Container, volume string, p Project, h
 	return corev1.Container{
 		Name:    cfg.InitContainerName,
 		Image:   p.Image,
-		Command: InitCommand(),
+		Command: cfg.InitCommand(),
 		Env: []corev1.EnvVar{
 			{Name: EnvProjectsRoot, Value: cfg.ProjectsMountPath},
 			{Name: EnvProject, Value: p.Dir},
@@ -506,14 +500,12 @@ func ensureMount(c *corev1.Container, m corev1.VolumeMount) {
 }
 
 // ensureHelper gives the pod the helper's volume (helperVolume; one already there was checked to be
-// isHelperVolume) and our init container ic its read-only mount and env (the helper's path, and the
-// commit when it is one the helper takes).
-func ensureHelper(pod *corev1.Pod, cfg Config, nb *corev1.Container, ic *corev1.Container, commit string) {
+// isHelperVolume) and our init container ic its read-only mount and the commit, when it is a valid one.
+func ensureHelper(pod *corev1.Pod, cfg Config, ic *corev1.Container, commit string) {
 	if findVolume(pod.Spec.Volumes, HelperVolumeName) < 0 {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, helperVolume(cfg))
 	}
 	ic.VolumeMounts = append(ic.VolumeMounts, corev1.VolumeMount{Name: HelperVolumeName, MountPath: HelperMountPath, ReadOnly: true})
-	ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvHelper, Value: cfg.HelperBinaryPath()})
 	if ValidCommit(commit) {
 		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvCommit, Value: commit})
 	}

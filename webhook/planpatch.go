@@ -10,13 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
 
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 // The plan patch: the JSON patch of an admission built from what patch.Mutate changed, area by area,
@@ -350,56 +348,9 @@ func (b *patchBuilder) bytes() ([]byte, error) {
 	return b.buf.Bytes(), nil
 }
 
-// appendValue writes value's JSON encoding to buf. Init containers whose command is
-// patch.InitCommand() get it from initCommandJSON, encoded once: escaping the script's tens of
-// kilobytes is otherwise the largest part of a plan patch's cost. An object's members are the same in
-// any order, so the command is simply written first.
+// appendValue writes value's JSON encoding to buf.
 func appendValue(buf *bytes.Buffer, value any) error {
-	switch v := value.(type) {
-	case corev1.Container:
-		return appendContainer(buf, &v)
-	case []corev1.Container:
-		buf.WriteByte('[')
-		for i := range v {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := appendContainer(buf, &v[i]); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-		return nil
-	}
 	j, err := json.Marshal(value)
 	buf.Write(j)
 	return err
 }
-
-func appendContainer(buf *bytes.Buffer, c *corev1.Container) error {
-	if !slices.Equal(c.Command, patch.InitCommand()) {
-		j, err := json.Marshal(c)
-		buf.Write(j)
-		return err
-	}
-	rest := *c
-	rest.Command = nil
-	j, err := json.Marshal(&rest)
-	if err != nil {
-		return err
-	}
-	cmd, err := initCommandJSON()
-	if err != nil {
-		return err
-	}
-	buf.WriteString(`{"command":`)
-	buf.Write(cmd)
-	if len(j) > 2 {
-		buf.WriteByte(',')
-	}
-	buf.Write(j[1:])
-	return nil
-}
-
-// initCommandJSON is patch.InitCommand() as JSON, encoded once.
-var initCommandJSON = sync.OnceValues(func() ([]byte, error) { return json.Marshal(patch.InitCommand()) })
