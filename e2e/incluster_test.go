@@ -5,11 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -187,44 +184,18 @@ func stripComments(doc []byte) []byte {
 	return bytes.Join(out, []byte("\n"))
 }
 
-// The image's name in containerd: `make image`'s tarball, named as a registry would serve it.
+// Our image's name in containerd (cluster.ImportOurImage).
 const (
-	inClusterImageRepo = "docker.io/library/binder-projects"
-	inClusterImageTag  = "e2e"
+	inClusterImageRepo = cluster.OurImageRepo
+	inClusterImageTag  = cluster.OurImageTag
 )
 
-// importOurImage builds the image an operator gets (`make image`'s tarball, hack/image, for this
-// machine's platform) and imports it into containerd as an operator's runtime would pull it; once per
-// test run.
+// importOurImage builds the image an operator gets and imports it into containerd, once per cluster.
 func importOurImage(ctx context.Context, t testing.TB) {
 	t.Helper()
-	ourImage.once.Do(func() {
-		imageDir, err := os.MkdirTemp("", "binder-projects-e2e-image-")
-		if err != nil {
-			ourImage.err = err
-			return
-		}
-		defer os.RemoveAll(imageDir)
-		tb := time.Now()
-		build := exec.CommandContext(ctx, "go", "run", ".", "-repo", cluster.RepoRoot(), "-out", imageDir,
-			"-platforms", "linux/"+runtime.GOARCH, "-name", inClusterImageRepo, "-version", inClusterImageTag)
-		build.Dir = filepath.Join(cluster.RepoRoot(), "hack", "image")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			ourImage.err = fmt.Errorf("building the image: %v\n%s", err, out)
-			return
-		}
-		t.Logf("built the image in %s:\n%s", time.Since(tb).Round(100*time.Millisecond), strings.TrimSpace(string(out)))
-		ourImage.err = testCluster.ImportImageTar(ctx, filepath.Join(imageDir, "binder-projects.tar"))
-	})
-	if ourImage.err != nil {
-		t.Fatal(ourImage.err)
+	if err := testCluster.ImportOurImage(ctx); err != nil {
+		t.Fatal(err)
 	}
-}
-
-var ourImage struct {
-	once sync.Once
-	err  error
 }
 
 // hostWebhookStepsAside stops the webhook the harness runs on the host (the test installs its own in

@@ -354,7 +354,7 @@ func TestEachComponentCanBeTurnedOff(t *testing.T) {
 	}
 }
 
-func TestTheUpdatesHelperIsTheWebhooksOwnImageUnlessTurnedOff(t *testing.T) {
+func TestTheInitCommandsImageIsTheWebhooksOwnUnlessNamed(t *testing.T) {
 	helperArgs := func(r rendered) []string {
 		var out []string
 		for _, a := range webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args {
@@ -374,7 +374,6 @@ func TestTheUpdatesHelperIsTheWebhooksOwnImageUnlessTurnedOff(t *testing.T) {
 			[]string{"--helper-image=registry.example.org/bp@sha256:" + strings.Repeat("a", 64), "--helper-mode=image-volume", "--update-on-launch=false"}},
 		{[]string{"--set", "image.repository=registry.example.org/bp", "--set", "image.tag=v7", "--set", "webhook.updates.helperMode=init-container"},
 			[]string{"--helper-image=registry.example.org/bp:v7", "--helper-mode=init-container", "--update-on-launch=false"}},
-		{[]string{"--set", "webhook.updates.enabled=false"}, nil},
 	} {
 		r := render(t, tc.flags...)
 		if diff := cmp.Diff(tc.want, helperArgs(r)); diff != "" {

@@ -60,6 +60,7 @@ type Cluster struct {
 	procs    map[string]*process
 	stopped  bool
 	webhook  *webhookState
+	ourImage bool // ImportOurImage has run
 	Timings  []Timing
 	detached bool
 	nftables []string

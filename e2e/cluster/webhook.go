@@ -48,8 +48,12 @@ func (c *Cluster) WebhookURL() string {
 // failurePolicy Fail).
 func (c *Cluster) StartWebhook(ctx context.Context) error { return c.StartWebhookWith(ctx) }
 
-// StartWebhookWith is StartWebhook with more flags for `serve` (e.g. --helper-image).
+// StartWebhookWith is StartWebhook with more flags for `serve` (e.g. --helper-mode). The webhook's
+// --helper-image is our image (ImportOurImage), unless extraArgs name another.
 func (c *Cluster) StartWebhookWith(ctx context.Context, extraArgs ...string) error {
+	if err := c.ImportOurImage(ctx); err != nil {
+		return err
+	}
 	if c.webhook == nil {
 		ws := &webhookState{bin: filepath.Join(c.l.path("bin"), "binder-projects"), certDir: filepath.Join(c.l.pki(), "webhook")}
 		if err := os.MkdirAll(filepath.Dir(ws.bin), 0o755); err != nil {
@@ -78,7 +82,7 @@ func (c *Cluster) StartWebhookWith(ctx context.Context, extraArgs ...string) err
 	args := append([]string{"serve",
 		"--port", strconv.Itoa(WebhookPort), "--bind-address", c.nodeIP.String(), "--cert-dir", c.webhook.certDir,
 		"--metrics-bind-address", WebhookMetricsAddr, "--health-probe-bind-address", WebhookHealthAddr,
-		"--namespace", c.opts.WebhookNamespace}, extraArgs...)
+		"--namespace", c.opts.WebhookNamespace, "--helper-image=" + OurImage}, extraArgs...)
 	p, err := c.start("webhook", []string{"KUBECONFIG=" + c.Kubeconfig()}, c.webhook.bin, args...)
 	if err != nil {
 		return err
