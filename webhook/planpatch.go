@@ -14,7 +14,6 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
-
 )
 
 // The plan patch: the JSON patch of an admission built from what patch.Mutate changed, area by area,
