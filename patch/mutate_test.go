@@ -425,6 +425,33 @@ func TestConfigValidateRefusesAnEmptyHelperImageNamingTheFlag(t *testing.T) {
 	}
 }
 
+func TestValidateClaimNamesChecksOnlyWhatNamesTheClaimForTheProjectsService(t *testing.T) {
+	// The projects service has no --helper-image (it names claims, it makes no pods).
+	if err := DefaultConfig().ValidateClaimNames(); err != nil {
+		t.Errorf("the default configuration without a helper image: %v", err)
+	}
+	c := DefaultConfig()
+	c.ClaimNameTemplate = "claim-shared"
+	c.SlugScheme = "Safe"
+	err := c.ValidateClaimNames()
+	if err == nil || !strings.Contains(err.Error(), "--slug-scheme") {
+		t.Errorf("ValidateClaimNames(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
+	}
+	c.SlugScheme = SlugSafe
+	c.VolumeNameTemplate = ""
+	err = c.ValidateClaimNames()
+	for _, want := range []string{`--claim-name-template="claim-shared" must contain {username}`, "--volume-name-template must not be empty"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateClaimNames() = %v, want an error saying %q", err, want)
+		}
+	}
+	// Validate says the same, besides the rest.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `--claim-name-template="claim-shared" must contain {username}`) ||
+		!strings.Contains(err.Error(), "--volume-name-template must not be empty") || !strings.Contains(err.Error(), "--helper-image") {
+		t.Errorf("Validate() = %v, want the claim's errors and the missing --helper-image", err)
+	}
+}
+
 func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T) {
 	cfg := testConfig()
 	cfg.HomeMountPath = "/home/user"
