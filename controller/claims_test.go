@@ -26,6 +26,13 @@ import (
 // quantities compares resource quantities by value ("10Gi" equals 10737418240).
 var quantities = cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })
 
+// testConfig is the default configuration with the helper image that --helper-image must name.
+func testConfig() patch.Config {
+	cfg := patch.DefaultConfig()
+	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	return cfg
+}
+
 // fixturePod reads a pod of webhook/testdata.
 func fixturePod(t *testing.T, name string) *corev1.Pod {
 	t.Helper()
@@ -65,7 +72,7 @@ func withoutStorage(t *testing.T, pod *corev1.Pod) *corev1.Pod {
 // mutated is the pod as the webhook admits it.
 func mutated(t *testing.T, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
-	out, errs := patch.Mutate(pod, patch.DefaultConfig())
+	out, errs := patch.Mutate(pod, testConfig())
 	if len(errs) > 0 {
 		t.Fatalf("patch.Mutate(%s): %v", pod.Name, errs)
 	}
@@ -166,7 +173,7 @@ func TestClaimFor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.pod.DeepCopy()
-			got := ClaimFor(tt.pod, patch.DefaultConfig(), tt.claims)
+			got := ClaimFor(tt.pod, testConfig(), tt.claims)
 			if diff := cmp.Diff(tt.want, got, quantities); diff != "" {
 				t.Errorf("ClaimFor (-want +got):\n%s", diff)
 			}
@@ -188,7 +195,7 @@ func TestClaimReconciler(t *testing.T) {
 		return p
 	}
 	dora := mutated(t, fixturePod(t, "binderhub-storage-none"))
-	doraClaim := ClaimFor(dora, patch.DefaultConfig(), claims)
+	doraClaim := ClaimFor(dora, testConfig(), claims)
 	existing := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        "claim-dora",
@@ -261,7 +268,7 @@ func TestClaimReconciler(t *testing.T) {
 			if err := c.List(context.Background(), &before); err != nil {
 				t.Fatal(err)
 			}
-			r := &ClaimReconciler{Client: c, Config: patch.DefaultConfig(), Claims: claims}
+			r := &ClaimReconciler{Client: c, Config: testConfig(), Claims: claims}
 
 			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: tt.request})
 			if err != nil {
@@ -313,7 +320,7 @@ func TestClaimReconcilerReturnsAnErrorWhenTheClaimCannotBeCreatedSoThePodIsRetri
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return refused },
 		}).Build()
-	r := &ClaimReconciler{Client: c, Config: patch.DefaultConfig(), Claims: DefaultClaimConfig()}
+	r := &ClaimReconciler{Client: c, Config: testConfig(), Claims: DefaultClaimConfig()}
 
 	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(dora)})
 	if !errors.Is(err, refused) {
@@ -332,7 +339,7 @@ func TestClaimReconcilerReturnsAnErrorWhenThePodCannotBeRead(t *testing.T) {
 				return unavailable
 			},
 		}).Build()
-	r := &ClaimReconciler{Client: c, Config: patch.DefaultConfig(), Claims: DefaultClaimConfig()}
+	r := &ClaimReconciler{Client: c, Config: testConfig(), Claims: DefaultClaimConfig()}
 	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "bhub", Name: "jupyter-dora"}})
 	if !errors.Is(err, unavailable) {
 		t.Errorf("Reconcile error = %v, want %v", err, unavailable)

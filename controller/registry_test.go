@@ -22,6 +22,7 @@ import (
 
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
+	"github.com/binder-projects/binder-projects/volume"
 )
 
 var (
@@ -29,12 +30,15 @@ var (
 	finished = admitted.Add(5 * time.Second)
 )
 
+// report is r as the init command writes it to its termination message.
+func report(r volume.Report) string { return string(r.Encode()) }
+
 // launchedPod is the mutated z2jh4 fixture, admitted at `admitted` with the queue entries `handed`,
-// whose init container ended with exitCode and wrote report as its termination message.
-func launchedPod(t *testing.T, exitCode int32, report string, handed ...projects.Queued) *corev1.Pod {
+// whose init container ended with exitCode and wrote message as its termination message.
+func launchedPod(t *testing.T, exitCode int32, message string, handed ...projects.Queued) *corev1.Pod {
 	t.Helper()
 	in := fixturePod(t, "z2jh4-binderhub-dynamic")
-	pod, errs := patch.Mutate(in, patch.DefaultConfig(), handed...)
+	pod, errs := patch.Mutate(in, testConfig(), handed...)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -44,7 +48,7 @@ func launchedPod(t *testing.T, exitCode int32, report string, handed ...projects
 	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{
 		{Name: "block-cloud-metadata", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
 		{Name: "binder-projects-init", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report}}},
+			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: message}}},
 	}
 	return pod
 }
@@ -102,7 +106,7 @@ func registryOn(t *testing.T, c client.Client) projects.Registry {
 func reconcile(t *testing.T, c client.Client, pod *corev1.Pod, times ...int) []recorded {
 	t.Helper()
 	log := &eventLog{}
-	r := &RegistryReconciler{Client: c, APIReader: c, Config: patch.DefaultConfig(), Recorder: log}
+	r := &RegistryReconciler{Client: c, APIReader: c, Config: testConfig(), Recorder: log}
 	n := 1
 	if len(times) > 0 {
 		n = times[0]
@@ -129,7 +133,7 @@ func TestRegistryReconciler(t *testing.T) {
 	t.Run("a successful init container records the project and clears exactly the entries it was handed and reported deleted", func(t *testing.T) {
 		old := projects.Registry{Projects: []projects.Project{{Dir: "gh_a_b", LastUsed: admitted.Add(-time.Hour)}},
 			Deletions: []projects.Queued{gone}}
-		pod := launchedPod(t, 0, "deleted=1\nkept=\nproject=seeded\n", gone)
+		pod := launchedPod(t, 0, report(volume.Report{Deleted: []int{1}, Project: volume.ProjectSeeded}), gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
 		evs := reconcile(t, c, pod, 3)
 		want := projects.Registry{Projects: []projects.Project{{Dir: "gh_a_b", LastUsed: admitted.Add(-time.Hour)}, launched}}
@@ -144,7 +148,8 @@ func TestRegistryReconciler(t *testing.T) {
 
 	t.Run("a failed init container changes nothing, the queue keeps the folder, and its reason becomes one Warning on the pod", func(t *testing.T) {
 		old := projects.Registry{Deletions: []projects.Queued{gone}}
-		pod := launchedPod(t, 1, "deleted=1\nkept=\nproject=failed\nerror=a file named gh_binder-examples_requirements is in the way of the project folder\n", gone)
+		pod := launchedPod(t, 1, report(volume.Report{Deleted: []int{1}, Project: volume.ProjectFailed,
+			Error: "a file named gh_binder-examples_requirements is in the way of the project folder"}), gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
 		evs := reconcile(t, c, pod, 2)
 		if diff := cmp.Diff(old, registryOn(t, c)); diff != "" {
@@ -153,7 +158,7 @@ func TestRegistryReconciler(t *testing.T) {
 		if len(evs) != 1 || evs[0].Type != "Warning" || evs[0].Reason != ReasonProjectFailed ||
 			!strings.Contains(evs[0].Note, "a file named gh_binder-examples_requirements is in the way") ||
 			!strings.Contains(evs[0].Note, "kubectl logs "+pod.Name+" -c binder-projects-init") {
-			t.Errorf("events = %+v, want one Warning %s carrying the script's reason and where its log is", evs, ReasonProjectFailed)
+			t.Errorf("events = %+v, want one Warning %s carrying the init command's reason and where its log is", evs, ReasonProjectFailed)
 		}
 	})
 
@@ -169,7 +174,8 @@ func TestRegistryReconciler(t *testing.T) {
 	})
 
 	t.Run("an entry handed but reported kept stays queued, and the warning reaches the pod", func(t *testing.T) {
-		pod := launchedPod(t, 0, "deleted=\nkept=1\nproject=existed\nwarning=could not delete project gh_gone; it stays queued\n", gone)
+		pod := launchedPod(t, 0, report(volume.Report{Kept: []int{1}, Project: volume.ProjectExisted,
+			Warnings: []string{"could not delete project gh_gone; it stays queued"}}), gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})).Build()
 		evs := reconcile(t, c, pod)
 		if diff := cmp.Diff([]projects.Queued{gone}, registryOn(t, c).Deletions); diff != "" {
@@ -196,7 +202,7 @@ func TestRegistryReconciler(t *testing.T) {
 	t.Run("a folder queued again in the same second the pod was admitted, not handed to it, stays queued", func(t *testing.T) {
 		handed := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(100 * time.Millisecond)}
 		queuedLater := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(900 * time.Millisecond)}
-		pod := launchedPod(t, 0, "deleted=1\nkept=\nproject=existed\n", handed)
+		pod := launchedPod(t, 0, report(volume.Report{Deleted: []int{1}, Project: volume.ProjectExisted}), handed)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{handed, queuedLater}})).Build()
 		reconcile(t, c, pod)
 		if diff := cmp.Diff([]projects.Queued{queuedLater}, registryOn(t, c).Deletions); diff != "" {
@@ -206,7 +212,7 @@ func TestRegistryReconciler(t *testing.T) {
 
 	t.Run("a launch of a project whose deletion raced with it keeps the project: the deletion is cancelled and the pod says so", func(t *testing.T) {
 		raced := projects.Queued{Dir: launched.Dir, QueuedAt: admitted.Add(time.Millisecond)}
-		pod := launchedPod(t, 0, "deleted=\nkept=\nproject=existed\n")
+		pod := launchedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}))
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{raced}})).Build()
 		evs := reconcile(t, c, pod)
 		want := projects.Registry{Projects: []projects.Project{launched}}
@@ -221,7 +227,7 @@ func TestRegistryReconciler(t *testing.T) {
 	t.Run("a corrupt registry is written anew from the launch, the bad value kept beside, and the claim gets a Warning", func(t *testing.T) {
 		pvc := claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})
 		pvc.Annotations[projects.AnnotationProjects] = `[{"dir":"gh_a_b","lastUs`
-		pod := launchedPod(t, 0, "deleted=\nkept=\nproject=existed\n")
+		pod := launchedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}))
 		c := fake.NewClientBuilder().WithObjects(pod, pvc).Build()
 		evs := reconcile(t, c, pod)
 		want := projects.Registry{Projects: []projects.Project{launched}, Deletions: []projects.Queued{gone}}
@@ -303,17 +309,16 @@ func TestRegistryReconciler(t *testing.T) {
 	})
 }
 
-// updatedPod is launchedPod with the update request handed (nil: none) and report as its message.
-func updatedPod(t *testing.T, exitCode int32, report string, handed *projects.UpdateRequest) *corev1.Pod {
+// updatedPod is launchedPod with the update request handed (nil: none) and message as its termination
+// message.
+func updatedPod(t *testing.T, exitCode int32, message string, handed *projects.UpdateRequest) *corev1.Pod {
 	t.Helper()
 	in := fixturePod(t, "z2jh4-binderhub-dynamic")
 	reg := patch.Registered{}
 	if handed != nil {
 		reg.Updates = []patch.QueuedUpdate{*handed}
 	}
-	cfg := patch.DefaultConfig()
-	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
-	pod, errs := patch.MutateWith(in, cfg, reg)
+	pod, errs := patch.MutateWith(in, testConfig(), reg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -327,14 +332,15 @@ func updatedPod(t *testing.T, exitCode int32, report string, handed *projects.Up
 		{Name: "block-cloud-metadata", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
 		{Name: "binder-projects-init-helper", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
 		{Name: "binder-projects-init", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report}}},
+			ExitCode: exitCode, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: message}}},
 	}
 	return pod
 }
 
 func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T) {
 	const dir = "gh_binder-examples_requirements"
-	const updated = "deleted=\nkept=\nproject=existed\nupdate=updated project=" + dir + " commit=1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d from=0123456789ab replaced=2 added=1 removed=0 kept=1 beside=1 stayed-deleted=0 modes=0 recovered=none\n"
+	updated := report(volume.Report{Project: volume.ProjectExisted, Update: &volume.UpdateReport{State: volume.UpdateUpdated,
+		Commit: "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d", From: "0123456789ab", Counted: true, Replaced: 2, Added: 1, Kept: 1, Beside: 1}})
 	handed := projects.UpdateRequest{Dir: dir, QueuedAt: admitted.Add(-time.Minute)}
 	later := projects.UpdateRequest{Dir: dir, QueuedAt: admitted.Add(time.Second)}
 	other := projects.UpdateRequest{Dir: "gh_a_b", QueuedAt: admitted.Add(-time.Hour)}
@@ -361,7 +367,7 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 		}
 
 		// The next launch without an update keeps the record of the last one.
-		next := launchedPod(t, 0, "deleted=\nkept=\nproject=existed\n")
+		next := launchedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}))
 		next.Name, next.UID = "jupyter-bitnik-2", "uid-2"
 		next.Status.InitContainerStatuses[1].State.Terminated.FinishedAt = metav1.NewTime(finished.Add(time.Hour))
 		if err := c.Create(context.Background(), next); err != nil {
@@ -374,7 +380,8 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 	})
 
 	t.Run("a failed update clears its request too (it ran), records no update, and its warning reaches the pod", func(t *testing.T) {
-		pod := updatedPod(t, 0, "deleted=\nkept=\nproject=existed\nupdate=failed\nwarning=could not update project "+dir+" to commit x (read-only); project "+dir+" starts unchanged\n", &handed)
+		pod := updatedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted, Update: &volume.UpdateReport{State: volume.UpdateFailed},
+			Warnings: []string{"could not update project " + dir + " to commit x (read-only); project " + dir + " starts unchanged"}}), &handed)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}})).Build()
 		evs := reconcile(t, c, pod)
 		if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{launched}}, registryOn(t, c)); diff != "" {
@@ -386,7 +393,8 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 	})
 
 	t.Run("a failed init container (an update not rolled back) keeps the request for the next launch", func(t *testing.T) {
-		pod := updatedPod(t, 1, "project=failed\nupdate=unfinished\nerror=the update of project "+dir+" failed and could not be rolled back\n", &handed)
+		pod := updatedPod(t, 1, report(volume.Report{Project: volume.ProjectFailed, Update: &volume.UpdateReport{State: volume.UpdateUnfinished},
+			Error: "the update of project " + dir + " failed and could not be rolled back"}), &handed)
 		reg := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}}
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, reg)).Build()
 		reconcile(t, c, pod)
@@ -395,8 +403,8 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 		}
 	})
 
-	t.Run("a report without an update line (an older init script) keeps the request", func(t *testing.T) {
-		pod := updatedPod(t, 0, "deleted=\nkept=\nproject=existed\n", &handed)
+	t.Run("a report without an update (the init command did not run one) keeps the request", func(t *testing.T) {
+		pod := updatedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}), &handed)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}})).Build()
 		reconcile(t, c, pod)
 		if diff := cmp.Diff([]projects.UpdateRequest{handed}, registryOn(t, c).Updates); diff != "" {

@@ -137,8 +137,6 @@ func (c Config) Validate() error {
 		{"init-container-name", c.InitContainerName},
 		{"home-mount-path", c.HomeMountPath},
 		{"projects-mount-path", c.ProjectsMountPath},
-		{"claim-name-template", c.ClaimNameTemplate},
-		{"volume-name-template", c.VolumeNameTemplate},
 	} {
 		if s.value == "" {
 			errs = append(errs, fmt.Errorf("--%s must not be empty", s.flag))
@@ -177,6 +175,25 @@ func (c Config) Validate() error {
 	if _, err := ParseHelperMode(string(c.HelperMode)); err != nil {
 		errs = append(errs, fmt.Errorf("--helper-mode: %w", err))
 	}
+	return errors.Join(append(errs, c.nameErrors()...)...)
+}
+
+// ValidateClaimNames is Validate for a command that only names the user's claim and its volume (the
+// projects service): the settings of the pod's mounts and init container (--helper-image among them)
+// are the webhook's, not its.
+func (c Config) ValidateClaimNames() error { return errors.Join(c.nameErrors()...) }
+
+// nameErrors are the errors of the settings that name the user's claim and its volume.
+func (c Config) nameErrors() []error {
+	var errs []error
+	for _, s := range []struct{ flag, value string }{
+		{"claim-name-template", c.ClaimNameTemplate},
+		{"volume-name-template", c.VolumeNameTemplate},
+	} {
+		if s.value == "" {
+			errs = append(errs, fmt.Errorf("--%s must not be empty", s.flag))
+		}
+	}
 	if _, err := ParseSlugScheme(string(c.SlugScheme)); err != nil {
 		errs = append(errs, fmt.Errorf("--slug-scheme: %w", err))
 	} else {
@@ -197,7 +214,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // ClaimName is the user's claim: ClaimNameTemplate for the raw JupyterHub user and server names.

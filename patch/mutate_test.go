@@ -30,12 +30,31 @@ func fixture(t *testing.T, name string) *corev1.Pod {
 	return &pod
 }
 
-// seedContainer is the init container Mutate is expected to append.
-func seedContainer(image, volume, dir, deletions string, nb corev1.Container) corev1.Container {
+// testConfig is the default configuration with the helper image it needs (--helper-image is
+// required), in the default helper mode, an image volume.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	return cfg
+}
+
+// helperImageVolume is the volume that carries our binary in image-volume mode (testConfig): its
+// image, pulled only if the node lacks it.
+func helperImageVolume() corev1.Volume {
+	return corev1.Volume{Name: "binder-projects-helper", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{
+		Reference: "registry.example.org/binder-projects:1.0", PullPolicy: corev1.PullIfNotPresent}}}
+}
+
+// fixtureCommit is the commit at the end of the fixtures' BINDER_PERSISTENT_REQUEST.
+const fixtureCommit = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
+
+// seedContainer is the init container Mutate is expected to append with testConfig: our binary's init
+// command from the helper's image volume, the helper mounted read-only, and the commit.
+func seedContainer(image, volume, dir, deletions, commit string, nb corev1.Container) corev1.Container {
 	return corev1.Container{
 		Name:    "binder-projects-init",
 		Image:   image,
-		Command: InitCommand(),
+		Command: []string{"/binder-projects-helper/usr/local/bin/binder-projects", "init"},
 		Env: []corev1.EnvVar{
 			{Name: EnvProjectsRoot, Value: "/projects"},
 			{Name: EnvProject, Value: dir},
@@ -44,8 +63,12 @@ func seedContainer(image, volume, dir, deletions string, nb corev1.Container) co
 			{Name: EnvDeleteIDs, Value: strings.TrimSpace(strings.Repeat("0 ", len(strings.Fields(deletions))))},
 			{Name: EnvReport, Value: "/dev/termination-log"},
 			{Name: EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+			{Name: EnvCommit, Value: commit},
 		},
-		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: "/projects"}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: volume, MountPath: "/projects"},
+			{Name: "binder-projects-helper", MountPath: "/binder-projects-helper", ReadOnly: true},
+		},
 		Resources:                nb.Resources,
 		SecurityContext:          nb.SecurityContext,
 		ImagePullPolicy:          nb.ImagePullPolicy,
@@ -80,14 +103,15 @@ func TestMutate(t *testing.T) {
 			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
 			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
 			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
+			p.Annotations[AnnotationCommit] = fixtureCommit
 			nb := &p.Spec.Containers[0]
 			nb.VolumeMounts = []corev1.VolumeMount{
 				{Name: "volume-bitnik", MountPath: "/home/jovyan", SubPath: "gh_binder-examples_requirements"},
 				{Name: "volume-bitnik", MountPath: "/projects"},
 			}
 			p.Spec.InitContainers = append(p.Spec.InitContainers,
-				seedContainer(nb.Image, "volume-bitnik", "gh_binder-examples_requirements", "", *nb))
+				seedContainer(nb.Image, "volume-bitnik", "gh_binder-examples_requirements", "", fixtureCommit, *nb))
+			p.Spec.Volumes = append(p.Spec.Volumes, helperImageVolume())
 			return p
 		},
 	}, {
@@ -104,7 +128,7 @@ func TestMutate(t *testing.T) {
 			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
 			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
 			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
+			p.Annotations[AnnotationCommit] = fixtureCommit
 			p.Spec.Volumes = []corev1.Volume{{Name: "volume-" + slug, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim-" + slug}}}}
 			nb := &p.Spec.Containers[0]
@@ -113,7 +137,8 @@ func TestMutate(t *testing.T) {
 				{Name: "volume-" + slug, MountPath: "/projects"},
 			}
 			p.Spec.InitContainers = append(p.Spec.InitContainers,
-				seedContainer(nb.Image, "volume-"+slug, "gh_binder-examples_requirements", "", *nb))
+				seedContainer(nb.Image, "volume-"+slug, "gh_binder-examples_requirements", "", fixtureCommit, *nb))
+			p.Spec.Volumes = append(p.Spec.Volumes, helperImageVolume())
 			return p
 		},
 	}, {
@@ -130,14 +155,15 @@ func TestMutate(t *testing.T) {
 			p.Annotations[AnnotationProjectDir] = "my-analysis"
 			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
 			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
+			p.Annotations[AnnotationCommit] = fixtureCommit
 			nb := &p.Spec.Containers[0]
 			nb.VolumeMounts = []corev1.VolumeMount{
 				{Name: "volume-memtest", MountPath: "/home/jovyan", SubPath: "my-analysis"},
 				{Name: "volume-memtest", MountPath: "/projects"},
 			}
 			p.Spec.InitContainers = append(p.Spec.InitContainers,
-				seedContainer("registry.example.org/seed:1", "volume-memtest", "my-analysis", "gh_a_b gl_c_d", *nb))
+				seedContainer("registry.example.org/seed:1", "volume-memtest", "my-analysis", "gh_a_b gl_c_d", fixtureCommit, *nb))
+			p.Spec.Volumes = append(p.Spec.Volumes, helperImageVolume())
 			return p
 		},
 	}}
@@ -145,7 +171,7 @@ func TestMutate(t *testing.T) {
 		t.Run(tt.sentence, func(t *testing.T) {
 			in := tt.in(t)
 			before := in.DeepCopy()
-			got, errs := Mutate(in, DefaultConfig())
+			got, errs := Mutate(in, testConfig())
 			if len(errs) > 0 {
 				t.Fatalf("Mutate: %v", errs)
 			}
@@ -165,7 +191,7 @@ func TestMutate(t *testing.T) {
 }
 
 func TestMutateNeverModifiesItsInputAndIsIdempotentForEveryFixture(t *testing.T) {
-	perServer := DefaultConfig()
+	perServer := testConfig()
 	perServer.AllowPerServerClaims = true // named-server mounts claim-bitnik--analysis
 	for _, name := range []string{"z2jh4-binderhub-dynamic", "unusual-username", "named-server", "memory-limits",
 		"binderhub-storage-none", "gitlab-long-url", "z2jh3-kubespawner6-dynamic"} {
@@ -192,7 +218,7 @@ func TestMutateReportsEveryConflictAtOnceWithItsFieldPath(t *testing.T) {
 	pod.Annotations[AnnotationProject] = ".hidden"
 	pod.Annotations[AnnotationDelete] = "ok ../x"
 	pod.Spec.Containers[0].VolumeMounts[0].SubPath = "elsewhere"
-	_, errs := Mutate(pod, DefaultConfig())
+	_, errs := Mutate(pod, testConfig())
 	var got []string
 	for _, e := range errs {
 		got = append(got, string(e.Type)+" "+e.Field)
@@ -210,7 +236,7 @@ func TestMutateReportsEveryConflictAtOnceWithItsFieldPath(t *testing.T) {
 func TestMutateRefusesAPodWithoutStorageAndWithoutAUserName(t *testing.T) {
 	pod := fixture(t, "binderhub-storage-none")
 	delete(pod.Annotations, AnnotationHubUsername)
-	_, errs := Mutate(pod, DefaultConfig())
+	_, errs := Mutate(pod, testConfig())
 	if len(errs) != 1 || errs[0].Field != "metadata.annotations[hub.jupyter.org/username]" || errs[0].Type != field.ErrorTypeRequired {
 		t.Fatalf("errors = %v, want one: the username annotation is required to name the claim", errs)
 	}
@@ -228,23 +254,23 @@ func storageNone(t *testing.T, user, server string) *corev1.Pod {
 
 func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *testing.T) {
 	withTemplate := func(claim, volume string) Config {
-		c := DefaultConfig()
+		c := testConfig()
 		c.ClaimNameTemplate, c.VolumeNameTemplate = claim, volume
 		return c
 	}
-	escape := DefaultConfig()
+	escape := testConfig()
 	escape.SlugScheme = SlugEscape
 	for _, tt := range []struct {
 		sentence, user, server string
 		cfg                    Config
 		claim, volume          string
 	}{
-		{"the default server of a plain user name", "dora", "", DefaultConfig(), "claim-dora", "volume-dora"},
-		{"a named server from BinderHub's launcher shares the default server's claim", "dora", "binder-examples-conda-k3j9x0qa", DefaultConfig(), "claim-dora", "volume-dora"},
-		{"a user name with capitals and a dot gets KubeSpawner's hashed slug", "Bob.Smith", "work", DefaultConfig(), "claim-bob-smith---274c9d19", "volume-bob-smith---274c9d19"},
-		{"an e-mail address as user name", "sam@lab.example.org", "My Analysis", DefaultConfig(), "claim-sam-lab-example-org---aeb23abf", "volume-sam-lab-example-org---aeb23abf"},
-		{"a user name with unicode", "ülrich", "", DefaultConfig(), "claim-lrich---c3db44ca", "volume-lrich---c3db44ca"},
-		{"a 55-character user name is cut and hashed", "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", "work", DefaultConfig(),
+		{"the default server of a plain user name", "dora", "", testConfig(), "claim-dora", "volume-dora"},
+		{"a named server from BinderHub's launcher shares the default server's claim", "dora", "binder-examples-conda-k3j9x0qa", testConfig(), "claim-dora", "volume-dora"},
+		{"a user name with capitals and a dot gets KubeSpawner's hashed slug", "Bob.Smith", "work", testConfig(), "claim-bob-smith---274c9d19", "volume-bob-smith---274c9d19"},
+		{"an e-mail address as user name", "sam@lab.example.org", "My Analysis", testConfig(), "claim-sam-lab-example-org---aeb23abf", "volume-sam-lab-example-org---aeb23abf"},
+		{"a user name with unicode", "ülrich", "", testConfig(), "claim-lrich---c3db44ca", "volume-lrich---c3db44ca"},
+		{"a 55-character user name is cut and hashed", "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", "work", testConfig(),
 			"claim-yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy---fb66d40c", "volume-yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy---fb66d40c"},
 		{"{user_server} is the joined slug, hashed when the two are too long together", "Bob.Smith", "binder-examples-conda-k3j9x0qa",
 			withTemplate("claim-{user_server}", "volume-{user_server}"), "claim-bob-smith--binder-examples-c---78e9d220", "volume-bob-smith--binder-examples-c---78e9d220"},
@@ -258,7 +284,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 				t.Fatal(errs)
 			}
 			want := corev1.Volume{Name: tt.volume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tt.claim}}}
-			if diff := cmp.Diff([]corev1.Volume{want}, got.Spec.Volumes); diff != "" {
+			if diff := cmp.Diff([]corev1.Volume{want, helperImageVolume()}, got.Spec.Volumes); diff != "" {
 				t.Errorf("volumes (-want +got):\n%s", diff)
 			}
 			if c := UserClaim(storageNone(t, tt.user, tt.server), cfg); c != tt.claim {
@@ -269,7 +295,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 }
 
 func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
-	_, errs := Mutate(fixture(t, "named-server"), DefaultConfig())
+	_, errs := Mutate(fixture(t, "named-server"), testConfig())
 	if len(errs) != 1 || errs[0].Field != "spec.volumes[0].persistentVolumeClaim.claimName" {
 		t.Fatalf("errors = %v, want one on the claim name", errs)
 	}
@@ -281,10 +307,10 @@ func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
 
 	shared := fixture(t, "named-server")
 	shared.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "claim-bitnik"
-	if _, errs := Mutate(shared, DefaultConfig()); len(errs) > 0 {
+	if _, errs := Mutate(shared, testConfig()); len(errs) > 0 {
 		t.Errorf("a named server on the user's claim was refused: %v", errs)
 	}
-	allowed := DefaultConfig()
+	allowed := testConfig()
 	allowed.AllowPerServerClaims = true
 	if _, errs := Mutate(fixture(t, "named-server"), allowed); len(errs) > 0 {
 		t.Errorf("with --allow-per-server-claims the named server was refused: %v", errs)
@@ -292,7 +318,7 @@ func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
 	// The default server is never refused for its claim's name: its name does not change per launch.
 	custom := fixture(t, "z2jh4-binderhub-dynamic")
 	custom.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "home-bitnik"
-	if _, errs := Mutate(custom, DefaultConfig()); len(errs) > 0 {
+	if _, errs := Mutate(custom, testConfig()); len(errs) > 0 {
 		t.Errorf("a default server on a claim of another name was refused: %v", errs)
 	}
 }
@@ -300,7 +326,7 @@ func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
 func TestMutateKeepsCredentialsInARepoURLOutOfTheAnnotation(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
 	pod.Annotations[AnnotationRepoURL] = "https://sentinel-token-x@github.com/binder-examples/requirements"
-	got, errs := Mutate(pod, DefaultConfig())
+	got, errs := Mutate(pod, testConfig())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -345,7 +371,7 @@ func TestShouldMutate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sentence, func(t *testing.T) {
-			got, reason := ShouldMutate(tt.pod(t), DefaultConfig())
+			got, reason := ShouldMutate(tt.pod(t), testConfig())
 			if got != tt.want || reason != tt.wantReason {
 				t.Errorf("ShouldMutate = %v, %q; want %v, %q", got, reason, tt.want, tt.wantReason)
 			}
@@ -354,7 +380,7 @@ func TestShouldMutate(t *testing.T) {
 }
 
 func TestConfigValidateNamesEveryBadSetting(t *testing.T) {
-	c := DefaultConfig()
+	c := testConfig()
 	c.ProjectsMountPath = "/home/jovyan/projects"
 	c.ClaimNameTemplate = "claim-shared"
 	c.VolumeNameTemplate = "volume-{userid}"
@@ -368,18 +394,66 @@ func TestConfigValidateNamesEveryBadSetting(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-	if err := DefaultConfig().Validate(); err != nil {
-		t.Errorf("the default configuration is invalid: %v", err)
+	if err := testConfig().Validate(); err != nil {
+		t.Errorf("the default configuration with a helper image is invalid: %v", err)
 	}
-	c = DefaultConfig()
+	c = testConfig()
 	c.SlugScheme = "Safe"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--slug-scheme") {
 		t.Errorf("Validate(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
 	}
 }
 
+func TestConfigValidateRefusesAnEmptyHelperImageNamingTheFlag(t *testing.T) {
+	for _, mode := range []HelperMode{HelperImageVolume, HelperInitContainer} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := DefaultConfig()
+			c.HelperMode = mode
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted a configuration without --helper-image: our init container would have no binary to run")
+			}
+			// The only complaint (errors.Join puts one a line), and it names the flag.
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "--helper-image ") {
+				t.Errorf("Validate() = %q, want one error that starts with the flag --helper-image", msg)
+			}
+			c.HelperImage = "registry.example.org/binder-projects:1.0"
+			if err := c.Validate(); err != nil {
+				t.Errorf("with --helper-image: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateClaimNamesChecksOnlyWhatNamesTheClaimForTheProjectsService(t *testing.T) {
+	// The projects service has no --helper-image (it names claims, it makes no pods).
+	if err := DefaultConfig().ValidateClaimNames(); err != nil {
+		t.Errorf("the default configuration without a helper image: %v", err)
+	}
+	c := DefaultConfig()
+	c.ClaimNameTemplate = "claim-shared"
+	c.SlugScheme = "Safe"
+	err := c.ValidateClaimNames()
+	if err == nil || !strings.Contains(err.Error(), "--slug-scheme") {
+		t.Errorf("ValidateClaimNames(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
+	}
+	c.SlugScheme = SlugSafe
+	c.VolumeNameTemplate = ""
+	err = c.ValidateClaimNames()
+	for _, want := range []string{`--claim-name-template="claim-shared" must contain {username}`, "--volume-name-template must not be empty"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateClaimNames() = %v, want an error saying %q", err, want)
+		}
+	}
+	// Validate says the same, besides the rest.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `--claim-name-template="claim-shared" must contain {username}`) ||
+		!strings.Contains(err.Error(), "--volume-name-template must not be empty") || !strings.Contains(err.Error(), "--helper-image") {
+		t.Errorf("Validate() = %v, want the claim's errors and the missing --helper-image", err)
+	}
+}
+
 func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := testConfig()
 	cfg.HomeMountPath = "/home/user"
 	_, errs := Mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg)
 	if len(errs) != 1 || errs[0].Field != "spec.containers[0].volumeMounts[0].mountPath" ||
@@ -394,7 +468,7 @@ func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicat
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
 	queue := []QueuedDeletion{{Dir: "gh_c_d", QueuedAt: at}, {Dir: "gh_a_b", QueuedAt: at.Add(time.Nanosecond)},
 		{Dir: "gh_binder-examples_requirements", QueuedAt: at.Add(time.Second)}}
-	got, errs := Mutate(pod, DefaultConfig(), queue...)
+	got, errs := Mutate(pod, testConfig(), queue...)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -416,7 +490,7 @@ func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicat
 	if diff := cmp.Diff(queue, handed); diff != "" {
 		t.Errorf("the queue entries recorded on the pod, to the nanosecond (-want +got):\n%s", diff)
 	}
-	if _, errs := Mutate(pod, DefaultConfig(), QueuedDeletion{Dir: "../etc", QueuedAt: at}); len(errs) != 1 {
+	if _, errs := Mutate(pod, testConfig(), QueuedDeletion{Dir: "../etc", QueuedAt: at}); len(errs) != 1 {
 		t.Errorf("a bad folder in the queue gave %v, want one internal error", errs)
 	}
 }
@@ -429,7 +503,7 @@ func TestUserClaimIsTheClaimMutateMounts(t *testing.T) {
 		"z2jh3-kubespawner6-dynamic": "claim-bitnik",
 		"home-not-a-claim":           "",
 	} {
-		if got := UserClaim(fixture(t, name), DefaultConfig()); got != want {
+		if got := UserClaim(fixture(t, name), testConfig()); got != want {
 			t.Errorf("UserClaim(%s) = %q, want %q", name, got, want)
 		}
 	}
@@ -455,7 +529,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 	theirs := corev1.PodAffinityTerm{TopologyKey: "topology.kubernetes.io/zone",
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}
 	pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{theirs}}}
-	got, errs := Mutate(pod, DefaultConfig())
+	got, errs := Mutate(pod, testConfig())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -465,7 +539,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 		t.Errorf("pod affinity (-want +got):\n%s", diff)
 	}
 	got.Annotations[AnnotationStatus] = "" // let Mutate run over its own output once more
-	again, errs := Mutate(got, DefaultConfig())
+	again, errs := Mutate(got, testConfig())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -473,7 +547,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 		t.Errorf("a second Mutate added the term again (-want +got):\n%s", diff)
 	}
 
-	off := DefaultConfig()
+	off := testConfig()
 	off.CoLocateUserServers = false
 	off.AllowPerServerClaims = true
 	plain, errs := Mutate(fixture(t, "named-server"), off)
@@ -486,7 +560,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 
 	unlabelled := fixture(t, "z2jh4-binderhub-dynamic")
 	delete(unlabelled.Labels, "hub.jupyter.org/username")
-	if got, errs := Mutate(unlabelled, DefaultConfig()); len(errs) > 0 || (got.Spec.Affinity != nil && got.Spec.Affinity.PodAffinity != nil) {
+	if got, errs := Mutate(unlabelled, testConfig()); len(errs) > 0 || (got.Spec.Affinity != nil && got.Spec.Affinity.PodAffinity != nil) {
 		t.Errorf("a pod without the username label got pod affinity %v (errors %v); there is nothing to select its siblings by", got.Spec.Affinity, errs)
 	}
 }
@@ -496,7 +570,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 // claim only if the template contains {servername}. These are KubeSpawner's own outputs (the shared
 // fixture), so the claims binder-projects names get exactly that lifecycle as docs/deployments.md says.
 func TestTheUsersClaimGetsKubeSpawnersLifecycle(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := testConfig()
 	for _, row := range slugFixtureRows(t) {
 		if row.scheme != SlugSafe {
 			continue
@@ -526,16 +600,9 @@ func TestTheUsersClaimGetsKubeSpawnersLifecycle(t *testing.T) {
 	}
 }
 
-// helperConfig is the default configuration with the helper (in the default mode, an image volume).
-func helperConfig() Config {
-	cfg := DefaultConfig()
-	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
-	return cfg
-}
-
-// initContainerHelperConfig is helperConfig with the helper's init container (HelperInitContainer).
+// initContainerHelperConfig is testConfig with the helper's init container (HelperInitContainer).
 func initContainerHelperConfig() Config {
-	cfg := helperConfig()
+	cfg := testConfig()
 	cfg.HelperMode = HelperInitContainer
 	return cfg
 }
@@ -559,11 +626,24 @@ func initEnv(t *testing.T, pod *corev1.Pod, name string) (map[string]string, boo
 	return env, mounted
 }
 
-func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerAndHandsItTheBinaryAndTheCommit(t *testing.T) {
+// helperFixtures are the fixtures the helper's modes are tried on, each with the claim volume Mutate
+// adds when the pod has none (nil if it has its own).
+var helperFixtures = []struct {
+	name  string
+	claim *corev1.Volume
+}{
+	{"z2jh4-binderhub-dynamic", nil},
+	{"binderhub-storage-none", &corev1.Volume{Name: "volume-dora", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim-dora"}}}},
+	{"memory-limits", nil},
+	{"named-server-user-claim", nil},
+}
+
+func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerWhichRunsItsCopyOfTheBinaryWithTheCommit(t *testing.T) {
 	cfg := initContainerHelperConfig()
-	for _, name := range []string{"z2jh4-binderhub-dynamic", "binderhub-storage-none", "memory-limits", "named-server-user-claim"} {
-		t.Run(name, func(t *testing.T) {
-			in := fixture(t, name)
+	for _, fx := range helperFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			in := fixture(t, fx.name)
 			before := in.DeepCopy()
 			out, errs := Mutate(in, cfg)
 			if len(errs) > 0 {
@@ -573,10 +653,10 @@ func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerAndHandsItTheBina
 				t.Errorf("input modified (-before +after):\n%s", diff)
 			}
 			inits := out.Spec.InitContainers
-			n := len(inits)
-			if n < 2 || inits[n-2].Name != "binder-projects-init-helper" || inits[n-1].Name != "binder-projects-init" {
-				t.Fatalf("init containers %v, want the helper's right before ours, ours last", containerNames(inits))
+			if diff := cmp.Diff(append(containerNames(in.Spec.InitContainers), "binder-projects-init-helper", "binder-projects-init"), containerNames(inits)); diff != "" {
+				t.Fatalf("init containers (-want +got), want the pod's own, then the helper's right before ours, ours last:\n%s", diff)
 			}
+			n := len(inits)
 			nb := out.Spec.Containers[0]
 			h := inits[n-2]
 			want := corev1.Container{
@@ -591,15 +671,25 @@ func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerAndHandsItTheBina
 			if diff := cmp.Diff(want, h); diff != "" {
 				t.Errorf("the helper's init container (-want +got):\n%s", diff)
 			}
-			if v := findVolume(out.Spec.Volumes, HelperVolumeName); v < 0 || out.Spec.Volumes[v].EmptyDir == nil {
-				t.Errorf("no emptyDir %s in %+v", HelperVolumeName, out.Spec.Volumes)
+			wantVols := slices.Clone(in.Spec.Volumes)
+			if fx.claim != nil {
+				wantVols = append(wantVols, *fx.claim)
 			}
-			env, mounted := initEnv(t, out, "binder-projects-init")
-			if !mounted {
-				t.Error("our init container does not mount the helper read-only")
+			wantVols = append(wantVols, corev1.Volume{Name: "binder-projects-helper", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			if diff := cmp.Diff(wantVols, out.Spec.Volumes); diff != "" {
+				t.Errorf("volumes (-want +got), want the helper's emptyDir last:\n%s", diff)
 			}
-			if env[EnvHelper] != "/binder-projects-helper/binder-projects" || env[EnvCommit] != out.Annotations[AnnotationCommit] || env[EnvCommit] == "" {
-				t.Errorf("env %s=%q %s=%q, want the binary in the emptyDir and the commit %q", EnvHelper, env[EnvHelper], EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit])
+			ic := inits[n-1]
+			if diff := cmp.Diff([]string{"/binder-projects-helper/binder-projects", "init"}, ic.Command); diff != "" {
+				t.Errorf("our init container's command (-want +got), want the copy of the binary in the emptyDir:\n%s", diff)
+			}
+			wantMount := corev1.VolumeMount{Name: "binder-projects-helper", MountPath: "/binder-projects-helper", ReadOnly: true}
+			if m := len(ic.VolumeMounts); m == 0 || !cmp.Equal(wantMount, ic.VolumeMounts[m-1]) {
+				t.Errorf("our init container's mounts %+v, want the last one %+v", ic.VolumeMounts, wantMount)
+			}
+			env, _ := initEnv(t, out, "binder-projects-init")
+			if env[EnvCommit] != fixtureCommit || out.Annotations[AnnotationCommit] != fixtureCommit {
+				t.Errorf("%s=%q and annotation %q, want the commit %q", EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit], fixtureCommit)
 			}
 			if _, ok := env[EnvUpdate]; ok {
 				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
@@ -610,13 +700,13 @@ func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerAndHandsItTheBina
 }
 
 func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContainerAdded(t *testing.T) {
-	cfg := helperConfig()
+	cfg := testConfig()
 	if cfg.HelperMode != HelperImageVolume {
 		t.Fatalf("the default helper mode is %q, want %q", cfg.HelperMode, HelperImageVolume)
 	}
-	for _, name := range []string{"z2jh4-binderhub-dynamic", "binderhub-storage-none", "memory-limits", "named-server-user-claim"} {
-		t.Run(name, func(t *testing.T) {
-			in := fixture(t, name)
+	for _, fx := range helperFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			in := fixture(t, fx.name)
 			before := in.DeepCopy()
 			out, errs := Mutate(in, cfg)
 			if len(errs) > 0 {
@@ -625,28 +715,30 @@ func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContain
 			if diff := cmp.Diff(before, in); diff != "" {
 				t.Errorf("input modified (-before +after):\n%s", diff)
 			}
-			// Exactly the init containers of the pod without the helper: no extra container start.
-			without, errs := Mutate(in, DefaultConfig())
-			if len(errs) > 0 {
-				t.Fatal(errs)
+			// Exactly the pod's own init containers and ours: no extra container start.
+			if diff := cmp.Diff(append(containerNames(in.Spec.InitContainers), "binder-projects-init"), containerNames(out.Spec.InitContainers)); diff != "" {
+				t.Errorf("init containers (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(containerNames(without.Spec.InitContainers), containerNames(out.Spec.InitContainers)); diff != "" {
-				t.Errorf("init containers (-without the helper +with it):\n%s", diff)
+			wantVols := slices.Clone(in.Spec.Volumes)
+			if fx.claim != nil {
+				wantVols = append(wantVols, *fx.claim)
 			}
-			wantVol := corev1.Volume{Name: "binder-projects-helper", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{
-				Reference: "registry.example.org/binder-projects:1.0", PullPolicy: corev1.PullIfNotPresent}}}
-			if diff := cmp.Diff(append(slices.Clone(without.Spec.Volumes), wantVol), out.Spec.Volumes); diff != "" {
-				t.Errorf("volumes (-want +got):\n%s", diff)
+			wantVols = append(wantVols, helperImageVolume())
+			if diff := cmp.Diff(wantVols, out.Spec.Volumes); diff != "" {
+				t.Errorf("volumes (-want +got), want the helper's image volume last:\n%s", diff)
 			}
 			ic := out.Spec.InitContainers[findContainer(out.Spec.InitContainers, "binder-projects-init")]
+			// hack/image puts the binary at /usr/local/bin/binder-projects: the image's root is the mount.
+			if diff := cmp.Diff([]string{"/binder-projects-helper/usr/local/bin/binder-projects", "init"}, ic.Command); diff != "" {
+				t.Errorf("our init container's command (-want +got), want the binary inside the mounted image:\n%s", diff)
+			}
 			wantMount := corev1.VolumeMount{Name: "binder-projects-helper", MountPath: "/binder-projects-helper", ReadOnly: true}
 			if n := len(ic.VolumeMounts); n == 0 || !cmp.Equal(wantMount, ic.VolumeMounts[n-1]) {
 				t.Errorf("our init container's mounts %+v, want the last one %+v", ic.VolumeMounts, wantMount)
 			}
 			env, _ := initEnv(t, out, "binder-projects-init")
-			// hack/image puts the binary at /usr/local/bin/binder-projects: the image's root is the mount.
-			if env[EnvHelper] != "/binder-projects-helper/usr/local/bin/binder-projects" || env[EnvCommit] != out.Annotations[AnnotationCommit] || env[EnvCommit] == "" {
-				t.Errorf("env %s=%q %s=%q, want the binary inside the mounted image and the commit %q", EnvHelper, env[EnvHelper], EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit])
+			if env[EnvCommit] != fixtureCommit || out.Annotations[AnnotationCommit] != fixtureCommit {
+				t.Errorf("%s=%q and annotation %q, want the commit %q", EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit], fixtureCommit)
 			}
 			if _, ok := env[EnvUpdate]; ok {
 				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
@@ -658,17 +750,46 @@ func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContain
 				t.Fatal(errs)
 			}
 			viaInit.Spec.InitContainers = slices.DeleteFunc(viaInit.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == "binder-projects-init-helper" })
-			viaInit.Spec.Volumes[findVolume(viaInit.Spec.Volumes, HelperVolumeName)] = wantVol
+			viaInit.Spec.Volumes[findVolume(viaInit.Spec.Volumes, HelperVolumeName)] = helperImageVolume()
 			vic := &viaInit.Spec.InitContainers[findContainer(viaInit.Spec.InitContainers, "binder-projects-init")]
-			for i := range vic.Env {
-				if vic.Env[i].Name == EnvHelper {
-					vic.Env[i].Value = "/binder-projects-helper/usr/local/bin/binder-projects"
-				}
-			}
+			vic.Command = []string{"/binder-projects-helper/usr/local/bin/binder-projects", "init"}
 			if diff := cmp.Diff(viaInit, out); diff != "" {
 				t.Errorf("the two modes differ beyond the helper's delivery (-init-container mode, adjusted +image-volume mode):\n%s", diff)
 			}
 			assertIdempotent(t, out, cfg, Registered{})
+		})
+	}
+}
+
+func TestOurInitContainerRunsExactlyTheHelpersInitCommandInBothModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode HelperMode
+		want []string
+	}{
+		{HelperImageVolume, []string{"/binder-projects-helper/usr/local/bin/binder-projects", "init"}},
+		{HelperInitContainer, []string{"/binder-projects-helper/binder-projects", "init"}},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.HelperMode = tc.mode
+			if diff := cmp.Diff(tc.want, cfg.InitCommand()); diff != "" {
+				t.Errorf("InitCommand() (-want +got):\n%s", diff)
+			}
+			out, errs := Mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			i := findContainer(out.Spec.InitContainers, "binder-projects-init")
+			if i < 0 {
+				t.Fatal("no init container binder-projects-init")
+			}
+			ic := out.Spec.InitContainers[i]
+			if diff := cmp.Diff(tc.want, ic.Command); diff != "" {
+				t.Errorf("the init container's command (-want +got):\n%s", diff)
+			}
+			if ic.Args != nil {
+				t.Errorf("the init container has args %q; the command is all it runs", ic.Args)
+			}
 		})
 	}
 }
@@ -685,10 +806,10 @@ func TestAVolumeOfTheHelpersNameIsKeptOnlyIfItIsWhatWeWouldAdd(t *testing.T) {
 		source   corev1.VolumeSource
 		refused  string // a part of the message; "" for kept
 	}{
-		{"image-volume mode keeps exactly our image volume", helperConfig(), image(ours, corev1.PullIfNotPresent), ""},
-		{"image-volume mode refuses another image (it would run another binary)", helperConfig(), image("registry.example.org/other:1", corev1.PullIfNotPresent), "an image volume (image " + ours + ", pullPolicy IfNotPresent)"},
-		{"image-volume mode refuses our image with another pull policy", helperConfig(), image(ours, corev1.PullAlways), "an image volume"},
-		{"image-volume mode refuses an emptyDir", helperConfig(), emptyDir, "an image volume"},
+		{"image-volume mode keeps exactly our image volume", testConfig(), image(ours, corev1.PullIfNotPresent), ""},
+		{"image-volume mode refuses another image (it would run another binary)", testConfig(), image("registry.example.org/other:1", corev1.PullIfNotPresent), "an image volume (image " + ours + ", pullPolicy IfNotPresent)"},
+		{"image-volume mode refuses our image with another pull policy", testConfig(), image(ours, corev1.PullAlways), "an image volume"},
+		{"image-volume mode refuses an emptyDir", testConfig(), emptyDir, "an image volume"},
 		{"init-container mode keeps an emptyDir", initContainerHelperConfig(), emptyDir, ""},
 		{"init-container mode refuses an image volume", initContainerHelperConfig(), image(ours, corev1.PullIfNotPresent), "an emptyDir"},
 	} {
@@ -721,22 +842,23 @@ func containerNames(cs []corev1.Container) []string {
 	return names
 }
 
-func TestWithoutTheHelperImageThePodIsAsBeforeTheHelperExisted(t *testing.T) {
-	out, errs := MutateWith(fixture(t, "z2jh4-binderhub-dynamic"), DefaultConfig(), Registered{})
+func TestARefThatIsNoValidCommitIsNotHandedToTheInitCommandWhichStillRunsFromTheHelper(t *testing.T) {
+	pod := fixture(t, "z2jh4-binderhub-dynamic")
+	nb := &pod.Spec.Containers[0]
+	nb.Env[findEnv(nb.Env, EnvPersistentRequest)].Value = "v2/gh/binder-examples/requirements/v1+build"
+	out, errs := Mutate(pod, testConfig())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if findContainer(out.Spec.InitContainers, "binder-projects-init-helper") >= 0 || findVolume(out.Spec.Volumes, HelperVolumeName) >= 0 {
-		t.Error("the helper was added without --helper-image")
-	}
 	env, mounted := initEnv(t, out, "binder-projects-init")
-	for _, k := range []string{EnvHelper, EnvCommit, EnvUpdate} {
-		if _, ok := env[k]; ok {
-			t.Errorf("%s is set without the helper and without an update request", k)
-		}
+	if v, ok := env[EnvCommit]; ok {
+		t.Errorf("%s=%q: a ref with + is no commit the init command takes (it becomes part of file names)", EnvCommit, v)
 	}
-	if mounted {
-		t.Error("the helper is mounted without --helper-image")
+	if !mounted || findVolume(out.Spec.Volumes, HelperVolumeName) < 0 {
+		t.Error("without a valid commit the helper's volume and mount were left out; the init command runs from them")
+	}
+	if got := out.Annotations[AnnotationCommit]; got != "v1+build" {
+		t.Errorf("commit annotation %q, want the ref as launched", got)
 	}
 }
 
@@ -746,7 +868,7 @@ func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
 	mine := QueuedUpdate{Dir: dir, QueuedAt: t0.Add(time.Hour)}
 	other := QueuedUpdate{Dir: "gh_someone_else", QueuedAt: t0}
-	onLaunch := helperConfig()
+	onLaunch := testConfig()
 	onLaunch.UpdateOnLaunch = true
 	for _, tc := range []struct {
 		sentence   string
@@ -756,19 +878,19 @@ func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing
 		wantUpdate bool
 		wantHanded *QueuedUpdate
 	}{
-		{sentence: "no request: no update", cfg: helperConfig()},
-		{sentence: "the launcher's annotation asks for one", cfg: helperConfig(), annotation: "true", wantUpdate: true},
-		{sentence: "the annotation false asks for none", cfg: helperConfig(), annotation: "false"},
-		{sentence: "a queued request for another project is not handed", cfg: helperConfig(), reg: Registered{Updates: []QueuedUpdate{other}}},
+		{sentence: "no request: no update", cfg: testConfig()},
+		{sentence: "the launcher's annotation asks for one", cfg: testConfig(), annotation: "true", wantUpdate: true},
+		{sentence: "the annotation false asks for none", cfg: testConfig(), annotation: "false"},
+		{sentence: "a queued request for another project is not handed", cfg: testConfig(), reg: Registered{Updates: []QueuedUpdate{other}}},
 		{sentence: "the queued request of the launched project is handed and recorded on the pod, the newest one",
-			cfg: helperConfig(), reg: Registered{Updates: []QueuedUpdate{other, {Dir: dir, QueuedAt: t0}, mine}}, wantUpdate: true, wantHanded: &mine},
-		{sentence: "a queued request is handed without the helper too (the init container answers with a warning)",
-			cfg: DefaultConfig(), reg: Registered{Updates: []QueuedUpdate{mine}}, wantUpdate: true, wantHanded: &mine},
+			cfg: testConfig(), reg: Registered{Updates: []QueuedUpdate{other, {Dir: dir, QueuedAt: t0}, mine}}, wantUpdate: true, wantHanded: &mine},
+		{sentence: "a queued request is handed in init-container mode too",
+			cfg: initContainerHelperConfig(), reg: Registered{Updates: []QueuedUpdate{mine}}, wantUpdate: true, wantHanded: &mine},
 		{sentence: "update on launch: a commit other than the recorded one updates", cfg: onLaunch,
 			reg: Registered{Commits: map[string]string{dir: "0000000old"}}, wantUpdate: true},
 		{sentence: "update on launch: the recorded commit does not", cfg: onLaunch, reg: Registered{Commits: map[string]string{dir: commit}}},
 		{sentence: "update on launch: a project the registry does not know (new) does not", cfg: onLaunch, reg: Registered{Commits: map[string]string{"gh_x_y": "0000000old"}}},
-		{sentence: "a changed commit without update on launch does not", cfg: helperConfig(), reg: Registered{Commits: map[string]string{dir: "0000000old"}}},
+		{sentence: "a changed commit without update on launch does not", cfg: testConfig(), reg: Registered{Commits: map[string]string{dir: "0000000old"}}},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			in := fixture(t, "z2jh4-binderhub-dynamic")
@@ -800,7 +922,7 @@ func TestABadUpdateAnnotationOrAVolumeInTheHelpersWayIsRefused(t *testing.T) {
 	pod.Annotations[AnnotationUpdate] = "yes"
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName, VolumeSource: corev1.VolumeSource{
 		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "x"}}}})
-	_, errs := Mutate(pod, helperConfig())
+	_, errs := Mutate(pod, testConfig())
 	var got []string
 	for _, e := range errs {
 		got = append(got, e.Field)
@@ -812,23 +934,23 @@ func TestABadUpdateAnnotationOrAVolumeInTheHelpersWayIsRefused(t *testing.T) {
 }
 
 func TestConfigRefusesAHelperMountedWhereTheProjectsAre(t *testing.T) {
-	cfg := helperConfig()
+	cfg := testConfig()
 	cfg.ProjectsMountPath = HelperMountPath
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--projects-mount-path") {
 		t.Errorf("Validate() = %v, want an error naming --projects-mount-path", err)
 	}
-	cfg = helperConfig()
+	cfg = testConfig()
 	cfg.HelperImage = "two words"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--helper-image") {
 		t.Errorf("Validate() = %v, want an error naming --helper-image", err)
 	}
-	if err := helperConfig().Validate(); err != nil {
+	if err := testConfig().Validate(); err != nil {
 		t.Errorf("the default configuration with a helper image: %v", err)
 	}
 	if err := initContainerHelperConfig().Validate(); err != nil {
 		t.Errorf("the default configuration with the helper's init container: %v", err)
 	}
-	cfg = helperConfig()
+	cfg = testConfig()
 	cfg.HelperMode = "sidecar"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--helper-mode") {
 		t.Errorf("Validate() = %v, want an error naming --helper-mode", err)

@@ -53,7 +53,7 @@ func BenchmarkMutate(b *testing.B) {
 	if err := json.Unmarshal(benchPod(b), &pod); err != nil {
 		b.Fatal(err)
 	}
-	cfg := patch.DefaultConfig()
+	cfg := testConfig()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, errs := patch.Mutate(&pod, cfg); len(errs) > 0 {
@@ -70,7 +70,7 @@ func BenchmarkAdmission(b *testing.B) {
 		Kind:   metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
 		Object: runtime.RawExtension{Raw: benchPod(b)},
 	}}
-	wh := NewWebhook(patch.DefaultConfig(), logr.Discard())
+	wh := NewWebhook(testConfig(), logr.Discard())
 	b.ReportAllocs()
 	for b.Loop() {
 		if resp := wh.Handle(context.Background(), req); !resp.Allowed || len(resp.Patch) == 0 {
@@ -96,8 +96,8 @@ func BenchmarkHandle(b *testing.B) {
 		wantPatch bool
 	}{
 		{"floor", admission.WithDefaulter[*corev1.Pod](scheme, noopDefaulter{}), false},
-		{"patch=plan", NewWebhook(patch.DefaultConfig(), logr.Discard()), true},
-		{"patch=diff", NewWebhook(patch.DefaultConfig(), logr.Discard(), WithPatchMode(PatchDiff)), true},
+		{"patch=plan", NewWebhook(testConfig(), logr.Discard()), true},
+		{"patch=diff", NewWebhook(testConfig(), logr.Discard(), WithPatchMode(PatchDiff)), true},
 	} {
 		b.Run(h.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -121,8 +121,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 		wh   *admission.Webhook
 	}{
 		{"floor", admission.WithDefaulter[*corev1.Pod](scheme, noopDefaulter{})},
-		{"patch=plan", NewWebhook(patch.DefaultConfig(), logr.Discard())},
-		{"patch=diff", NewWebhook(patch.DefaultConfig(), logr.Discard(), WithPatchMode(PatchDiff))},
+		{"patch=plan", NewWebhook(testConfig(), logr.Discard())},
+		{"patch=diff", NewWebhook(testConfig(), logr.Discard(), WithPatchMode(PatchDiff))},
 	} {
 		b.Run(h.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/binder-projects/binder-projects/certs"
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 // The served benchmarks measure admission against the framework floor: the webhook and a no-op typed
@@ -76,8 +75,8 @@ func startFloorServer(b *testing.B) *floorServer {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
-	srv.Register(Path, NewWebhook(patch.DefaultConfig(), logr.Discard()))
-	srv.Register(diffPath, NewWebhook(patch.DefaultConfig(), logr.Discard(), WithPatchMode(PatchDiff)))
+	srv.Register(Path, NewWebhook(testConfig(), logr.Discard()))
+	srv.Register(diffPath, NewWebhook(testConfig(), logr.Discard(), WithPatchMode(PatchDiff)))
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	srv.Register(floorPath, admission.WithDefaulter[*corev1.Pod](scheme, noopDefaulter{}))

@@ -138,15 +138,14 @@ var (
 	webhooks   = map[string]*admission.Webhook{}
 )
 
-// propertyConfigs are the configurations the property is checked with: the default (no helper), and
-// the helper in each mode (its volume, mount and env; in init-container mode, its init container).
+// propertyConfigs are the configurations the property is checked with: the helper in each mode (its
+// volume, mount and commit; in init-container mode, its init container).
 var propertyConfigs = func() []patch.Config {
-	imageVolume := patch.DefaultConfig()
-	imageVolume.HelperImage = "registry.example.org/binder-projects:1.0"
+	imageVolume := testConfig()
 	imageVolume.HelperMode = patch.HelperImageVolume
 	initContainer := imageVolume
 	initContainer.HelperMode = patch.HelperInitContainer
-	return []patch.Config{patch.DefaultConfig(), imageVolume, initContainer}
+	return []patch.Config{imageVolume, initContainer}
 }()
 
 // webhookFor is the webhook with cfg in mode whose registry holds queue (built once: a scheme is
@@ -166,10 +165,10 @@ func webhookFor(cfg patch.Config, queue []projects.Queued, mode PatchMode) *admi
 	return webhooks[key]
 }
 
-// propertyCase checks the property on one request pod with the default configuration.
+// propertyCase checks the property on one request pod with testConfig.
 func propertyCase(t testing.TB, podJSON []byte, queue []projects.Queued) bool {
 	t.Helper()
-	return propertyCaseWith(t, patch.DefaultConfig(), podJSON, queue)
+	return propertyCaseWith(t, testConfig(), podJSON, queue)
 }
 
 // propertyCaseWith checks the property on one request pod with cfg. It returns whether Mutate
@@ -201,22 +200,16 @@ func propertyCaseWith(t testing.TB, cfg patch.Config, podJSON []byte, queue []pr
 	library := reviewPatch(t, webhookFor(cfg, queue, PatchDiff), podJSON)
 	fromPlan, fromLibrary := applyJSONPatch(t, podJSON, plan), applyJSONPatch(t, podJSON, library)
 	if d := samePod(t, fromPlan, fromLibrary); d != "" {
-		t.Fatalf("the plan patch makes another pod than the library's diff:\n%s\npod: %s\nplan: %s\nlibrary: %s", d, podJSON, abbreviate(plan), abbreviate(library))
+		t.Fatalf("the plan patch makes another pod than the library's diff:\n%s\npod: %s\nplan: %s\nlibrary: %s", d, podJSON, string(plan), string(library))
 	}
 	// And the handler answers with the plan patch (no fallback to the library: a replaced init
 	// container's operations come from a diff of maps, in no fixed order).
 	served := reviewPatch(t, webhookFor(cfg, queue, PatchPlan), podJSON)
 	checkDisjoint(t, served)
 	if !bytes.Equal(applyJSONPatch(t, podJSON, served), fromPlan) {
-		t.Fatalf("the served patch is not the plan patch:\n%s\nwant %s", abbreviate(served), abbreviate(plan))
+		t.Fatalf("the served patch is not the plan patch:\n%s\nwant %s", string(served), string(plan))
 	}
 	return true
-}
-
-// abbreviate replaces the init script in a patch, for messages.
-func abbreviate(p []byte) string {
-	s, _ := json.Marshal(patch.InitScript)
-	return strings.ReplaceAll(string(p), string(s), `"<init script>"`)
 }
 
 // reviewPatch is the JSON patch wh answers for a CREATE of podJSON (nil: none).
@@ -244,7 +237,7 @@ func applyJSONPatch(t testing.TB, doc, p []byte) []byte {
 	}
 	out, err := dp.Apply(doc)
 	if err != nil {
-		t.Fatalf("the patch does not apply: %v\npatch: %s\ndoc: %s", err, abbreviate(p), doc)
+		t.Fatalf("the patch does not apply: %v\npatch: %s\ndoc: %s", err, string(p), doc)
 	}
 	return out
 }
@@ -738,29 +731,35 @@ func init() {
 	crlog.SetLogger(logr.Discard())
 }
 
-// TestAppendValueEncodesContainersAsJSONMarshalDoes: the init command, encoded once and written
-// first, gives the same JSON value as json.Marshal.
-func TestAppendValueEncodesContainersAsJSONMarshalDoes(t *testing.T) {
-	uid := int64(1000)
-	ours := corev1.Container{Name: "binder-projects-init", Image: "i", Command: patch.InitCommand(),
-		Env: []corev1.EnvVar{{Name: "A", Value: "b"}}, SecurityContext: &corev1.SecurityContext{RunAsUser: &uid}}
-	for _, v := range []any{ours, corev1.Container{Command: patch.InitCommand()}, corev1.Container{Name: "other", Command: []string{"x"}},
-		[]corev1.Container{ours, {Name: "other"}}, []corev1.Container{}, map[string]string{"a/b": "c"}} {
-		var buf bytes.Buffer
-		if err := appendValue(&buf, v); err != nil {
-			t.Fatal(err)
-		}
-		want, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got, wantTree any
-		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
-			t.Fatalf("appendValue(%T) is not JSON: %v\n%s", v, err, buf.Bytes())
-		}
-		_ = json.Unmarshal(want, &wantTree)
-		if !reflect.DeepEqual(got, wantTree) {
-			t.Errorf("appendValue(%T) differs from json.Marshal (-want +got):\n%s", v, cmp.Diff(wantTree, got))
+// TestTheAdmissionPatchOfALaunchCarriesTheShortInitCommandAndStaysSmall: our init container runs
+// the helper's binary with "init", written in the patch as it is (no encoding of its own), so the
+// patch of the shared fixture stays a few kilobytes (with the embedded init script it was about 29 KB),
+// in both helper modes and both patch modes.
+func TestTheAdmissionPatchOfALaunchCarriesTheShortInitCommandAndStaysSmall(t *testing.T) {
+	const limit = 4096
+	raw, err := os.ReadFile("testdata/z2jh4-binderhub-dynamic.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	podJSON, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range propertyConfigs {
+		for _, mode := range []PatchMode{PatchPlan, PatchDiff} {
+			t.Run(fmt.Sprintf("%s/patch=%s", cfg.HelperMode, mode), func(t *testing.T) {
+				p := reviewPatch(t, webhookFor(cfg, nil, mode), podJSON)
+				command, err := json.Marshal(cfg.InitCommand())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := `"command":` + string(command); !strings.Contains(string(p), want) {
+					t.Errorf("the patch does not carry %s:\n%s", want, p)
+				}
+				if len(p) > limit {
+					t.Errorf("the patch is %d bytes, want at most %d:\n%s", len(p), limit, p)
+				}
+			})
 		}
 	}
 }

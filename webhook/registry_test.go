@@ -55,7 +55,7 @@ func admit(t *testing.T, reader RegistryReader, max int, edit func(*corev1.Pod))
 			t.Fatal(err)
 		}
 	}
-	out, resp, err := Review(context.Background(), NewWebhook(patch.DefaultConfig(), logr.Discard(), WithRegistry(reader, max)), pod)
+	out, resp, err := Review(context.Background(), NewWebhook(testConfig(), logr.Discard(), WithRegistry(reader, max)), pod)
 	if err != nil {
 		t.Fatal(err)
 	}

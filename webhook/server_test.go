@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/binder-projects/binder-projects/certs"
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 // servedWebhook is the webhook served over TLS as `binder-projects serve` serves it.
@@ -52,7 +51,7 @@ func startServer(t *testing.T) (*servedWebhook, *certs.CA) {
 	l.Close()
 	logs := &syncBuffer{}
 	log := funcr.NewJSON(func(s string) { logs.Write([]byte(s + "\n")) }, funcr.Options{Verbosity: 10})
-	srv := NewServer(ServerOptions{Host: "127.0.0.1", Port: port, CertDir: dir}, patch.DefaultConfig(), log)
+	srv := NewServer(ServerOptions{Host: "127.0.0.1", Port: port, CertDir: dir}, testConfig(), log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()

@@ -16,7 +16,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/binder-projects/binder-projects/certs"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/webhook"
 )
 
@@ -38,7 +37,7 @@ func runCheck(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestCheckSendsTheRealWebhookAnAdmissionReviewOverVerifiedTLS(t *testing.T) {
-	srv := httptest.NewTLSServer(webhook.NewWebhook(patch.DefaultConfig(), logr.Discard()))
+	srv := httptest.NewTLSServer(webhook.NewWebhook(testConfig(), logr.Discard()))
 	defer srv.Close()
 	code, stdout, stderr := runCheck(t, "-admission", "-ca-file", caFileOf(t, srv), "-timeout", "3s", srv.URL+webhook.Path)
 	if code != 0 || !strings.Contains(stdout, "allowed a dry-run pod unchanged") {
@@ -47,7 +46,7 @@ func TestCheckSendsTheRealWebhookAnAdmissionReviewOverVerifiedTLS(t *testing.T) 
 }
 
 func TestCheckFailsWithAReasonAPersonCanActOn(t *testing.T) {
-	wh := httptest.NewTLSServer(webhook.NewWebhook(patch.DefaultConfig(), logr.Discard()))
+	wh := httptest.NewTLSServer(webhook.NewWebhook(testConfig(), logr.Discard()))
 	defer wh.Close()
 	other := httptest.NewTLSServer(http.NotFoundHandler())
 	defer other.Close()

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,8 +20,16 @@ import (
 // fixtureDir holds the webhook's golden pods: <case>.yaml in, <case>.golden.yaml out (or a refusal).
 const fixtureDir = "../../webhook/testdata"
 
-// scriptMarker is what the golden files (webhook/golden_test.go) write instead of the init script.
-const scriptMarker = "<the script patch/init.sh, checked to be exactly patch.InitCommand()>"
+// helperImageFlag names the helper image (required) as the webhook's golden test names it
+// (webhook/golden_test.go's testConfig).
+const helperImageFlag = "--helper-image=registry.example.org/binder-projects:1.0"
+
+// testConfig is the default configuration with the helper image helperImageFlag names.
+func testConfig() patch.Config {
+	cfg := patch.DefaultConfig()
+	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	return cfg
+}
 
 // result is what one run of the command did.
 type result struct {
@@ -104,45 +111,18 @@ func yamlObject(t *testing.T, what string, y []byte) map[string]any {
 	return obj
 }
 
-// withScriptMarker replaces the init script in a pod printed by `mutate` by scriptMarker, as the
-// golden files do, after checking that the init container's command is exactly patch.InitCommand().
-func withScriptMarker(t *testing.T, pod map[string]any) map[string]any {
-	t.Helper()
-	spec, _ := pod["spec"].(map[string]any)
-	inits, _ := spec["initContainers"].([]any)
-	for _, ic := range inits {
-		c, _ := ic.(map[string]any)
-		if c["name"] != patch.DefaultConfig().InitContainerName {
-			continue
-		}
-		b, err := json.Marshal(c["command"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cmd []string
-		if err := json.Unmarshal(b, &cmd); err != nil {
-			t.Fatalf("the init container's command is not a list of strings: %v", err)
-		}
-		if diff := cmp.Diff(patch.InitCommand(), cmd); diff != "" {
-			t.Fatalf("the init container's command is not patch.InitCommand() (-want +got):\n%s", diff)
-		}
-		c["command"] = []any{cmd[0], cmd[1], scriptMarker, cmd[3]}
-	}
-	return pod
-}
-
 const unchangedNote = "binder-projects mutate: the webhook leaves this pod unchanged\n"
 
 func TestMutatePrintsWhatTheWebhookMakesOfEveryFixture(t *testing.T) {
 	seen := map[string]int{}
 	for _, f := range fixtures(t) {
 		t.Run(f.Name, func(t *testing.T) {
-			args := []string{"mutate", "-f", f.Input}
-			// The webhook's golden test runs these cases with the helper, in the mode the name gives
+			args := []string{"mutate", helperImageFlag, "-f", f.Input}
+			// The webhook's golden test runs these cases in the helper mode the name gives
 			// (goldenConfig).
 			for _, mode := range []string{"image-volume", "init-container"} {
 				if strings.HasPrefix(f.Name, "helper-"+mode+"-") {
-					args = append(args, "--helper-image=registry.example.org/binder-projects:1.0", "--helper-mode="+mode)
+					args = append(args, "--helper-mode="+mode)
 				}
 			}
 			got := runCommand(t, "", args...)
@@ -175,7 +155,7 @@ func TestMutatePrintsWhatTheWebhookMakesOfEveryFixture(t *testing.T) {
 			} else {
 				seen["mutated"]++
 			}
-			if diff := cmp.Diff(wantPod, withScriptMarker(t, yamlObject(t, "the output", []byte(got.Stdout)))); diff != "" {
+			if diff := cmp.Diff(wantPod, yamlObject(t, "the output", []byte(got.Stdout))); diff != "" {
 				t.Errorf("mutate -f %s printed a pod that differs from the golden file (-want +got):\n%s", f.Input, diff)
 			}
 			if got.Stderr != wantStderr {
@@ -199,8 +179,8 @@ func TestMutateReadsThePodFromStandardInputWithDashF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fromFile := runCommand(t, "", "mutate", "-f", file)
-			fromStdin := runCommand(t, string(in), "mutate", "-f", "-")
+			fromFile := runCommand(t, "", "mutate", helperImageFlag, "-f", file)
+			fromStdin := runCommand(t, string(in), "mutate", helperImageFlag, "-f", "-")
 			if diff := cmp.Diff(fromFile, fromStdin); diff != "" {
 				t.Errorf("mutate -f - differs from mutate -f %s (-file +stdin):\n%s", file, diff)
 			}
@@ -222,7 +202,7 @@ func TestMutateAcceptsThePodAsJSON(t *testing.T) {
 	if err := os.WriteFile(jsonFile, j, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(runCommand(t, "", "mutate", "-f", file), runCommand(t, "", "mutate", "-f", jsonFile)); diff != "" {
+	if diff := cmp.Diff(runCommand(t, "", "mutate", helperImageFlag, "-f", file), runCommand(t, "", "mutate", helperImageFlag, "-f", jsonFile)); diff != "" {
 		t.Errorf("the pod as JSON gives another result than as YAML (-yaml +json):\n%s", diff)
 	}
 }
@@ -249,57 +229,63 @@ func TestMutateFailsWithAClearMessageOnBadInput(t *testing.T) {
 	}{
 		{
 			name:       "a file that does not exist is named in the error",
-			args:       []string{"mutate", "-f", missing},
+			args:       []string{"mutate", helperImageFlag, "-f", missing},
 			wantCode:   1,
 			wantStderr: []string{"binder-projects mutate: open " + missing + ": no such file or directory"},
 		},
 		{
 			name:       "a file that is not YAML is named as not YAML or JSON",
-			args:       []string{"mutate", "-f", broken},
+			args:       []string{"mutate", helperImageFlag, "-f", broken},
 			wantCode:   1,
 			wantStderr: []string{"binder-projects mutate: " + broken + " is not YAML or JSON: "},
 		},
 		{
 			name:       "YAML that is not an object is refused as not a pod",
-			args:       []string{"mutate", "-f", scalar},
+			args:       []string{"mutate", helperImageFlag, "-f", scalar},
 			wantCode:   1,
 			wantStderr: []string{"binder-projects mutate: reading the pod: "},
 		},
 		{
 			name:       "an object of another kind is refused as undecodable into a pod",
-			args:       []string{"mutate", "-f", service},
+			args:       []string{"mutate", helperImageFlag, "-f", service},
 			wantCode:   1,
 			wantStderr: []string{"binder-projects mutate: the webhook refuses this pod (400): ", "Kind=Service into *v1.Pod"},
 		},
 		{
 			name:       "without -f the command says how to give the pod",
-			args:       []string{"mutate"},
+			args:       []string{"mutate", helperImageFlag},
 			wantCode:   2,
 			wantStderr: []string{"binder-projects mutate: give the pod with -f FILE (or -f - for standard input)\n"},
 		},
 		{
 			name:       "-f without a value is a usage error that lists the flags",
-			args:       []string{"mutate", "-f"},
+			args:       []string{"mutate", helperImageFlag, "-f"},
 			wantCode:   2,
 			wantStderr: []string{"flag needs an argument: -f", "Usage of mutate:", "-home-mount-path"},
 		},
 		{
 			name:       "an argument besides -f is a usage error",
-			args:       []string{"mutate", "-f", service, "extra"},
+			args:       []string{"mutate", helperImageFlag, "-f", service, "extra"},
 			wantCode:   2,
 			wantStderr: []string{"binder-projects mutate: give the pod with -f FILE (or -f - for standard input)\n"},
 		},
 		{
 			name:       "an unknown flag is a usage error",
-			args:       []string{"mutate", "--no-such-flag", "-f", service},
+			args:       []string{"mutate", helperImageFlag, "--no-such-flag", "-f", service},
 			wantCode:   2,
 			wantStderr: []string{"flag provided but not defined: -no-such-flag"},
 		},
 		{
 			name:       "a claim name template without the placeholder is an invalid configuration naming the flag",
-			args:       []string{"mutate", "--claim-name-template=claim-x", "-f", filepath.Join(fixtureDir, "binderhub-storage-none.yaml")},
+			args:       []string{"mutate", helperImageFlag, "--claim-name-template=claim-x", "-f", filepath.Join(fixtureDir, "binderhub-storage-none.yaml")},
 			wantCode:   2,
 			wantStderr: []string{"binder-projects mutate: --claim-name-template=\"claim-x\" must contain {username} (or {user_server})"},
+		},
+		{
+			name:       "without --helper-image the configuration is invalid, naming the flag: the init container runs the helper's binary",
+			args:       []string{"mutate", "-f", filepath.Join(fixtureDir, "z2jh4-binderhub-dynamic.yaml")},
+			wantCode:   2,
+			wantStderr: []string{"binder-projects mutate: --helper-image must name the image of binder-projects itself (the chart sets its own image): the project's init container runs its binary\n"},
 		},
 		{
 			name:     "every invalid setting is named at once, before the file is read",
@@ -308,6 +294,7 @@ func TestMutateFailsWithAClearMessageOnBadInput(t *testing.T) {
 			wantStderr: []string{
 				"--home-mount-path=\"relative\" must be a clean absolute path other than /",
 				"--projects-mount-path must not be empty",
+				"--helper-image must name the image of binder-projects itself",
 			},
 		},
 	}
@@ -339,7 +326,7 @@ func TestMutateRefusesAnEmptyFile(t *testing.T) {
 			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got := runCommand(t, "", "mutate", "-f", p)
+			got := runCommand(t, "", "mutate", helperImageFlag, "-f", p)
 			if got.Code == 0 || got.Stdout != "" || got.Stderr == "" {
 				t.Errorf("mutate -f of a file with no pod: exit %d, stdout %q, stderr %q; want a non-zero exit, no output and a message", got.Code, got.Stdout, got.Stderr)
 			}
@@ -349,7 +336,7 @@ func TestMutateRefusesAnEmptyFile(t *testing.T) {
 
 func TestMutateFlagsReachTheMutation(t *testing.T) {
 	file := filepath.Join(fixtureDir, "binderhub-storage-none.yaml")
-	got := runCommand(t, "", "mutate", "--home-mount-path=/home/user", "-f", file)
+	got := runCommand(t, "", "mutate", helperImageFlag, "--home-mount-path=/home/user", "-f", file)
 	if got.Code != 0 || got.Stderr != "" {
 		t.Fatalf("mutate --home-mount-path=/home/user: exit %d, stderr:\n%s", got.Code, got.Stderr)
 	}
@@ -360,7 +347,7 @@ func TestMutateFlagsReachTheMutation(t *testing.T) {
 
 	// Expected: the default output, with the home (the notebook's mount of the project, and the
 	// init container's source) at /home/user instead of /home/jovyan.
-	def := runCommand(t, "", "mutate", "-f", file)
+	def := runCommand(t, "", "mutate", helperImageFlag, "-f", file)
 	if def.Code != 0 {
 		t.Fatalf("mutate with the defaults: exit %d, stderr:\n%s", def.Code, def.Stderr)
 	}
@@ -548,7 +535,7 @@ func TestTheBuiltBinaryMutatesAFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "mutate", "-f", file)
+	cmd := exec.Command(bin, "mutate", helperImageFlag, "-f", file)
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	runErr := cmd.Run()
 	if err := out.Close(); err != nil {
@@ -566,10 +553,10 @@ func TestTheBuiltBinaryMutatesAFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(yamlObject(t, "the golden file", golden), withScriptMarker(t, yamlObject(t, "the binary's output", got))); diff != "" {
+	if diff := cmp.Diff(yamlObject(t, "the golden file", golden), yamlObject(t, "the binary's output", got)); diff != "" {
 		t.Errorf("the binary's output differs from the golden file (-want +got):\n%s", diff)
 	}
-	if want := runCommand(t, "", "mutate", "-f", file).Stdout; string(got) != want {
+	if want := runCommand(t, "", "mutate", helperImageFlag, "-f", file).Stdout; string(got) != want {
 		t.Errorf("the binary prints other bytes than run() in-process (-want +got):\n%s", cmp.Diff(want, string(got)))
 	}
 }

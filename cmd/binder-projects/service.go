@@ -71,7 +71,7 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintf(stderr, "binder-projects projects-service: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if err := claims.Validate(); err != nil {
+	if err := claims.ValidateClaimNames(); err != nil {
 		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
 		return 2
 	}
