@@ -100,7 +100,7 @@ const (
 // (HelperInitContainer mode).
 func (c Config) HelperContainerName() string { return c.InitContainerName + helperContainerSuffix }
 
-// HelperBinaryPath is where our init container finds the helper (EnvHelper): the binary inside our
+// HelperBinaryPath is where our init container finds our binary (Config.InitCommand): inside our
 // image mounted at HelperMountPath (HelperImageVolume), or the copy in the emptyDir
 // (HelperInitContainer).
 func (c Config) HelperBinaryPath() string {

@@ -97,7 +97,7 @@ func configFlags(fs *flag.FlagSet) *patch.Config {
 	})
 	fs.BoolVar(&c.AllowPerServerClaims, "allow-per-server-claims", c.AllowPerServerClaims, "let a named server mount a claim of its own instead of the user's one claim (its projects are then not found by the next launch under another server name)")
 	fs.BoolVar(&c.CoLocateUserServers, "co-locate-user-servers", c.CoLocateUserServers, "schedule a user's servers onto one node (a required pod affinity), so that all of them can mount the user's ReadWriteOnce claim; turn off for ReadWriteMany storage")
-	fs.StringVar(&c.HelperImage, "helper-image", c.HelperImage, "image of binder-projects itself, whose binary the project's init container runs to record seeds and update projects to a newer commit keeping the user's edits (docs/updates.md); empty: no updates")
+	fs.StringVar(&c.HelperImage, "helper-image", c.HelperImage, "image of binder-projects itself (required), whose binary the project's init container runs: binder-projects init seeds, deletes and updates projects on the user's volume (docs/init.md)")
 	fs.Func("helper-mode", "how --helper-image reaches the project's init container: image-volume (mounted read-only as an image volume: no extra container; needs Kubernetes 1.35 or later and a runtime with image volume support, such as containerd 2.1+ or CRI-O 1.31+) or init-container (an extra init container copies the binary into an emptyDir: for older clusters or runtimes, about 1 s more per launch) (default "+string(c.HelperMode)+")", func(s string) error {
 		m, err := patch.ParseHelperMode(s)
 		c.HelperMode = m
