@@ -38,7 +38,7 @@ func updateScenario(t *testing.T, mode, user string) {
 	if err := testCluster.StopWebhook(); err != nil {
 		t.Fatal(err)
 	}
-	if err := testCluster.StartWebhookWith(ctx, "--helper-image="+inClusterImageRepo+":"+inClusterImageTag, "--helper-mode="+mode); err != nil {
+	if err := testCluster.StartWebhookWith(ctx, "--helper-mode="+mode); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -46,7 +46,7 @@ func updateScenario(t *testing.T, mode, user string) {
 			t.Errorf("stopping the webhook: %v", err)
 		}
 		if err := testCluster.StartWebhook(context.Background()); err != nil {
-			t.Errorf("restarting the webhook without the helper: %v", err)
+			t.Errorf("restarting the webhook in its default helper mode: %v", err)
 		}
 	})
 
