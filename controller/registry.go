@@ -308,9 +308,11 @@ func deferralNote(dir, commit string, d patch.UpdateDeferral) string {
 			names = append(names, fmt.Sprintf("your server %q (pod %s)", o.Server, o.Pod))
 		}
 	}
-	that := "that server"
+	// This server has the project open too, from now on: it must stop as well before a launch can
+	// update the project.
+	that := "that server and this one"
 	if len(d.Open) > 1 {
-		that = "those servers"
+		that = "those servers and this one"
 	}
 	note := fmt.Sprintf("binder-projects: project %s was not updated to %s because it is open in %s, and an update would change its files under the notebooks running there. "+
 		"This server starts on the project as it is. ", dir, to, strings.Join(names, " and "))

@@ -452,7 +452,7 @@ func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQ
 	run()
 	wantDeferred := recorded{pod.Name, "Warning", ReasonUpdateDeferred, "binder-projects: project " + launched.Dir + " was not updated to commit " + launched.Commit +
 		` because it is open in your server "busy" (pod jupyter-bitnik--busy), and an update would change its files under the notebooks running there. ` +
-		"This server starts on the project as it is. The update you asked for stays queued: stop that server on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."}
+		"This server starts on the project as it is. The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."}
 	if diff := cmp.Diff([]recorded{wantDeferred}, log.events); diff != "" {
 		t.Errorf("events while the pod starts (-want +got):\n%s", diff)
 	}
@@ -497,13 +497,13 @@ func TestTheUpdateDeferredNoteSaysWhatToDoForEachWayOfAsking(t *testing.T) {
 	}{
 		{"a queued request stays queued", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedQueue, Open: []patch.OpenServer{busy}},
 			start + `commit c0ffee because it is open in your server "busy" (pod jupyter-bitnik--busy)` + cause +
-				"The update you asked for stays queued: stop that server on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."},
+				"The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."},
 		{"the launcher's annotation: launch again with the update asked for", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedAnnotation, Open: []patch.OpenServer{def}},
 			start + "commit c0ffee because it is open in your default server (pod jupyter-bitnik)" + cause +
-				"To update it, stop that server on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for."},
+				"To update it, stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for."},
 		{"update on launch: the next launch updates it; every open server is named; no commit known", "", patch.UpdateDeferral{Asked: patch.UpdateAskedOnLaunch, Open: []patch.OpenServer{busy, def}},
 			start + `the launched commit because it is open in your server "busy" (pod jupyter-bitnik--busy) and your default server (pod jupyter-bitnik)` + cause +
-				"To update it, stop those servers on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it."},
+				"To update it, stop those servers and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it."},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, deferralNote("gh_a_b", tc.commit, tc.d)); diff != "" {
