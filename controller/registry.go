@@ -302,10 +302,14 @@ func deferralNote(dir, commit string, d patch.UpdateDeferral) string {
 	}
 	names := make([]string, 0, len(d.Open))
 	for _, o := range d.Open {
+		pod := "pod " + o.Pod
+		if o.Stopping {
+			pod += ", still stopping"
+		}
 		if o.Server == "" {
-			names = append(names, fmt.Sprintf("your default server (pod %s)", o.Pod))
+			names = append(names, fmt.Sprintf("your default server (%s)", pod))
 		} else {
-			names = append(names, fmt.Sprintf("your server %q (pod %s)", o.Server, o.Pod))
+			names = append(names, fmt.Sprintf("your server %q (%s)", o.Server, pod))
 		}
 	}
 	// This server has the project open too, from now on: it must stop as well before a launch can

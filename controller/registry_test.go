@@ -486,7 +486,7 @@ func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQ
 
 func TestTheUpdateDeferredNoteSaysWhatToDoForEachWayOfAsking(t *testing.T) {
 	busy := patch.OpenServer{Pod: "jupyter-bitnik--busy", Server: "busy"}
-	def := patch.OpenServer{Pod: "jupyter-bitnik", Server: ""}
+	def := patch.OpenServer{Pod: "jupyter-bitnik", Server: "", Stopping: true}
 	const start = "binder-projects: project gh_a_b was not updated to "
 	const cause = ", and an update would change its files under the notebooks running there. This server starts on the project as it is. "
 	for _, tc := range []struct {
@@ -498,11 +498,11 @@ func TestTheUpdateDeferredNoteSaysWhatToDoForEachWayOfAsking(t *testing.T) {
 		{"a queued request stays queued", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedQueue, Open: []patch.OpenServer{busy}},
 			start + `commit c0ffee because it is open in your server "busy" (pod jupyter-bitnik--busy)` + cause +
 				"The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."},
-		{"the launcher's annotation: launch again with the update asked for", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedAnnotation, Open: []patch.OpenServer{def}},
-			start + "commit c0ffee because it is open in your default server (pod jupyter-bitnik)" + cause +
+		{"the launcher's annotation: launch again with the update asked for; a server still stopping says so", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedAnnotation, Open: []patch.OpenServer{def}},
+			start + "commit c0ffee because it is open in your default server (pod jupyter-bitnik, still stopping)" + cause +
 				"To update it, stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for."},
-		{"update on launch: the next launch updates it; every open server is named; no commit known", "", patch.UpdateDeferral{Asked: patch.UpdateAskedOnLaunch, Open: []patch.OpenServer{busy, def}},
-			start + `the launched commit because it is open in your server "busy" (pod jupyter-bitnik--busy) and your default server (pod jupyter-bitnik)` + cause +
+		{"update on launch: the next launch updates it; every open server is named, one still stopping; no commit known", "", patch.UpdateDeferral{Asked: patch.UpdateAskedOnLaunch, Open: []patch.OpenServer{busy, def}},
+			start + `the launched commit because it is open in your server "busy" (pod jupyter-bitnik--busy) and your default server (pod jupyter-bitnik, still stopping)` + cause +
 				"To update it, stop those servers and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it."},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {

@@ -17,6 +17,8 @@ type OpenServer struct {
 	Pod string `json:"pod"`
 	// Server is its server name (hub.jupyter.org/servername), "" for the user's default server.
 	Server string `json:"server"`
+	// Stopping says the pod is being deleted (it counts until it is gone: its kernels may still write).
+	Stopping bool `json:"stopping,omitempty"`
 	// Dir is the project folder it has open at its home (its AnnotationProjectDir).
 	Dir string `json:"-"`
 }
@@ -81,7 +83,8 @@ func OpenServers(pod *corev1.Pod, claim string, cfg Config, pods []corev1.Pod) [
 			UserClaim(o, cfg) != claim:
 			continue
 		}
-		open = append(open, OpenServer{Pod: o.Name, Server: o.Annotations[AnnotationHubServername], Dir: o.Annotations[AnnotationProjectDir]})
+		open = append(open, OpenServer{Pod: o.Name, Server: o.Annotations[AnnotationHubServername],
+			Stopping: o.DeletionTimestamp != nil, Dir: o.Annotations[AnnotationProjectDir]})
 	}
 	slices.SortFunc(open, func(a, b OpenServer) int { return strings.Compare(a.Pod, b.Pod) })
 	return open

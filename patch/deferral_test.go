@@ -135,6 +135,16 @@ func TestAnUpdateIsDeferredWhileTheProjectIsOpenInAnotherServerOfTheUser(t *test
 		}
 	})
 
+	t.Run("a server being deleted is named as still stopping", func(t *testing.T) {
+		stopping := openServer(t, "busy")
+		stopping.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
+		got, _, _ := launchBeside(t, UpdateAskedQueue, stopping)
+		want := `{"asked":"queue","open":[{"pod":"jupyter-bitnik--busy","server":"busy","stopping":true}]}`
+		if diff := cmp.Diff(want, got.Annotations[AnnotationUpdateDeferred]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", AnnotationUpdateDeferred, diff)
+		}
+	})
+
 	t.Run("a launch that asks for no update records no deferral, whatever is open", func(t *testing.T) {
 		got, _, _ := launchBeside(t, "", openServer(t, "busy"))
 		if v, ok := got.Annotations[AnnotationUpdateDeferred]; ok {
@@ -230,9 +240,11 @@ func TestOpenServersNamesEachServerWithTheProjectItHasOpen(t *testing.T) {
 	other.Annotations[AnnotationProjectDir] = "gh_bitnik_other"
 	ended := openServer(t, "ended")
 	ended.Status.Phase = corev1.PodSucceeded
-	got := OpenServers(in, "claim-bitnik", DefaultConfig(), []corev1.Pod{*openServer(t, "b"), *ended, *other, *openServer(t, "")})
+	stopping := openServer(t, "b")
+	stopping.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
+	got := OpenServers(in, "claim-bitnik", DefaultConfig(), []corev1.Pod{*stopping, *ended, *other, *openServer(t, "")})
 	want := []OpenServer{
-		{Pod: "jupyter-bitnik--b", Server: "b", Dir: deferDir},
+		{Pod: "jupyter-bitnik--b", Server: "b", Stopping: true, Dir: deferDir},
 		{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: "gh_bitnik_other"},
 		{Pod: "jupyter-bitnik-old", Server: "", Dir: deferDir},
 	}
