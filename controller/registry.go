@@ -35,6 +35,10 @@ type Launch struct {
 	// UpdateRan says the init container reported the result of the update it was asked for (so
 	// UpdateHanded leaves the queue, whatever the result).
 	UpdateRan bool
+	// UpdateDeferred says an update was asked for but deferred, the project being open in another
+	// server of the user (patch.AnnotationUpdateDeferred): the launch records the project without its
+	// commit, so that --update-on-launch asks again at the next launch.
+	UpdateDeferred bool
 	// Report is the init container's report (its termination message).
 	Report patch.InitReport
 }
@@ -78,6 +82,9 @@ func LaunchOf(pod *corev1.Pod, cfg patch.Config) (Launch, bool) {
 	}
 	if claim == "" || l.Project.Dir == "" {
 		return Launch{}, false
+	}
+	if d, err := patch.DeferredUpdate(pod); err == nil && d != nil {
+		l.UpdateDeferred = true
 	}
 	if report, err := patch.ParseInitReport(status.State.Terminated.Message); err == nil && report.Present {
 		l.Report = report
@@ -123,6 +130,11 @@ const (
 	// ReasonProjectUpdated: the init container updated the project to the launched commit; the note
 	// gives the counts (the files kept beside the user's are listed in its log).
 	ReasonProjectUpdated = "ProjectUpdated"
+	// ReasonUpdateDeferred: an update asked for was not done at this launch, because the project is
+	// open in another server of the user (patch.AnnotationUpdateDeferred); the note names that server,
+	// says whether the request stays queued, and what to do. A Warning, as DeletionCancelled: what the
+	// user asked for was not done, and only the user can make it happen.
+	ReasonUpdateDeferred = "UpdateDeferred"
 	// ReasonDeletionCancelled: a project launched while its deletion was queued keeps its folder.
 	ReasonDeletionCancelled = "DeletionCancelled"
 	// ReasonRegistryCorrupt: a registry annotation on the claim did not parse; it was set aside.
@@ -159,6 +171,7 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.reportFailure(&pod)
+	r.reportDeferral(&pod)
 	l, ok := LaunchOf(&pod, r.Config)
 	if !ok {
 		return ctrl.Result{}, nil
@@ -178,7 +191,13 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		corrupt = err
 		before := pvc.DeepCopy()
-		reg.Record(l.Project)
+		p := l.Project
+		if i := reg.Find(p.Dir); l.UpdateDeferred && i >= 0 {
+			// The files are still at the recorded commit: keep it, so that the next launch at the
+			// launched commit still counts as one at another commit (--update-on-launch).
+			p.Commit = reg.Projects[i].Commit
+		}
+		reg.Record(p)
 		reg.Deleted(l.Handed, l.Gone)
 		if l.UpdateRan && l.UpdateHanded != nil {
 			reg.UpdateRan(*l.UpdateHanded)
@@ -258,6 +277,60 @@ func updateNote(dir string, u *projects.Update, counted bool, pod, container str
 	return note
 }
 
+// reportDeferral tells the user, once per pod and as soon as the pod is seen (BinderHub's launch log
+// shows the Events of a starting pod), that the update asked for was deferred: which of their servers
+// has the project open, and what to do.
+func (r *RegistryReconciler) reportDeferral(pod *corev1.Pod) {
+	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected || r.Recorder == nil {
+		return
+	}
+	d, err := patch.DeferredUpdate(pod)
+	if err != nil || d == nil || len(d.Open) == 0 {
+		return
+	}
+	if !r.firstTimeKey(string(pod.UID) + "/" + ReasonUpdateDeferred) {
+		return
+	}
+	r.event(pod, corev1.EventTypeWarning, ReasonUpdateDeferred, deferralNote(pod.Annotations[patch.AnnotationProjectDir], pod.Annotations[patch.AnnotationCommit], *d))
+}
+
+// deferralNote is the UpdateDeferred Event's note, for the user in BinderHub's launch log.
+func deferralNote(dir, commit string, d patch.UpdateDeferral) string {
+	to := "the launched commit"
+	if commit != "" {
+		to = "commit " + commit
+	}
+	names := make([]string, 0, len(d.Open))
+	for _, o := range d.Open {
+		pod := "pod " + o.Pod
+		if o.Stopping {
+			pod += ", still stopping"
+		}
+		if o.Server == "" {
+			names = append(names, fmt.Sprintf("your default server (%s)", pod))
+		} else {
+			names = append(names, fmt.Sprintf("your server %q (%s)", o.Server, pod))
+		}
+	}
+	// This server has the project open too, from now on: it must stop as well before a launch can
+	// update the project.
+	that := "that server and this one"
+	if len(d.Open) > 1 {
+		that = "those servers and this one"
+	}
+	note := fmt.Sprintf("binder-projects: project %s was not updated to %s because it is open in %s, and an update would change its files under the notebooks running there. "+
+		"This server starts on the project as it is. ", dir, to, strings.Join(names, " and "))
+	switch d.Asked {
+	case patch.UpdateAskedQueue:
+		note += fmt.Sprintf("The update you asked for stays queued: stop %s on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again.", that)
+	case patch.UpdateAskedAnnotation:
+		note += fmt.Sprintf("To update it, stop %s on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for.", that)
+	default:
+		note += fmt.Sprintf("To update it, stop %s on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it.", that)
+	}
+	return note
+}
+
 // reportFailure turns a failed init container run into a Warning Event on the pod, once per run: the
 // reason the script reported, else the end of its log (the termination message falls back to it).
 func (r *RegistryReconciler) reportFailure(pod *corev1.Pod) {
@@ -298,11 +371,15 @@ func (r *RegistryReconciler) firstTime(pod *corev1.Pod, status *corev1.Container
 }
 
 func (r *RegistryReconciler) firstTimeRun(pod *corev1.Pod, term *corev1.ContainerStateTerminated) bool {
+	return r.firstTimeKey(string(pod.UID) + "/" + term.ContainerID + "/" + term.FinishedAt.String())
+}
+
+// firstTimeKey reports whether key is seen for the first time (within the hour).
+func (r *RegistryReconciler) firstTimeKey(key string) bool {
 	if r.Recorder == nil {
 		return false
 	}
 	r.tellOnce.Do(func() { r.told = cache.NewLRUExpireCache(4096) })
-	key := string(pod.UID) + "/" + term.ContainerID + "/" + term.FinishedAt.String()
 	if _, seen := r.told.Get(key); seen {
 		return false
 	}

@@ -412,3 +412,111 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 		}
 	})
 }
+
+// deferredPod is the z2jh4 fixture admitted with a queued update of its project while bitnik's
+// server "busy" has the project open: the update deferred. Its init container has not run yet.
+func deferredPod(t *testing.T, queued projects.UpdateRequest) *corev1.Pod {
+	t.Helper()
+	cfg := patch.DefaultConfig()
+	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
+	pod, errs := patch.MutateWith(fixturePod(t, "z2jh4-binderhub-dynamic"), cfg, patch.Registered{
+		Updates:       []patch.QueuedUpdate{queued},
+		OpenElsewhere: []patch.OpenServer{{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: launched.Dir}},
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if d, err := patch.DeferredUpdate(pod); err != nil || d == nil {
+		t.Fatalf("the webhook did not defer the update: %+v, %v", d, err)
+	}
+	pod.UID = "uid-1"
+	pod.CreationTimestamp = metav1.NewTime(admitted)
+	pod.Status.Phase = corev1.PodPending
+	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{
+		{Name: "block-cloud-metadata", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+		{Name: "binder-projects-init", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+	}
+	return pod
+}
+
+func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQueued(t *testing.T) {
+	queued := projects.UpdateRequest{Dir: launched.Dir, QueuedAt: admitted.Add(-time.Minute)}
+	earlier := projects.Project{Dir: launched.Dir, Commit: "0123456789ab", LastUsed: admitted.Add(-time.Hour)}
+	old := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{queued}}
+	pod := deferredPod(t, queued)
+	c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
+	log := &eventLog{}
+	r := &RegistryReconciler{Client: c, APIReader: c, Config: patch.DefaultConfig(), Recorder: log}
+	run := func() {
+		t.Helper()
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// While the pod starts (the launch log shows its Events then): one Warning, however often the pod
+	// is seen, and nothing recorded yet.
+	run()
+	run()
+	wantDeferred := recorded{pod.Name, "Warning", ReasonUpdateDeferred, "binder-projects: project " + launched.Dir + " was not updated to commit " + launched.Commit +
+		` because it is open in your server "busy" (pod jupyter-bitnik--busy), and an update would change its files under the notebooks running there. ` +
+		"This server starts on the project as it is. The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."}
+	if diff := cmp.Diff([]recorded{wantDeferred}, log.events); diff != "" {
+		t.Errorf("events while the pod starts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(old, registryOn(t, c)); diff != "" {
+		t.Errorf("registry changed before the init container ended (-want +got):\n%s", diff)
+	}
+
+	// Once the init container succeeded (it ran no update): the launch is recorded at the commit the
+	// files still have, and the request stays queued for a later launch.
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pod), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.InitContainerStatuses[1].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 0, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report(volume.Report{Project: volume.ProjectExisted})}}
+	if err := c.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	run()
+	want := launched
+	want.Commit = earlier.Commit
+	if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{want}, Updates: []projects.UpdateRequest{queued}}, registryOn(t, c)); diff != "" {
+		t.Errorf("registry after the launch (-want +got):\n%s", diff)
+	}
+	wantEvs := []recorded{wantDeferred, {pod.Name, "Normal", ReasonProjectReady, "binder-projects: project " + launched.Dir + " found with your files"}}
+	if diff := cmp.Diff(wantEvs, log.events); diff != "" {
+		t.Errorf("events over the pod's life (-want +got):\n%s", diff)
+	}
+}
+
+func TestTheUpdateDeferredNoteSaysWhatToDoForEachWayOfAsking(t *testing.T) {
+	busy := patch.OpenServer{Pod: "jupyter-bitnik--busy", Server: "busy"}
+	def := patch.OpenServer{Pod: "jupyter-bitnik", Server: "", Stopping: true}
+	const start = "binder-projects: project gh_a_b was not updated to "
+	const cause = ", and an update would change its files under the notebooks running there. This server starts on the project as it is. "
+	for _, tc := range []struct {
+		sentence string
+		commit   string
+		d        patch.UpdateDeferral
+		want     string
+	}{
+		{"a queued request stays queued", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedQueue, Open: []patch.OpenServer{busy}},
+			start + `commit c0ffee because it is open in your server "busy" (pod jupyter-bitnik--busy)` + cause +
+				"The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."},
+		{"the launcher's annotation: launch again with the update asked for; a server still stopping says so", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedAnnotation, Open: []patch.OpenServer{def}},
+			start + "commit c0ffee because it is open in your default server (pod jupyter-bitnik, still stopping)" + cause +
+				"To update it, stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for."},
+		{"update on launch: the next launch updates it; every open server is named, one still stopping; no commit known", "", patch.UpdateDeferral{Asked: patch.UpdateAskedOnLaunch, Open: []patch.OpenServer{busy, def}},
+			start + `the launched commit because it is open in your server "busy" (pod jupyter-bitnik--busy) and your default server (pod jupyter-bitnik, still stopping)` + cause +
+				"To update it, stop those servers and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it."},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, deferralNote("gh_a_b", tc.commit, tc.d)); diff != "" {
+				t.Errorf("note (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -57,6 +57,17 @@ const (
 	// result, whatever it was.
 	AnnotationUpdateHanded = Prefix + "update-request"
 
+	// AnnotationUpdateDeferred (output) says that an update was asked for (a queued request,
+	// AnnotationUpdate, or --update-on-launch) but not handed to this launch, because the project is
+	// open in another server of the same user: another pod on the same claim, not ended (a terminating
+	// one counts until it is gone), with the same project folder at its home. Updating would change
+	// files under that server's running kernels and editor. JSON {asked, open: [{pod, server, stopping}]}:
+	// asked is "queue", "annotation" or "update-on-launch"; open names the user's own servers that
+	// have the project open, never another user's. The launch goes ahead on the project as it is, a
+	// queued request stays queued, and the registry controller tells the user on the pod (the Event
+	// UpdateDeferred) which server to stop before launching again.
+	AnnotationUpdateDeferred = Prefix + "update-deferred"
+
 	// AnnotationClaimProjects (on the user's claim, kept by binder-projects) is the projects registry:
 	// a JSON list of {dir, repoURL, image, commit, lastUsed, lastUpdate}.
 	AnnotationClaimProjects = Prefix + "projects"

@@ -80,6 +80,10 @@ type Registered struct {
 	// Commits maps a project folder to the commit the registry records for it (for
 	// Config.UpdateOnLaunch); nil is none.
 	Commits map[string]string
+	// OpenElsewhere are the user's other servers on the same claim that have not ended, each with
+	// the project it has open (OpenServers picks them from the webhook's cache). A launch of a project
+	// open in one of them gets no update: it is deferred (AnnotationUpdateDeferred).
+	OpenElsewhere []OpenServer
 }
 
 // Project is what a pod launches, resolved from its annotations or from BinderHub's env.
@@ -193,7 +197,10 @@ func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, 
 // our binary from Config.HelperImage: that image mounted read-only as an image volume
 // (HelperImageVolume), or copied into an emptyDir by an init container from it, before ours
 // (HelperInitContainer); it gets the commit (EnvCommit). An update asked for (AnnotationUpdate, a
-// queued request, or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate.
+// queued request, or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate, unless
+// the project is open in another server of the user (reg.OpenElsewhere): then the update is not handed
+// to this launch (no EnvUpdate, no AnnotationUpdateHanded, so a queued request stays queued) and
+// AnnotationUpdateDeferred says why. The launch itself goes ahead.
 func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.ErrorList) {
 	p, errs := ResolveProject(in, cfg)
 	var handed []QueuedDeletion
@@ -227,6 +234,12 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 	update := p.Update || updateHanded != nil
 	if recorded := reg.Commits[p.Dir]; cfg.UpdateOnLaunch && recorded != "" && ValidCommit(p.Commit) && recorded != p.Commit {
 		update = true
+	}
+	var deferral *UpdateDeferral
+	if update {
+		if deferral = deferUpdate(p.Dir, reg.OpenElsewhere, updateHanded, p.Update); deferral != nil {
+			update, updateHanded = false, nil
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -271,6 +284,15 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 		out.Annotations[AnnotationUpdateHanded] = string(b)
 	} else {
 		delete(out.Annotations, AnnotationUpdateHanded)
+	}
+	if deferral != nil {
+		b, err := json.Marshal(deferral)
+		if err != nil {
+			return nil, field.ErrorList{field.InternalError(annotationsPath.Key(AnnotationUpdateDeferred), err)}
+		}
+		out.Annotations[AnnotationUpdateDeferred] = string(b)
+	} else {
+		delete(out.Annotations, AnnotationUpdateDeferred)
 	}
 	out.Annotations[AnnotationProjectDir] = p.Dir
 	if p.RepoURL != "" {

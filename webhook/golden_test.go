@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,18 @@ func TestGoldenPods(t *testing.T) {
 		}
 	}
 	for _, in := range inputs {
+		if twin, ok := strings.CutSuffix(in, goldenOpenElsewhere+".yaml"); ok {
+			var a, b map[string]any
+			if err := json.Unmarshal(goldenInput(t, in), &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(goldenInput(t, twin+".yaml"), &b); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(b, a); diff != "" {
+				t.Errorf("%s is not the same pod as its twin %s.yaml (-twin +case):\n%s", in, twin, diff)
+			}
+		}
 		plan, diff := results[in][PatchPlan], results[in][PatchDiff]
 		if plan == nil || diff == nil {
 			continue
@@ -85,7 +98,12 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	podJSON := goldenInput(t, in)
 	var logs bytes.Buffer
 	cfg := goldenConfig(in)
-	wh := NewWebhook(cfg, funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}), WithPatchMode(mode))
+	opts := []Option{WithPatchMode(mode)}
+	others := goldenServers(t, in, cfg)
+	if others != nil {
+		opts = append(opts, WithServers(podsInCache(others)))
+	}
+	wh := NewWebhook(cfg, funcr.NewJSON(func(s string) { logs.WriteString(s + "\n") }, funcr.Options{Verbosity: 10}), opts...)
 
 	out, resp, err := Review(context.Background(), wh, podJSON)
 	if err != nil {
@@ -134,7 +152,11 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	if err := json.Unmarshal(out, &mutated); err != nil {
 		t.Fatal(err)
 	}
-	twice, errs := patch.Mutate(&mutated, cfg)
+	var reg patch.Registered
+	if others != nil {
+		reg.OpenElsewhere = patch.OpenServers(&mutated, patch.UserClaim(&mutated, cfg), cfg, others)
+	}
+	twice, errs := patch.MutateWith(&mutated, cfg, reg)
 	if len(errs) > 0 {
 		t.Fatalf("patch.Mutate refuses its own output: %v", errs)
 	}
@@ -174,6 +196,50 @@ func goldenConfig(in string) patch.Config {
 		panic(fmt.Sprintf("golden case %s: name the helper's mode (helper-image-volume- or helper-init-container-)", base))
 	}
 	return cfg
+}
+
+// goldenOpenElsewhere ends the names of the cases run while the webhook's cache holds another server
+// of the same user with the same project open (goldenServers). Such a case's input is the same pod as
+// its twin's, the case of the name without it (checked by TestGoldenPods), so that the two golden
+// files show exactly what the open server changes; the offline mutate command, which sees no
+// cluster, makes the twin's pod of it.
+const goldenOpenElsewhere = "-open-elsewhere"
+
+// goldenServers is what the webhook's cache holds of the user's other servers for a case whose name
+// contains goldenOpenElsewhere: the input pod launched earlier as the named server "busy", mutated and
+// Running. Other cases run without a look at other servers (nil).
+func goldenServers(t *testing.T, in string, cfg patch.Config) []corev1.Pod {
+	t.Helper()
+	if !strings.HasSuffix(in, goldenOpenElsewhere+".yaml") {
+		return nil
+	}
+	var busy corev1.Pod
+	if err := json.Unmarshal(goldenInput(t, in), &busy); err != nil {
+		t.Fatal(err)
+	}
+	busy.Name += "--busy"
+	busy.Labels[patch.AnnotationHubServername] = "busy"
+	busy.Annotations[patch.AnnotationHubServername] = "busy"
+	delete(busy.Annotations, patch.AnnotationUpdate)
+	mutated, errs := patch.Mutate(&busy, cfg)
+	if len(errs) > 0 {
+		t.Fatalf("the busy server: %v", errs)
+	}
+	mutated.Status.Phase = corev1.PodRunning
+	return []corev1.Pod{*mutated}
+}
+
+// podsInCache is a UserPodLister over fixed pods: those of the asked user's label.
+type podsInCache []corev1.Pod
+
+func (c podsInCache) UserPods(_ context.Context, namespace, user string) ([]corev1.Pod, error) {
+	var out []corev1.Pod
+	for _, p := range c {
+		if p.Namespace == namespace && slices.Contains(UserPodsIndexKeys(&p), user) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // renderPod is the pod as the API server reads it (decoded into a corev1.Pod and encoded again, so

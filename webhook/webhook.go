@@ -41,6 +41,9 @@ type PodMutator struct {
 	MaxProjects int
 	// PatchMode says how the answer's JSON patch is built (PatchPlan unless set).
 	PatchMode PatchMode
+	// Servers lists the user's singleuser pods, to find the user's other servers that have the
+	// launched project open (an update asked for is then deferred); nil means none are looked for.
+	Servers UserPodLister
 }
 
 // RegistryReader reads the projects registry on a claim; a claim that does not exist yet has an
@@ -66,12 +69,57 @@ func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (p
 	return projects.FromClaim(&pvc)
 }
 
+// UserPodLister lists the singleuser pods of one user in a namespace: those whose
+// hub.jupyter.org/username label (KubeSpawner's safe form of the user name) is user. The webhook reads
+// them from the manager's cache, never with an API call per request, and only the user's own.
+type UserPodLister interface {
+	UserPods(ctx context.Context, namespace, user string) ([]corev1.Pod, error)
+}
+
+// UserPodsIndex is the cache index that CachedUserPods finds a user's pods by: a singleuser pod's
+// hub.jupyter.org/username label.
+const UserPodsIndex = "binder-projects.user"
+
+// UserPodsIndexKeys is UserPodsIndex's function: the user label of a singleuser pod, none for another
+// pod or a pod without it.
+func UserPodsIndexKeys(o client.Object) []string {
+	l := o.GetLabels()
+	if l[patch.LabelComponent] != patch.ComponentSingleuser || l[patch.AnnotationHubUsername] == "" {
+		return nil
+	}
+	return []string{l[patch.AnnotationHubUsername]}
+}
+
+// IndexUserPods adds UserPodsIndex to a cache (the manager's field indexer, before it starts).
+func IndexUserPods(ctx context.Context, indexer client.FieldIndexer) error {
+	return indexer.IndexField(ctx, &corev1.Pod{}, UserPodsIndex, UserPodsIndexKeys)
+}
+
+// CachedUserPods is the UserPodLister on a controller-runtime client whose cache has UserPodsIndex
+// (the cached one in serve): a user's pods are found by the index, without looking at anyone else's.
+type CachedUserPods struct{ Reader client.Reader }
+
+// UserPods implements UserPodLister.
+func (c CachedUserPods) UserPods(ctx context.Context, namespace, user string) ([]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := c.Reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{UserPodsIndex: user}); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
 // Option configures NewWebhook and NewServer.
 type Option func(*PodMutator)
 
 // WithPatchMode chooses how the JSON patch is built: PatchPlan (the default) or PatchDiff.
 func WithPatchMode(mode PatchMode) Option {
 	return func(m *PodMutator) { m.PatchMode = mode }
+}
+
+// WithServers makes admission look for the user's other servers (pods listed by servers) that have
+// the launched project open: an update asked for is then deferred, not handed to the launch.
+func WithServers(servers UserPodLister) Option {
+	return func(m *PodMutator) { m.Servers = servers }
 }
 
 // WithRegistry makes admission use the projects registry: queued deletions go to the init container,
@@ -107,8 +155,11 @@ func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, 
 	// project limit is checked against the folder the mutation resolved.
 	var reg projects.Registry
 	claim := ""
+	if m.Registry != nil || m.Servers != nil {
+		claim = patch.UserClaim(pod, m.Config)
+	}
 	if m.Registry != nil {
-		if claim = patch.UserClaim(pod, m.Config); claim != "" {
+		if claim != "" {
 			var err error
 			reg, err = m.Registry.Registry(ctx, pod.Namespace, claim)
 			switch {
@@ -124,8 +175,20 @@ func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, 
 			}
 		}
 	}
+	// The user's other servers on the claim, with the project each has open: an update of a project
+	// open in one of them is deferred. Only the user's own pods are read (by their user label; the
+	// claim and the raw user name are checked too), and nothing of them is logged but their names.
+	var open []patch.OpenServer
+	if user := pod.Labels[patch.AnnotationHubUsername]; m.Servers != nil && claim != "" && user != "" {
+		pods, err := m.Servers.UserPods(ctx, pod.Namespace, user)
+		if err != nil {
+			log.Error(err, "cannot list the user's servers", "claim", claim)
+			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot see whether your other servers have this project open; try again in a minute: %v", err))
+		}
+		open = patch.OpenServers(pod, claim, m.Config, pods)
+	}
 	queued := reg.Deletions
-	out, errs := patch.MutateWith(pod, m.Config, patch.Registered{Deletions: queued, Updates: reg.Updates, Commits: reg.Commits()})
+	out, errs := patch.MutateWith(pod, m.Config, patch.Registered{Deletions: queued, Updates: reg.Updates, Commits: reg.Commits(), OpenElsewhere: open})
 	if len(errs) > 0 {
 		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
 		log.Info("pod refused", "reason", err.Error())
@@ -137,6 +200,10 @@ func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, 
 			log.Info("pod denied", "reason", "project limit", "projectDir", dir, "projects", len(reg.Projects))
 			return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
 		}
+	}
+	if _, ok := out.Annotations[patch.AnnotationUpdateDeferred]; ok {
+		log.Info("update deferred: the project is open in another server of the user", "projectDir", dir,
+			patch.AnnotationUpdateDeferred, out.Annotations[patch.AnnotationUpdateDeferred])
 	}
 	log.Info("pod mutated", "projectDir", dir,
 		"initContainer", m.Config.InitContainerName, "deletions", len(queued))

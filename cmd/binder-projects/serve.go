@@ -106,6 +106,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	// The webhook reads the registry from the manager's cache (a cached client), never with an API
 	// call per request; the cache is filled before the webhook is ready.
 	var registry webhook.ClaimRegistry
+	// It also reads the user's other singleuser pods from the cache (by an index on the user label),
+	// to defer an update of a project open in another of the user's servers.
+	var servers webhook.CachedUserPods
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
@@ -119,20 +122,30 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		LeaderElectionNamespace:       *namespace,
 		LeaderElectionReleaseOnCancel: true,
 		WebhookServer: webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg,
-			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects), webhook.WithPatchMode(patchMode)),
+			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects), webhook.WithServers(&servers), webhook.WithPatchMode(patchMode)),
 	})
 	if err != nil {
 		log.Error(err, "setting up the manager")
 		return 1
 	}
 	registry.Reader = mgr.GetClient()
+	servers.Reader = mgr.GetClient()
+	if err := webhook.IndexUserPods(ctx, mgr.GetFieldIndexer()); err != nil {
+		log.Error(err, "indexing pods by user")
+		return 1
+	}
 	var cacheSynced atomic.Bool
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.PersistentVolumeClaim{}); err != nil {
 			return fmt.Errorf("watching claims: %w", err)
 		}
+		// Every replica admits, so every replica watches the singleuser pods too (on the elected one
+		// the controllers would start this informer anyway).
+		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Pod{}); err != nil {
+			return fmt.Errorf("watching singleuser pods: %w", err)
+		}
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
-			return errors.New("the claim cache did not sync")
+			return errors.New("the claim and pod caches did not sync")
 		}
 		cacheSynced.Store(true)
 		return nil
@@ -159,7 +172,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if err := mgr.AddReadyzCheck("registry-cache", func(*http.Request) error {
 		if !cacheSynced.Load() {
-			return errors.New("the claims cache has not synced yet")
+			return errors.New("the claim and pod caches have not synced yet")
 		}
 		return nil
 	}); err != nil {
