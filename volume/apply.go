@@ -261,9 +261,11 @@ func Update(opts Options) (*Result, error) {
 		v.report(res)
 		return res, nil
 	}
+	pausePoint("planned")
 	if err := v.prepare(plan, j, data); err != nil {
 		return nil, err
 	}
+	pausePoint("prepared")
 	if err := v.apply(j); err != nil {
 		return nil, err
 	}
@@ -531,6 +533,7 @@ func copyFile(src, dst string, mode fs.FileMode, sum string) error {
 // folder's removal. A failing step rolls the update back.
 func (v *volume) apply(j *journal) error {
 	for i, s := range j.Steps {
+		pausePoint(fmt.Sprintf("step %d", i))
 		err := v.do(s)
 		if err == nil && failStep(i) {
 			err = errTestFail

@@ -27,6 +27,11 @@ var testHooks struct {
 	crashAt  int // -1: off
 	reached  int
 	failStep int // -1: off
+	// pause (test hook), set only by this package's tests, is called at named points of an update:
+	// "planned" (the plan is made, nothing is changed yet), "prepared" (the journal is written, no step
+	// applied) and "step N" (before step N is applied), so that a test can change the project there as
+	// a user would (a save, a folder swapped for a link).
+	pause func(point string)
 }
 
 func loadTestHooks() {
@@ -52,6 +57,13 @@ func crashPoint() {
 		select {} // the signal is on its way
 	}
 	testHooks.reached++
+}
+
+// pausePoint is where a test may change the project while an update runs (testHooks.pause).
+func pausePoint(point string) {
+	if testHooks.pause != nil {
+		testHooks.pause(point)
+	}
 }
 
 // errTestFail is the failure TestFailStepEnv injects.
