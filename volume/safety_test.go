@@ -185,6 +185,7 @@ func TestAnEditSavedBetweenPlanAndApplyIsNeverLost(t *testing.T) {
 				if !reached() {
 					t.Fatalf("the update never reached %q: %v", point, err)
 				}
+				t.Logf("Update: %v\nlog:\n%s", err, strings.Join(log, "\n"))
 				if diff := cmp.Diff(saved, snapshot(t, f.project())); diff != "" {
 					t.Errorf("the project is not as the user left it: the saved edit was lost or moved (-want +got):\n%s", diff)
 				}
@@ -217,6 +218,7 @@ func TestAFolderSwappedForALinkDuringAnUpdateIsNeverFollowed(t *testing.T) {
 			if !reached() {
 				t.Fatalf("the update never reached %q: %v", point, err)
 			}
+			t.Logf("Update: %v\nlog:\n%s", err, strings.Join(log, "\n"))
 			if diff := cmp.Diff(otherBefore, snapshot(t, f.other())); diff != "" {
 				t.Errorf("the update changed project %s through the link (-want +got):\n%s", other, diff)
 			}
@@ -240,6 +242,7 @@ func TestRecoverNeverFollowsALinkInAParentFolder(t *testing.T) {
 	swapForLink(t, filepath.Join(f.project(), "data"), "../"+other+"/data", 1000)
 	swapped, otherBefore := snapshot(t, f.project()), snapshot(t, f.other())
 	_, code, out := runChildCode(t, "recover", f, "", notebookUser)
+	t.Logf("recover:\n%s", out)
 	if diff := cmp.Diff(otherBefore, snapshot(t, f.other())); diff != "" {
 		t.Errorf("recover changed project %s through the link (-want +got):\n%s", other, diff)
 	}
@@ -265,6 +268,7 @@ func TestAStartAfterAKillNeverRollsForwardThroughALinkToAnotherProject(t *testin
 			otherBefore := snapshot(t, f.other())
 			real := snapshot(t, filepath.Join(f.project(), "scripts.real"))
 			_, code, out := runChildCode(t, start, f, newCommit, notebookUser)
+			t.Logf("%s:\n%s", start, out)
 			if diff := cmp.Diff(otherBefore, snapshot(t, f.other())); diff != "" {
 				t.Errorf("%s changed project %s through the link (-want +got):\n%s", start, other, diff)
 			}
@@ -293,6 +297,7 @@ func TestANamedPipeAtTheLockNeverBlocksAStart(t *testing.T) {
 			}
 			chownTree(t, f.root, 1000, 1000)
 			_, code, out, hung := runChildWithin(t, 20*time.Second, start, f, newCommit, notebookUser)
+			t.Logf("%s:\n%s", start, out)
 			if hung {
 				t.Fatalf("%s hung on a named pipe at %s/%s (killed after 20 s):\n%s", start, UpdatesDir, lockName, out)
 			}
