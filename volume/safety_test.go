@@ -307,3 +307,19 @@ func TestANamedPipeAtTheLockNeverBlocksAStart(t *testing.T) {
 		})
 	}
 }
+
+func TestAFolderOfTheImageThatCannotBeListedLeavesTheProjectsAsItIs(t *testing.T) {
+	requireRoot(t, "to run the engine as uid 1000 against an image home of root's")
+	// The image's docs is root's and private: the notebook user cannot list it. The user never
+	// changed docs; the update must not take it for a change of the commit's and remove it.
+	commit := seed.with(spec{"README.md": F("v2\n"), "docs": DM(0o700)})
+	f := newUserFixture(t, seed, seed, commit, nil)
+	_, code, out := runChildCode(t, "update", f, newCommit, notebookUser)
+	t.Logf("update:\n%s", out)
+	if code != 0 || !strings.Contains(out, "the image's home: cannot list folder docs") {
+		t.Errorf("update: exit %d; want 0 and a warning that docs of the image cannot be listed", code)
+	}
+	if diff := cmp.Diff(seed.with(spec{"README.md": F("v2\n")}), snapshot(t, f.project())); diff != "" {
+		t.Errorf("the project (-want +got):\n%s", diff)
+	}
+}
