@@ -29,8 +29,9 @@ var testHooks struct {
 	failStep int // -1: off
 	// pause (test hook), set only by this package's tests, is called at named points of an update:
 	// "planned" (the plan is made, nothing is changed yet), "prepared" (the journal is written, no step
-	// applied) and "step N" (before step N is applied), so that a test can change the project there as
-	// a user would (a save, a folder swapped for a link).
+	// applied), "step N" (before step N is applied), "looked P" (the user's entry at P was checked, not
+	// moved yet) and "moved P" (it was moved aside, not checked there yet), so that a test can change
+	// the project there as a user would (a save, a folder swapped for a link).
 	pause func(point string)
 }
 

@@ -24,6 +24,8 @@ const (
 	childRoot   = "BINDER_PROJECTS_UPDATE_TEST_ROOT"
 	childSource = "BINDER_PROJECTS_UPDATE_TEST_SOURCE"
 	childCommit = "BINDER_PROJECTS_UPDATE_TEST_COMMIT"
+	// childProject names the project, if not project.
+	childProject = "BINDER_PROJECTS_UPDATE_TEST_PROJECT"
 )
 
 func TestMain(m *testing.M) {
@@ -75,6 +77,10 @@ func binaryFor(t *testing.T, cred *syscall.Credential) string {
 func child(cmd string) int {
 	log := func(l string) { fmt.Fprintln(os.Stderr, "binder-projects: "+l) }
 	root, source, commit := os.Getenv(childRoot), os.Getenv(childSource), os.Getenv(childCommit)
+	project := project
+	if p := os.Getenv(childProject); p != "" {
+		project = p
+	}
 	var err error
 	switch cmd {
 	case "update":

@@ -208,6 +208,7 @@ func (v *volume) do(s step) error {
 		if why := s.Want[0].differs(st); why != "" {
 			return &notPlannedError{path: p, why: why}
 		}
+		pausePoint("looked " + p)
 		if err := parent.Rename(name, v.aside, n); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return &notPlannedError{path: p, why: "was removed"}
@@ -215,6 +216,7 @@ func (v *volume) do(s step) error {
 			return err
 		}
 		crashPoint()
+		pausePoint("moved " + p)
 		if !v.stillAt(parent, parentOf(p)) {
 			at, err := v.putBack(v.aside, n, p)
 			if err != nil {
@@ -376,7 +378,11 @@ func (v *volume) checkBack(n string, s step, j *journal, p string) error {
 		return err
 	}
 	v.partial = true
-	v.warnf("%s, put in place by the update, %s while the update ran: it is left as yours, at %s", show(under(p, rel)), why, show(at))
+	msg := fmt.Sprintf("%s, put in place by the update, holds a change of yours (%s %s while the update ran): it is left as yours", show(p), show(under(p, rel)), why)
+	if at != p {
+		msg += ", at " + show(at)
+	}
+	v.warnf("%s", msg)
 	return nil
 }
 
