@@ -263,7 +263,10 @@ func stagedDirMode(mode fs.FileMode, kind Kind) fs.FileMode {
 // On failure the work folder is removed and nothing was changed.
 func (v *volume) prepare(plan *Plan, j *journal, manifest []byte) (err error) {
 	if err := v.openWork(true); err != nil {
-		return err
+		if !errors.Is(err, fs.ErrExist) {
+			v.removeWork()
+		}
+		return v.space(err, "Nothing was changed.")
 	}
 	defer func() {
 		if err != nil {

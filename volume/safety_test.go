@@ -914,3 +914,31 @@ func TestAJournalOfVersion1IsRolledBackNeverFinished(t *testing.T) {
 		f.checkCleanBut(t, other)
 	})
 }
+
+func TestAModeChangeNeverReachesAFileSavedMeanwhile(t *testing.T) {
+	// The commit makes scripts/tool.py executable and changes README.md; the user saves tool.py (a new
+	// file, mode 0600) before the mode step.
+	commit := seed.with(spec{"README.md": F("v2\n"), "scripts/tool.py": FM(0o755, "print(1)\n")})
+	for _, point := range []string{"prepared", "step 2"} {
+		t.Run(point, func(t *testing.T) {
+			f := newFixture(t, t.TempDir(), seed, seed, commit)
+			reached := withPause(t, point, func() {
+				p := filepath.Join(f.project(), "scripts/tool.py")
+				saveByRename(t, p, "print('mine')\n")
+				os.Chmod(p, 0o600)
+			})
+			_, log, err := f.update(t)
+			if !reached() {
+				t.Fatalf("the update never reached %q: %v", point, err)
+			}
+			t.Logf("Update: %v\nlog:\n%s", err, strings.Join(log, "\n"))
+			if !errors.Is(err, ErrNotPlanned) || !strings.Contains(err.Error(), "scripts/tool.py was replaced") {
+				t.Errorf("Update: %v; want it rolled back because scripts/tool.py was replaced", err)
+			}
+			if diff := cmp.Diff(seed.with(spec{"scripts/tool.py": FM(0o600, "print('mine')\n")}), snapshot(t, f.project())); diff != "" {
+				t.Errorf("the project (-want +got):\n%s", diff)
+			}
+			f.checkClean(t)
+		})
+	}
+}
