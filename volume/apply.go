@@ -92,7 +92,7 @@ func Update(opts Options) (*Result, error) {
 	}
 	defer v.close()
 	if err := v.lock(); err != nil {
-		return nil, err
+		return nil, v.lockError(err)
 	}
 	res := &Result{Commit: opts.Commit}
 	defer func() { res.Warnings = v.warnings }()

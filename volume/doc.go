@@ -66,7 +66,7 @@
 // or opened blocking, and trusted only as the folder or file of this user that binder-projects makes
 // there: anything else is set aside (renamed to SetAsidePrefix + its name + ".<n>", with a warning
 // that says what it was) and made anew, so that a start is never blocked, except SeedsDir (an update
-// or a record is refused, with the fix) and a work folder of another user holding a journal (that
-// project's recovery is refused; the project may be part-way through an update this user cannot
-// finish or roll back).
+// or a record is refused, with the fix) and a work folder of another user holding a journal, alone or
+// in an UpdatesDir of another user (that project's recovery is refused: it may be part-way through an
+// update this user can neither finish nor roll back; the other projects start).
 package volume

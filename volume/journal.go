@@ -692,7 +692,13 @@ func Recover(root, project string, log Logger) (string, []string, error) {
 		return "", nil, nil // never updated: nothing to take a lock for
 	}
 	if err := v.lock(); err != nil {
-		return "", v.warnings, err
+		var fe *foreignUpdatesError
+		if errors.As(err, &fe) && !fe.concerns(project) {
+			// Nothing of this project's is in there: it starts.
+			v.warnf("%v", err)
+			return "", v.warnings, nil
+		}
+		return "", v.warnings, v.lockError(err)
 	}
 	state, err := v.recover()
 	return state, v.warnings, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -209,10 +210,88 @@ func (v *volume) reservedFolder(parent *Dir, dir, name string, setAside bool) (*
 	return nil, fmt.Errorf("cannot open %s: it keeps changing", shownIn(dir, name))
 }
 
+// foreignUpdatesError says that UpdatesDir is a folder of another user holding interrupted updates:
+// it is neither used nor set aside (that would hide them).
+type foreignUpdatesError struct {
+	uid     uint32
+	busy    []string // the projects whose work folder holds a journal, or cannot be read
+	unknown bool     // the folder cannot be listed
+}
+
+func (e *foreignUpdatesError) Error() string {
+	what := "cannot be listed by this user"
+	if len(e.busy) > 0 {
+		what = "holds the journal of an interrupted update (or a work folder this user cannot read) of project " + strings.Join(e.busy, ", ")
+	}
+	return fmt.Sprintf("%s is a folder owned by uid %d, not by this user (uid %d), and %s, which this user can neither finish nor roll back: updates on this volume are off until the operator finishes them as uid %d (binder-projects recover) or looks at it",
+		shownIn("", UpdatesDir), e.uid, os.Geteuid(), what, e.uid)
+}
+
+// concerns says whether project may be part-way through one of the interrupted updates.
+func (e *foreignUpdatesError) concerns(project string) bool {
+	return e.unknown || slices.Contains(e.busy, project)
+}
+
+// checkForeignUpdates refuses an UpdatesDir of another user that holds an interrupted update (or
+// work folders that cannot be read); one that holds none may be set aside.
+func (v *volume) checkForeignUpdates() error {
+	st, err := v.root.Stat(UpdatesDir)
+	if err != nil || !st.Mode.IsDir() || ours(st) {
+		return nil
+	}
+	e := &foreignUpdatesError{uid: st.Uid}
+	u, err := v.root.OpenDir(UpdatesDir)
+	if err != nil {
+		e.unknown = true
+		return e
+	}
+	defer u.Close()
+	names, err := u.Names()
+	if err != nil {
+		e.unknown = true
+		return e
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if name == lockName || strings.HasPrefix(name, SetAsidePrefix) {
+			continue
+		}
+		if wst, err := u.Stat(name); err != nil || !wst.Mode.IsDir() {
+			continue
+		}
+		w, err := u.OpenDir(name)
+		var inside []string
+		if err == nil {
+			inside, err = w.Names()
+			w.Close()
+		}
+		if err != nil || slices.Contains(inside, journalName) || slices.Contains(inside, rollbackName) {
+			e.busy = append(e.busy, name) // a work folder is named like its project
+		}
+	}
+	if e.unknown || len(e.busy) > 0 {
+		return e
+	}
+	return nil
+}
+
+// lockError is err of lock for the project: one that may be part-way through an interrupted update of
+// another user's wraps ErrUnfinished.
+func (v *volume) lockError(err error) error {
+	var fe *foreignUpdatesError
+	if errors.As(err, &fe) && fe.concerns(v.project) {
+		return fmt.Errorf("%w: project %s may be part-way through an update: %w", ErrUnfinished, v.project, err)
+	}
+	return err
+}
+
 // lock takes the volume's update lock (waiting for another run to end). Where flock(2) does not work,
 // a warning says so and the run goes on: the caller must then make sure no two runs update one
 // volume at once.
 func (v *volume) lock() error {
+	if err := v.checkForeignUpdates(); err != nil {
+		return err
+	}
 	u, err := v.reservedFolder(v.root, "", UpdatesDir, true)
 	if err != nil {
 		return err

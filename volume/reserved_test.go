@@ -236,3 +236,43 @@ func TestAProjectFolderMadeALinkAfterAKillKeepsTheWorkFolder(t *testing.T) {
 		t.Errorf("the project (-want +got):\n%s", diff)
 	}
 }
+
+func TestAFolderOfUpdatesOfAnotherUserHoldingAnInterruptedUpdateIsNeverSetAside(t *testing.T) {
+	requireRoot(t, "to run the engine as uid 1000 and to make a folder of root's")
+	// An update run as root (a misconfigured start) was killed: the whole updates folder is root's.
+	// Setting it aside would hide the interrupted update.
+	commit := seed.with(spec{"README.md": F("v2\n")})
+	f := killedAfterTheJournal(t, func(t *testing.T) fixture { return newUserFixture(t, seed, seed, commit, theirs) })
+	chownTree(t, filepath.Join(f.root, UpdatesDir), 0, 0)
+	before := snapshot(t, f.root)
+	for _, run := range []struct {
+		cmd, project string
+		code         int
+		says         string
+	}{
+		{"recover", project, 1, "project " + project + " may be part-way through an update"},
+		{"update", project, 1, "project " + project + " may be part-way through an update"},
+		{"recover", other, 0, "warning: " + UpdatesDir + " at the volume root is a folder owned by uid 0, not by this user (uid 1000), and holds the journal of an interrupted update (or a work folder this user cannot read) of project " + project},
+		{"record", other, 1, "updates on this volume are off until the operator finishes them as uid 0"},
+	} {
+		_, code, out, hung := runChildWithin(t, 20*time.Second, run.cmd, f, newCommit, notebookUser, childProject+"="+run.project)
+		t.Logf("%s of %s: exit %d\n%s", run.cmd, run.project, code, out)
+		if hung || code != run.code || !strings.Contains(out, run.says) {
+			t.Errorf("%s of %s: exit %d; want %d and %q", run.cmd, run.project, code, run.code, run.says)
+		}
+	}
+	if diff := cmp.Diff(before, snapshot(t, f.root)); diff != "" {
+		t.Errorf("the volume changed (-want +got):\n%s", diff)
+	}
+	// Root finishes it; the folder, root's still, holds no journal: the user's start sets it aside.
+	if _, code, out := runChildCode(t, "recover", f, "", nil); code != 0 {
+		t.Fatalf("recover as root: exit %d\n%s", code, out)
+	}
+	_, code, out := runChildCode(t, "update", f, newCommit, notebookUser)
+	if code != 0 || !strings.Contains(out, "it is set aside as "+setAsideName(UpdatesDir, 1)) {
+		t.Errorf("update after root's recovery: exit %d; want 0, the folder set aside:\n%s", code, out)
+	}
+	if got := snapshot(t, f.project())["README.md"]; got != F("v2\n") {
+		t.Errorf("README.md: %+v, want the commit's", got)
+	}
+}
