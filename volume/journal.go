@@ -565,7 +565,7 @@ func (v *volume) recover() (string, error) {
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: cannot read the journal of an interrupted update of project %s (%v); the operator should look at %s on the volume", ErrUnfinished, v.project, unwrapPath(err), shown)
+		return "", fmt.Errorf("cannot read the journal of an interrupted update of project %s (%v); the operator should look at %s on the volume", v.project, unwrapPath(err), shown)
 	}
 	v.short = ShortCommit(j.Commit)
 	if !v.work.Exists(manifestName) {
@@ -688,13 +688,14 @@ func Recover(root, project string, log Logger) (string, []string, error) {
 		return "", nil, err
 	}
 	defer v.close()
-	if _, err := v.root.Stat(UpdatesDir); errors.Is(err, fs.ErrNotExist) {
+	st, err := v.root.Stat(UpdatesDir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil, nil // never updated: nothing to take a lock for
 	}
 	if err := v.lock(); err != nil {
 		var fe *foreignUpdatesError
-		if errors.As(err, &fe) && !fe.concerns(project) {
-			// Nothing of this project's is in there: it starts.
+		if errors.As(err, &fe) && !fe.concerns(project) || !errors.As(err, &fe) && (!st.Mode.IsDir() || !ours(st)) {
+			// Nothing of this project's is in there (binder-projects never made it): it starts.
 			v.warnf("%v", err)
 			return "", v.warnings, nil
 		}

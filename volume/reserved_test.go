@@ -276,3 +276,30 @@ func TestAFolderOfUpdatesOfAnotherUserHoldingAnInterruptedUpdateIsNeverSetAside(
 		t.Errorf("README.md: %+v, want the commit's", got)
 	}
 }
+
+func TestAStartGoesOnWhenWhatIsAtTheUpdatesFolderCannotBeSetAside(t *testing.T) {
+	requireRoot(t, "to run the engine as uid 1000 and to make the volume root root's")
+	// A named pipe at .binder-projects-updates, in a volume root this user may not write (an
+	// operator's mistake): nothing of binder-projects' can be in it, so the start is not failed.
+	f := newUserFixture(t, seed, seed, seed, nil)
+	updates := filepath.Join(f.root, UpdatesDir)
+	if err := os.RemoveAll(updates); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(updates, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(updates, 1000, 1000)
+	if err := os.Chown(f.root, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, code, out, hung := runChildWithin(t, 20*time.Second, "recover", f, "", notebookUser)
+	t.Logf("recover: exit %d\n%s", code, out)
+	if hung || code != 0 || !strings.Contains(out, "warning: "+UpdatesDir+" at the volume root is a named pipe, not a folder, which binder-projects cannot use (the name is reserved for it), and it cannot be set aside: permission denied") {
+		t.Errorf("recover: exit %d; want 0 and a warning that names the named pipe", code)
+	}
+	_, code, out, hung = runChildWithin(t, 20*time.Second, "update", f, newCommit, notebookUser)
+	if hung || code != 1 || !strings.Contains(out, "is a named pipe, not a folder") {
+		t.Errorf("update: exit %d; want 1 (refused) and the cause:\n%s", code, out)
+	}
+}
