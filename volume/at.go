@@ -121,8 +121,9 @@ func (d *Dir) OpenPath(rel string) (*Dir, error) {
 			return &Dir{f: os.NewFile(uintptr(fd), d.join(rel)), Rel: d.join(rel)}, nil
 		case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM) && fd == -1 && seccompDenied(d):
 			noOpenat2.Store(true)
-		case errors.Is(err, unix.ENOTDIR):
-			// A link or a file as the last part: the walk below says which.
+		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ENOENT):
+			// A link, a file or nothing in one of the parts: the walk below (which never follows a
+			// link either) says which part, for the message.
 		default:
 			return nil, pathErr("open", d.join(rel), err)
 		}
@@ -347,6 +348,71 @@ func (d *Dir) Chmod(name string, mode fs.FileMode) error {
 	}
 	if err != nil {
 		return pathErr("chmod", d.join(name), err)
+	}
+	return nil
+}
+
+// ChmodIf sets the mode of name in d only if it is an entry that is accepts (by its Stamp): the entry is
+// held by an O_PATH descriptor, checked, then changed through that descriptor, so that an entry put at
+// name meanwhile is never changed. A refused entry's error wraps ErrNotPlanned; a symbolic link's,
+// ErrLink.
+func (d *Dir) ChmodIf(name string, mode fs.FileMode, is func(Stamp) bool) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	fd, err := unix.Openat(d.Fd(), name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return pathErr("chmod", d.join(name), err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return pathErr("chmod", d.join(name), err)
+	}
+	s := stampOf(&st)
+	switch {
+	case s.Mode&fs.ModeSymlink != 0:
+		return pathErr("chmod", d.join(name), unix.ELOOP)
+	case !is(s):
+		return pathErr("chmod", d.join(name), ErrNotPlanned)
+	}
+	bits := modeBits(mode) & 0o7777
+	err = unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), bits)
+	if errors.Is(err, unix.ENOENT) {
+		// No /proc: by name, never following a link (the entry was checked a moment ago).
+		err = d.Chmod(name, mode)
+	}
+	if err != nil {
+		return pathErr("chmod", d.join(name), err)
+	}
+	return nil
+}
+
+// Writable says whether this user may add and remove entries in the folder d holds (access(2) with
+// the effective ids); nil if so.
+func (d *Dir) Writable() error {
+	if err := unix.Faccessat(d.Fd(), ".", unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		return pathErr("access", d.Rel, err)
+	}
+	return nil
+}
+
+// Statfs describes the file system d is on.
+func (d *Dir) Statfs() (unix.Statfs_t, error) {
+	var st unix.Statfs_t
+	err := unix.Fstatfs(d.Fd(), &st)
+	return st, err
+}
+
+// SetMtime sets the access and modification times of name in d (nanoseconds since the epoch), never
+// following a link.
+func (d *Dir) SetMtime(name string, mtime int64) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	ts := unix.NsecToTimespec(mtime)
+	if err := unix.UtimesNanoAt(d.Fd(), name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return pathErr("utimes", d.join(name), err)
 	}
 	return nil
 }

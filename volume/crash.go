@@ -27,6 +27,12 @@ var testHooks struct {
 	crashAt  int // -1: off
 	reached  int
 	failStep int // -1: off
+	// pause (test hook), set only by this package's tests, is called at named points of an update:
+	// "planned" (the plan is made, nothing is changed yet), "prepared" (the journal is written, no step
+	// applied), "step N" (before step N is applied), "looked P" (the user's entry at P was checked, not
+	// moved yet) and "moved P" (it was moved aside, not checked there yet), so that a test can change
+	// the project there as a user would (a save, a folder swapped for a link).
+	pause func(point string)
 }
 
 func loadTestHooks() {
@@ -52,6 +58,13 @@ func crashPoint() {
 		select {} // the signal is on its way
 	}
 	testHooks.reached++
+}
+
+// pausePoint is where a test may change the project while an update runs (testHooks.pause).
+func pausePoint(point string) {
+	if testHooks.pause != nil {
+		testHooks.pause(point)
+	}
 }
 
 // errTestFail is the failure TestFailStepEnv injects.

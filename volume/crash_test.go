@@ -2,14 +2,17 @@ package volume
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -21,19 +24,63 @@ const (
 	childRoot   = "BINDER_PROJECTS_UPDATE_TEST_ROOT"
 	childSource = "BINDER_PROJECTS_UPDATE_TEST_SOURCE"
 	childCommit = "BINDER_PROJECTS_UPDATE_TEST_COMMIT"
+	// childProject names the project, if not project.
+	childProject = "BINDER_PROJECTS_UPDATE_TEST_PROJECT"
 )
 
 func TestMain(m *testing.M) {
 	if cmd := os.Getenv(childEnv); cmd != "" {
 		os.Exit(child(cmd))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if userBinary.dir != "" {
+		os.RemoveAll(userBinary.dir)
+	}
+	os.Exit(code)
+}
+
+// userBinary is a copy of the test binary that uid 1000 may run (go test builds it in a private
+// folder), made the first time a child runs as the notebook user.
+var userBinary struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func binaryFor(t *testing.T, cred *syscall.Credential) string {
+	t.Helper()
+	if cred == nil {
+		return os.Args[0]
+	}
+	userBinary.once.Do(func() {
+		b := &userBinary
+		if b.dir, b.err = os.MkdirTemp("", "binder-projects-volume-test-"); b.err != nil {
+			return
+		}
+		if b.err = os.Chmod(b.dir, 0o755); b.err != nil {
+			return
+		}
+		var data []byte
+		if data, b.err = os.ReadFile(os.Args[0]); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "volume.test")
+		b.err = os.WriteFile(b.path, data, 0o755)
+	})
+	if userBinary.err != nil {
+		t.Fatalf("cannot copy the test binary for uid %d: %v", cred.Uid, userBinary.err)
+	}
+	return userBinary.path
 }
 
 // child runs one command in this process, as a test's subprocess: exit 0 on success, 1 on an error.
 func child(cmd string) int {
 	log := func(l string) { fmt.Fprintln(os.Stderr, "binder-projects: "+l) }
 	root, source, commit := os.Getenv(childRoot), os.Getenv(childSource), os.Getenv(childCommit)
+	project := project
+	if p := os.Getenv(childProject); p != "" {
+		project = p
+	}
 	var err error
 	switch cmd {
 	case "update":
@@ -63,10 +110,27 @@ func runChild(t *testing.T, cmd string, f fixture, commit string, cred *syscall.
 	return killed, out
 }
 
-// runChildCode is runChild that also returns the exit status of a process that was not killed.
+// runChildCode is runChild that also returns the exit status of a process that was not killed. A
+// process still running after childDeadline fails the test (a hang must fail, not wedge the suite).
 func runChildCode(t *testing.T, cmd string, f fixture, commit string, cred *syscall.Credential, env ...string) (killed bool, code int, out string) {
 	t.Helper()
-	c := exec.Command(os.Args[0], "-test.run=^$")
+	killed, code, out, hung := runChildWithin(t, childDeadline, cmd, f, commit, cred, env...)
+	if hung {
+		t.Fatalf("binder-projects %s hung: still running after %v, killed:\n%s", cmd, childDeadline, out)
+	}
+	return killed, code, out
+}
+
+// childDeadline is how long a test lets one command run.
+const childDeadline = 2 * time.Minute
+
+// runChildWithin is runChildCode with a deadline of its own; hung says the process was still running
+// at the deadline (it was killed then).
+func runChildWithin(t *testing.T, limit time.Duration, cmd string, f fixture, commit string, cred *syscall.Credential, env ...string) (killed bool, code int, out string, hung bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	c := exec.CommandContext(ctx, binaryFor(t, cred), "-test.run=^$")
 	c.Env = append(os.Environ(), childEnv+"="+cmd, childRoot+"="+f.root, childSource+"="+f.source, childCommit+"="+commit)
 	c.Env = append(c.Env, env...)
 	if cred != nil {
@@ -75,19 +139,22 @@ func runChildCode(t *testing.T, cmd string, f fixture, commit string, cred *sysc
 	var buf bytes.Buffer
 	c.Stdout, c.Stderr = &buf, &buf
 	err := c.Run()
+	if ctx.Err() != nil {
+		return false, 0, buf.String(), true
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
-		return false, 0, buf.String()
+		return false, 0, buf.String(), false
 	case errors.As(err, &exitErr):
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return true, 0, buf.String()
+			return true, 0, buf.String(), false
 		}
-		return false, exitErr.ExitCode(), buf.String()
+		return false, exitErr.ExitCode(), buf.String(), false
 	default:
 		t.Fatal(err)
 	}
-	return false, 0, ""
+	return false, 0, "", false
 }
 
 // killCase is an update with one of each kind of action.

@@ -1,5 +1,5 @@
-// Package update brings a project folder to a newer commit of its repository without losing the
-// user's work: a three-way merge of folder trees, with the record of what the project was seeded with
+// Package volume owns the files of the user's volume. Its update engine brings a project folder to a
+// newer commit of its repository without losing the user's work: a three-way merge of folder trees, with the record of what the project was seeded with
 // (its manifest) as the common ancestor, the project folder as the user's side and the new image's
 // home as the commit's side. It runs inside the project's init container, as the notebook's user, in
 // the static binary (binder-projects seeded, update, recover); docs/updates.md is the full account.
@@ -38,11 +38,35 @@
 // Atomic and resumable: Update stages every new file in the project's work folder on the same volume
 // (WorkPath: <root>/.binder-projects-updates/<project>/), writes the new manifest and a journal of
 // renames there, then renames (the user's replaced and removed entries are moved aside into the work
-// folder, not deleted), then moves the new manifest into place, then marks the journal done (a rename) and removes the
-// work folder. A run killed before the journal exists changed nothing; one killed after it is rolled forward
-// by the next Update or Recover (every step is idempotent). A step that fails rolls the update back
-// (a "rollback" mark in the work folder makes a killed roll back continue as one). Content, types,
-// link targets and modes are atomic this way; times of folders are not (a rename touches them). One
-// lock per volume (<root>/.binder-projects-updates/.lock, flock(2)) serializes updates, recoveries and
-// records of all projects on a volume.
+// folder, not deleted), then moves the new manifest into place, then marks the journal done (a rename)
+// and removes the work folder. A run killed before the journal exists changed nothing; one killed
+// after it is rolled forward by the next Update or Recover (every step is idempotent). A step that
+// fails rolls the update back (a "rollback" mark in the work folder makes a killed roll back continue
+// as one). Content, types, link targets and modes are atomic this way; times of folders are not (a
+// rename touches them). One lock per volume (<root>/.binder-projects-updates/.lock, flock(2))
+// serializes updates, recoveries and records of all projects on a volume.
+//
+// The user owns the volume and can change anything between the update's look and its act (a file
+// saved meanwhile, a folder swapped for a symbolic link to another project; with named servers the
+// project may be open while it is updated). So every path on the volume is resolved beneath the root
+// by Dir, never following a symbolic link, and an entry of the user's is moved only if it is still
+// the one planned: before the move its type, inode, size and modification time are checked; after
+// the move into the work folder, it and everything below it are checked against the plan's marks
+// (those, the SHA-256 where the plan hashed the file, a link's target, a folder's exact content).
+// What is not the one planned goes back to its name at once (beside it, as name.restored-<short>.ext,
+// if the name was taken meanwhile) and the update is rolled back: its error wraps ErrNotPlanned and
+// names the entry; nothing of the user's is lost. A roll back takes back what it put in place only if
+// it is still the staged entry and holds nothing but the commit's content; else that stays, as the
+// user's, with a warning. An entry whose folder cannot be reached any more (a link now, or gone) is
+// kept at the top of the project, with a warning. Mode changes act on the planned inode only. The
+// journal (version 2) holds each step's marks, so that a recovery checks as the first run did; a
+// journal of version 1, which has none, is only ever rolled back.
+//
+// The reserved names (SeedsDir, UpdatesDir, its lock, a work folder, a manifest) are never followed
+// or opened blocking, and trusted only as the folder or file of this user that binder-projects makes
+// there: anything else is set aside (renamed to SetAsidePrefix + its name + ".<n>", with a warning
+// that says what it was) and made anew, so that a start is never blocked, except SeedsDir (an update
+// or a record is refused, with the fix) and a work folder of another user holding a journal, alone or
+// in an UpdatesDir of another user (that project's recovery is refused: it may be part-way through an
+// update this user can neither finish nor roll back; the other projects start).
 package volume

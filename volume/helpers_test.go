@@ -26,6 +26,7 @@ func FM(mode fs.FileMode, c string) node { return node{Type: TypeFile, Mode: mod
 func D() node                            { return node{Type: TypeDir, Mode: 0o755} }
 func DM(mode fs.FileMode) node           { return node{Type: TypeDir, Mode: mode} }
 func L(target string) node               { return node{Type: TypeSymlink, Target: target} }
+func P() node                            { return node{Type: TypeOther, Mode: 0o644} } // a named pipe
 
 // with is s plus more (more wins).
 func (s spec) with(more spec) spec {
@@ -73,6 +74,8 @@ func build(t *testing.T, base string, s spec) {
 			err = os.WriteFile(full, []byte(n.Content), 0o600)
 		case TypeSymlink:
 			err = os.Symlink(n.Target, full)
+		case TypeOther:
+			err = syscall.Mkfifo(full, 0o644)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -127,6 +130,8 @@ func snapshot(t *testing.T, base string) spec {
 			s[rel] = L(target)
 		case m.IsDir():
 			s[rel] = DM(modeOf(info))
+		case m&fs.ModeNamedPipe != 0:
+			s[rel] = node{Type: TypeOther, Mode: modeOf(info)} // never opened: that could block
 		default:
 			data, err := os.ReadFile(p)
 			if err != nil {

@@ -2,13 +2,9 @@ package volume
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -317,59 +313,60 @@ func modeOf(info fs.FileInfo) fs.FileMode {
 	return info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 }
 
-// ReadManifest reads the manifest of project. A missing manifest gives (nil, nil).
+// maxManifest is the largest manifest (or journal) read: about five million entries.
+const maxManifest = 1 << 30
+
+// ReadManifest reads the manifest of project. A missing manifest gives (nil, nil). Neither
+// SeedsDir nor the manifest is followed if it is a symbolic link, and a named pipe there is never
+// opened blocking.
 func ReadManifest(root, project string) (*Manifest, error) {
-	data, err := os.ReadFile(ManifestPath(root, project))
+	r, err := OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	seeds, err := r.OpenDir(SeedsDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer seeds.Close()
+	return readManifest(seeds, project)
+}
+
+// readManifest reads the manifest name in seeds: (nil, nil) if there is none.
+func readManifest(seeds *Dir, name string) (*Manifest, error) {
+	data, err := seeds.ReadFile(name, maxManifest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
 	return DecodeManifest(data)
 }
 
-// hashFile is the SHA-256 of the regular file at path, opened without following a symbolic link, and
-// its size.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", 0, err
+// writeAtomic writes data to name in d through a new file in d (synced, renamed over name, d synced):
+// a reader sees the old content or the new, never part of it. name must be absent or a file.
+func writeAtomic(d *Dir, name string, data []byte) error {
+	var f *os.File
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = fmt.Sprintf(".tmp-%d-%d", os.Getpid(), i)
+		var err error
+		if f, err = d.CreateFile(tmp, 0o600); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrExist) || i == 100 {
+			return err
+		}
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	if !info.Mode().IsRegular() {
-		return "", 0, errors.New("it is no longer a regular file")
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-func newHash() hash.Hash { return sha256.New() }
-
-func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-
-// writeFileAtomic writes data to path through a new file in the same folder, synced, renamed over path,
-// and the folder synced: a reader sees the old content or the new, never part of it.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
 	ok := false
 	defer func() {
 		if !ok {
 			f.Close()
-			os.Remove(tmp)
+			d.Remove(tmp)
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
@@ -385,20 +382,15 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	crashPoint()
-	if err := os.Rename(tmp, path); err != nil {
+	if err := d.Replace(tmp, d, name); err != nil {
 		return err
 	}
 	ok = true
-	return syncDir(dir)
+	return syncDir(d)
 }
 
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+// syncDir makes the entries of d durable.
+func syncDir(d *Dir) error {
 	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
 	}

@@ -199,6 +199,11 @@ func (p *planner) node(c string, b, u, n *Entry) bool {
 	if u == nil && n == nil {
 		return true // deleted by both, or never there
 	}
+	if n != nil && n.Type == TypeOther {
+		// The image has a named pipe, socket, device or a folder that cannot be listed here: it is
+		// never copied, and what the project has at c is left as it is.
+		return u == nil
+	}
 	if u != nil && n != nil && u.Type == TypeDir && n.Type == TypeDir {
 		p.mergeDir(c, b, u, n)
 		return false

@@ -38,7 +38,7 @@ func newFixture(t *testing.T, dir string, base, user, commit spec) fixture {
 		if _, err := Record(f.root, project, oldCommit, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := removeTree(f.project()); err != nil {
+		if err := os.RemoveAll(f.project()); err != nil {
 			t.Fatal(err)
 		}
 	}
