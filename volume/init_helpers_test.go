@@ -1025,3 +1025,120 @@ func copyTestFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+func mkfifo(t *testing.T, p string) {
+	t.Helper()
+	if err := syscall.Mkfifo(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// growHome adds n files of 4 KiB in 50 folders and one 8 MiB file to the home (batch names the new
+// folder), owned by the notebook user.
+func growHome(t *testing.T, home string, n, batch int) {
+	t.Helper()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 256)
+	for i := 0; i < n; i++ {
+		d := filepath.Join(home, fmt.Sprintf("big%d", batch), fmt.Sprintf("dir%02d", i%50))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("file%05d.txt", i)), payload, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, fmt.Sprintf("big%d", batch), "large.bin"), bytes.Repeat(payload, 2048), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, home, userUID, userGID)
+}
+
+// killScriptMidCopy grows fx's home, starts s (init.sh) with env, waits until the copy in its work
+// folder holds something, kills its whole process group, waits until every process of it is gone (as
+// kubelet does before it runs the container again), and makes sure the kill landed mid-copy: the
+// copy holds less than the home, and no project folder exists. A kill that came too late grows the
+// home and tries again, from a clean volume.
+func killScriptMidCopy(t *testing.T, s starter, fx *initFixture, env []string) {
+	t.Helper()
+	files := 2000
+	for attempt := 1; attempt <= 4; attempt++ {
+		growHome(t, fx.source, files, attempt)
+		files *= 2
+		if killMidCopy(t, s, fx, env) {
+			return
+		}
+		if err := os.RemoveAll(fx.root); err != nil {
+			t.Fatal(err)
+		}
+		fx.seedRoot(t)
+	}
+	t.Fatalf("in 4 attempts the copy was never caught halfway")
+}
+
+func killMidCopy(t *testing.T, s starter, fx *initFixture, env []string) bool {
+	t.Helper()
+	total := len(snapshotTree(t, fx.source))
+	cmd := s.command(env, true)
+	out, done := startInBackground(t, cmd)
+	copyDir := ""
+	for deadline := time.Now().Add(30 * time.Second); copyDir == "" && time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		select {
+		case err := <-done:
+			t.Logf("the start ended before it was killed (%v):\n%s", err, out.String())
+			return false
+		default:
+		}
+		tmps, _ := filepath.Glob(fx.path(".binder-projects-tmp*.*"))
+		for _, tmp := range tmps {
+			c := filepath.Join(tmp, filepath.Base(tmp))
+			if f, err := os.Open(c); err == nil {
+				names, _ := f.Readdirnames(1)
+				f.Close()
+				if len(names) > 0 {
+					copyDir = c
+				}
+			}
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+	waitGroupGone(t, cmd.Process.Pid)
+	if copyDir == "" {
+		t.Fatalf("no copy appeared within 30 s:\n%s", out.String())
+	}
+	if _, err := os.Lstat(fx.path(initProject)); err == nil {
+		t.Logf("the project folder exists after the kill: the copy had finished")
+		return false
+	}
+	if copied := len(snapshotTree(t, copyDir)); copied >= total {
+		t.Logf("the copy is complete (%d of %d entries)", copied, total)
+		return false
+	}
+	return true
+}
+
+// waitGroupGone waits until no process of the process group pgid is left but zombies (which hold no
+// open file, and so no lock).
+func waitGroupGone(t *testing.T, pgid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		left := ""
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, p := range stats {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+			if len(fields) >= 3 && fields[2] == fmt.Sprint(pgid) && fields[0] != "Z" {
+				left = p
+			}
+		}
+		if left == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %s of the killed group %d is still there after 30 s", left, pgid)
+		}
+	}
+}
