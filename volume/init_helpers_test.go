@@ -285,7 +285,9 @@ type treeNode struct {
 	link    string
 }
 
-func treeDir(path string, mode fs.FileMode) treeNode { return treeNode{path: path, mode: fs.ModeDir | mode} }
+func treeDir(path string, mode fs.FileMode) treeNode {
+	return treeNode{path: path, mode: fs.ModeDir | mode}
+}
 func treeFile(path string, mode fs.FileMode, content string) treeNode {
 	return treeNode{path: path, mode: mode, content: content}
 }
