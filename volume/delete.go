@@ -4,9 +4,9 @@ package volume
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
-	"time"
 )
 
 // Deletion of a queued project folder, by rename in place (no new space needed, so a full volume is
@@ -259,51 +259,25 @@ func (s *initRun) writeTombstone(d Deletion) error {
 		return err
 	}
 	defer done.Close()
-	removeOldPrivate(done)
-	var priv string
-	for range 10 {
-		priv = "." + randomSuffix()
-		if err = done.Mkdir(priv, 0o700); !errors.Is(err, fs.ErrExist) {
-			break
-		}
-	}
+	// A new file in this start's work folder (locked: if the start is killed, the next one removes
+	// it), renamed over the tombstone.
+	w, err := s.workFolder()
 	if err != nil {
 		return err
 	}
+	s.tombstones++
+	tmp := fmt.Sprintf("tombstone.%d", s.tombstones)
+	if err := writeSmallFile(w.dir, tmp, []byte(d.IDText+"\n")); err != nil {
+		w.dir.Remove(tmp)
+		return err
+	}
 	crashPoint()
-	p, err := done.OpenDir(priv)
-	if err == nil {
-		err = writeSmallFile(p, "id", []byte(d.IDText+"\n"))
-		if err == nil {
-			crashPoint()
-			err = p.Replace("id", done, d.Name)
-		}
-		p.Close()
+	if err := w.dir.Replace(tmp, done, d.Name); err != nil {
+		w.dir.Remove(tmp)
+		return err
 	}
-	if rerr := done.RemoveAll(priv); err == nil && rerr != nil {
-		return rerr
-	}
-	if err == nil {
-		crashPoint()
-	}
-	return err
-}
-
-// removeOldPrivate removes the private folders (.XXXXXX) of tombstones in done that a killed start
-// left, once they are an hour old (a younger one may be another start's, writing right now).
-func removeOldPrivate(done *Dir) {
-	names, err := done.Names()
-	if err != nil {
-		return
-	}
-	for _, n := range names {
-		if len(n) != 7 || n[0] != '.' || strings.Trim(n[1:], suffixLetters) != "" {
-			continue
-		}
-		if st, err := done.Stat(n); err == nil && st.Mode.IsDir() && time.Since(time.Unix(0, st.Mtime)) > time.Hour {
-			done.RemoveAll(n)
-		}
-	}
+	crashPoint()
+	return nil
 }
 
 // writeSmallFile makes the new file name in d with data, synced.

@@ -293,6 +293,10 @@ type initRun struct {
 	updatesOff string
 	// recovered is what the recovery of the project at the start did ("" nothing).
 	recovered string
+	// work is this start's work folder, once made.
+	work *workDir
+	// tombstones counts the tombstones written through the work folder.
+	tombstones int
 }
 
 // initFailed stops a start: the project could not be made ready (ExitFailed), or a bad input
@@ -361,6 +365,7 @@ func Init(in InitInput, log Logger) (rep Report, status int) {
 		}
 	}
 	err := s.run()
+	crashPoint()
 	if s.root != nil {
 		s.root.Close()
 	}
@@ -383,6 +388,7 @@ func (s *initRun) run() error {
 		return &initFailed{status: ExitBadInput, msg: fmt.Sprintf("cannot enter %s (%v); nothing was changed", EnvRoot, unwrapPath(err))}
 	}
 	s.root = root
+	defer s.dropWork()
 	s.removeLeftovers()
 	s.checkReserved()
 	if err := s.recoverProject(); err != nil {

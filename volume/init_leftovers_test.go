@@ -249,7 +249,7 @@ func TestInitPodRule(t *testing.T) {
 			t.Parallel()
 			fx := newInitFixture(t)
 			const pod = "jupyter-a"
-			mine := []string{unlockedPrefix + pod + ".Ab12Cd", unlockedPrefix + pod + ".12345_7"}
+			mine := []string{unlockedPrefix + pod + ".Ab12Cd", unlockedPrefix + pod + ".12345_7", newPrefix + pod + ".Ab12Cd"}
 			others := []string{
 				unlockedPrefix + "jupyter-a.x.Ab12Cd", // pod jupyter-a.x
 				unlockedPrefix + "x.jupyter-a.Ab12Cd", // pod x.jupyter-a
@@ -259,7 +259,7 @@ func TestInitPodRule(t *testing.T) {
 				unlockedPrefix + "Ab12Cd",             // no pod
 				unlockedPrefix + "12345.7",            // an older version's name without mktemp: pod 12345
 				".binder-projects-tmp." + pod + ".Ab12Cd",
-				".binder-projects-new." + pod + ".Ab12Cd",
+				".binder-projects-new." + pod + "x.Ab12Cd",
 				".binder-projects-trash." + pod + ".Ab12Cd",
 			}
 			for _, name := range append(append([]string{}, mine...), others...) {

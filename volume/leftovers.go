@@ -61,9 +61,11 @@ func (s *initRun) leftover(prefix, name string) {
 		s.removeDeletedLeftover(name)
 	case tmpPrefix:
 		s.removeLockedLeftover(name, st)
-	case unlockedPrefix:
+	case unlockedPrefix, newPrefix:
 		// The pod rule: the part between the prefix and the last dot (the suffix has none) is the pod.
-		rest := strings.TrimPrefix(name, unlockedPrefix)
+		// The init containers of one pod run one after another, and a new pod of a name is admitted
+		// only once the earlier one is gone: a folder of this pod's name is dead.
+		rest := strings.TrimPrefix(name, prefix)
 		if i := strings.LastIndexByte(rest, '.'); s.in.Pod != "" && i >= 0 && rest[:i] == s.in.Pod {
 			s.salvageSeed(name)
 			s.removeNamed(name, "left by an earlier start of this pod, which has ended")

@@ -178,10 +178,43 @@ func (w *workDir) close() {
 	}
 }
 
+// workFolder is this start's work folder, made the first time it is needed (a tombstone to write, a
+// project to seed), and removed when the start ends (dropWork).
+func (s *initRun) workFolder() (*workDir, error) {
+	if s.work != nil {
+		return s.work, nil
+	}
+	w, err := s.makeWorkDir()
+	if err != nil {
+		return nil, err
+	}
+	s.work = w
+	return w, nil
+}
+
+// dropWork removes this start's work folder, and then releases its lock.
+func (s *initRun) dropWork() {
+	if s.work == nil {
+		return
+	}
+	if err := s.work.remove(); err != nil {
+		s.detail(err)
+		s.warnf("could not remove %s; a later start removes it", s.work.name)
+	}
+	s.work.close()
+	s.work = nil
+}
+
+// makeWorkDir makes a work folder by the lock rule. A start given its pod's name makes it as
+// newPrefix+<pod>.X, so that if it is killed before the rename, the next start of the pod knows it is
+// dead (the pod rule).
 func (s *initRun) makeWorkDir() (*workDir, error) {
 	for range 10 {
 		suffix := randomSuffix()
 		fresh := newPrefix + suffix
+		if s.in.Pod != "" {
+			fresh = newPrefix + s.in.Pod + "." + suffix
+		}
 		if err := s.root.Mkdir(fresh, 0o700); errors.Is(err, fs.ErrExist) {
 			continue
 		} else if err != nil {
@@ -224,8 +257,8 @@ func (s *initRun) makeWorkDir() (*workDir, error) {
 				lock.Close()
 			}
 			s.root.RemoveAll(fresh)
-			if errors.Is(err, fs.ErrExist) {
-				continue // that name is taken (a leftover, or another start's): another one
+			if errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist) {
+				continue // that name is taken (a leftover, or another start's), or the new folder went: again
 			}
 			return nil, err
 		}
@@ -249,7 +282,7 @@ func (s *initRun) seed() error {
 	} else {
 		s.warnf("the image has no home folder at %s, so project %s starts empty; the operator should check --home-mount-path (the notebook's home folder in the image)", s.in.Source, p)
 	}
-	w, err := s.makeWorkDir()
+	w, err := s.workFolder()
 	if err != nil {
 		s.detail(err)
 		if full, how := isFull(s.root, err); full {
@@ -257,7 +290,6 @@ func (s *initRun) seed() error {
 		}
 		return s.fail("could not create a temporary folder on the volume for project %s; is the volume full or not writable by this user (uid %s)?", p, s.uidText())
 	}
-	defer w.close()
 	res := &copyResult{}
 	if home {
 		var src *Dir
@@ -299,11 +331,6 @@ func (s *initRun) seed() error {
 	if err != nil {
 		return err
 	}
-	if rerr := w.remove(); rerr != nil {
-		s.detail(rerr)
-		s.warnf("could not remove %s; a later start removes it", w.name)
-	}
-	crashPoint()
 	if !placed {
 		s.logf("project %s appeared while copying (another start?); keeping it, copying nothing", p)
 		s.rep.Project = ProjectExisted
@@ -328,9 +355,8 @@ func (s *initRun) seedFailed(w *workDir, err error, home bool) error {
 	p := s.in.Project
 	s.detail(err)
 	full, how := isFull(s.root, err)
-	if rerr := w.remove(); rerr != nil {
+	if rerr := w.dir.RemoveAll(w.name); rerr != nil {
 		s.detail(rerr)
-		s.warnf("could not remove %s; a later start removes it", w.name)
 	}
 	switch {
 	case full && home:
