@@ -1144,3 +1144,11 @@ func waitGroupGone(t *testing.T, pgid int) {
 		}
 	}
 }
+
+// assertNoLeftovers asserts no work folder or folder being deleted is at the volume root.
+func assertNoLeftovers(t *testing.T, fx *initFixture) {
+	t.Helper()
+	if left := reservedLeftovers(t, fx.root); len(left) > 0 {
+		t.Errorf("left at the volume root: %v", left)
+	}
+}
