@@ -1152,3 +1152,9 @@ func assertNoLeftovers(t *testing.T, fx *initFixture) {
 		t.Errorf("left at the volume root: %v", left)
 	}
 }
+
+// runCommand runs a tool of the test's own (mkfs, mount) and returns what it said.
+func runCommand(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
