@@ -291,6 +291,9 @@ type initRun struct {
 	// updatesOff is set when updates cannot run on this volume in this start (their folder is not
 	// ours), so the update of the project is not tried.
 	updatesOff string
+	// updatesDirBad says UpdatesDir is not a folder (and could not be made way for): no update's work
+	// folder can be in it.
+	updatesDirBad bool
 	// recovered is what the recovery of the project at the start did ("" nothing).
 	recovered string
 	// work is this start's work folder, once made.

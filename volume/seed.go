@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // checkReserved makes way for the folders binder-projects keeps at the volume root (SeedsDir,
@@ -23,7 +25,7 @@ func (s *initRun) checkReserved() {
 			s.warnf("%s (the name is reserved for binder-projects)", what)
 		}
 		if err != nil && name == UpdatesDir {
-			s.updatesOff = unwrapPath(err).Error()
+			s.updatesOff, s.updatesDirBad = unwrapPath(err).Error(), true
 			s.warnf("%v (the name is reserved for binder-projects): project updates are off for this start; rename or remove it", err)
 		} else if err != nil {
 			s.warnf("%v (the name is reserved for binder-projects); rename or remove it", err)
@@ -35,10 +37,21 @@ func (s *initRun) checkReserved() {
 			s.warnf("%s (the name is reserved for binder-projects)", what)
 		}
 		if err != nil {
-			s.updatesOff = err.Error()
+			s.updatesOff, s.updatesDirBad = err.Error(), true
 			s.warnf("%v: project updates are off for this start", err)
 		}
 		ud.Close()
+	}
+	// Folders of another owner: an update that could not record its end would be left half-done.
+	for _, name := range []string{UpdatesDir, SeedsDir} {
+		st, err := s.root.Stat(name)
+		if err != nil || !st.Mode.IsDir() || s.updatesOff != "" {
+			continue
+		}
+		if unix.Faccessat(s.root.Fd(), name, unix.W_OK|unix.X_OK, unix.AT_EACCESS) != nil {
+			s.updatesOff = fmt.Sprintf("%s is not writable by this user (uid %s; it belongs to uid %d)", name, s.uidText(), st.Uid)
+			s.warnf("%s: project updates are off for this start, and what a new project is seeded with is not recorded; the operator should give it to the user, or remove it", s.updatesOff)
+		}
 	}
 	if sd, err := s.root.OpenDir(SeedsDir); err == nil {
 		what, err := makeWay(sd, s.in.Project, false)
@@ -56,8 +69,8 @@ func (s *initRun) checkReserved() {
 // anything else touches it. It fails the start only if the project may be half-updated: an update's
 // work folder of it is there and could not be dealt with.
 func (s *initRun) recoverProject() error {
-	if s.updatesOff != "" {
-		return nil
+	if s.updatesDirBad || (s.updatesOff != "" && !s.updateWorkExists(s.in.Project)) {
+		return nil // no work folder of the project can be there
 	}
 	state, _, err := Recover(s.in.Root, s.in.Project, s.subLog)
 	if err != nil {
