@@ -1,8 +1,90 @@
-// Package volume owns the files of the user's volume. Its update engine brings a project folder to a
-// newer commit of its repository without losing the user's work: a three-way merge of folder trees, with the record of what the project was seeded with
-// (its manifest) as the common ancestor, the project folder as the user's side and the new image's
-// home as the commit's side. It runs inside the project's init container, as the notebook's user, in
-// the static binary (binder-projects seeded, update, recover); docs/updates.md is the full account.
+// Package volume owns the files of the user's volume: everything the project's init container does
+// there, as the notebook's user, in the static binary (binder-projects init). The user owns the volume
+// and can change anything between a look and an act, so the init command takes no path on the volume: a
+// Dir is a folder held by its descriptor, every path beneath it is resolved without following a
+// symbolic link, and an entry is moved or removed only if it is still the one looked at.
+//
+// # The init command
+//
+// Init (RunInit reads its inputs from the environment: EnvRoot, EnvProject, EnvSource, EnvDelete,
+// EnvDeleteIDs, EnvPod, EnvCommit, EnvUpdate, EnvReport) makes the launched project ready, in this
+// order, and writes one JSON Report (the init container's termination message):
+//
+//  1. it checks every input, and changes nothing if one is bad (ExitBadInput); bad deletion ids, a
+//     bad pod name, commit or update request are only ignored, with a warning;
+//  2. it removes what earlier starts provably left behind (below);
+//  3. it makes way for the names it keeps at the volume root (SeedsDir, UpdatesDir, DoneDir, the
+//     update lock, the project's manifest) where something else is there: what holds no data (a
+//     link, a named pipe, a socket, a device, an empty file) is removed, never followed; anything
+//     else is renamed to <name>.set-aside.XXXXXX; a warning says what it was. A reserved folder this
+//     user may not write turns updates off for the start, with a warning: never a reason to fail;
+//  4. it finishes or rolls back an interrupted update of the project (Recover), and fails
+//     (ExitFailed) only if an update's work folder of the project is there and cannot be dealt with;
+//  5. it deletes the queued project folders (below);
+//  6. it seeds the project from the image's home if nothing of its name exists, or updates the
+//     existing project to EnvCommit when EnvUpdate asks for it (Update). A failed update that left the
+//     project as it was is a warning; one that could not be rolled back fails the start.
+//
+// Names at the volume root: a start makes only reserved names there (they start with a dot, which no
+// project folder name can), and touches nothing else but the named project folders: a user's own
+// files at the root (migrated from plain JupyterHub) are never touched. init.sh (version 1,
+// testdata/init-sh-v1.sh) used the same names and rules, so both run safely beside each other on one
+// volume during a rolling upgrade, and each reads what the other left.
+//
+//	.binder-projects-new.[<pod>.]XXXXXX   a work folder being set up
+//	.binder-projects-tmp.XXXXXX           a start's work folder, holding .lock, flocked while it runs
+//	.binder-projects-tmp-unlocked.[<pod>.]XXXXXX  a start's work folder where flock(2) does not work
+//	.binder-projects-deleted.<name>       a queued project folder being deleted (cut to 255 bytes)
+//	.binder-projects-trash.XXXXXX         left by older versions of init.sh
+//	.binder-projects-done/<name>          tombstones: the id of the latest deletion of <name>
+//	.binder-projects-seeds/<name>         manifests (below); .binder-projects-updates: updates
+//
+// Leftovers: a start removes only what is provably dead. The lock rule: a start makes its work
+// folder as .binder-projects-new.*, makes the lock file .lock in it, takes flock(2) on it (held until
+// the start ends: the kernel drops a killed start's lock), and only then renames the folder to
+// .binder-projects-tmp.*; another start removes such a folder only if it can take that lock without
+// waiting (and holds it while removing). The pod rule: a start given its pod's name (EnvPod, at most
+// 200 bytes) names its new and unlocked work folders with it, and removes at once those of its own
+// pod's name (the part between the prefix and the last dot): the init containers of one pod run one
+// after another, and a pod of a name is admitted only once the earlier one is gone. The 24-hour rule:
+// other new, unlocked and trash folders, and work folders whose lock cannot be checked, are removed
+// once they are more than 24 hours old. A .binder-projects-deleted.* folder is dead unless a start
+// holds its lock (it is deleting it right now). An entry with a reserved prefix that is not a folder
+// is removed (never opened). A leftover that cannot be removed is a warning; the next start tries
+// again.
+//
+// Deletion needs no new space, so a full volume is still cleaned: a start takes flock(2) on the
+// queued folder itself (a start that finds it held waits for that deletion to end, then looks again),
+// renames it in place to .binder-projects-deleted.<name> (NOREPLACE), removes it through the
+// descriptor it locked (read-only folders made writable first), and if some of it cannot be removed,
+// renames what is left back: it stays queued (Report.Kept), with a warning. A queued name that is a
+// link loses only the link; one that is not a folder is left alone. A deleted project's manifest is
+// removed (under the update lock, never through a link) and its update's work folder discarded.
+// Tombstones close the race of a start that seeds a project anew while another start was handed its
+// deletion: for a deletion with an id, a start reads DoneDir/<name> on every look and last under the
+// folder lock, just before the rename; if it holds the id or a larger one, the deletion was carried
+// out already and what is there now is newer: it stays. Otherwise, once the folder is gone, the id is
+// written there (a file of the start's work folder renamed over it), before the lock is released and
+// before the launched project is seeded.
+//
+// The seed is an atomic copy: the image's home is copied like cp -a (copy.go: four workers; modes,
+// owners where this user may, times, links as links, hard links kept; named pipes, sockets and
+// devices skipped with a warning) into the start's private work folder, the manifest is hashed from
+// the bytes written into that private copy and staged beside it, and the copy is renamed into place
+// only if no entry of the project's name exists (renameat2 NOREPLACE: another start's project wins,
+// and stays). Under the update lock, a stale manifest (of a project of that name deleted earlier) is
+// removed first and the new one put in place right after the rename, so no update ever reads a
+// manifest of another project of that name; a start killed between the two leaves the manifest in its
+// work folder, and the start that removes that folder puts it in place if the project is still the
+// folder it renamed (by its inode). A user's edit after the rename is never recorded as the image's.
+// A start killed at any point leaves no project (the next start seeds it) or the whole one.
+//
+// # Updates
+//
+// Update brings a project folder to a newer commit of its repository without losing the user's work:
+// a three-way merge of folder trees, with the record of what the project was seeded with (its
+// manifest) as the common ancestor, the project folder as the user's side and the new image's home as
+// the commit's side; docs/updates.md is the full account.
 //
 // The manifest (ManifestPath: <root>/.binder-projects-seeds/<project>) lists every file, folder and
 // symbolic link the project got from the image: path, type, mode, size, the SHA-256 of a file's
@@ -38,13 +120,13 @@
 // Atomic and resumable: Update stages every new file in the project's work folder on the same volume
 // (WorkPath: <root>/.binder-projects-updates/<project>/), writes the new manifest and a journal of
 // renames there, then renames (the user's replaced and removed entries are moved aside into the work
-// folder, not deleted), then moves the new manifest into place, then marks the journal done (a rename)
-// and removes the work folder. A run killed before the journal exists changed nothing; one killed
-// after it is rolled forward by the next Update or Recover (every step is idempotent). A step that
-// fails rolls the update back (a "rollback" mark in the work folder makes a killed roll back continue
-// as one). Content, types, link targets and modes are atomic this way; times of folders are not (a
-// rename touches them). One lock per volume (<root>/.binder-projects-updates/.lock, flock(2))
-// serializes updates, recoveries and records of all projects on a volume.
+// folder, not deleted), then moves the new manifest into place, then marks the journal done (a rename) and removes the
+// work folder. A run killed before the journal exists changed nothing; one killed after it is rolled forward
+// by the next Update or Recover (every step is idempotent). A step that fails rolls the update back
+// (a "rollback" mark in the work folder makes a killed roll back continue as one). Content, types,
+// link targets and modes are atomic this way; times of folders are not (a rename touches them). One
+// lock per volume (<root>/.binder-projects-updates/.lock, flock(2)) serializes updates, recoveries and
+// records of all projects on a volume.
 //
 // The user owns the volume and can change anything between the update's look and its act (a file
 // saved meanwhile, a folder swapped for a symbolic link to another project; with named servers the

@@ -3,6 +3,7 @@
 //	binder-projects serve            run the admission webhook (and the claim controller)
 //	binder-projects mutate -f POD    print the pod the webhook would produce
 //	binder-projects project-dir URL  print the folder a repository maps to
+//	binder-projects init             make the launched project ready (the project's init container)
 //	binder-projects seeded|update|recover  record, update or recover a project (in its init container)
 //	binder-projects install-helper --to DIR  copy this binary into DIR (the helper's init container)
 package main
@@ -35,6 +36,8 @@ Usage:
   binder-projects certs -out DIR         write a self-signed CA and serving certificate (local runs, tests)
   binder-projects projects list|delete   list a user's projects, or delete one (admin CLI)
   binder-projects projects-service       run the projects page and API (a JupyterHub service)
+  binder-projects init                   make the launched project ready on the user's volume (the
+                                         project's init container; inputs from the environment)
   binder-projects seeded|update|recover  record, update or recover a project (in its init container;
                                          'binder-projects update -h' tells more)
   binder-projects install-helper --to DIR copy this binary into DIR (the helper's init container)
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runProjectsService(ctx, args[1:], stderr)
 	case "check":
 		return check(ctx, args[1:], stdout, stderr)
+	case "init":
+		return initCmd(args[1:], stdout, stderr)
 	case "seeded", "update", "recover":
 		return updateCmd(args[0], args[1:], stdout, stderr)
 	case "install-helper":

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/binder-projects/binder-projects/volume"
+)
+
+// initUsage is what 'binder-projects init -h' says: the command takes no arguments, only environment
+// variables (the webhook sets them on the project's init container).
+const initUsage = `Usage (the command of a project's init container, as the notebook's user):
+  binder-projects init
+
+Makes the launched project ready on the user's volume: removes what earlier starts provably left,
+finishes or rolls back an interrupted update of the project, deletes the queued project folders,
+seeds the project from the image's home if it is missing, or updates it to the image's commit when
+asked. Inputs, from the environment only:
+  ` + volume.EnvRoot + `        where the user's volume is mounted (absolute)
+  ` + volume.EnvProject + `     the project folder's name
+  ` + volume.EnvSource + `      the image's home to seed from (absolute)
+  ` + volume.EnvDelete + `      project folders to delete first (may be empty)
+  ` + volume.EnvDeleteIDs + `  the id of each deletion (optional)
+  ` + volume.EnvPod + `          the pod's name (optional)
+  ` + volume.EnvCommit + `       the image's commit (optional)
+  ` + volume.EnvUpdate + `       1 to update an existing project to that commit
+  ` + volume.EnvReport + `       where the JSON report goes (e.g. /dev/termination-log)
+Log lines on stderr. Exit status: 0 ready; 1 the project could not be made ready; 2 a bad input,
+nothing changed.
+`
+
+// initCmd runs the init command: the environment goes to the package, which does the rest.
+func initCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, initUsage)
+		return 0
+	}
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "binder-projects init: unexpected argument %q (the inputs are environment variables)\n\n%s", args[0], initUsage)
+		return volume.ExitBadInput
+	}
+	return volume.RunInit(os.LookupEnv, stderr)
+}

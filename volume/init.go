@@ -1,0 +1,412 @@
+//go:build linux
+
+package volume
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// The init command's inputs: environment variables the webhook sets on the project's init container.
+// No value ever reaches a shell.
+const (
+	// EnvRoot is where the user's volume is mounted in the init container, e.g. /projects.
+	EnvRoot = "BINDER_PROJECTS_ROOT"
+	// EnvProject is the launched project's folder name, directly under EnvRoot.
+	EnvProject = "BINDER_PROJECTS_PROJECT"
+	// EnvSource is the image's home folder a new project is seeded from, e.g. /home/jovyan. If it is not
+	// a folder, a new project is seeded empty, with a warning.
+	EnvSource = "BINDER_PROJECTS_SOURCE"
+	// EnvDelete lists the project folders to delete first, separated by spaces, tabs or line breaks;
+	// may be empty or unset.
+	EnvDelete = "BINDER_PROJECTS_DELETE"
+	// EnvDeleteIDs holds the id of each deletion in EnvDelete, in the same order (1 to 19 digits, at
+	// most 2^63-1; 0 for none): the registry queue entry's time in Unix ns. Unset: no ids. A wrong count
+	// or a bad id makes all of them ignored, with a warning (never a refusal).
+	EnvDeleteIDs = "BINDER_PROJECTS_DELETE_IDS"
+	// EnvReport is the file the report is written to (in a pod, /dev/termination-log); empty or unset:
+	// no report.
+	EnvReport = "BINDER_PROJECTS_REPORT"
+	// EnvPod is the pod's name (1 to 253 of a-z 0-9 . -, not starting with a dot), for the pod rule; a
+	// bad one is ignored, with a warning.
+	EnvPod = "BINDER_PROJECTS_POD"
+	// EnvCommit is the commit the image was built from (CheckCommit); a bad one is not used.
+	EnvCommit = "BINDER_PROJECTS_COMMIT"
+	// EnvUpdate is 1 to update an existing project to EnvCommit; empty, unset or 0 for none.
+	EnvUpdate = "BINDER_PROJECTS_UPDATE"
+)
+
+// The init command's exit statuses.
+const (
+	// ExitReady: the project is ready (a queued deletion that could not be done, or an update that
+	// failed and left the project as it was, is only a warning).
+	ExitReady = 0
+	// ExitFailed: the project could not be made ready; the report's error says why and what to do.
+	ExitFailed = 1
+	// ExitBadInput: a bad input; nothing was changed on the volume.
+	ExitBadInput = 2
+)
+
+// InitInput is what one start of the init command is asked to do: its environment, checked
+// (ReadInitEnv).
+type InitInput struct {
+	// Root is the volume's mount point, Project the launched project's folder, Source the image's home.
+	Root, Project, Source string
+	// Delete are the queued deletions, in order.
+	Delete []Deletion
+	// Pod is the pod's name ("" none), for the pod rule.
+	Pod string
+	// Commit is the image's commit ("" none valid); Update asks for an update of an existing project.
+	Commit string
+	Update bool
+	// ReportPath is where RunInit writes the report ("" none).
+	ReportPath string
+
+	// notices are what reading the environment has to say (ignored inputs), logged by Init.
+	notices []notice
+}
+
+// Deletion is one queued deletion: a project folder name and the deletion's id (0: none, and no
+// tombstone is read or written).
+type Deletion struct {
+	Name string
+	// ID is the deletion's id; IDText is it as given (a tombstone holds it as given, leading zeros too).
+	ID     int64
+	IDText string
+}
+
+type notice struct {
+	warning bool
+	text    string
+}
+
+// errRefused is a bad input: the start changes nothing, and exits with ExitBadInput.
+type errRefused struct{ msg string }
+
+func (e *errRefused) Error() string { return e.msg + "; nothing was changed" }
+func (e *errRefused) Unwrap() error { return ErrBadInput }
+
+func refuse(format string, args ...any) error {
+	return &errRefused{msg: fmt.Sprintf(format, args...)}
+}
+
+// validName says whether name is a project folder name: 1 to 255 of A-Z a-z 0-9 . _ -, not starting
+// with a dot.
+func validName(name string) bool {
+	if name == "" || len(name) > 255 || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validPod says whether pod is a pod's name as the pod rule reads it: 1 to 253 of a-z 0-9 . -, not
+// starting with a dot.
+func validPod(pod string) bool {
+	if pod == "" || len(pod) > 253 || pod[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(pod); i++ {
+		c := pod[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseID reads a deletion id: 1 to 19 decimal digits, at most 2^63-1 (leading zeros allowed).
+func parseID(s string) (int64, bool) {
+	if s == "" || len(s) > 19 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// fieldsOf splits s on spaces, tabs and line breaks (as init.sh's IFS did; no other character
+// separates, so a carriage return makes a name invalid).
+func fieldsOf(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' })
+}
+
+// maxPodInName is the longest pod name a work folder carries (so that the name fits in 255 bytes).
+const maxPodInName = 200
+
+// ReadInitEnv checks the init command's environment (lookup is os.LookupEnv), in init.sh's order. A
+// bad input is an error wrapping ErrBadInput; its message ends in "nothing was changed". Bad deletion
+// ids, a bad pod name, commit or update request are not refusals: they are ignored, and Init says so.
+// EnvReport is read first, so that a refusal can be reported (in.ReportPath is set even with an error,
+// unless it is the bad input).
+func ReadInitEnv(lookup func(string) (string, bool)) (InitInput, error) {
+	get := func(k string) string { v, _ := lookup(k); return v }
+	var in InitInput
+	if r := get(EnvReport); r != "" {
+		if !strings.HasPrefix(r, "/") {
+			return in, refuse("%s must be an absolute path", EnvReport)
+		}
+		in.ReportPath = r
+	}
+	in.Root = get(EnvRoot)
+	switch {
+	case in.Root == "":
+		return in, refuse("%s is not set: it must name the folder where the user's volume is mounted", EnvRoot)
+	case !strings.HasPrefix(in.Root, "/"):
+		return in, refuse("%s must be an absolute path", EnvRoot)
+	}
+	if info, err := os.Stat(in.Root); err != nil || !info.IsDir() {
+		return in, refuse("%s is not a folder: is the user's volume mounted there?", EnvRoot)
+	}
+	in.Source = get(EnvSource)
+	switch {
+	case in.Source == "":
+		return in, refuse("%s is not set: it must name the image's home folder to seed projects from", EnvSource)
+	case !strings.HasPrefix(in.Source, "/"):
+		return in, refuse("%s must be an absolute path", EnvSource)
+	}
+	in.Project = get(EnvProject)
+	switch {
+	case in.Project == "":
+		return in, refuse("%s is not set: it must name the project folder", EnvProject)
+	case !validName(in.Project):
+		return in, refuse("%s is not a valid project folder name (1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)", EnvProject)
+	}
+	names := fieldsOf(get(EnvDelete))
+	var bad []string
+	for i, name := range names {
+		if !validName(name) {
+			bad = append(bad, strconv.Itoa(i+1))
+		}
+	}
+	if len(bad) > 0 {
+		// By position only: a bad name may hold anything, line breaks too.
+		return in, refuse("%s holds invalid project folder names (at positions %s of %d; each must be 1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)", EnvDelete, strings.Join(bad, " "), len(names))
+	}
+	for _, name := range names {
+		in.Delete = append(in.Delete, Deletion{Name: name})
+	}
+	if raw, set := lookup(EnvDeleteIDs); set {
+		ids := fieldsOf(raw)
+		ok := len(ids) == len(names)
+		for i := 0; ok && i < len(ids); i++ {
+			n, good := parseID(ids[i])
+			ok = good
+			in.Delete[i].ID, in.Delete[i].IDText = n, ids[i]
+		}
+		if !ok {
+			for i := range in.Delete {
+				in.Delete[i].ID, in.Delete[i].IDText = 0, ""
+			}
+			in.warn("%s is ignored (%d ids for %d names in %s, or one is not 1 to 19 digits of at most 2^63-1): the queued projects are deleted without checking whether another start deleted them already", EnvDeleteIDs, len(ids), len(names), EnvDelete)
+		}
+	}
+	switch pod := get(EnvPod); {
+	case pod == "":
+	case !validPod(pod):
+		in.warn("%s is ignored: it is not a pod's name (1 to 253 of a-z 0-9 . -, not starting with a dot)", EnvPod)
+	case len(pod) > maxPodInName:
+		in.note("the pod's name has more than %d bytes: this start's work folder does not carry it", maxPodInName)
+	default:
+		in.Pod = pod
+	}
+	if c := get(EnvCommit); c != "" {
+		if CheckCommit(c) != nil {
+			in.note("%s is not a valid commit (1 to %d of A-Z a-z 0-9 . _ -, not starting with a dot or a dash): it is not used", EnvCommit, MaxCommitLen)
+		} else {
+			in.Commit = c
+		}
+	}
+	switch get(EnvUpdate) {
+	case "", "0":
+	case "1":
+		in.Update = true
+	default:
+		in.warn("%s is ignored: it must be 1 (update) or 0 (do not)", EnvUpdate)
+	}
+	return in, nil
+}
+
+func (in *InitInput) warn(format string, args ...any) {
+	in.notices = append(in.notices, notice{warning: true, text: fmt.Sprintf(format, args...)})
+}
+
+func (in *InitInput) note(format string, args ...any) {
+	in.notices = append(in.notices, notice{text: fmt.Sprintf(format, args...)})
+}
+
+// RunInit is the init command: it reads its inputs with lookup (os.LookupEnv), makes the project
+// ready (Init), logs "binder-projects: ..." lines to stderr, writes the report to EnvReport (a failure
+// to is a warning in the log), and returns the exit status (ExitReady, ExitFailed, ExitBadInput).
+func RunInit(lookup func(string) (string, bool), stderr io.Writer) int {
+	log := func(line string) { fmt.Fprintf(stderr, "binder-projects: %s\n", line) }
+	in, err := ReadInitEnv(lookup)
+	var rep Report
+	status := ExitReady
+	if err != nil {
+		msg := OneLine(err.Error())
+		log("error: " + msg)
+		rep, status = Report{Project: ProjectFailed, Error: msg}, ExitBadInput
+	} else {
+		rep, status = Init(in, log)
+	}
+	if in.ReportPath != "" {
+		if err := writeReport(in.ReportPath, rep.Encode()); err != nil {
+			log("warning: could not write the report file; the controller only sees the exit status")
+		}
+	}
+	return status
+}
+
+// writeReport writes the report file (kubelet's termination message file: not on the volume).
+func writeReport(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// initRun is one start.
+type initRun struct {
+	in   InitInput
+	log  Logger
+	rep  Report
+	root *Dir
+	uid  int
+	// flockBroken is set once flock(2) failed on this volume (not "held": failed).
+	flockBroken bool
+	// updatesOff is set when updates cannot run on this volume in this start (their folder is not
+	// ours), so the update of the project is not tried.
+	updatesOff string
+	// updatesDirBad says UpdatesDir is not a folder (and could not be made way for): no update's work
+	// folder can be in it.
+	updatesDirBad bool
+	// recovered is what the recovery of the project at the start did ("" nothing).
+	recovered string
+	// work is this start's work folder, once made.
+	work *workDir
+	// tombstones counts the tombstones written through the work folder.
+	tombstones int
+}
+
+// initFailed stops a start: the project could not be made ready (ExitFailed), or a bad input
+// (ExitBadInput).
+type initFailed struct {
+	status int
+	msg    string
+}
+
+func (e *initFailed) Error() string { return e.msg }
+
+func (s *initRun) logf(format string, args ...any) { s.log(OneLine(fmt.Sprintf(format, args...))) }
+
+// warnf logs a warning and adds it to the report.
+func (s *initRun) warnf(format string, args ...any) {
+	msg := OneLine(fmt.Sprintf(format, args...))
+	s.rep.Warnings = append(s.rep.Warnings, msg)
+	s.log("warning: " + msg)
+}
+
+// detail logs the cause of a failure on a line of its own, under the line that says what failed.
+func (s *initRun) detail(err error) {
+	if err != nil {
+		s.log("  " + OneLine(err.Error()))
+	}
+}
+
+// fail ends the start: the project could not be made ready.
+func (s *initRun) fail(format string, args ...any) error {
+	return &initFailed{status: ExitFailed, msg: OneLine(fmt.Sprintf(format, args...))}
+}
+
+// subLog passes the log lines of Update and Recover on; their warnings become the start's.
+func (s *initRun) subLog(line string) {
+	if w, ok := strings.CutPrefix(line, "warning: "); ok {
+		s.warnf("%s", w)
+		return
+	}
+	s.log(line)
+}
+
+// Init makes the launched project ready, as init.sh did, with every one of its guarantees (the package
+// documentation tells the whole protocol): it removes what earlier starts provably left behind,
+// finishes or rolls back an interrupted update of the project, deletes the queued project folders,
+// then seeds the project from the image's home if nothing of its name exists, or updates it when asked.
+// log receives the human log lines (without "binder-projects: "). It returns the report and the exit
+// status (ExitReady or ExitFailed; ExitBadInput if the volume root cannot be opened).
+func Init(in InitInput, log Logger) (rep Report, status int) {
+	if log == nil {
+		log = func(string) {}
+	}
+	s := &initRun{in: in, log: log, uid: os.Geteuid()}
+	defer func() {
+		if r := recover(); r != nil {
+			msg := OneLine(fmt.Sprintf("the init command stopped unexpectedly (%v); its log says more", r))
+			s.log("error: " + msg)
+			s.rep.Project, s.rep.Error = ProjectFailed, msg
+			rep, status = s.rep, ExitFailed
+		}
+	}()
+	for _, n := range in.notices {
+		if n.warning {
+			s.warnf("%s", n.text)
+		} else {
+			s.logf("%s", n.text)
+		}
+	}
+	err := s.run()
+	crashPoint()
+	if s.root != nil {
+		s.root.Close()
+	}
+	var f *initFailed
+	switch {
+	case err == nil:
+		return s.rep, ExitReady
+	case errors.As(err, &f):
+	default:
+		f = &initFailed{status: ExitFailed, msg: OneLine(err.Error())}
+	}
+	s.log("error: " + f.msg)
+	s.rep.Project, s.rep.Error = ProjectFailed, f.msg
+	return s.rep, f.status
+}
+
+func (s *initRun) run() error {
+	root, err := OpenRoot(s.in.Root)
+	if err != nil {
+		return &initFailed{status: ExitBadInput, msg: fmt.Sprintf("cannot enter %s (%v); nothing was changed", EnvRoot, unwrapPath(err))}
+	}
+	s.root = root
+	defer s.dropWork()
+	s.removeLeftovers()
+	s.checkReserved()
+	if err := s.recoverProject(); err != nil {
+		return err
+	}
+	for i, d := range s.in.Delete {
+		if s.deleteQueued(d) {
+			s.rep.Deleted = append(s.rep.Deleted, i+1)
+			s.forget(d.Name)
+		} else {
+			s.rep.Kept = append(s.rep.Kept, i+1)
+		}
+	}
+	return s.seedOrUpdate()
+}
+
+// uidText is this user, for messages.
+func (s *initRun) uidText() string { return strconv.Itoa(s.uid) }
