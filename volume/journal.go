@@ -481,6 +481,15 @@ func (v *volume) commit() (switched bool, err error) {
 // openWork opens the work folder (made by prepare, or left by an interrupted run) and its parts,
 // making those missing.
 func (v *volume) openWork(make bool) error {
+	if err := v.openWorkFolder(make); err != nil {
+		return err
+	}
+	return v.openWorkParts()
+}
+
+// openWorkFolder opens the work folder only (making it, if make), so that a recovery reads the
+// journal before it changes anything there.
+func (v *volume) openWorkFolder(make bool) error {
 	if make {
 		if err := v.updates.Mkdir(v.project, 0o700); err != nil {
 			return fmt.Errorf("cannot create the work folder %s/%s: %w", UpdatesDir, v.project, unwrapPath(err))
@@ -491,6 +500,13 @@ func (v *volume) openWork(make bool) error {
 		return fmt.Errorf("cannot open the work folder %s/%s: %w", UpdatesDir, v.project, unwrapPath(err))
 	}
 	v.work = w
+	return nil
+}
+
+// openWorkParts opens the parts of the open work folder, making those missing.
+func (v *volume) openWorkParts() error {
+	w := v.work
+	var err error
 	for _, part := range []struct {
 		name string
 		d    **Dir
@@ -542,7 +558,7 @@ func (v *volume) recover() (string, error) {
 	if _, err := v.openProject(); err != nil {
 		return "", fmt.Errorf("cannot open the folder of project %s: %w", v.project, err)
 	}
-	if err := v.openWork(false); err != nil {
+	if err := v.openWorkFolder(false); err != nil {
 		return "", err
 	}
 	if v.work.Exists(doneName) {
@@ -566,6 +582,9 @@ func (v *volume) recover() (string, error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("cannot read the journal of an interrupted update of project %s (%v); the operator should look at %s on the volume", v.project, unwrapPath(err), shown)
+	}
+	if err := v.openWorkParts(); err != nil {
+		return "", err
 	}
 	v.short = ShortCommit(j.Commit)
 	if !v.work.Exists(manifestName) {
