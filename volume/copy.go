@@ -78,6 +78,7 @@ type copier struct {
 	hash    bool
 	root    bool // running as root: owners are copied
 	gid     int
+	umask   int // the process's umask, or -1 if unknown
 	jobs    chan copyJob
 	workers sync.WaitGroup
 	failed  atomic.Bool
@@ -112,11 +113,12 @@ func copyTree(src *Dir, dst *Dir, name string, hashFiles bool) (*copyResult, err
 		return nil, fmt.Errorf("the image's home: %w", err)
 	}
 	c := &copier{
-		hash: hashFiles,
-		root: os.Geteuid() == 0,
-		gid:  os.Getegid(),
-		jobs: make(chan copyJob, 256),
-		hard: map[[2]uint64]*hardLink{},
+		hash:  hashFiles,
+		root:  os.Geteuid() == 0,
+		gid:   os.Getegid(),
+		jobs:  make(chan copyJob, 256),
+		hard:  map[[2]uint64]*hardLink{},
+		umask: processUmask(),
 	}
 	top := &copyDir{src: os.NewFile(uintptr(sfd), "."), sfd: sfd, dst: dfd}
 	top.pending.Store(1)
@@ -245,7 +247,7 @@ func (c *copier) finishDir(d *copyDir) error {
 	if err := unix.Fstat(d.sfd, &st); err != nil {
 		return fmt.Errorf("cannot read folder %s of the image's home: %w", showRel(d.rel), err)
 	}
-	if err := c.setMeta(d.dst, &st); err != nil {
+	if err := c.setMeta(d.dst, &st, true); err != nil {
 		return fmt.Errorf("cannot set the mode, owner or times of folder %s: %w", showRel(d.rel), err)
 	}
 	mode, err := c.modeSet(d.dst, &st)
@@ -272,8 +274,8 @@ func (c *copier) modeSet(fd int, src *unix.Stat_t) (fs.FileMode, error) {
 	return fromModeBits(st.Mode & 0o7777), nil
 }
 
-// setMeta gives the copy fd the owner (where this user may), mode and times of src.
-func (c *copier) setMeta(fd int, st *unix.Stat_t) error {
+// setMeta gives the copy fd the owner (where this user may), mode (if chmod) and times of src.
+func (c *copier) setMeta(fd int, st *unix.Stat_t, chmod bool) error {
 	if c.root {
 		if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
 			return err
@@ -282,10 +284,29 @@ func (c *copier) setMeta(fd int, st *unix.Stat_t) error {
 		// As cp -a does for a user: the group, if this user is in it; the owner cannot be given away.
 		_ = unix.Fchown(fd, -1, int(st.Gid))
 	}
-	if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
-		return err
+	if chmod {
+		if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
+			return err
+		}
 	}
 	return futimens(fd, st.Atim, st.Mtim)
+}
+
+// processUmask is the process's umask, from /proc/self/status (reading it with umask(2) would change
+// it for an instant); -1 if it cannot be read.
+func processUmask() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
 }
 
 // futimens sets the access and modification times of the file fd (utimensat with no path).
@@ -364,7 +385,13 @@ func (c *copier) copyFile(j copyJob, buf []byte, h hash.Hash) error {
 			defer close(first.ready)
 		}
 	}
-	dfd, err := unix.Openat(j.dir.dst, j.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	// Made with its mode where the umask keeps it (the folder is private until it is renamed into
+	// view), which saves a chmod; else private, and given its mode once written.
+	perm, modeDone := uint32(0o600), false
+	if c.umask >= 0 && st.Mode&uint32(c.umask) == 0 && st.Mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX) == 0 {
+		perm, modeDone = st.Mode&0o777, true
+	}
+	dfd, err := unix.Openat(j.dir.dst, j.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", showRel(rel), err)
 	}
@@ -378,7 +405,7 @@ func (c *copier) copyFile(j copyJob, buf []byte, h hash.Hash) error {
 	if err != nil {
 		return fmt.Errorf("cannot copy %s: %w", showRel(rel), err)
 	}
-	if err := c.setMeta(dfd, &st); err != nil {
+	if err := c.setMeta(dfd, &st, !modeDone); err != nil {
 		return fmt.Errorf("cannot set the mode, owner or times of %s: %w", showRel(rel), err)
 	}
 	mode, err := c.modeSet(dfd, &st)

@@ -194,6 +194,24 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 		},
 		{
+			name: "a folder of the home the user may not read fails the seed, naming the folder, and leaves nothing behind",
+			setup: func(t *testing.T, fx *initFixture, _ func([]string) initResult) {
+				buildTree(t, filepath.Join(fx.source, "closed"), &[2]int{0, 0}, treeDir(".", 0o700), treeFile("x", 0o600, "x"))
+			},
+			code:   1,
+			log:    []string{"binder-projects:   cannot read folder closed of the image's home: permission denied"},
+			report: reportWant{project: ProjectFailed, err: "could not copy the image's home folder into project " + initProject + " (cannot read folder closed of the image's home: permission denied)"},
+			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
+				assertAbsent(t, fx.path(initProject))
+				delete(before, "projects")
+				after := snapshotTree(t, fx.base)
+				delete(after, "projects") // the root's time: a work folder was made and removed
+				if diff := diffTrees(before, after); diff != "" {
+					t.Errorf("the failed seed changed files (-before +after):\n%s", diff)
+				}
+			},
+		},
+		{
 			name: "a second start copies nothing: what the user changed, added and deleted stays so",
 			setup: func(t *testing.T, fx *initFixture, run func([]string) initResult) {
 				firstStart(t, fx, run)
