@@ -89,13 +89,23 @@ func waitEvent(ctx context.Context, t *testing.T, name, reason string, within ti
 	}
 }
 
-// reservedLeftoversOn lists what the init script left at the volume root under its reserved names,
-// but for its record of carried-out deletions (.binder-projects-done), which is meant to stay.
+// reservedLeftoversOn lists what the init command left at the volume root under its reserved names,
+// but for what is meant to stay: its record of carried-out deletions (.binder-projects-done), the
+// records of what projects were seeded with (.binder-projects-seeds) and the updates folder with its
+// lock (.binder-projects-updates/.lock; anything else in it is an update's work folder, a leftover).
 func reservedLeftoversOn(t *testing.T, hostDir string) []string {
 	t.Helper()
 	var out []string
 	for _, name := range listDir(t, hostDir) {
-		if strings.HasPrefix(name, ".binder-projects-") && name != ".binder-projects-done" {
+		switch {
+		case name == ".binder-projects-done", name == ".binder-projects-seeds":
+		case name == ".binder-projects-updates":
+			for _, in := range listDir(t, filepath.Join(hostDir, name)) {
+				if in != ".lock" {
+					out = append(out, name+"/"+in)
+				}
+			}
+		case strings.HasPrefix(name, ".binder-projects-"):
 			out = append(out, name)
 		}
 	}
