@@ -4,7 +4,7 @@
 //	binder-projects mutate -f POD    print the pod the webhook would produce
 //	binder-projects project-dir URL  print the folder a repository maps to
 //	binder-projects init             make the launched project ready (the project's init container)
-//	binder-projects seeded|update|recover  record, update or recover a project (in its init container)
+//	binder-projects seeded|update|recover  the previous init script's helper commands (rolling upgrades)
 //	binder-projects install-helper --to DIR  copy this binary into DIR (the helper's init container)
 package main
 
@@ -38,8 +38,8 @@ Usage:
   binder-projects projects-service       run the projects page and API (a JupyterHub service)
   binder-projects init                   make the launched project ready on the user's volume (the
                                          project's init container; inputs from the environment)
-  binder-projects seeded|update|recover  record, update or recover a project (in its init container;
-                                         'binder-projects update -h' tells more)
+  binder-projects seeded|update|recover  the previous init script's helper commands (kept for
+                                         rolling upgrades; 'binder-projects update -h' tells more)
   binder-projects install-helper --to DIR copy this binary into DIR (the helper's init container)
   binder-projects check [-admission] URL check that a running webhook or projects service answers
 

@@ -10,9 +10,12 @@ import (
 	"github.com/binder-projects/binder-projects/volume"
 )
 
-// The commands of project updates (package update) run inside a project's init container, as the
-// notebook's user, from the binary an extra init container copies into a shared emptyDir. Their output
-// is for the init script:
+// The commands seeded, update and recover are the helper commands of the previous release's init
+// script (init.sh v1, kept as volume/testdata/init-sh-v1.sh), which called them as
+// BINDER_PROJECTS_HELPER. Nothing of this release calls them: the init command (binder-projects init)
+// does all of it in-process. They stay for pods that a previous webhook admitted with this image as
+// its helper during a rolling upgrade, and for an operator's manual recovery. Their output is for that
+// script:
 //   - stderr: human log lines, each starting with "binder-projects: " ("binder-projects: warning: ",
 //     "binder-projects: error: "), naming only project-relative paths;
 //   - stdout: exactly one line, "<word> key=value ...", values without spaces;
