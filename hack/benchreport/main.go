@@ -154,7 +154,7 @@ func (r *results) tables() string {
 		b.WriteString("Served over HTTPS against the floor (a no-op typed Defaulter[*corev1.Pod] on the same server, same client, interleaved rounds); medians of N runs:\n\n")
 		b.WriteString("| patch | c | throughput ratio | p99 ratio | req/s | floor req/s | p99 | floor p99 | N |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, mode := range []string{"plan", "diff"} {
+		for _, mode := range []string{"plan", "diff", "floor-with-our-patch"} {
 			for _, c := range concurrencies {
 				n := servedName(mode, c)
 				if _, ok := r.bench[n]; !ok {
@@ -178,6 +178,11 @@ func (r *results) tables() string {
 			}
 			fmt.Fprintf(&b, "\nGoal at c=16 (throughput ≥ %.2f×, p99 ≤ %.2f× the floor's), patch=plan: %.2f×, %.2f×: **%s**.\n\n",
 				goalThroughput, goalP99, tr, pr, verdict)
+			if ftr, _ := r.med(servedName("floor-with-our-patch", 16), "throughput-ratio"); ftr > 0 {
+				fpr, _ := r.med(servedName("floor-with-our-patch", 16), "p99-ratio")
+				fmt.Fprintf(&b, "The floor with our patch attached (the least any webhook making this mutation costs, the client applying the patch as the API server does) serves %.2f× the floor's throughput at c=16, p99 %.2f×: patch=plan serves **%.2f×** of that.\n\n",
+					ftr, fpr, tr/ftr)
+			}
 		}
 	}
 	var inproc []string
@@ -225,7 +230,7 @@ func (r *results) plots(dir string) ([]string, error) {
 		{"performance-p99.png", "P99 LATENCY / FLOOR (LOWER IS BETTER)", "p99-ratio", goalP99},
 	} {
 		var all []series
-		for _, mode := range []string{"plan", "diff"} {
+		for _, mode := range []string{"plan", "diff", "floor-with-our-patch"} {
 			s := series{name: "PATCH=" + strings.ToUpper(mode)}
 			for _, c := range concurrencies {
 				v, n := r.med(servedName(mode, c), p.unit)
