@@ -75,9 +75,13 @@ BENCH_SERVED ?= 2000x
 bench: ## Benchmarks, BENCH_COUNT runs each: prints the medians as tables (the webhook served against the framework floor, and in process); the raw output stays in bin/bench.txt.
 	@mkdir -p bin
 	$(GO) build -o bin/benchreport ./hack/benchreport
-	set -o pipefail; { $(GO) test -run '^$$' -bench . -skip '^BenchmarkServedAgainstFloor$$' -benchmem -count $(BENCH_COUNT) ./... && \
+	set -o pipefail; { $(GO) test -run '^$$' -bench . -skip '^(BenchmarkServedAgainstFloor|BenchmarkSeedAgainstCpA)$$' -benchmem -count $(BENCH_COUNT) ./... && \
 	  $(GO) test -run '^$$' -bench '^BenchmarkServedAgainstFloor$$' -benchtime $(BENCH_SERVED) -count $(BENCH_COUNT) ./webhook; } | tee bin/bench.txt
 	@bin/benchreport bin/bench.txt
+
+.PHONY: bench-copy
+bench-copy: ## The init command's first copy against cp -a of the same home on the same disk (a fresh loop-mounted ext4; root; about 10 minutes).
+	$(GO) test ./volume -run '^$$' -bench '^BenchmarkSeedAgainstCpA$$' -benchtime 1x -count 5 -timeout 60m
 
 .PHONY: bench-report
 bench-report: bench ## Run the benchmarks and write section 1 of docs/performance.md and its plots from them.
