@@ -489,9 +489,15 @@ func (d *Dir) Names() ([]string, error) {
 func (d *Dir) Sync() error { return d.f.Sync() }
 
 // TryLock takes flock(2) on the folder's descriptor without waiting: false if another holds it.
-func (d *Dir) TryLock() (bool, error) {
+func (d *Dir) TryLock() (bool, error) { return flockTry(d.Fd()) }
+
+// Lock takes flock(2) on the folder's descriptor, waiting for another holder.
+func (d *Dir) Lock() error { return flockWait(d.Fd()) }
+
+// flockTry takes flock(2) on fd without waiting: false if another holds it.
+func flockTry(fd int) (bool, error) {
 	for {
-		err := unix.Flock(d.Fd(), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		switch {
 		case err == nil:
 			return true, nil
@@ -504,10 +510,10 @@ func (d *Dir) TryLock() (bool, error) {
 	}
 }
 
-// Lock takes flock(2) on the folder's descriptor, waiting for another holder.
-func (d *Dir) Lock() error {
+// flockWait takes flock(2) on fd, waiting for another holder.
+func flockWait(fd int) error {
 	for {
-		err := unix.Flock(d.Fd(), unix.LOCK_EX)
+		err := unix.Flock(fd, unix.LOCK_EX)
 		if !errors.Is(err, unix.EINTR) {
 			return err
 		}

@@ -77,23 +77,12 @@ const TestNoFlockEnv = "BINDER_PROJECTS_INIT_TEST_NO_FLOCK"
 var noFlock = sync.OnceValue(func() bool { return os.Getenv(TestNoFlockEnv) == "1" })
 
 // tryLockFd takes flock(2) on fd without waiting: false if another holds it; an error if flock does
-// not work here.
+// not work here (or the test hook TestNoFlockEnv says so).
 func tryLockFd(fd int) (bool, error) {
 	if noFlock() {
 		return false, unix.ENOLCK
 	}
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, unix.EWOULDBLOCK):
-			return false, nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		}
-		return false, err
-	}
+	return flockTry(fd)
 }
 
 // lockFd takes flock(2) on fd, waiting for another holder.
@@ -101,12 +90,7 @@ func lockFd(fd int) error {
 	if noFlock() {
 		return unix.ENOLCK
 	}
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
+	return flockWait(fd)
 }
 
 // openLockFile opens the regular file name in d to lock it, making it if create and it is missing:
