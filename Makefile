@@ -50,7 +50,7 @@ lint: ## gofmt and go vet, in every module.
 	cd e2e/tools/helm && $(GO) mod verify && $(GO) list -deps helm.sh/helm/v4/cmd/helm >/dev/null
 
 .PHONY: test-unit
-test-unit: deps ## Unit, golden, init-script (dash, bash, busybox) and served-webhook tests; the image built twice; the Helm chart with the real Helm CLI (no cluster).
+test-unit: deps ## Unit, golden, init-command (package volume, as uid 1000; the previous init.sh under dash and busybox beside it) and served-webhook tests; the image built twice; the Helm chart with the real Helm CLI (no cluster).
 	$(GO) test -count=1 ./...
 	cd e2e && $(GO) test -count=1 -timeout 30m ./chart
 	cd hack/image && $(GO) test -count=1 -timeout 30m ./...

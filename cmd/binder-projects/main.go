@@ -108,7 +108,7 @@ func configFlags(fs *flag.FlagSet) *patch.Config {
 		c.HelperMode = m
 		return err
 	})
-	fs.BoolVar(&c.UpdateOnLaunch, "update-on-launch", c.UpdateOnLaunch, "with --helper-image: update a project whenever it is launched at a commit other than the one its registry entry records (off: only when asked for, by the projects page or the binder-projects.io/update annotation)")
+	fs.BoolVar(&c.UpdateOnLaunch, "update-on-launch", c.UpdateOnLaunch, "update a project whenever it is launched at a commit other than the one its registry entry records (off: only when asked for, by the projects page or the binder-projects.io/update annotation)")
 	return &c
 }
 
