@@ -74,7 +74,7 @@ func LaunchOf(pod *corev1.Pod, cfg patch.Config) (Launch, bool) {
 		Claim: claim,
 		Project: projects.Project{
 			Dir:      pod.Annotations[patch.AnnotationProjectDir],
-			RepoURL:  pod.Annotations[patch.AnnotationRepoURL],
+			RepoURL:  patch.RedactRepoURL(pod.Annotations[patch.AnnotationRepoURL]),
 			Image:    image,
 			Commit:   pod.Annotations[patch.AnnotationCommit],
 			LastUsed: status.State.Terminated.FinishedAt.UTC(),

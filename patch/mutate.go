@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -118,11 +117,13 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 	var errs field.ErrorList
 	nb := findContainer(pod.Spec.Containers, cfg.NotebookContainer)
 
+	// The URL loses its user info (a token, perhaps) here, where it enters: every message, log line,
+	// annotation and registry entry after this sees only the redacted URL.
 	repoPath := annotationsPath.Key(AnnotationRepoURL)
-	p.RepoURL = pod.Annotations[AnnotationRepoURL]
+	p.RepoURL = RedactRepoURL(pod.Annotations[AnnotationRepoURL])
 	if p.RepoURL == "" && nb >= 0 {
 		if e := findEnv(pod.Spec.Containers[nb].Env, EnvRepoURL); e >= 0 {
-			p.RepoURL = pod.Spec.Containers[nb].Env[e].Value
+			p.RepoURL = RedactRepoURL(pod.Spec.Containers[nb].Env[e].Value)
 			repoPath = containersPath.Index(nb).Child("env").Index(e).Child("value")
 		}
 	}
@@ -141,7 +142,7 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 	} else if p.RepoURL != "" {
 		dir, err := ProjectDir(p.RepoURL)
 		if err != nil {
-			errs = append(errs, field.Invalid(repoPath, redactURL(p.RepoURL), err.Error()))
+			errs = append(errs, field.Invalid(repoPath, p.RepoURL, err.Error()))
 		}
 		p.Dir = dir
 	} else {
@@ -296,7 +297,7 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 	}
 	out.Annotations[AnnotationProjectDir] = p.Dir
 	if p.RepoURL != "" {
-		out.Annotations[AnnotationRepoURL] = redactURL(p.RepoURL)
+		out.Annotations[AnnotationRepoURL] = p.RepoURL
 	}
 	if p.Commit != "" {
 		out.Annotations[AnnotationCommit] = p.Commit
@@ -599,18 +600,6 @@ func ensureInitContainer(pod *corev1.Pod, ic corev1.Container) {
 		return
 	}
 	pod.Spec.InitContainers = append(pod.Spec.InitContainers, ic)
-}
-
-// redactURL drops a URL's user information (a token can stand as the user name as well as the
-// password), for messages and annotations. Project folder names never depend on user information,
-// so the redacted URL names the same project.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }
 
 func findMount(ms []corev1.VolumeMount, mountPath string) int {

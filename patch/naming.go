@@ -32,7 +32,8 @@ package patch
 //   - The provider is chosen by exact host, not substring: "github.com.evil.example" is a "git" host,
 //     not GitHub. "www." before github.com and gitlab.com, and a trailing dot on the host, are ignored.
 //   - Host case, port and user info never matter (the host is only used to pick the prefix; for "git"
-//     it is dropped, as GESIS did). User info (a token) never reaches the name or an error message.
+//     it is dropped, as GESIS did). User info (a token) is dropped before anything else
+//     (RedactRepoURL, credentials.go), so it never reaches the name or an error message.
 //   - Query strings and fragments are dropped, empty path segments ("//", trailing "/") are ignored,
 //     and ".git" is dropped from the last kept segment, so "…/repo/" and "…/repo.git/" are "…/repo".
 //   - Ref suffixes are dropped where that is unambiguous: a GitHub repository and a gist are always
@@ -110,8 +111,11 @@ var (
 	ipv6HostPattern = regexp.MustCompile(`^[0-9A-Fa-f:.]+(%[A-Za-z0-9._~-]+)?$`)
 )
 
-// ProjectDir returns the folder, on the user's volume, of the project launched from repoURL.
+// ProjectDir returns the folder, on the user's volume, of the project launched from repoURL. The URL's
+// user info is dropped first (RedactRepoURL), so it never reaches the name or an error message, and a
+// URL with credentials names the folder of the URL without them.
 func ProjectDir(repoURL string) (string, error) {
+	repoURL = RedactRepoURL(repoURL)
 	display, err := repoDisplayName(repoURL)
 	if err != nil {
 		return "", err
