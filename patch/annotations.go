@@ -13,7 +13,8 @@ const (
 
 	// AnnotationRepoURL (input, optional; written on output) is the repository the project comes from.
 	// When absent, the env var BINDER_REPO_URL of the notebook container (set by BinderHub) is used. On
-	// output it records the URL that was used.
+	// output it records the URL that was used, without its user info (RedactRepoURL: a token in the
+	// URL never reaches the pod, the registry or the projects page).
 	AnnotationRepoURL = Prefix + "repo-url"
 
 	// AnnotationImage (input, optional) is the image the init container seeds the project from.
