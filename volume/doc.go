@@ -16,7 +16,7 @@
 //  3. it makes way for the names it keeps at the volume root (SeedsDir, UpdatesDir, DoneDir, the
 //     update lock, the project's manifest) where something else is there: what holds no data (a
 //     link, a named pipe, a socket, a device, an empty file) is removed, never followed; anything
-//     else is renamed to <name>.set-aside.XXXXXX; a warning says what it was. A reserved folder this
+//     else is renamed to SetAsidePrefix + its name + ".<n>" (as updates set aside); a warning says what it was. A reserved folder this
 //     user may not write turns updates off for the start, with a warning: never a reason to fail;
 //  4. it finishes or rolls back an interrupted update of the project (Recover), and fails
 //     (ExitFailed) only if an update's work folder of the project is there and cannot be dealt with;

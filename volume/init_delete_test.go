@@ -225,7 +225,7 @@ func TestInitOddTombstones(t *testing.T) {
 		}},
 		{name: "a file in the place of the tombstone folder is set aside, and the folder made", setup: func(t *testing.T, fx *initFixture) {
 			writeTestFile(t, fx.path(DoneDir), "not a folder\n")
-		}, warnings: []string{DoneDir + " was a file, not a folder; it was renamed to " + DoneDir + ".set-aside."}},
+		}, warnings: []string{DoneDir + " was a file, not a folder; it was renamed to " + SetAsidePrefix + "binder-projects-done."}},
 		{name: "a symbolic link in the place of the tombstone folder is removed, never followed", setup: func(t *testing.T, fx *initFixture) {
 			makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(DoneDir))
 		}, warnings: []string{DoneDir + " was a symbolic link, not a folder; it was removed (not what it points to)"}},

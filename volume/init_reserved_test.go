@@ -40,9 +40,9 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 		{name: SeedsDir + " is a file with data", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(SeedsDir))
 			writeTestFile(t, fx.path(SeedsDir), "the user's notes\n")
-		}, warning: SeedsDir + " was a file, not a folder; it was renamed to " + SeedsDir + ".set-aside.", update: UpdateUpdated,
+		}, warning: SeedsDir + " was a file, not a folder; it was renamed to " + SetAsidePrefix + "binder-projects-seeds.", update: UpdateUpdated,
 			check: func(t *testing.T, fx *initFixture) {
-				m, _ := filepath.Glob(fx.path(SeedsDir + ".set-aside.*"))
+				m, _ := filepath.Glob(fx.path(SetAsidePrefix + "binder-projects-seeds.*"))
 				if len(m) != 1 || readTestFile(t, m[0]) != "the user's notes\n" {
 					t.Errorf("the file set aside: %v", m)
 				}
@@ -73,7 +73,7 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 		{name: "the update lock is a folder", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(fx.path(UpdatesDir, ".lock"))
 			buildTree(t, fx.path(UpdatesDir, ".lock"), &[2]int{userUID, userGID}, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
-		}, warning: UpdatesDir + "/.lock was a folder, not a file; it was renamed to " + UpdatesDir + "/.lock.set-aside.", update: UpdateUpdated},
+		}, warning: UpdatesDir + "/.lock was a folder, not a file; it was renamed to " + UpdatesDir + "/" + SetAsidePrefix + "lock.", update: UpdateUpdated},
 		{name: "the project's manifest is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(ManifestPath(fx.root, p))
 			mkfifo(t, ManifestPath(fx.root, p))

@@ -139,7 +139,7 @@ func sameInode(a, b Stamp) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
 // regular file), when something else is there: what holds no data (a symbolic link, whose target is
 // never touched, a named pipe, a socket, a device, an empty file) is removed; anything else (a file
 // with data where a folder belongs, a folder where a file belongs) is renamed beside it, to
-// <name>.set-aside.XXXXXX, and kept. It returns "" if name was fine (missing, or of the wanted type),
+// a set-aside name (setAsideName: SetAsidePrefix, the name, .<n>, as the update engine sets aside), and kept. It returns "" if name was fine (missing, or of the wanted type),
 // else what it did, for a warning; an error if it could not make way.
 func makeWay(d *Dir, name string, wantDir bool) (string, error) {
 	st, err := d.Stat(name)
@@ -163,11 +163,8 @@ func makeWay(d *Dir, name string, wantDir bool) (string, error) {
 		}
 		return fmt.Sprintf("%s was a %s, not a %s; it was %s", d.join(name), kind, wantWord(wantDir), what), nil
 	}
-	for range 10 {
-		aside := name + ".set-aside." + randomSuffix()
-		if len(aside) > 255 {
-			aside = aside[len(aside)-255:]
-		}
+	for n := 1; n <= 10; n++ {
+		aside := setAsideName(name, n)
 		err := d.Rename(name, d, aside)
 		if errors.Is(err, fs.ErrExist) {
 			continue
