@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The init command's inputs: environment variables the webhook sets on the project's init container.
@@ -259,17 +260,30 @@ func RunInit(lookup func(string) (string, bool), stderr io.Writer) int {
 		rep, status = Init(in, log)
 	}
 	if in.ReportPath != "" {
-		if err := writeReport(in.ReportPath, rep.Encode()); err != nil {
+		if err := writeReport(in.ReportPath, in.Root, rep.Encode()); err != nil {
 			log("warning: could not write the report file; the controller only sees the exit status")
 		}
 	}
 	return status
 }
 
-// writeReport writes the report file (kubelet's termination message file: not on the volume).
-func writeReport(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+// writeReport writes the report file: kubelet's termination message file, a regular file outside the
+// user's volume (root). A path on the volume, a symbolic link (never followed) or anything but a
+// regular file (never blocked on) is refused: the report never lands in the user's files.
+func writeReport(path, root string, data []byte) error {
+	if root != "" && (path == root || strings.HasPrefix(path, strings.TrimSuffix(root, "/")+"/")) {
+		return fmt.Errorf("%s is on the user's volume", EnvReport)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o666)
 	if err != nil {
+		return err
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("%s is not a regular file", EnvReport)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(data); err != nil {

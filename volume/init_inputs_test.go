@@ -200,6 +200,27 @@ func TestInitReportCannotBeWritten(t *testing.T) {
 		assertCopyOfHome(t, fx, initProject)
 		assertAbsent(t, filepath.Join(fx.base, "no-such-folder"))
 	})
+	t.Run("a report path that is a symbolic link, or on the volume, is never written: a warning; the project is seeded", func(t *testing.T) {
+		fx := newInitFixture(t)
+		target := fx.path("notes.txt") // the user's file at the volume root
+		writeTestFile(t, target, "my notes\n")
+		link := filepath.Join(fx.base, "report-link")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		for _, report := range []string{link, fx.path("report")} {
+			res := start.run(t, append(fx.env(initProject, ""), EnvReport+"="+report), true)
+			if res.code != 0 {
+				t.Fatalf("report %s: exit status %d; output:\n%s", report, res.code, res.out)
+			}
+			fx.checkLog(t, res, "binder-projects: warning: could not write the report file")
+		}
+		if got := readTestFile(t, target); got != "my notes\n" {
+			t.Errorf("the user's file behind the link became %q", got)
+		}
+		assertAbsent(t, fx.path("report"))
+		assertCopyOfHome(t, fx, initProject)
+	})
 	t.Run("a report the user may not write is a warning; a failed start still fails with its own status", func(t *testing.T) {
 		fx := newInitFixture(t)
 		writeTestFile(t, fx.path(initProject), "in the way\n")
