@@ -1,10 +1,6 @@
 package patch
 
-import (
-	"strings"
-
-	"github.com/binder-projects/binder-projects/volume"
-)
+import "github.com/binder-projects/binder-projects/volume"
 
 // InitReport is what one start of the init command reported (volume.Report: JSON in the init
 // container's termination message). UpdateReport is its part about an update.
@@ -37,11 +33,5 @@ const (
 )
 
 // ValidCommit says whether c may be given to the init command as a commit (it becomes part of file
-// names): 1 to 128 of A-Z a-z 0-9 . _ -, not starting with a dot or a dash (volume.CheckCommit's rule;
-// the init command checks it again).
-func ValidCommit(c string) bool {
-	if c == "" || len(c) > 128 || c[0] == '.' || c[0] == '-' {
-		return false
-	}
-	return strings.Trim(c, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
-}
+// names): volume.CheckCommit's rule, which the init command checks again.
+func ValidCommit(c string) bool { return volume.CheckCommit(c) == nil }
