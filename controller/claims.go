@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // ClaimConfig is what a claim created for a pod with no storage looks like.
@@ -38,30 +38,12 @@ const (
 	ManagedBy      = "binder-projects"
 )
 
-// ClaimFor returns the claim that a mutated pod's init container mounts, as KubeSpawner would have
+// ClaimFor returns the claim of a mutated pod (contract.AnnotationClaim), as KubeSpawner would have
 // made it, or nil when the pod is not one binder-projects mutated. The claim has no owner: it holds
 // the user's projects and must outlive every pod.
-func ClaimFor(pod *corev1.Pod, cfg patch.Config, cc ClaimConfig) *corev1.PersistentVolumeClaim {
-	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected {
-		return nil
-	}
-	claimName := ""
-	for _, ic := range pod.Spec.InitContainers {
-		if ic.Name != cfg.InitContainerName {
-			continue
-		}
-		for _, m := range ic.VolumeMounts {
-			if m.MountPath != cfg.ProjectsMountPath {
-				continue
-			}
-			for _, v := range pod.Spec.Volumes {
-				if v.Name == m.Name && v.PersistentVolumeClaim != nil {
-					claimName = v.PersistentVolumeClaim.ClaimName
-				}
-			}
-		}
-	}
-	if claimName == "" {
+func ClaimFor(pod *corev1.Pod, cc ClaimConfig) *corev1.PersistentVolumeClaim {
+	claimName := pod.Annotations[contract.AnnotationClaim]
+	if pod.Annotations[contract.AnnotationStatus] != contract.StatusInjected || claimName == "" {
 		return nil
 	}
 	pvc := &corev1.PersistentVolumeClaim{
@@ -83,11 +65,11 @@ func ClaimFor(pod *corev1.Pod, cfg patch.Config, cc ClaimConfig) *corev1.Persist
 	if cc.StorageClass != "" {
 		pvc.Spec.StorageClassName = &cc.StorageClass
 	}
-	if u, ok := pod.Labels[patch.AnnotationHubUsername]; ok {
-		pvc.Labels[patch.AnnotationHubUsername] = u
+	if u, ok := pod.Labels[contract.AnnotationHubUsername]; ok {
+		pvc.Labels[contract.AnnotationHubUsername] = u
 	}
-	if u, ok := pod.Annotations[patch.AnnotationHubUsername]; ok {
-		pvc.Annotations = map[string]string{patch.AnnotationHubUsername: u}
+	if u, ok := pod.Annotations[contract.AnnotationHubUsername]; ok {
+		pvc.Annotations = map[string]string{contract.AnnotationHubUsername: u}
 	}
 	return pvc
 }
@@ -97,7 +79,6 @@ func ClaimFor(pod *corev1.Pod, cfg patch.Config, cc ClaimConfig) *corev1.Persist
 // permission to read, change or delete claims.
 type ClaimReconciler struct {
 	Client client.Client
-	Config patch.Config
 	Claims ClaimConfig
 }
 
@@ -110,7 +91,7 @@ func (r *ClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "" {
 		return ctrl.Result{}, nil
 	}
-	pvc := ClaimFor(&pod, r.Config, r.Claims)
+	pvc := ClaimFor(&pod, r.Claims)
 	if pvc == nil {
 		return ctrl.Result{}, nil
 	}
@@ -133,7 +114,7 @@ func (r *ClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // watchMutatedPods runs rec for every change of a pod that binder-projects mutated.
 func watchMutatedPods(mgr ctrl.Manager, name string, rec crreconcile.Reconciler) error {
 	mutated := predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return o.GetAnnotations()[patch.AnnotationStatus] == patch.StatusInjected
+		return o.GetAnnotations()[contract.AnnotationStatus] == contract.StatusInjected
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).

@@ -72,9 +72,9 @@ func withoutStorage(t *testing.T, pod *corev1.Pod) *corev1.Pod {
 // mutated is the pod as the webhook admits it.
 func mutated(t *testing.T, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
-	out, errs := patch.Mutate(pod, testConfig())
+	out, errs := mutatePod(pod, testConfig(), patch.Registered{})
 	if len(errs) > 0 {
-		t.Fatalf("patch.Mutate(%s): %v", pod.Name, errs)
+		t.Fatalf("mutating %s: %v", pod.Name, errs)
 	}
 	return out
 }
@@ -173,7 +173,7 @@ func TestClaimFor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.pod.DeepCopy()
-			got := ClaimFor(tt.pod, testConfig(), tt.claims)
+			got := ClaimFor(tt.pod, tt.claims)
 			if diff := cmp.Diff(tt.want, got, quantities); diff != "" {
 				t.Errorf("ClaimFor (-want +got):\n%s", diff)
 			}
@@ -195,7 +195,7 @@ func TestClaimReconciler(t *testing.T) {
 		return p
 	}
 	dora := mutated(t, fixturePod(t, "binderhub-storage-none"))
-	doraClaim := ClaimFor(dora, testConfig(), claims)
+	doraClaim := ClaimFor(dora, claims)
 	existing := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        "claim-dora",
@@ -268,7 +268,7 @@ func TestClaimReconciler(t *testing.T) {
 			if err := c.List(context.Background(), &before); err != nil {
 				t.Fatal(err)
 			}
-			r := &ClaimReconciler{Client: c, Config: testConfig(), Claims: claims}
+			r := &ClaimReconciler{Client: c, Claims: claims}
 
 			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: tt.request})
 			if err != nil {
@@ -320,7 +320,7 @@ func TestClaimReconcilerReturnsAnErrorWhenTheClaimCannotBeCreatedSoThePodIsRetri
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return refused },
 		}).Build()
-	r := &ClaimReconciler{Client: c, Config: testConfig(), Claims: DefaultClaimConfig()}
+	r := &ClaimReconciler{Client: c, Claims: DefaultClaimConfig()}
 
 	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(dora)})
 	if !errors.Is(err, refused) {
@@ -339,7 +339,7 @@ func TestClaimReconcilerReturnsAnErrorWhenThePodCannotBeRead(t *testing.T) {
 				return unavailable
 			},
 		}).Build()
-	r := &ClaimReconciler{Client: c, Config: testConfig(), Claims: DefaultClaimConfig()}
+	r := &ClaimReconciler{Client: c, Claims: DefaultClaimConfig()}
 	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "bhub", Name: "jupyter-dora"}})
 	if !errors.Is(err, unavailable) {
 		t.Errorf("Reconcile error = %v, want %v", err, unavailable)

@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
-	"github.com/binder-projects/binder-projects/volume"
 )
 
 // sentinelCredential is the token the URLs below carry; it must never reach the claim.
@@ -44,17 +44,17 @@ func TestTheRegistryNeverRecordsACredentialOfARepoURL(t *testing.T) {
 			if !tc.onAnnotation {
 				c := &in.Spec.Containers[0]
 				for i := range c.Env {
-					if c.Env[i].Name == patch.EnvRepoURL {
+					if c.Env[i].Name == contract.EnvRepoURL {
 						c.Env[i].Value = tc.url
 					}
 				}
 			}
-			pod, errs := patch.Mutate(in, testConfig())
+			pod, errs := mutatePod(in, testConfig(), patch.Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
 			if tc.onAnnotation {
-				pod.Annotations[patch.AnnotationRepoURL] = tc.url
+				pod.Annotations[contract.AnnotationRepoURL] = tc.url
 			}
 			pod.UID = "uid-1"
 			pod.CreationTimestamp = metav1.NewTime(admitted)
@@ -62,7 +62,7 @@ func TestTheRegistryNeverRecordsACredentialOfARepoURL(t *testing.T) {
 			pod.Status.InitContainerStatuses = []corev1.ContainerStatus{
 				{Name: "binder-projects-init", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 					ExitCode: 0, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1",
-					Message: report(volume.Report{Project: volume.ProjectSeeded})}}},
+					Message: report(contract.Report{Project: contract.ProjectSeeded})}}},
 			}
 			c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{})).Build()
 			reconcile(t, c, pod)

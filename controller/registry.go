@@ -16,7 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -24,14 +24,15 @@ import (
 type Launch struct {
 	// Project is the project the pod launched, as the registry records it.
 	Project projects.Project
-	// Claim is the user's claim the project is on.
-	Claim string
+	// Claim is the user's claim the project is on (contract.AnnotationClaim), and User the raw name of
+	// the user who launched it: the launch is recorded only on a claim of that user.
+	Claim, User string
 	// Handed are the registry's queue entries the webhook handed to the init container.
 	Handed []projects.Queued
 	// Gone are the folders the init container reported deleted (or already absent).
-	Gone []string
+	Gone []contract.ProjectDir
 	// UpdateHanded is the update request the webhook handed to the init container, nil for none.
-	UpdateHanded *projects.UpdateRequest
+	UpdateHanded *contract.QueueEntry
 	// UpdateRan says the init container reported the result of the update it was asked for (so
 	// UpdateHanded leaves the queue, whatever the result).
 	UpdateRan bool
@@ -40,66 +41,56 @@ type Launch struct {
 	// commit, so that --update-on-launch asks again at the next launch.
 	UpdateDeferred bool
 	// Report is the init container's report (its termination message).
-	Report patch.InitReport
+	Report contract.Report
 }
 
-// LaunchOf returns what pod's init container did, or false while it has not succeeded (still
-// running, failed, or not ours): a failed init container changes nothing, so the queue keeps every
-// folder. A folder counts as deleted only if the init container's report says so; a pod without a
-// report (or with handed entries that cannot be read) clears nothing from the queue.
-func LaunchOf(pod *corev1.Pod, cfg patch.Config) (Launch, bool) {
-	status := initStatus(pod, cfg)
-	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected ||
+// LaunchOf returns what pod's init container did, read from the pod's annotations (what the webhook
+// recorded: the claim, the project, the queue entries it handed over) and its status, never from its
+// spec; or false while the init container has not succeeded (still running, failed, or not ours): a
+// failed init container changes nothing, so the queue keeps every folder. A folder counts as deleted
+// only if the init container's report says so; a pod without a report (or with handed entries that
+// cannot be read) clears nothing from the queue.
+func LaunchOf(pod *corev1.Pod, initContainer string) (Launch, bool) {
+	status := initStatus(pod, initContainer)
+	ann := pod.Annotations
+	if ann[contract.AnnotationStatus] != contract.StatusInjected ||
 		status == nil || status.State.Terminated == nil || status.State.Terminated.ExitCode != 0 {
 		return Launch{}, false
 	}
-	claim := ""
-	if pvc := ClaimFor(pod, cfg, ClaimConfig{}); pvc != nil {
-		claim = pvc.Name
-	}
-	var image string
-	var queued []string
-	for _, ic := range pod.Spec.InitContainers {
-		if ic.Name != cfg.InitContainerName {
-			continue
-		}
-		image = ic.Image
-		for _, e := range ic.Env {
-			if e.Name == patch.EnvDelete {
-				queued = strings.Fields(e.Value)
-			}
-		}
+	dir, err := contract.LaunchedDir(ann)
+	if err != nil || ann[contract.AnnotationClaim] == "" {
+		return Launch{}, false
 	}
 	l := Launch{
-		Claim: claim,
+		Claim: ann[contract.AnnotationClaim],
+		User:  ann[contract.AnnotationHubUsername],
 		Project: projects.Project{
-			Dir:      pod.Annotations[patch.AnnotationProjectDir],
-			RepoURL:  patch.RedactRepoURL(pod.Annotations[patch.AnnotationRepoURL]),
-			Image:    image,
-			Commit:   pod.Annotations[patch.AnnotationCommit],
+			Dir:      dir,
+			RepoURL:  contract.RedactRepoURL(ann[contract.AnnotationRepoURL]),
+			Image:    ann[contract.AnnotationImage],
+			Commit:   ann[contract.AnnotationCommit],
 			LastUsed: status.State.Terminated.FinishedAt.UTC(),
 		},
 	}
-	if claim == "" || l.Project.Dir == "" {
-		return Launch{}, false
-	}
-	if d, err := patch.DeferredUpdate(pod); err == nil && d != nil {
+	if d, err := contract.DeferredUpdate(ann); err == nil && d != nil {
 		l.UpdateDeferred = true
 	}
-	if report, err := patch.ParseInitReport(status.State.Terminated.Message); err == nil && report.Present {
+	if report, err := contract.DecodeReport(status.State.Terminated.Message); err == nil && report.Present {
 		l.Report = report
 		if report.Update != nil {
 			l.UpdateRan = true
 			l.Project.LastUpdate = projects.UpdateOf(report.Update, l.Project.LastUsed)
-			if handed, err := patch.HandedUpdate(pod); err == nil {
+			if handed, err := contract.HandedUpdate(ann); err == nil {
 				l.UpdateHanded = handed
 			}
 		}
-		if handed, err := patch.HandedDeletions(pod); err == nil {
+		requested, _ := contract.RequestedDeletions(ann)
+		if handed, err := contract.HandedDeletions(ann); err == nil {
 			l.Handed = handed
+			deletions := contract.InitDeletions(requested, handed)
 			for _, i := range report.Deleted {
-				if i >= 1 && i <= len(queued) {
-					l.Gone = append(l.Gone, queued[i-1])
+				if i >= 1 && i <= len(deletions) {
+					l.Gone = append(l.Gone, deletions[i-1])
 				}
 			}
 		}
@@ -108,9 +99,9 @@ func LaunchOf(pod *corev1.Pod, cfg patch.Config) (Launch, bool) {
 }
 
 // initStatus is the status of pod's init container of ours, or nil.
-func initStatus(pod *corev1.Pod, cfg patch.Config) *corev1.ContainerStatus {
+func initStatus(pod *corev1.Pod, initContainer string) *corev1.ContainerStatus {
 	for i := range pod.Status.InitContainerStatuses {
-		if pod.Status.InitContainerStatuses[i].Name == cfg.InitContainerName {
+		if pod.Status.InitContainerStatuses[i].Name == initContainer {
 			return &pod.Status.InitContainerStatuses[i]
 		}
 	}
@@ -141,6 +132,10 @@ const (
 	ReasonRegistryCorrupt = "RegistryCorrupt"
 )
 
+// errOtherUsersClaim: the claim a pod names belongs to another user (its hub.jupyter.org/username
+// annotation names someone else); nothing is recorded on it.
+var errOtherUsersClaim = errors.New("the claim belongs to another user")
+
 // maxEventNote is the longest note an events.k8s.io/v1 Event may carry.
 const maxEventNote = 1024
 
@@ -154,7 +149,9 @@ type RegistryReconciler struct {
 	Client client.Client
 	// APIReader reads claims from the API server, not the cache, so a retry sees the newest version.
 	APIReader client.Reader
-	Config    patch.Config
+	// InitContainer is the name of the init container binder-projects adds (the webhook's
+	// --init-container-name), whose status says what happened.
+	InitContainer string
 	// Recorder records Events; nil records none.
 	Recorder events.EventRecorder
 
@@ -172,7 +169,7 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	r.reportFailure(&pod)
 	r.reportDeferral(&pod)
-	l, ok := LaunchOf(&pod, r.Config)
+	l, ok := LaunchOf(&pod, r.InitContainer)
 	if !ok {
 		return ctrl.Result{}, nil
 	}
@@ -190,6 +187,11 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			return err
 		}
 		corrupt = err
+		if owner := projects.Owner(&pvc); owner != "" && owner != l.User {
+			// Another user's claim (slugs that collide): admission refuses such a pod, and the
+			// registry is never written for a user the claim does not belong to.
+			return errOtherUsersClaim
+		}
 		before := pvc.DeepCopy()
 		p := l.Project
 		if i := reg.Find(p.Dir); l.UpdateDeferred && i >= 0 {
@@ -216,6 +218,10 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		claimObj = pvc
 		return nil
 	})
+	if errors.Is(err, errOtherUsersClaim) {
+		ctrl.LoggerFrom(ctx).Info("not recording a launch on a claim of another user", "claim", l.Claim, "projectDir", l.Project.Dir)
+		return ctrl.Result{}, nil
+	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("recording project %s of pod %s on claim %s: %w", l.Project.Dir, pod.Name, l.Claim, err)
 	}
@@ -235,18 +241,18 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 // reportSuccess turns a successful init container's report into Events on the pod, once per run.
 func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled []projects.Queued) {
-	status := initStatus(pod, r.Config)
+	status := initStatus(pod, r.InitContainer)
 	if !r.firstTime(pod, status) {
 		return
 	}
 	switch l.Report.Project {
-	case patch.ReportProjectSeeded:
+	case contract.ProjectSeeded:
 		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: new project %s copied from the image's home folder", l.Project.Dir))
-	case patch.ReportProjectExisted:
+	case contract.ProjectExisted:
 		r.event(pod, corev1.EventTypeNormal, ReasonProjectReady, fmt.Sprintf("binder-projects: project %s found with your files", l.Project.Dir))
 	}
 	if u := l.Project.LastUpdate; u != nil {
-		r.event(pod, corev1.EventTypeNormal, ReasonProjectUpdated, updateNote(l.Project.Dir, u, l.Report.Update.Counted, pod.Name, r.Config.InitContainerName))
+		r.event(pod, corev1.EventTypeNormal, ReasonProjectUpdated, updateNote(l.Project.Dir, u, l.Report.Update.Counted, pod.Name, r.InitContainer))
 	}
 	for _, w := range l.Report.Warnings {
 		r.event(pod, corev1.EventTypeWarning, ReasonProjectWarning, "binder-projects: "+w)
@@ -259,7 +265,7 @@ func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled 
 }
 
 // updateNote is the ProjectUpdated Event's note.
-func updateNote(dir string, u *projects.Update, counted bool, pod, container string) string {
+func updateNote(dir contract.ProjectDir, u *projects.Update, counted bool, pod, container string) string {
 	from := "commit " + u.From
 	if u.From == "" {
 		from = "its seed (no record of it: every file counted as yours)"
@@ -281,21 +287,21 @@ func updateNote(dir string, u *projects.Update, counted bool, pod, container str
 // shows the Events of a starting pod), that the update asked for was deferred: which of their servers
 // has the project open, and what to do.
 func (r *RegistryReconciler) reportDeferral(pod *corev1.Pod) {
-	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected || r.Recorder == nil {
+	if pod.Annotations[contract.AnnotationStatus] != contract.StatusInjected || r.Recorder == nil {
 		return
 	}
-	d, err := patch.DeferredUpdate(pod)
+	d, err := contract.DeferredUpdate(pod.Annotations)
 	if err != nil || d == nil || len(d.Open) == 0 {
 		return
 	}
 	if !r.firstTimeKey(string(pod.UID) + "/" + ReasonUpdateDeferred) {
 		return
 	}
-	r.event(pod, corev1.EventTypeWarning, ReasonUpdateDeferred, deferralNote(pod.Annotations[patch.AnnotationProjectDir], pod.Annotations[patch.AnnotationCommit], *d))
+	r.event(pod, corev1.EventTypeWarning, ReasonUpdateDeferred, deferralNote(pod.Annotations[contract.AnnotationProjectDir], pod.Annotations[contract.AnnotationCommit], *d))
 }
 
 // deferralNote is the UpdateDeferred Event's note, for the user in BinderHub's launch log.
-func deferralNote(dir, commit string, d patch.UpdateDeferral) string {
+func deferralNote(dir, commit string, d contract.UpdateDeferral) string {
 	to := "the launched commit"
 	if commit != "" {
 		to = "commit " + commit
@@ -321,9 +327,9 @@ func deferralNote(dir, commit string, d patch.UpdateDeferral) string {
 	note := fmt.Sprintf("binder-projects: project %s was not updated to %s because it is open in %s, and an update would change its files under the notebooks running there. "+
 		"This server starts on the project as it is. ", dir, to, strings.Join(names, " and "))
 	switch d.Asked {
-	case patch.UpdateAskedQueue:
+	case contract.UpdateAskedQueue:
 		note += fmt.Sprintf("The update you asked for stays queued: stop %s on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again.", that)
-	case patch.UpdateAskedAnnotation:
+	case contract.UpdateAskedAnnotation:
 		note += fmt.Sprintf("To update it, stop %s on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for.", that)
 	default:
 		note += fmt.Sprintf("To update it, stop %s on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it.", that)
@@ -334,8 +340,8 @@ func deferralNote(dir, commit string, d patch.UpdateDeferral) string {
 // reportFailure turns a failed init container run into a Warning Event on the pod, once per run: the
 // reason the script reported, else the end of its log (the termination message falls back to it).
 func (r *RegistryReconciler) reportFailure(pod *corev1.Pod) {
-	status := initStatus(pod, r.Config)
-	if pod.Annotations[patch.AnnotationStatus] != patch.StatusInjected || status == nil {
+	status := initStatus(pod, r.InitContainer)
+	if pod.Annotations[contract.AnnotationStatus] != contract.StatusInjected || status == nil {
 		return
 	}
 	term := status.State.Terminated
@@ -349,7 +355,7 @@ func (r *RegistryReconciler) reportFailure(pod *corev1.Pod) {
 		return
 	}
 	why := ""
-	if report, err := patch.ParseInitReport(term.Message); err == nil && report.Error != "" {
+	if report, err := contract.DecodeReport(term.Message); err == nil && report.Error != "" {
 		why = report.Error
 	} else if msg := strings.TrimSpace(term.Message); msg != "" {
 		lines := strings.Split(msg, "\n")
@@ -359,7 +365,7 @@ func (r *RegistryReconciler) reportFailure(pod *corev1.Pod) {
 	}
 	r.event(pod, corev1.EventTypeWarning, ReasonProjectFailed, fmt.Sprintf(
 		"binder-projects could not prepare project %s: %s (kubectl logs %s -c %s)",
-		pod.Annotations[patch.AnnotationProjectDir], why, pod.Name, r.Config.InitContainerName))
+		pod.Annotations[contract.AnnotationProjectDir], why, pod.Name, r.InitContainer))
 }
 
 // firstTime reports whether the terminated run in status is seen for the first time.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
-	"github.com/binder-projects/binder-projects/volume"
 )
 
 var (
@@ -31,14 +32,14 @@ var (
 )
 
 // report is r as the init command writes it to its termination message.
-func report(r volume.Report) string { return string(r.Encode()) }
+func report(r contract.Report) string { return string(r.Encode()) }
 
 // launchedPod is the mutated z2jh4 fixture, admitted at `admitted` with the queue entries `handed`,
 // whose init container ended with exitCode and wrote message as its termination message.
 func launchedPod(t *testing.T, exitCode int32, message string, handed ...projects.Queued) *corev1.Pod {
 	t.Helper()
 	in := fixturePod(t, "z2jh4-binderhub-dynamic")
-	pod, errs := patch.Mutate(in, testConfig(), handed...)
+	pod, errs := mutatePod(in, testConfig(), patch.Registered{Deletions: handed})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -81,7 +82,7 @@ func (l *eventLog) WithLogger(klog.Logger) events.EventRecorderLogger { return l
 func claimHolding(t *testing.T, r projects.Registry) *corev1.PersistentVolumeClaim {
 	t.Helper()
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-bitnik", Namespace: "bhub",
-		Annotations: map[string]string{patch.AnnotationHubUsername: "bitnik"}}}
+		Annotations: map[string]string{contract.AnnotationHubUsername: "bitnik"}}}
 	if err := r.ToClaim(pvc); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func registryOn(t *testing.T, c client.Client) projects.Registry {
 func reconcile(t *testing.T, c client.Client, pod *corev1.Pod, times ...int) []recorded {
 	t.Helper()
 	log := &eventLog{}
-	r := &RegistryReconciler{Client: c, APIReader: c, Config: testConfig(), Recorder: log}
+	r := &RegistryReconciler{Client: c, APIReader: c, InitContainer: testConfig().InitContainerName, Recorder: log}
 	n := 1
 	if len(times) > 0 {
 		n = times[0]
@@ -133,7 +134,7 @@ func TestRegistryReconciler(t *testing.T) {
 	t.Run("a successful init container records the project and clears exactly the entries it was handed and reported deleted", func(t *testing.T) {
 		old := projects.Registry{Projects: []projects.Project{{Dir: "gh_a_b", LastUsed: admitted.Add(-time.Hour)}},
 			Deletions: []projects.Queued{gone}}
-		pod := launchedPod(t, 0, report(volume.Report{Deleted: []int{1}, Project: volume.ProjectSeeded}), gone)
+		pod := launchedPod(t, 0, report(contract.Report{Deleted: []int{1}, Project: contract.ProjectSeeded}), gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
 		evs := reconcile(t, c, pod, 3)
 		want := projects.Registry{Projects: []projects.Project{{Dir: "gh_a_b", LastUsed: admitted.Add(-time.Hour)}, launched}}
@@ -148,7 +149,7 @@ func TestRegistryReconciler(t *testing.T) {
 
 	t.Run("a failed init container changes nothing, the queue keeps the folder, and its reason becomes one Warning on the pod", func(t *testing.T) {
 		old := projects.Registry{Deletions: []projects.Queued{gone}}
-		pod := launchedPod(t, 1, report(volume.Report{Deleted: []int{1}, Project: volume.ProjectFailed,
+		pod := launchedPod(t, 1, report(contract.Report{Deleted: []int{1}, Project: contract.ProjectFailed,
 			Error: "a file named gh_binder-examples_requirements is in the way of the project folder"}), gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
 		evs := reconcile(t, c, pod, 2)
@@ -174,7 +175,7 @@ func TestRegistryReconciler(t *testing.T) {
 	})
 
 	t.Run("an entry handed but reported kept stays queued, and the warning reaches the pod", func(t *testing.T) {
-		pod := launchedPod(t, 0, report(volume.Report{Kept: []int{1}, Project: volume.ProjectExisted,
+		pod := launchedPod(t, 0, report(contract.Report{Kept: []int{1}, Project: contract.ProjectExisted,
 			Warnings: []string{"could not delete project gh_gone; it stays queued"}}), gone)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})).Build()
 		evs := reconcile(t, c, pod)
@@ -202,7 +203,7 @@ func TestRegistryReconciler(t *testing.T) {
 	t.Run("a folder queued again in the same second the pod was admitted, not handed to it, stays queued", func(t *testing.T) {
 		handed := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(100 * time.Millisecond)}
 		queuedLater := projects.Queued{Dir: "gh_gone", QueuedAt: admitted.Add(900 * time.Millisecond)}
-		pod := launchedPod(t, 0, report(volume.Report{Deleted: []int{1}, Project: volume.ProjectExisted}), handed)
+		pod := launchedPod(t, 0, report(contract.Report{Deleted: []int{1}, Project: contract.ProjectExisted}), handed)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{handed, queuedLater}})).Build()
 		reconcile(t, c, pod)
 		if diff := cmp.Diff([]projects.Queued{queuedLater}, registryOn(t, c).Deletions); diff != "" {
@@ -212,14 +213,14 @@ func TestRegistryReconciler(t *testing.T) {
 
 	t.Run("a launch of a project whose deletion raced with it keeps the project: the deletion is cancelled and the pod says so", func(t *testing.T) {
 		raced := projects.Queued{Dir: launched.Dir, QueuedAt: admitted.Add(time.Millisecond)}
-		pod := launchedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}))
+		pod := launchedPod(t, 0, report(contract.Report{Project: contract.ProjectExisted}))
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Deletions: []projects.Queued{raced}})).Build()
 		evs := reconcile(t, c, pod)
 		want := projects.Registry{Projects: []projects.Project{launched}}
 		if diff := cmp.Diff(want, registryOn(t, c)); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
 		}
-		if len(evs) != 2 || evs[1].Reason != ReasonDeletionCancelled || !strings.Contains(evs[1].Note, launched.Dir) {
+		if len(evs) != 2 || evs[1].Reason != ReasonDeletionCancelled || !strings.Contains(evs[1].Note, string(launched.Dir)) {
 			t.Errorf("events = %+v, want a %s naming the project", evs, ReasonDeletionCancelled)
 		}
 	})
@@ -227,7 +228,7 @@ func TestRegistryReconciler(t *testing.T) {
 	t.Run("a corrupt registry is written anew from the launch, the bad value kept beside, and the claim gets a Warning", func(t *testing.T) {
 		pvc := claimHolding(t, projects.Registry{Deletions: []projects.Queued{gone}})
 		pvc.Annotations[projects.AnnotationProjects] = `[{"dir":"gh_a_b","lastUs`
-		pod := launchedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}))
+		pod := launchedPod(t, 0, report(contract.Report{Project: contract.ProjectExisted}))
 		c := fake.NewClientBuilder().WithObjects(pod, pvc).Build()
 		evs := reconcile(t, c, pod)
 		want := projects.Registry{Projects: []projects.Project{launched}, Deletions: []projects.Queued{gone}}
@@ -238,7 +239,7 @@ func TestRegistryReconciler(t *testing.T) {
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(pvc), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Annotations[patch.AnnotationClaimProjectsCorrupt] != `[{"dir":"gh_a_b","lastUs` {
+		if got.Annotations[contract.AnnotationClaimProjectsCorrupt] != `[{"dir":"gh_a_b","lastUs` {
 			t.Errorf("annotations %v: the bad value is not kept beside", got.Annotations)
 		}
 		var onClaim []recorded
@@ -311,18 +312,18 @@ func TestRegistryReconciler(t *testing.T) {
 
 // updatedPod is launchedPod with the update request handed (nil: none) and message as its termination
 // message.
-func updatedPod(t *testing.T, exitCode int32, message string, handed *projects.UpdateRequest) *corev1.Pod {
+func updatedPod(t *testing.T, exitCode int32, message string, handed *projects.Queued) *corev1.Pod {
 	t.Helper()
 	in := fixturePod(t, "z2jh4-binderhub-dynamic")
 	reg := patch.Registered{}
 	if handed != nil {
-		reg.Updates = []patch.QueuedUpdate{*handed}
+		reg.Updates = []contract.QueueEntry{*handed}
 	}
-	pod, errs := patch.MutateWith(in, testConfig(), reg)
+	pod, errs := mutatePod(in, testConfig(), reg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if h, err := patch.HandedUpdate(pod); err != nil || (h == nil) != (handed == nil) {
+	if h, err := contract.HandedUpdate(pod.Annotations); err != nil || (h == nil) != (handed == nil) {
 		t.Fatalf("the webhook handed %+v (%v), want %+v", h, err, handed)
 	}
 	pod.UID = "uid-1"
@@ -339,22 +340,22 @@ func updatedPod(t *testing.T, exitCode int32, message string, handed *projects.U
 
 func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T) {
 	const dir = "gh_binder-examples_requirements"
-	updated := report(volume.Report{Project: volume.ProjectExisted, Update: &volume.UpdateReport{State: volume.UpdateUpdated,
+	updated := report(contract.Report{Project: contract.ProjectExisted, Update: &contract.UpdateReport{State: contract.UpdateUpdated,
 		Commit: "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d", From: "0123456789ab", Counted: true, Replaced: 2, Added: 1, Kept: 1, Beside: 1}})
-	handed := projects.UpdateRequest{Dir: dir, QueuedAt: admitted.Add(-time.Minute)}
-	later := projects.UpdateRequest{Dir: dir, QueuedAt: admitted.Add(time.Second)}
-	other := projects.UpdateRequest{Dir: "gh_a_b", QueuedAt: admitted.Add(-time.Hour)}
+	handed := projects.Queued{Dir: dir, QueuedAt: admitted.Add(-time.Minute)}
+	later := projects.Queued{Dir: dir, QueuedAt: admitted.Add(time.Second)}
+	other := projects.Queued{Dir: "gh_a_b", QueuedAt: admitted.Add(-time.Hour)}
 	earlier := projects.Project{Dir: dir, Commit: "0123456789ab", LastUsed: admitted.Add(-time.Hour)}
 	lastUpdate := &projects.Update{Commit: launched.Commit, From: "0123456789ab", At: finished, Replaced: 2, Added: 1, Kept: 1, Beside: 1}
 
 	t.Run("an update done is recorded on the project, its handed request cleared, a later one and another project's kept, and an Event gives the counts", func(t *testing.T) {
 		pod := updatedPod(t, 0, updated, &handed)
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier},
-			Updates: []projects.UpdateRequest{other, handed, later}})).Build()
+			Updates: []projects.Queued{other, handed, later}})).Build()
 		evs := reconcile(t, c, pod, 2)
 		want := launched
 		want.LastUpdate = lastUpdate
-		if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{want}, Updates: []projects.UpdateRequest{other, later}}, registryOn(t, c)); diff != "" {
+		if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{want}, Updates: []projects.Queued{other, later}}, registryOn(t, c)); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
 		}
 		wantEvs := []recorded{
@@ -367,7 +368,7 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 		}
 
 		// The next launch without an update keeps the record of the last one.
-		next := launchedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}))
+		next := launchedPod(t, 0, report(contract.Report{Project: contract.ProjectExisted}))
 		next.Name, next.UID = "jupyter-bitnik-2", "uid-2"
 		next.Status.InitContainerStatuses[1].State.Terminated.FinishedAt = metav1.NewTime(finished.Add(time.Hour))
 		if err := c.Create(context.Background(), next); err != nil {
@@ -380,9 +381,9 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 	})
 
 	t.Run("a failed update clears its request too (it ran), records no update, and its warning reaches the pod", func(t *testing.T) {
-		pod := updatedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted, Update: &volume.UpdateReport{State: volume.UpdateFailed},
+		pod := updatedPod(t, 0, report(contract.Report{Project: contract.ProjectExisted, Update: &contract.UpdateReport{State: contract.UpdateFailed},
 			Warnings: []string{"could not update project " + dir + " to commit x (read-only); project " + dir + " starts unchanged"}}), &handed)
-		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}})).Build()
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.Queued{handed}})).Build()
 		evs := reconcile(t, c, pod)
 		if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{launched}}, registryOn(t, c)); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
@@ -393,9 +394,9 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 	})
 
 	t.Run("a failed init container (an update not rolled back) keeps the request for the next launch", func(t *testing.T) {
-		pod := updatedPod(t, 1, report(volume.Report{Project: volume.ProjectFailed, Update: &volume.UpdateReport{State: volume.UpdateUnfinished},
+		pod := updatedPod(t, 1, report(contract.Report{Project: contract.ProjectFailed, Update: &contract.UpdateReport{State: contract.UpdateUnfinished},
 			Error: "the update of project " + dir + " failed and could not be rolled back"}), &handed)
-		reg := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}}
+		reg := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.Queued{handed}}
 		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, reg)).Build()
 		reconcile(t, c, pod)
 		if diff := cmp.Diff(reg, registryOn(t, c)); diff != "" {
@@ -404,10 +405,10 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 	})
 
 	t.Run("a report without an update (the init command did not run one) keeps the request", func(t *testing.T) {
-		pod := updatedPod(t, 0, report(volume.Report{Project: volume.ProjectExisted}), &handed)
-		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{handed}})).Build()
+		pod := updatedPod(t, 0, report(contract.Report{Project: contract.ProjectExisted}), &handed)
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.Queued{handed}})).Build()
 		reconcile(t, c, pod)
-		if diff := cmp.Diff([]projects.UpdateRequest{handed}, registryOn(t, c).Updates); diff != "" {
+		if diff := cmp.Diff([]projects.Queued{handed}, registryOn(t, c).Updates); diff != "" {
 			t.Errorf("update queue (-want +got):\n%s", diff)
 		}
 	})
@@ -415,18 +416,18 @@ func TestRegistryReconcilerRecordsUpdatesAndClearsTheHandedRequest(t *testing.T)
 
 // deferredPod is the z2jh4 fixture admitted with a queued update of its project while bitnik's
 // server "busy" has the project open: the update deferred. Its init container has not run yet.
-func deferredPod(t *testing.T, queued projects.UpdateRequest) *corev1.Pod {
+func deferredPod(t *testing.T, queued projects.Queued) *corev1.Pod {
 	t.Helper()
 	cfg := patch.DefaultConfig()
 	cfg.HelperImage = "registry.example.org/binder-projects:1.0"
-	pod, errs := patch.MutateWith(fixturePod(t, "z2jh4-binderhub-dynamic"), cfg, patch.Registered{
-		Updates:       []patch.QueuedUpdate{queued},
-		OpenElsewhere: []patch.OpenServer{{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: launched.Dir}},
+	pod, errs := mutatePod(fixturePod(t, "z2jh4-binderhub-dynamic"), cfg, patch.Registered{
+		Updates:       []contract.QueueEntry{queued},
+		OpenElsewhere: []contract.OpenServer{{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: launched.Dir}},
 	})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if d, err := patch.DeferredUpdate(pod); err != nil || d == nil {
+	if d, err := contract.DeferredUpdate(pod.Annotations); err != nil || d == nil {
 		t.Fatalf("the webhook did not defer the update: %+v, %v", d, err)
 	}
 	pod.UID = "uid-1"
@@ -440,13 +441,13 @@ func deferredPod(t *testing.T, queued projects.UpdateRequest) *corev1.Pod {
 }
 
 func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQueued(t *testing.T) {
-	queued := projects.UpdateRequest{Dir: launched.Dir, QueuedAt: admitted.Add(-time.Minute)}
+	queued := projects.Queued{Dir: launched.Dir, QueuedAt: admitted.Add(-time.Minute)}
 	earlier := projects.Project{Dir: launched.Dir, Commit: "0123456789ab", LastUsed: admitted.Add(-time.Hour)}
-	old := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.UpdateRequest{queued}}
+	old := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.Queued{queued}}
 	pod := deferredPod(t, queued)
 	c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, old)).Build()
 	log := &eventLog{}
-	r := &RegistryReconciler{Client: c, APIReader: c, Config: patch.DefaultConfig(), Recorder: log}
+	r := &RegistryReconciler{Client: c, APIReader: c, InitContainer: patch.DefaultConfig().InitContainerName, Recorder: log}
 	run := func() {
 		t.Helper()
 		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}}); err != nil {
@@ -458,7 +459,7 @@ func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQ
 	// is seen, and nothing recorded yet.
 	run()
 	run()
-	wantDeferred := recorded{pod.Name, "Warning", ReasonUpdateDeferred, "binder-projects: project " + launched.Dir + " was not updated to commit " + launched.Commit +
+	wantDeferred := recorded{pod.Name, "Warning", ReasonUpdateDeferred, "binder-projects: project " + string(launched.Dir) + " was not updated to commit " + launched.Commit +
 		` because it is open in your server "busy" (pod jupyter-bitnik--busy), and an update would change its files under the notebooks running there. ` +
 		"This server starts on the project as it is. The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."}
 	if diff := cmp.Diff([]recorded{wantDeferred}, log.events); diff != "" {
@@ -475,7 +476,7 @@ func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQ
 	}
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.InitContainerStatuses[1].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-		ExitCode: 0, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report(volume.Report{Project: volume.ProjectExisted})}}
+		ExitCode: 0, FinishedAt: metav1.NewTime(finished), ContainerID: "containerd://1", Message: report(contract.Report{Project: contract.ProjectExisted})}}
 	if err := c.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
@@ -483,33 +484,33 @@ func TestAnUpdateDeferredBecauseTheProjectIsOpenElsewhereIsToldOnThePodAndStaysQ
 	run()
 	want := launched
 	want.Commit = earlier.Commit
-	if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{want}, Updates: []projects.UpdateRequest{queued}}, registryOn(t, c)); diff != "" {
+	if diff := cmp.Diff(projects.Registry{Projects: []projects.Project{want}, Updates: []projects.Queued{queued}}, registryOn(t, c)); diff != "" {
 		t.Errorf("registry after the launch (-want +got):\n%s", diff)
 	}
-	wantEvs := []recorded{wantDeferred, {pod.Name, "Normal", ReasonProjectReady, "binder-projects: project " + launched.Dir + " found with your files"}}
+	wantEvs := []recorded{wantDeferred, {pod.Name, "Normal", ReasonProjectReady, "binder-projects: project " + string(launched.Dir) + " found with your files"}}
 	if diff := cmp.Diff(wantEvs, log.events); diff != "" {
 		t.Errorf("events over the pod's life (-want +got):\n%s", diff)
 	}
 }
 
 func TestTheUpdateDeferredNoteSaysWhatToDoForEachWayOfAsking(t *testing.T) {
-	busy := patch.OpenServer{Pod: "jupyter-bitnik--busy", Server: "busy"}
-	def := patch.OpenServer{Pod: "jupyter-bitnik", Server: "", Stopping: true}
+	busy := contract.OpenServer{Pod: "jupyter-bitnik--busy", Server: "busy"}
+	def := contract.OpenServer{Pod: "jupyter-bitnik", Server: "", Stopping: true}
 	const start = "binder-projects: project gh_a_b was not updated to "
 	const cause = ", and an update would change its files under the notebooks running there. This server starts on the project as it is. "
 	for _, tc := range []struct {
 		sentence string
 		commit   string
-		d        patch.UpdateDeferral
+		d        contract.UpdateDeferral
 		want     string
 	}{
-		{"a queued request stays queued", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedQueue, Open: []patch.OpenServer{busy}},
+		{"a queued request stays queued", "c0ffee", contract.UpdateDeferral{Asked: contract.UpdateAskedQueue, Open: []contract.OpenServer{busy}},
 			start + `commit c0ffee because it is open in your server "busy" (pod jupyter-bitnik--busy)` + cause +
 				"The update you asked for stays queued: stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again."},
-		{"the launcher's annotation: launch again with the update asked for; a server still stopping says so", "c0ffee", patch.UpdateDeferral{Asked: patch.UpdateAskedAnnotation, Open: []patch.OpenServer{def}},
+		{"the launcher's annotation: launch again with the update asked for; a server still stopping says so", "c0ffee", contract.UpdateDeferral{Asked: contract.UpdateAskedAnnotation, Open: []contract.OpenServer{def}},
 			start + "commit c0ffee because it is open in your default server (pod jupyter-bitnik, still stopping)" + cause +
 				"To update it, stop that server and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again with the update asked for."},
-		{"update on launch: the next launch updates it; every open server is named, one still stopping; no commit known", "", patch.UpdateDeferral{Asked: patch.UpdateAskedOnLaunch, Open: []patch.OpenServer{busy, def}},
+		{"update on launch: the next launch updates it; every open server is named, one still stopping; no commit known", "", contract.UpdateDeferral{Asked: contract.UpdateAskedOnLaunch, Open: []contract.OpenServer{busy, def}},
 			start + `the launched commit because it is open in your server "busy" (pod jupyter-bitnik--busy) and your default server (pod jupyter-bitnik, still stopping)` + cause +
 				"To update it, stop those servers and this one on the hub's home page (File > Hub Control Panel in JupyterLab), then launch this project again: that launch updates it."},
 	} {
@@ -519,4 +520,14 @@ func TestTheUpdateDeferredNoteSaysWhatToDoForEachWayOfAsking(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mutatePod is what admission makes of in (patch.Resolve, then patch.Apply with reg), or every
+// reason it is refused.
+func mutatePod(in *corev1.Pod, cfg patch.Config, reg patch.Registered) (*corev1.Pod, field.ErrorList) {
+	l, errs := patch.Resolve(in, cfg)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return patch.Apply(in, cfg, l, reg), nil
 }

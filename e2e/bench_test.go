@@ -18,10 +18,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
 
 	"github.com/binder-projects/binder-projects/e2e/cluster"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -73,7 +73,7 @@ func timedLaunch(ctx context.Context, b testing.TB, pod *corev1.Pod) time.Durati
 // unselected is pod as it would be without the webhook: the label that selects it removed.
 func unselected(pod *corev1.Pod) *corev1.Pod {
 	p := pod.DeepCopy()
-	delete(p.Labels, patch.LabelComponent)
+	delete(p.Labels, contract.LabelComponent)
 	return p
 }
 
@@ -138,7 +138,7 @@ func BenchmarkRelaunchOfALargeVersusASmallProject(b *testing.B) {
 		createClaim(ctx, b, u.name)
 		waitClaimBound(ctx, b, "claim-"+u.name)
 		timedLaunch(ctx, b, dynamicPod(b, u.name, repoA))
-		dir := filepath.Join(hostDir, repoA.ProjectDir, "work")
+		dir := filepath.Join(hostDir, string(repoA.ProjectDir), "work")
 		t0 := time.Now()
 		for i := 0; i < u.files; i++ {
 			sub := filepath.Join(dir, fmt.Sprintf("d%03d", i/1000))
@@ -217,7 +217,7 @@ func BenchmarkFirstLaunchOfALargeHomeVersusCpA(b *testing.B) {
 			cp = append(cp, time.Since(t1))
 			deletePod(ctx, b, hubNamespace, pod.Name)
 			// both copies complete, or the comparison means nothing
-			for _, d := range []string{filepath.Join(hostDir, repo.ProjectDir, "data"), filepath.Join(hostDir, "cp-copy", "data")} {
+			for _, d := range []string{filepath.Join(hostDir, string(repo.ProjectDir), "data"), filepath.Join(hostDir, "cp-copy", "data")} {
 				if n := countFiles(d); n != benchLargeFiles {
 					b.Fatalf("%s holds %d files, want %d", d, n, benchLargeFiles)
 				}
@@ -404,7 +404,7 @@ func BenchmarkScaleWithManyClaims(b *testing.B) {
 	createClaim(ctx, b, user)
 	reg := projects.Registry{}
 	for i := 0; i < 5; i++ {
-		reg.Projects = append(reg.Projects, projects.Project{Dir: fmt.Sprintf("gh_org_repo-%d", i), RepoURL: fmt.Sprintf("https://github.com/org/repo-%d", i),
+		reg.Projects = append(reg.Projects, projects.Project{Dir: contract.ProjectDir(fmt.Sprintf("gh_org_repo-%d", i)), RepoURL: fmt.Sprintf("https://github.com/org/repo-%d", i),
 			Image: "registry.example.org/binder-org-2drepo:" + strings.Repeat("a", 40), Commit: strings.Repeat("a", 40), LastUsed: time.Now().UTC().Truncate(time.Second)})
 	}
 	admission := func() time.Duration {

@@ -107,8 +107,8 @@ func TestTheChartInstallsWithCertManagerAndKeepsLaunchesFlowingThroughUpgradeRen
 
 	// A BinderHub launch, mutated by the chart's webhook, runs.
 	admitted, running := launch(ctx, t, dynamicPod(t, user, repoA))
-	assertMutated(t, admitted, repoA.ProjectDir)
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
+	assertMutated(t, admitted, string(repoA.ProjectDir))
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoA.ProjectDir)), repoA.Image)
 	stopServer(ctx, t, running.Name)
 
 	// helm test: the test pod calls the webhook as the API server does, over TLS checked against the

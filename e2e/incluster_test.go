@@ -127,13 +127,13 @@ func TestTheWebhookInstalledFromThePlainYAMLRunsInTheClusterAndLaunchesAProject(
 	}
 	createClaim(ctx, t, user)
 	admitted, running := launch(ctx, t, dynamicPod(t, user, repoA))
-	assertMutated(t, admitted, repoA.ProjectDir)
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
+	assertMutated(t, admitted, string(repoA.ProjectDir))
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoA.ProjectDir)), repoA.Image)
 	if out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md`); !strings.Contains(out, "Repository A") {
 		t.Errorf("the notebook's home:\n%s", out)
 	}
 	// The elected replica runs the registry controller: the launch is recorded once.
-	reg := waitRegistry(ctx, t, user, "project "+repoA.ProjectDir+", recorded by the in-cluster controller", 30*time.Second,
+	reg := waitRegistry(ctx, t, user, "project "+string(repoA.ProjectDir)+", recorded by the in-cluster controller", 30*time.Second,
 		func(r projects.Registry) bool { return r.Find(repoA.ProjectDir) >= 0 })
 	if len(reg.Projects) != 1 {
 		t.Errorf("the registry holds %v, want the one launched project", dirs(reg))

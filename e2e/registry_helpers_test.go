@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -34,7 +33,7 @@ func projectRepo(set string, i int) binderhub.Repo {
 		URL:        fmt.Sprintf("https://github.com/e2e-%s/project-%d", set, i),
 		Commit:     fmt.Sprintf("%040d", i),
 		Image:      cluster.RepoA,
-		ProjectDir: fmt.Sprintf("gh_e2e-%s_project-%d", set, i),
+		ProjectDir: contract.ProjectDir(fmt.Sprintf("gh_e2e-%s_project-%d", set, i)),
 	}
 }
 
@@ -108,21 +107,19 @@ func waitRegistry(ctx context.Context, t *testing.T, user, what string, within t
 }
 
 // dirs are the registry's project folders.
-func dirs(r projects.Registry) []string {
-	var out []string
+func dirs(r projects.Registry) []contract.ProjectDir {
+	var out []contract.ProjectDir
 	for _, p := range r.Projects {
 		out = append(out, p.Dir)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
-func sameSet(got []string, want ...string) bool {
-	g := append([]string(nil), got...)
-	w := append([]string(nil), want...)
-	sort.Strings(g)
-	sort.Strings(w)
-	return strings.Join(g, "\x00") == strings.Join(w, "\x00")
+func sameSet[S ~string](got []S, want ...S) bool {
+	g := slices.Sorted(slices.Values(got))
+	w := slices.Sorted(slices.Values(want))
+	return slices.Equal(g, w)
 }
 
 func contains(list []string, s string) bool {
@@ -152,11 +149,11 @@ func recordLaunch(ctx context.Context, t *testing.T, user string, r binderhub.Re
 	t.Helper()
 	pod := dynamicPod(t, user, r)
 	admitted, _ := launch(ctx, t, pod)
-	if got := admitted.Annotations[patch.AnnotationProjectDir]; got != r.ProjectDir {
-		t.Fatalf("%s annotation = %q, want %q", patch.AnnotationProjectDir, got, r.ProjectDir)
+	if got := admitted.Annotations[contract.AnnotationProjectDir]; got != string(r.ProjectDir) {
+		t.Fatalf("%s annotation = %q, want %q", contract.AnnotationProjectDir, got, r.ProjectDir)
 	}
 	stopServer(ctx, t, pod.Name)
-	waitRegistry(ctx, t, user, "project "+r.ProjectDir, 30*time.Second, func(reg projects.Registry) bool { return reg.Find(r.ProjectDir) >= 0 })
+	waitRegistry(ctx, t, user, "project "+string(r.ProjectDir), 30*time.Second, func(reg projects.Registry) bool { return reg.Find(r.ProjectDir) >= 0 })
 }
 
 // initEnv is the value of an env var of our init container in pod.
@@ -236,7 +233,7 @@ func seedRegistry(ctx context.Context, t *testing.T, user, hostDir string, reg p
 		t.Fatalf("writing the registry on claim-%s: %v", user, err)
 	}
 	for _, d := range append(dirs(reg), reg.QueuedDirs()...) {
-		p := hostDir + "/" + d
+		p := hostDir + "/" + string(d)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -35,7 +35,7 @@ func TestAUserWithFiveProjectsIsRefusedASixthWithAMessageNamingThemAndCanRelaunc
 		t.Fatal(err)
 	}
 	createClaim(ctx, t, user)
-	var want []string
+	var want []contract.ProjectDir
 	for i := 1; i <= maxProjects; i++ {
 		r := projectRepo("limit", i)
 		recordLaunch(ctx, t, user, r)
@@ -91,7 +91,7 @@ func TestAUserWithFiveProjectsIsRefusedASixthWithAMessageNamingThemAndCanRelaunc
 		if after := getClaim(ctx, t, user); after.ResourceVersion != claimBefore.ResourceVersion {
 			t.Errorf("the claim changed:\nbefore\n%s\nafter\n%s", registryAnnotations(claimBefore), registryAnnotations(after))
 		}
-		if _, err := os.Stat(filepath.Join(hostDir, sixth.ProjectDir)); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(hostDir, string(sixth.ProjectDir))); !os.IsNotExist(err) {
 			t.Errorf("the refused project has a folder: %v", err)
 		}
 	})
@@ -103,7 +103,7 @@ func TestAUserWithFiveProjectsIsRefusedASixthWithAMessageNamingThemAndCanRelaunc
 			t.Errorf("the relaunched project's home:\n%s", out)
 		}
 		stopServer(ctx, t, running.Name)
-		after := waitRegistry(ctx, t, user, "a newer last use of "+third.ProjectDir, 30*time.Second, func(r projects.Registry) bool {
+		after := waitRegistry(ctx, t, user, "a newer last use of "+string(third.ProjectDir), 30*time.Second, func(r projects.Registry) bool {
 			i := r.Find(third.ProjectDir)
 			return i >= 0 && r.Projects[i].LastUsed.After(before)
 		})
@@ -115,14 +115,14 @@ func TestAUserWithFiveProjectsIsRefusedASixthWithAMessageNamingThemAndCanRelaunc
 
 // assertLimitMessage: msg is the webhook's denial: it names every project, the refused one, and how
 // to delete one.
-func assertLimitMessage(t *testing.T, msg string, projectDirs []string, refused string) {
+func assertLimitMessage(t *testing.T, msg string, projectDirs []contract.ProjectDir, refused contract.ProjectDir) {
 	t.Helper()
 	for _, d := range projectDirs {
-		if !strings.Contains(msg, d) {
+		if !strings.Contains(msg, string(d)) {
 			t.Errorf("the refusal does not name project %s:\n%s", d, msg)
 		}
 	}
-	for _, want := range []string{refused, "delete one", "DELETE /services/", "/projects/"} {
+	for _, want := range []string{string(refused), "delete one", "DELETE /services/", "/projects/"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the refusal does not say %q:\n%s", want, msg)
 		}
@@ -146,8 +146,8 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 	api := startProjectsService(ctx, t, hub)
 	token := hub.userToken(user)
 	a, b := repoA, repoB
-	folderA := filepath.Join(hostDir, a.ProjectDir)
-	deleteA := api + user + "/projects/" + a.ProjectDir
+	folderA := filepath.Join(hostDir, string(a.ProjectDir))
+	deleteA := api + user + "/projects/" + string(a.ProjectDir)
 	recordLaunch(ctx, t, user, a)
 	if err := os.WriteFile(filepath.Join(folderA, "my-notes.txt"), []byte("mine\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 				t.Errorf("the folder went before any launch: %v", err)
 			}
 			if reply := callAPI(ctx, t, http.MethodGet, api+user+"/projects", token); reply.Status != http.StatusOK ||
-				strings.Contains(reply.Body, a.ProjectDir) || !strings.Contains(reply.Body, b.ProjectDir) {
+				strings.Contains(reply.Body, string(a.ProjectDir)) || !strings.Contains(reply.Body, string(b.ProjectDir)) {
 				t.Errorf("GET the projects after the deletion: %s, want 200 with %s only", reply, b.ProjectDir)
 			}
 			if reply := callAPI(ctx, t, http.MethodDelete, deleteA, token); reply.Status != http.StatusNotFound {
@@ -212,11 +212,11 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 			t.Cleanup(func() { os.Chmod(hostDir, 0o775|os.ModeSetgid) })
 			pod := dynamicPod(t, user, b)
 			admitted, _ := launch(ctx, t, pod)
-			if got, _ := initEnv(admitted, patch.EnvDelete); got != a.ProjectDir {
-				t.Errorf("the init container's %s = %q, want the queued %s", patch.EnvDelete, got, a.ProjectDir)
+			if got, _ := initEnv(admitted, contract.EnvDelete); got != string(a.ProjectDir) {
+				t.Errorf("the init container's %s = %q, want the queued %s", contract.EnvDelete, got, a.ProjectDir)
 			}
 			ev := waitEvent(ctx, t, pod.Name, controller.ReasonProjectWarning, 30*time.Second)
-			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, a.ProjectDir) {
+			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, string(a.ProjectDir)) {
 				t.Errorf("the pod's Event: %s %q, want a Warning naming %s", ev.Type, ev.Message, a.ProjectDir)
 			}
 			time.Sleep(2 * time.Second) // time for the controller to act, were it to clear the entry
@@ -237,7 +237,7 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 		{"a launch whose init container fails keeps the queue entry, and the reason reaches the pod's Events", func(t *testing.T) {
 			// A file stands where the launched project's folder would go.
 			c := projectRepo("deleter", 3)
-			inTheWay := filepath.Join(hostDir, c.ProjectDir)
+			inTheWay := filepath.Join(hostDir, string(c.ProjectDir))
 			if err := os.WriteFile(inTheWay, []byte("not a folder\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +248,7 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 			term := waitInitContainerFailed(ctx, t, pod.Name, 60*time.Second)
 			t.Logf("%s exited %d: %s", initContainerName, term.ExitCode, strings.TrimSpace(term.Message))
 			ev := waitEvent(ctx, t, pod.Name, controller.ReasonProjectFailed, 30*time.Second)
-			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, c.ProjectDir) || !strings.Contains(ev.Message, "in the way") {
+			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, string(c.ProjectDir)) || !strings.Contains(ev.Message, "in the way") {
 				t.Errorf("the pod's Event: %s %q, want a Warning saying what is in the way", ev.Type, ev.Message)
 			}
 			time.Sleep(2 * time.Second) // time for the controller to act, were it to act on a failure
@@ -262,13 +262,13 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 		}},
 		{"the next successful launch, of another project, removes the folder and clears the queue entry", func(t *testing.T) {
 			admitted, running := launch(ctx, t, dynamicPod(t, user, b))
-			if got, _ := initEnv(admitted, patch.EnvDelete); got != a.ProjectDir {
-				t.Errorf("the init container's %s = %q, want the queued %s", patch.EnvDelete, got, a.ProjectDir)
+			if got, _ := initEnv(admitted, contract.EnvDelete); got != string(a.ProjectDir) {
+				t.Errorf("the init container's %s = %q, want the queued %s", contract.EnvDelete, got, a.ProjectDir)
 			}
 			if _, err := os.Stat(folderA); !os.IsNotExist(err) {
 				t.Errorf("the deleted project's folder is still on the volume: %v", err)
 			}
-			if out := inNotebook(ctx, t, running.Name, `ls -A /projects | tr '\n' ' '`); strings.Contains(out, a.ProjectDir) || !strings.Contains(out, b.ProjectDir) {
+			if out := inNotebook(ctx, t, running.Name, `ls -A /projects | tr '\n' ' '`); strings.Contains(out, string(a.ProjectDir)) || !strings.Contains(out, string(b.ProjectDir)) {
 				t.Errorf("the notebook sees under /projects: %s", out)
 			}
 			r := waitRegistry(ctx, t, user, "an empty deletion queue", 30*time.Second, func(r projects.Registry) bool { return len(r.Deletions) == 0 })
@@ -338,14 +338,14 @@ func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("a dry run below the limit (%d projects) was refused: %v", len(reg.Projects), err)
 			}
-			if q, _ := initEnv(got, patch.EnvDelete); q == queued || time.Now().After(deadline) {
+			if q, _ := initEnv(got, contract.EnvDelete); q == string(queued) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		assertMutated(t, got, next.ProjectDir)
-		if q, _ := initEnv(got, patch.EnvDelete); q != queued {
-			t.Errorf("the dry-run pod's %s = %q, want the queued %s", patch.EnvDelete, q, queued)
+		assertMutated(t, got, string(next.ProjectDir))
+		if q, _ := initEnv(got, contract.EnvDelete); q != string(queued) {
+			t.Errorf("the dry-run pod's %s = %q, want the queued %s", contract.EnvDelete, q, queued)
 		}
 		assertNothingChanged(t, before, volume)
 	})
@@ -375,7 +375,7 @@ func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a dry run relaunching a known project at the limit was refused: %v", err)
 		}
-		assertMutated(t, got, fifth.ProjectDir)
+		assertMutated(t, got, string(fifth.ProjectDir))
 		assertNothingChanged(t, before, volume)
 	})
 }
@@ -395,7 +395,7 @@ func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
 	waitClaimBound(ctx, t, "claim-"+user)
 	now := time.Now().UTC().Truncate(time.Second)
 	var reg projects.Registry
-	var all []string
+	var all []contract.ProjectDir
 	for i := 1; i <= 4; i++ {
 		r := projectRepo("race", i)
 		reg.Projects = append(reg.Projects, projects.Project{Dir: r.ProjectDir, RepoURL: r.URL, Image: r.Image.Name, LastUsed: now})
@@ -447,7 +447,7 @@ func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = store.Delete(ctx, user, dir)
+			errs[i] = store.Delete(ctx, user, contract.ProjectDir(dir))
 		}()
 	}
 	wg.Wait()

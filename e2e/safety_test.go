@@ -19,9 +19,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -135,20 +135,20 @@ func TestNamedServersOfOneUserRunSideBySideOnTheUsersOneClaim(t *testing.T) {
 		}
 		aff := p.Spec.Affinity
 		if aff == nil || aff.PodAffinity == nil || len(aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 ||
-			aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].LabelSelector.MatchLabels[patch.AnnotationHubUsername] != user {
+			aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].LabelSelector.MatchLabels[contract.AnnotationHubUsername] != user {
 			t.Errorf("%s has no required pod affinity to the user's other servers: %s", p.Name, jsonString(aff))
 		}
 	}
 	// Both projects sit side by side on the one volume, each server sees its own at the home and both
 	// under /projects.
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.ProjectDir), repoB.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoA.ProjectDir)), repoA.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoB.ProjectDir)), repoB.Image)
 	for _, p := range []struct {
 		pod  *corev1.Pod
 		home string
-	}{{a, repoA.ProjectDir}, {b, repoB.ProjectDir}} {
+	}{{a, string(repoA.ProjectDir)}, {b, string(repoB.ProjectDir)}} {
 		out := inNotebook(ctx, t, p.pod.Name, `echo "from $(hostname)" > /home/jovyan/written-by-server.txt; ls -A /projects | tr '\n' ' '`)
-		if !strings.Contains(out, repoA.ProjectDir) || !strings.Contains(out, repoB.ProjectDir) {
+		if !strings.Contains(out, string(repoA.ProjectDir)) || !strings.Contains(out, string(repoB.ProjectDir)) {
 			t.Errorf("%s sees under /projects: %s; want both projects", p.pod.Name, out)
 		}
 		if data, err := os.ReadFile(filepath.Join(hostDir, p.home, "written-by-server.txt")); err != nil || !strings.Contains(string(data), p.pod.Name) {
@@ -161,7 +161,7 @@ func TestNamedServersOfOneUserRunSideBySideOnTheUsersOneClaim(t *testing.T) {
 	}
 	var claims []string
 	for _, c := range list.Items {
-		if c.Annotations[patch.AnnotationHubUsername] == user {
+		if c.Annotations[contract.AnnotationHubUsername] == user {
 			claims = append(claims, c.Name)
 		}
 	}
@@ -174,7 +174,7 @@ func TestNamedServersOfOneUserRunSideBySideOnTheUsersOneClaim(t *testing.T) {
 	})
 	for _, p := range admitted {
 		ev := waitEvent(ctx, t, p.Name, controller.ReasonProjectReady, 30*time.Second)
-		if !strings.Contains(ev.Message, p.Annotations[patch.AnnotationProjectDir]) {
+		if !strings.Contains(ev.Message, p.Annotations[contract.AnnotationProjectDir]) {
 			t.Errorf("%s's %s Event: %q", p.Name, ev.Reason, ev.Message)
 		}
 	}
@@ -226,8 +226,8 @@ func TestConcurrentStartsOnOneClaimAllGetACompleteProjectAndLeaveNothingBehind(t
 		namedServerPod(t, user, "other", repoB),
 	}
 	launchAll(ctx, t, pods...)
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoLarge.ProjectDir), repoLarge.Image)
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.ProjectDir), repoB.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoLarge.ProjectDir)), repoLarge.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoB.ProjectDir)), repoB.Image)
 	for _, p := range pods {
 		logs, _ := testCluster.Kubectl(ctx, "-n", hubNamespace, "logs", p.Name, "-c", initContainerName)
 		t.Logf("%s:\n%s", p.Name, strings.TrimSpace(logs))
@@ -278,10 +278,10 @@ func TestAFullSmallVolumeWithAQueuedDeletionStillLaunchesAndTheDeletionFreesTheS
 	// Launching project B: the queued deletion needs no new space, frees it, and B is seeded.
 	podB := dynamicPod(t, user, repoB)
 	launch(ctx, t, podB)
-	if _, err := os.Stat(filepath.Join(hostDir, repoA.ProjectDir)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(hostDir, string(repoA.ProjectDir))); !os.IsNotExist(err) {
 		t.Errorf("the deleted project A is still on the volume: %v", err)
 	}
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.ProjectDir), repoB.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoB.ProjectDir)), repoB.Image)
 	if free := freeBytes(t, hostDir); free < (sizeMiB/2)<<20 {
 		t.Errorf("only %d bytes free after A's deletion", free)
 	}
@@ -316,7 +316,7 @@ func TestARelaunchRightAfterADeletionKeepsTheFilesWrittenSince(t *testing.T) {
 	}
 	createClaim(ctx, t, user)
 	recordLaunch(ctx, t, user, repoA)
-	project := filepath.Join(hostDir, repoA.ProjectDir)
+	project := filepath.Join(hostDir, string(repoA.ProjectDir))
 	if err := os.WriteFile(filepath.Join(project, "old.txt"), []byte("before the deletion\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestARelaunchRightAfterADeletionKeepsTheFilesWrittenSince(t *testing.T) {
 	}
 	pod := dynamicPod(t, user, repoA)
 	admitted, running := launch(ctx, t, pod)
-	handed, _ := patch.HandedDeletions(admitted)
+	handed, _ := contract.HandedDeletions(admitted.Annotations)
 	t.Logf("the relaunch was handed %d queue entries (the webhook's cache may not have seen the deletion yet)", len(handed))
 	inNotebook(ctx, t, running.Name, `echo "written after the relaunch" > /home/jovyan/new.txt`)
 	stopServer(ctx, t, pod.Name)
@@ -363,8 +363,8 @@ func TestACorruptRegistryDoesNotBlockALaunchAndIsWrittenAnew(t *testing.T) {
 	if !sameSet(dirs(r), repoA.ProjectDir) {
 		t.Errorf("projects %v, want [%s]", dirs(r), repoA.ProjectDir)
 	}
-	if got := getClaim(ctx, t, user).Annotations[patch.AnnotationClaimProjectsCorrupt]; got != bad {
-		t.Errorf("the bad value is not kept beside: %s = %q", patch.AnnotationClaimProjectsCorrupt, got)
+	if got := getClaim(ctx, t, user).Annotations[contract.AnnotationClaimProjectsCorrupt]; got != bad {
+		t.Errorf("the bad value is not kept beside: %s = %q", contract.AnnotationClaimProjectsCorrupt, got)
 	}
 	ev := waitEvent(ctx, t, "claim-"+user, controller.ReasonRegistryCorrupt, 30*time.Second)
 	if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, projects.AnnotationProjects) {

@@ -15,8 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 func testContext(t *testing.T, d time.Duration) context.Context {
@@ -34,7 +34,7 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	createClaim(ctx, t, user)
-	projectA := filepath.Join(hostDir, repoA.ProjectDir)
+	projectA := filepath.Join(hostDir, string(repoA.ProjectDir))
 	var projectAInode uint64
 	steps := []struct {
 		name string
@@ -42,11 +42,11 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 	}{
 		{"1 the first launch of project A copies the repository, which the notebook sees at its home and under /projects, and can write to", func(t *testing.T) {
 			admitted, running := launch(ctx, t, dynamicPod(t, user, repoA))
-			if got := admitted.Annotations[patch.AnnotationProjectDir]; got != repoA.ProjectDir {
+			if got := admitted.Annotations[contract.AnnotationProjectDir]; got != string(repoA.ProjectDir) {
 				t.Errorf("project-dir annotation = %q, want %q", got, repoA.ProjectDir)
 			}
 			assertProjectIsImageHome(t, projectA, repoA.Image)
-			out := inNotebook(ctx, t, running.Name, `cd /home/jovyan && cat README.md .postbuild-ran && readlink latest.csv && ls -A /projects/`+repoA.ProjectDir+` | sort | tr '\n' ' ' && id -u`)
+			out := inNotebook(ctx, t, running.Name, `cd /home/jovyan && cat README.md .postbuild-ran && readlink latest.csv && ls -A /projects/`+string(repoA.ProjectDir)+` | sort | tr '\n' ' ' && id -u`)
 			for _, want := range []string{"Repository A, commit 1", "postBuild ran (repository A, commit 1)", "analysis/data/measurements.csv", ".postbuild-ran README.md", "1000"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("the notebook does not see %q in its home and /projects:\n%s", want, out)
@@ -82,12 +82,12 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 		{"3 launching project B puts B's files at home and keeps A's, with the written file, under /projects", func(t *testing.T) {
 			deletePod(ctx, t, hubNamespace, "jupyter-"+user)
 			admitted, running := launch(ctx, t, dynamicPod(t, user, repoB))
-			if got := admitted.Annotations[patch.AnnotationProjectDir]; got != repoB.ProjectDir {
+			if got := admitted.Annotations[contract.AnnotationProjectDir]; got != string(repoB.ProjectDir) {
 				t.Errorf("project-dir annotation = %q, want %q", got, repoB.ProjectDir)
 			}
-			assertProjectIsImageHome(t, filepath.Join(hostDir, repoB.ProjectDir), repoB.Image)
-			out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md /projects/`+repoA.ProjectDir+`/my-notes.txt; ls /projects | tr '\n' ' '`)
-			for _, want := range []string{"Repository B", "my notes", repoA.ProjectDir, repoB.ProjectDir} {
+			assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoB.ProjectDir)), repoB.Image)
+			out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md /projects/`+string(repoA.ProjectDir)+`/my-notes.txt; ls /projects | tr '\n' ' '`)
+			for _, want := range []string{"Repository B", "my notes", string(repoA.ProjectDir), string(repoB.ProjectDir)} {
 				if !strings.Contains(out, want) {
 					t.Errorf("missing %q:\n%s", want, out)
 				}
@@ -130,7 +130,7 @@ func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t 
 	}
 	createClaim(ctx, t, user)
 	pod := dynamicPod(t, user, repoLarge)
-	project := filepath.Join(hostDir, repoLarge.ProjectDir)
+	project := filepath.Join(hostDir, string(repoLarge.ProjectDir))
 	created, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestAMigratedUsersFilesAtTheVolumeRootAreUntouchedAndVisibleUnderProjects(t
 	if strings.Contains(out, "old-notebook") && strings.Contains(out[strings.LastIndex(out, "\n")+1:], "old-notebook") {
 		t.Errorf("the old home's files are at /home/jovyan instead of the project:\n%s", out)
 	}
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoA.ProjectDir)), repoA.Image)
 	deletePod(ctx, t, hubNamespace, running.Name)
 }
 
@@ -250,12 +250,12 @@ func TestAPodWithoutStorageGetsTheClaimsVolumeAndWorks(t *testing.T) {
 	if pvc.Status.Phase != corev1.ClaimBound {
 		t.Errorf("claim-%s is %s", user, pvc.Status.Phase)
 	}
-	assertProjectIsImageHome(t, filepath.Join(hostDir, repoA.ProjectDir), repoA.Image)
+	assertProjectIsImageHome(t, filepath.Join(hostDir, string(repoA.ProjectDir)), repoA.Image)
 	out := inNotebook(ctx, t, running.Name, `cat /home/jovyan/README.md && echo kept > /home/jovyan/kept.txt`)
 	if !strings.Contains(out, "Repository A") {
 		t.Errorf("home does not hold the project:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(hostDir, repoA.ProjectDir, "kept.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(hostDir, string(repoA.ProjectDir), "kept.txt")); err != nil {
 		t.Errorf("the notebook's file is not on the volume: %v", err)
 	}
 	deletePod(ctx, t, hubNamespace, running.Name)
@@ -318,7 +318,7 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertMutated(t, got, repoA.ProjectDir)
+		assertMutated(t, got, string(repoA.ProjectDir))
 		time.Sleep(3 * time.Second) // time for anything asynchronous to show
 		if _, err := testCluster.Client().CoreV1().Pods(hubNamespace).Get(ctx, got.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("the dry-run pod exists: %v", err)
@@ -340,7 +340,7 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertMutated(t, got, repoA.ProjectDir)
+		assertMutated(t, got, string(repoA.ProjectDir))
 		if !podUsesClaim(got, "claim-"+user) {
 			t.Errorf("the dry-run pod has no volume for claim-%s", user)
 		}
@@ -355,7 +355,7 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 
 func assertMutated(t *testing.T, pod *corev1.Pod, projectDir string) {
 	t.Helper()
-	if got := pod.Annotations[patch.AnnotationProjectDir]; got != projectDir {
+	if got := pod.Annotations[contract.AnnotationProjectDir]; got != projectDir {
 		t.Errorf("project-dir annotation = %q, want %q", got, projectDir)
 	}
 	var names []string

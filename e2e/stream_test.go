@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 // admissionStream keeps singleuser pods of one user flowing through the API server's admission, as
@@ -62,7 +61,7 @@ func (s *admissionStream) record(got *corev1.Pod, err error, d time.Duration) {
 	switch {
 	case err != nil:
 		s.failures = append(s.failures, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
-	case got.Annotations[patch.AnnotationProjectDir] == "":
+	case got.Annotations[contract.AnnotationProjectDir] == "":
 		s.failures = append(s.failures, fmt.Sprintf("%s: admitted without the webhook's mutation", time.Now().Format("15:04:05.000")))
 	default:
 		s.ok++

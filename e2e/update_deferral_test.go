@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -30,8 +30,8 @@ func TestAnUpdateWaitsWhileTheProjectIsOpenInAnotherNamedServerAndIsDoneOnceBoth
 	if err != nil {
 		t.Fatal(err)
 	}
-	project := filepath.Join(hostDir, repoA.ProjectDir)
-	seedRecord := filepath.Join(hostDir, ".binder-projects-seeds", repoA.ProjectDir)
+	project := filepath.Join(hostDir, string(repoA.ProjectDir))
+	seedRecord := filepath.Join(hostDir, ".binder-projects-seeds", string(repoA.ProjectDir))
 
 	// The first server opens project A at commit 1, seeds it, and keeps running.
 	first := namedServerPod(t, user, "binder-examples-requirements-h4p7q2ls", repoA)
@@ -59,19 +59,19 @@ func TestAnUpdateWaitsWhileTheProjectIsOpenInAnotherNamedServerAndIsDoneOnceBoth
 	// The second server launches A at commit 2 while the first runs: it starts, without the update.
 	second := namedServerPod(t, user, "binder-examples-requirements-z8m1c5rw", repoANewCommit)
 	admitted, _ := launch(ctx, t, second)
-	if v, ok := initEnv(admitted, patch.EnvUpdate); ok {
-		t.Errorf("the second launch was handed the update: %s=%q", patch.EnvUpdate, v)
+	if v, ok := initEnv(admitted, contract.EnvUpdate); ok {
+		t.Errorf("the second launch was handed the update: %s=%q", contract.EnvUpdate, v)
 	}
-	if v, ok := admitted.Annotations[patch.AnnotationUpdateHanded]; ok {
+	if v, ok := admitted.Annotations[contract.AnnotationUpdateHanded]; ok {
 		t.Errorf("the second launch records a handed request: %s", v)
 	}
-	deferral, err := patch.DeferredUpdate(admitted)
+	deferral, err := contract.DeferredUpdate(admitted.Annotations)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantDeferral := &patch.UpdateDeferral{Asked: patch.UpdateAskedQueue, Open: []patch.OpenServer{{Pod: first.Name, Server: "binder-examples-requirements-h4p7q2ls"}}}
+	wantDeferral := &contract.UpdateDeferral{Asked: contract.UpdateAskedQueue, Open: []contract.OpenServer{{Pod: first.Name, Server: "binder-examples-requirements-h4p7q2ls"}}}
 	if diff := cmp.Diff(wantDeferral, deferral); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", patch.AnnotationUpdateDeferred, diff)
+		t.Errorf("%s (-want +got):\n%s", contract.AnnotationUpdateDeferred, diff)
 	}
 	if report := initReport(ctx, t, second.Name); report.Update != nil {
 		t.Errorf("the second launch's init container reported an update: %+v", *report.Update)
@@ -104,14 +104,14 @@ func TestAnUpdateWaitsWhileTheProjectIsOpenInAnotherNamedServerAndIsDoneOnceBoth
 	stopServer(ctx, t, first.Name)
 	third := namedServerPod(t, user, "binder-examples-requirements-k2v9n6xt", repoANewCommit)
 	admitted, _ = launch(ctx, t, third)
-	if v, _ := initEnv(admitted, patch.EnvUpdate); v != "1" {
-		t.Errorf("the launch after both servers stopped: %s=%q, want the update handed", patch.EnvUpdate, v)
+	if v, _ := initEnv(admitted, contract.EnvUpdate); v != "1" {
+		t.Errorf("the launch after both servers stopped: %s=%q, want the update handed", contract.EnvUpdate, v)
 	}
-	if v, ok := admitted.Annotations[patch.AnnotationUpdateDeferred]; ok {
+	if v, ok := admitted.Annotations[contract.AnnotationUpdateDeferred]; ok {
 		t.Errorf("the launch after both servers stopped was deferred: %s", v)
 	}
 	report := initReport(ctx, t, third.Name)
-	if report.Update == nil || report.Update.State != patch.ReportUpdateUpdated || report.Update.From != repoA.Commit || report.Update.Commit != repoANewCommit.Commit {
+	if report.Update == nil || report.Update.State != contract.UpdateUpdated || report.Update.From != repoA.Commit || report.Update.Commit != repoANewCommit.Commit {
 		t.Fatalf("the init container's report on the update: %+v, want updated from %s to %s", report.Update, repoA.Commit, repoANewCommit.Commit)
 	}
 	if got := treeOf(t, project)["CHANGELOG.md"]; got != repoANewCommit.Image.HomeFiles()["CHANGELOG.md"] {

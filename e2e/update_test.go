@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
@@ -56,13 +57,13 @@ func updateScenario(t *testing.T, mode, user string) {
 	}
 	createClaim(ctx, t, user)
 	waitClaimBound(ctx, t, "claim-"+user)
-	project := filepath.Join(hostDir, repoA.ProjectDir)
+	project := filepath.Join(hostDir, string(repoA.ProjectDir))
 
 	// Commit 1, seeded: the image's home, and the record of what was seeded.
 	admitted, running := launch(ctx, t, dynamicPod(t, user, repoA))
-	assertMutated(t, admitted, repoA.ProjectDir)
+	assertMutated(t, admitted, string(repoA.ProjectDir))
 	assertProjectIsImageHome(t, project, repoA.Image)
-	if _, err := os.Stat(filepath.Join(hostDir, ".binder-projects-seeds", repoA.ProjectDir)); err != nil {
+	if _, err := os.Stat(filepath.Join(hostDir, ".binder-projects-seeds", string(repoA.ProjectDir))); err != nil {
 		t.Fatalf("no record of the seed: %v", err)
 	}
 	stopServer(ctx, t, running.Name)
@@ -89,7 +90,7 @@ func updateScenario(t *testing.T, mode, user string) {
 
 	// Commit 2, with an update asked for.
 	pod := dynamicPod(t, user, repoANewCommit)
-	pod.Annotations[patch.AnnotationUpdate] = "true"
+	pod.Annotations[contract.AnnotationUpdate] = "true"
 	admitted, running = launch(ctx, t, pod)
 	var names []string
 	for _, c := range admitted.Spec.InitContainers {
@@ -107,7 +108,7 @@ func updateScenario(t *testing.T, mode, user string) {
 		t.Errorf("in %s mode the pod has an image volume of our image: %v", mode, imageVolume)
 	}
 	report := initReport(ctx, t, running.Name)
-	if report.Update == nil || report.Update.State != patch.ReportUpdateUpdated || report.Update.Commit != repoANewCommit.Commit || report.Update.From != repoA.Commit {
+	if report.Update == nil || report.Update.State != contract.UpdateUpdated || report.Update.Commit != repoANewCommit.Commit || report.Update.From != repoA.Commit {
 		t.Fatalf("the init container's report on the update: %+v, want updated from %s to %s", report.Update, repoA.Commit, repoANewCommit.Commit)
 	}
 	short := repoANewCommit.Commit[:7]
@@ -157,7 +158,7 @@ func updateScenario(t *testing.T, mode, user string) {
 }
 
 // initReport is the report our init container wrote into its termination message.
-func initReport(ctx context.Context, t *testing.T, podName string) patch.InitReport {
+func initReport(ctx context.Context, t *testing.T, podName string) contract.Report {
 	t.Helper()
 	p, err := testCluster.Client().CoreV1().Pods(hubNamespace).Get(ctx, podName, metav1.GetOptions{})
 	if err != nil {
@@ -174,14 +175,14 @@ func initReport(ctx context.Context, t *testing.T, podName string) patch.InitRep
 		if term == nil {
 			t.Fatalf("our init container of %s has not terminated: %+v", podName, s.State)
 		}
-		r, err := patch.ParseInitReport(term.Message)
+		r, err := contract.DecodeReport(term.Message)
 		if err != nil {
 			t.Fatalf("our init container's report %q: %v", term.Message, err)
 		}
 		return r
 	}
 	t.Fatalf("%s has no init container %s", podName, patch.DefaultConfig().InitContainerName)
-	return patch.InitReport{}
+	return contract.Report{}
 }
 
 // treeOf maps every entry under dir to its content (files), "-> target" (links) or "" (folders,

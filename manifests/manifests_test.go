@@ -27,7 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/webhook"
 )
 
@@ -284,7 +284,7 @@ func TestTheWebhookConfigurationSelectsOnlySingleuserPodsOnCreateInTheHubNamespa
 			},
 		}},
 		NamespaceSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": in.Deployment.Namespace}},
-		ObjectSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{patch.LabelComponent: patch.ComponentSingleuser}},
+		ObjectSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelComponent: contract.ComponentSingleuser}},
 		FailurePolicy:      &fail,
 		MatchPolicy:        &equivalent,
 		SideEffects:        &none,

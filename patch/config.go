@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -23,16 +24,9 @@ type Config struct {
 	HomeMountPath string
 	// ProjectsMountPath is where the whole user volume, every project, is mounted.
 	ProjectsMountPath string
-	// ClaimNameTemplate names the user's PersistentVolumeClaim when the pod has none, with
-	// KubeSpawner's placeholders ({username}, {servername}, {user_server}, ...) filled exactly as
-	// KubeSpawner fills them (SlugScheme) from the raw names in the pod's hub.jupyter.org/username and
-	// hub.jupyter.org/servername annotations. It also names the claim a named server must mount:
-	// the user's projects live on one claim per user, whatever the server.
-	ClaimNameTemplate string
-	// VolumeNameTemplate names the pod volume added for that claim, with the same placeholders.
-	VolumeNameTemplate string
-	// SlugScheme is KubeSpawner's slug_scheme: SlugSafe (KubeSpawner 7) or SlugEscape (older).
-	SlugScheme SlugScheme
+	// ClaimNames name the user's claim (added when the pod has none, and the claim a named server
+	// must mount) and its pod volume.
+	contract.ClaimNames
 	// AllowPerServerClaims lets a named server mount a claim of its own (one other than
 	// ClaimNameTemplate names for its user). Off, such a pod is refused: its projects would be on a
 	// claim that the next launch, under a new server name, never sees again.
@@ -110,10 +104,6 @@ func (c Config) HelperBinaryPath() string {
 	return HelperMountPath + HelperBinaryInImage
 }
 
-// PlaceholderUserServer is replaced, in the name templates, by KubeSpawner's {user_server}: the user
-// and server slugs joined (just the user's for the default server).
-const PlaceholderUserServer = "{user_server}"
-
 // DefaultConfig is the configuration for a z2jh 4 / BinderHub chart deployment.
 func DefaultConfig() Config {
 	return Config{
@@ -121,9 +111,7 @@ func DefaultConfig() Config {
 		InitContainerName:   "binder-projects-init",
 		HomeMountPath:       "/home/jovyan",
 		ProjectsMountPath:   "/projects",
-		ClaimNameTemplate:   "claim-" + PlaceholderUsername,
-		VolumeNameTemplate:  "volume-" + PlaceholderUsername,
-		SlugScheme:          SlugSafe,
+		ClaimNames:          contract.DefaultClaimNames(),
 		CoLocateUserServers: true,
 		HelperMode:          HelperImageVolume,
 	}
@@ -175,69 +163,7 @@ func (c Config) Validate() error {
 	if _, err := ParseHelperMode(string(c.HelperMode)); err != nil {
 		errs = append(errs, fmt.Errorf("--helper-mode: %w", err))
 	}
-	return errors.Join(append(errs, c.nameErrors()...)...)
-}
-
-// ValidateClaimNames is Validate for a command that only names the user's claim and its volume (the
-// projects service): the settings of the pod's mounts and init container (--helper-image among them)
-// are the webhook's, not its.
-func (c Config) ValidateClaimNames() error { return errors.Join(c.nameErrors()...) }
-
-// nameErrors are the errors of the settings that name the user's claim and its volume.
-func (c Config) nameErrors() []error {
-	var errs []error
-	for _, s := range []struct{ flag, value string }{
-		{"claim-name-template", c.ClaimNameTemplate},
-		{"volume-name-template", c.VolumeNameTemplate},
-	} {
-		if s.value == "" {
-			errs = append(errs, fmt.Errorf("--%s must not be empty", s.flag))
-		}
-	}
-	if _, err := ParseSlugScheme(string(c.SlugScheme)); err != nil {
-		errs = append(errs, fmt.Errorf("--slug-scheme: %w", err))
-	} else {
-		for _, t := range []struct{ flag, value string }{
-			{"claim-name-template", c.ClaimNameTemplate},
-			{"volume-name-template", c.VolumeNameTemplate},
-		} {
-			if t.value == "" {
-				continue
-			}
-			a, err := ExpandNameTemplate(t.value, c.SlugScheme, "alice", "")
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--%s=%q: %w", t.flag, t.value, err))
-				continue
-			}
-			if b, _ := ExpandNameTemplate(t.value, c.SlugScheme, "bob", ""); a == b {
-				errs = append(errs, fmt.Errorf("--%s=%q must contain %s (or %s), or every user would share one claim", t.flag, t.value, PlaceholderUsername, PlaceholderUserServer))
-			}
-		}
-	}
-	return errs
-}
-
-// ClaimName is the user's claim: ClaimNameTemplate for the raw JupyterHub user and server names.
-func (c Config) ClaimName(user, server string) (string, error) {
-	return c.objectName(c.ClaimNameTemplate, user, server)
-}
-
-// VolumeName is the pod volume that holds the user's claim: VolumeNameTemplate for the raw names.
-func (c Config) VolumeName(user, server string) (string, error) {
-	return c.objectName(c.VolumeNameTemplate, user, server)
-}
-
-// objectName expands tmpl and checks that the result can name a claim or volume (a DNS-1123 label:
-// the older escape scheme can give names that are not).
-func (c Config) objectName(tmpl, user, server string) (string, error) {
-	name, err := ExpandNameTemplate(tmpl, c.SlugScheme, user, server)
-	if err != nil {
-		return "", err
-	}
-	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
-		return "", fmt.Errorf("%q (from template %q) is not a valid name: %s", name, tmpl, strings.Join(msgs, "; "))
-	}
-	return name, nil
+	return errors.Join(append(errs, c.ClaimNames.Validate())...)
 }
 
 // nested reports whether a and b are the same path or one lies below the other.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,9 +22,9 @@ func openServer(t *testing.T, server string) *corev1.Pod {
 	if server == "" {
 		in.Name = "jupyter-bitnik-old"
 	}
-	in.Labels[AnnotationHubServername] = server
-	in.Annotations[AnnotationHubServername] = server
-	out, errs := Mutate(in, testConfig())
+	in.Labels[contract.AnnotationHubServername] = server
+	in.Annotations[contract.AnnotationHubServername] = server
+	out, errs := mutate(in, testConfig(), Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -43,8 +44,8 @@ func launchBeside(t *testing.T, ask string, others ...*corev1.Pod) (*corev1.Pod,
 	for _, o := range others {
 		cached = append(cached, *o)
 	}
-	reg.OpenElsewhere = OpenServers(in, UserClaim(in, cfg), cfg, cached)
-	out, errs := MutateWith(in, cfg, reg)
+	reg.OpenElsewhere = OpenServers(in, userClaim(in, cfg), cached)
+	out, errs := mutate(in, cfg, reg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -55,7 +56,7 @@ func launchBeside(t *testing.T, ask string, others ...*corev1.Pod) (*corev1.Pod,
 	return out, cfg, reg
 }
 
-var deferQueued = QueuedUpdate{Dir: deferDir, QueuedAt: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
+var deferQueued = contract.QueueEntry{Dir: deferDir, QueuedAt: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
 
 // askFor asks for an update of in's project in one of the three ways: UpdateAskedQueue (a request
 // queued on the claim), UpdateAskedAnnotation (the pod annotation), UpdateAskedOnLaunch (a recorded
@@ -64,13 +65,13 @@ func askFor(in *corev1.Pod, ask string) (Config, Registered) {
 	cfg := testConfig()
 	var reg Registered
 	switch ask {
-	case UpdateAskedQueue:
-		reg.Updates = []QueuedUpdate{deferQueued}
-	case UpdateAskedAnnotation:
-		in.Annotations[AnnotationUpdate] = "true"
-	case UpdateAskedOnLaunch:
+	case contract.UpdateAskedQueue:
+		reg.Updates = []contract.QueueEntry{deferQueued}
+	case contract.UpdateAskedAnnotation:
+		in.Annotations[contract.AnnotationUpdate] = "true"
+	case contract.UpdateAskedOnLaunch:
 		cfg.UpdateOnLaunch = true
-		reg.Commits = map[string]string{deferDir: "0000000old"}
+		reg.Commits = map[contract.ProjectDir]string{deferDir: "0000000old"}
 	}
 	return cfg, reg
 }
@@ -80,30 +81,30 @@ func TestAnUpdateIsDeferredWhileTheProjectIsOpenInAnotherServerOfTheUser(t *test
 		ask        string
 		annotation string // the value of AnnotationUpdateDeferred
 	}{
-		{UpdateAskedQueue, `{"asked":"queue","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}`},
-		{UpdateAskedAnnotation, `{"asked":"annotation","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}`},
-		{UpdateAskedOnLaunch, `{"asked":"update-on-launch","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}`},
+		{contract.UpdateAskedQueue, `{"asked":"queue","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}`},
+		{contract.UpdateAskedAnnotation, `{"asked":"annotation","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}`},
+		{contract.UpdateAskedOnLaunch, `{"asked":"update-on-launch","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}`},
 	} {
 		t.Run("asked for by "+tc.ask+": no update, nothing handed, the pod says which server has it open", func(t *testing.T) {
 			got, cfg, _ := launchBeside(t, tc.ask, openServer(t, "busy"))
 			// Exactly the pod of a launch that asked for nothing, with the deferral recorded (and the
 			// launcher's own annotation, where it asked by annotation).
-			want, errs := MutateWith(fixture(t, "z2jh4-binderhub-dynamic"), cfg, Registered{})
+			want, errs := mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg, Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			if tc.ask == UpdateAskedAnnotation {
-				want.Annotations[AnnotationUpdate] = "true"
+			if tc.ask == contract.UpdateAskedAnnotation {
+				want.Annotations[contract.AnnotationUpdate] = "true"
 			}
-			want.Annotations[AnnotationUpdateDeferred] = tc.annotation
+			want.Annotations[contract.AnnotationUpdateDeferred] = tc.annotation
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("mutated pod (-want +got):\n%s", diff)
 			}
-			d, err := DeferredUpdate(got)
+			d, err := contract.DeferredUpdate(got.Annotations)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(&UpdateDeferral{Asked: tc.ask, Open: []OpenServer{{Pod: "jupyter-bitnik--busy", Server: "busy"}}}, d); diff != "" {
+			if diff := cmp.Diff(&contract.UpdateDeferral{Asked: tc.ask, Open: []contract.OpenServer{{Pod: "jupyter-bitnik--busy", Server: "busy"}}}, d); diff != "" {
 				t.Errorf("DeferredUpdate (-want +got):\n%s", diff)
 			}
 		})
@@ -111,44 +112,44 @@ func TestAnUpdateIsDeferredWhileTheProjectIsOpenInAnotherServerOfTheUser(t *test
 			got, cfg, reg := launchBeside(t, tc.ask)
 			in := fixture(t, "z2jh4-binderhub-dynamic")
 			askFor(in, tc.ask)
-			want, errs := MutateWith(in, cfg, Registered{Updates: reg.Updates, Commits: reg.Commits})
+			want, errs := mutate(in, cfg, Registered{Updates: reg.Updates, Commits: reg.Commits})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("mutated pod (-want +got):\n%s", diff)
 			}
-			if env, _ := initEnv(t, got, "binder-projects-init"); env[EnvUpdate] != "1" {
-				t.Errorf("%s=%q, want the update handed", EnvUpdate, env[EnvUpdate])
+			if env, _ := initEnv(t, got, "binder-projects-init"); env[contract.EnvUpdate] != "1" {
+				t.Errorf("%s=%q, want the update handed", contract.EnvUpdate, env[contract.EnvUpdate])
 			}
-			if _, ok := got.Annotations[AnnotationUpdateDeferred]; ok {
-				t.Errorf("%s is set with no other server open", AnnotationUpdateDeferred)
+			if _, ok := got.Annotations[contract.AnnotationUpdateDeferred]; ok {
+				t.Errorf("%s is set with no other server open", contract.AnnotationUpdateDeferred)
 			}
 		})
 	}
 
 	t.Run("every server that has the project open is named, by pod name", func(t *testing.T) {
-		got, _, _ := launchBeside(t, UpdateAskedQueue, openServer(t, "zeta"), openServer(t, ""), openServer(t, "alpha"))
+		got, _, _ := launchBeside(t, contract.UpdateAskedQueue, openServer(t, "zeta"), openServer(t, ""), openServer(t, "alpha"))
 		want := `{"asked":"queue","open":[{"pod":"jupyter-bitnik--alpha","server":"alpha"},{"pod":"jupyter-bitnik--zeta","server":"zeta"},{"pod":"jupyter-bitnik-old","server":""}]}`
-		if diff := cmp.Diff(want, got.Annotations[AnnotationUpdateDeferred]); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", AnnotationUpdateDeferred, diff)
+		if diff := cmp.Diff(want, got.Annotations[contract.AnnotationUpdateDeferred]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", contract.AnnotationUpdateDeferred, diff)
 		}
 	})
 
 	t.Run("a server being deleted is named as still stopping", func(t *testing.T) {
 		stopping := openServer(t, "busy")
 		stopping.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
-		got, _, _ := launchBeside(t, UpdateAskedQueue, stopping)
+		got, _, _ := launchBeside(t, contract.UpdateAskedQueue, stopping)
 		want := `{"asked":"queue","open":[{"pod":"jupyter-bitnik--busy","server":"busy","stopping":true}]}`
-		if diff := cmp.Diff(want, got.Annotations[AnnotationUpdateDeferred]); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", AnnotationUpdateDeferred, diff)
+		if diff := cmp.Diff(want, got.Annotations[contract.AnnotationUpdateDeferred]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", contract.AnnotationUpdateDeferred, diff)
 		}
 	})
 
 	t.Run("a launch that asks for no update records no deferral, whatever is open", func(t *testing.T) {
 		got, _, _ := launchBeside(t, "", openServer(t, "busy"))
-		if v, ok := got.Annotations[AnnotationUpdateDeferred]; ok {
-			t.Errorf("%s = %s, but no update was asked for", AnnotationUpdateDeferred, v)
+		if v, ok := got.Annotations[contract.AnnotationUpdateDeferred]; ok {
+			t.Errorf("%s = %s, but no update was asked for", contract.AnnotationUpdateDeferred, v)
 		}
 	})
 }
@@ -182,35 +183,36 @@ func TestOnlyTheUsersOwnLiveServersOnTheSameClaimWithTheSameProjectDeferAnUpdate
 		}, false},
 		{"another user's server on another claim, with the same project open, does not defer", func(t *testing.T) *corev1.Pod {
 			in := fixture(t, "helper-image-volume-update-annotation") // dora, storage none: claim-dora
-			delete(in.Annotations, AnnotationUpdate)
-			p, errs := Mutate(in, testConfig())
+			delete(in.Annotations, contract.AnnotationUpdate)
+			p, errs := mutate(in, testConfig(), Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			if p.Annotations[AnnotationProjectDir] != deferDir || UserClaim(p, testConfig()) != "claim-dora" {
-				t.Fatalf("dora's pod has %s on %s", p.Annotations[AnnotationProjectDir], UserClaim(p, testConfig()))
+			if p.Annotations[contract.AnnotationProjectDir] != deferDir || userClaim(p, testConfig()) != "claim-dora" {
+				t.Fatalf("dora's pod has %s on %s", p.Annotations[contract.AnnotationProjectDir], userClaim(p, testConfig()))
 			}
 			p.Status.Phase = corev1.PodRunning
 			return p
 		}, false},
 		{"a pod with the user's label but another user's name does not defer", func(t *testing.T) *corev1.Pod {
 			p := openServer(t, "busy")
-			p.Annotations[AnnotationHubUsername] = "bitnik2"
+			p.Annotations[contract.AnnotationHubUsername] = "bitnik2"
 			return p
 		}, false},
 		{"a server of the user on another claim (its own per-server claim) does not defer", func(t *testing.T) *corev1.Pod {
 			p := openServer(t, "busy")
 			p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "claim-bitnik--busy"
+			p.Annotations[contract.AnnotationClaim] = "claim-bitnik--busy"
 			return p
 		}, false},
 		{"a server of the user with another project open does not defer", func(t *testing.T) *corev1.Pod {
 			p := openServer(t, "busy")
-			p.Annotations[AnnotationProjectDir] = "gh_bitnik_other"
+			p.Annotations[contract.AnnotationProjectDir] = "gh_bitnik_other"
 			return p
 		}, false},
 		{"a pod the webhook did not mutate does not defer (it has no project open)", func(t *testing.T) *corev1.Pod {
 			p := openServer(t, "busy")
-			delete(p.Annotations, AnnotationStatus)
+			delete(p.Annotations, contract.AnnotationStatus)
 			return p
 		}, false},
 		{"the launched pod itself does not defer (a reinvocation, or the same name still in the cache)", func(t *testing.T) *corev1.Pod {
@@ -220,15 +222,15 @@ func TestOnlyTheUsersOwnLiveServersOnTheSameClaimWithTheSameProjectDeferAnUpdate
 		}, false},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
-			got, _, _ := launchBeside(t, UpdateAskedQueue, tc.other(t))
+			got, _, _ := launchBeside(t, contract.UpdateAskedQueue, tc.other(t))
 			env, _ := initEnv(t, got, "binder-projects-init")
-			handed, err := HandedUpdate(got)
+			handed, err := contract.HandedUpdate(got.Annotations)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, deferred := got.Annotations[AnnotationUpdateDeferred]
-			if deferred != tc.defers || (env[EnvUpdate] == "1") == tc.defers || (handed != nil) == tc.defers {
-				t.Errorf("deferred: %v (%s), %s=%q, handed %+v; want deferred: %v", deferred, got.Annotations[AnnotationUpdateDeferred], EnvUpdate, env[EnvUpdate], handed, tc.defers)
+			_, deferred := got.Annotations[contract.AnnotationUpdateDeferred]
+			if deferred != tc.defers || (env[contract.EnvUpdate] == "1") == tc.defers || (handed != nil) == tc.defers {
+				t.Errorf("deferred: %v (%s), %s=%q, handed %+v; want deferred: %v", deferred, got.Annotations[contract.AnnotationUpdateDeferred], contract.EnvUpdate, env[contract.EnvUpdate], handed, tc.defers)
 			}
 		})
 	}
@@ -237,13 +239,13 @@ func TestOnlyTheUsersOwnLiveServersOnTheSameClaimWithTheSameProjectDeferAnUpdate
 func TestOpenServersNamesEachServerWithTheProjectItHasOpen(t *testing.T) {
 	in := fixture(t, "z2jh4-binderhub-dynamic")
 	other := openServer(t, "busy")
-	other.Annotations[AnnotationProjectDir] = "gh_bitnik_other"
+	other.Annotations[contract.AnnotationProjectDir] = "gh_bitnik_other"
 	ended := openServer(t, "ended")
 	ended.Status.Phase = corev1.PodSucceeded
 	stopping := openServer(t, "b")
 	stopping.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
-	got := OpenServers(in, "claim-bitnik", testConfig(), []corev1.Pod{*stopping, *ended, *other, *openServer(t, "")})
-	want := []OpenServer{
+	got := OpenServers(in, "claim-bitnik", []corev1.Pod{*stopping, *ended, *other, *openServer(t, "")})
+	want := []contract.OpenServer{
 		{Pod: "jupyter-bitnik--b", Server: "b", Stopping: true, Dir: deferDir},
 		{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: "gh_bitnik_other"},
 		{Pod: "jupyter-bitnik-old", Server: "", Dir: deferDir},
@@ -252,18 +254,8 @@ func TestOpenServersNamesEachServerWithTheProjectItHasOpen(t *testing.T) {
 		t.Errorf("OpenServers (-want +got):\n%s", diff)
 	}
 	noLabel := in.DeepCopy()
-	delete(noLabel.Labels, AnnotationHubUsername)
-	if got := OpenServers(noLabel, "claim-bitnik", testConfig(), []corev1.Pod{*openServer(t, "b")}); got != nil {
+	delete(noLabel.Labels, contract.AnnotationHubUsername)
+	if got := OpenServers(noLabel, "claim-bitnik", []corev1.Pod{*openServer(t, "b")}); got != nil {
 		t.Errorf("a pod without the username label found %+v, want nothing (whose servers would they be?)", got)
-	}
-}
-
-func TestABadDeferralAnnotationIsAnError(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationUpdateDeferred: `{"asked":`}}}
-	if _, err := DeferredUpdate(pod); err == nil {
-		t.Error("DeferredUpdate accepts a value that does not parse")
-	}
-	if d, err := DeferredUpdate(&corev1.Pod{}); d != nil || err != nil {
-		t.Errorf("DeferredUpdate of a pod without it = %+v, %v; want nil, nil", d, err)
 	}
 }

@@ -8,105 +8,91 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// QueuedDeletion is an entry of the registry's deletion queue: a project folder the user deleted, and
-// when. The pair identifies the entry exactly: the webhook records on the pod which entries it handed
-// to the init container (AnnotationDeletions), and the registry controller clears exactly those that
-// the init container reported done, never a later entry for the same folder.
-type QueuedDeletion struct {
-	Dir      string    `json:"dir"`
-	QueuedAt time.Time `json:"queuedAt"`
-}
-
-// Same reports whether q and o are the same queue entry.
-func (q QueuedDeletion) Same(o QueuedDeletion) bool {
-	return q.Dir == o.Dir && q.QueuedAt.Equal(o.QueuedAt)
-}
-
-// HandedDeletions reads AnnotationDeletions: the queue entries the webhook handed to pod's init
-// container. A pod without it was handed none; a value that does not parse is an error.
-func HandedDeletions(pod *corev1.Pod) ([]QueuedDeletion, error) {
-	s, ok := pod.Annotations[AnnotationDeletions]
-	if !ok || s == "" {
-		return nil, nil
-	}
-	var qs []QueuedDeletion
-	if err := json.Unmarshal([]byte(s), &qs); err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationDeletions, err)
-	}
-	return qs, nil
-}
-
-// QueuedUpdate is an entry of the registry's update queue: a project whose next launch updates it to
-// the launched commit (docs/updates.md), and when it was asked for. Like a QueuedDeletion, the pair
-// identifies the entry exactly (AnnotationUpdateHanded).
-type QueuedUpdate struct {
-	Dir      string    `json:"dir"`
-	QueuedAt time.Time `json:"queuedAt"`
-}
-
-// Same reports whether q and o are the same queue entry.
-func (q QueuedUpdate) Same(o QueuedUpdate) bool {
-	return q.Dir == o.Dir && q.QueuedAt.Equal(o.QueuedAt)
-}
-
-// HandedUpdate reads AnnotationUpdateHanded: the update queue entry the webhook handed to pod's init
-// container, nil if none; a value that does not parse is an error.
-func HandedUpdate(pod *corev1.Pod) (*QueuedUpdate, error) {
-	s, ok := pod.Annotations[AnnotationUpdateHanded]
-	if !ok || s == "" {
-		return nil, nil
-	}
-	var q QueuedUpdate
-	if err := json.Unmarshal([]byte(s), &q); err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationUpdateHanded, err)
-	}
-	return &q, nil
-}
-
-// Registered is what the user's projects registry holds that a launch needs.
+// Registered is what the user's projects registry holds that a launch needs (Apply).
 type Registered struct {
 	// Deletions is the deletion queue: every entry goes to the init container.
-	Deletions []QueuedDeletion
+	Deletions []contract.QueueEntry
 	// Updates is the update queue: only an entry for the launched project goes to its init container.
-	Updates []QueuedUpdate
+	Updates []contract.QueueEntry
 	// Commits maps a project folder to the commit the registry records for it (for
 	// Config.UpdateOnLaunch); nil is none.
-	Commits map[string]string
+	Commits map[contract.ProjectDir]string
 	// OpenElsewhere are the user's other servers on the same claim that have not ended, each with
 	// the project it has open (OpenServers picks them from the webhook's cache). A launch of a project
 	// open in one of them gets no update: it is deferred (AnnotationUpdateDeferred).
-	OpenElsewhere []OpenServer
+	OpenElsewhere []contract.OpenServer
 }
 
 // Project is what a pod launches, resolved from its annotations or from BinderHub's env.
 type Project struct {
 	// Dir is the project's folder on the user's volume.
-	Dir string
-	// RepoURL is the repository the project comes from; empty when the project was named explicitly
-	// and no URL is known.
+	Dir contract.ProjectDir
+	// RepoURL is the repository the project comes from, without user info; empty when the project
+	// was named explicitly and no URL is known.
 	RepoURL string
 	// Image is the image the init container seeds the project from.
 	Image string
 	// Commit is the ref BinderHub resolved for this launch (the last part of
 	// BINDER_PERSISTENT_REQUEST), when known.
 	Commit string
-	// Deletions are project folders the init container deletes first.
-	Deletions []string
+	// Deletions are project folders a launcher asked the init container to delete first
+	// (AnnotationDelete).
+	Deletions []contract.ProjectDir
 	// Update says the launch asks for an update of the project (AnnotationUpdate is "true").
 	Update bool
+}
+
+// Launch is what admission resolves from a pod alone, once (Resolve): the project, and the user's
+// claim it lives on. The webhook reads the claim's registry, checks the claim's owner and the project
+// limit, and then Apply rewrites the pod.
+type Launch struct {
+	Project
+	// Claim is the user's claim, where every project of the user lives.
+	Claim string
+	// ClaimField is where the claim's name comes from, for a refusal about the claim: the pod's
+	// volume that names it, or the user name annotation its name is made from.
+	ClaimField *field.Path
+	// User and Server are the raw JupyterHub names (hub.jupyter.org/username and servername).
+	User, Server string
+
+	nb  int
+	vol volumePlan
 }
 
 var (
 	annotationsPath = field.NewPath("metadata", "annotations")
 	containersPath  = field.NewPath("spec", "containers")
 )
+
+// Resolve reads what pod launches and plans where: the project (ResolveProject), the claim and the
+// volume that holds it (the one mounted at the home path, or the claim the template names, added),
+// and every clash with what binder-projects adds. A pod it cannot rewrite safely gets every reason at
+// once, as field errors. It never modifies pod.
+func Resolve(pod *corev1.Pod, cfg Config) (Launch, field.ErrorList) {
+	p, errs := ResolveProject(pod, cfg)
+	l := Launch{Project: p, User: pod.Annotations[contract.AnnotationHubUsername], Server: pod.Annotations[contract.AnnotationHubServername]}
+	l.nb = findContainer(pod.Spec.Containers, cfg.NotebookContainer)
+	if l.nb < 0 {
+		return l, append(errs, field.Required(containersPath,
+			fmt.Sprintf("no container named %q: set --notebook-container to the name of the server's container", cfg.NotebookContainer)))
+	}
+	vol, errs2 := planVolume(pod, cfg, l.nb, p.Dir)
+	errs = append(errs, errs2...)
+	l.vol = vol
+	l.Claim, l.ClaimField = vol.claim, vol.claimField
+	if v := findVolume(pod.Spec.Volumes, HelperVolumeName); v >= 0 && !isHelperVolume(pod.Spec.Volumes[v], cfg) {
+		errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
+			HelperVolumeName+" (binder-projects adds "+helperVolumeKind(cfg)+" of this name for its helper)"))
+	}
+	return l, errs
+}
 
 // ResolveProject reads the project a pod launches: the folder from AnnotationProject, else from the
 // repository URL (AnnotationRepoURL, else the notebook container's BINDER_REPO_URL); the image from
@@ -119,40 +105,41 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 
 	// The URL loses its user info (a token, perhaps) here, where it enters: every message, log line,
 	// annotation and registry entry after this sees only the redacted URL.
-	repoPath := annotationsPath.Key(AnnotationRepoURL)
-	p.RepoURL = RedactRepoURL(pod.Annotations[AnnotationRepoURL])
+	repoPath := annotationsPath.Key(contract.AnnotationRepoURL)
+	p.RepoURL = contract.RedactRepoURL(pod.Annotations[contract.AnnotationRepoURL])
 	if p.RepoURL == "" && nb >= 0 {
-		if e := findEnv(pod.Spec.Containers[nb].Env, EnvRepoURL); e >= 0 {
-			p.RepoURL = RedactRepoURL(pod.Spec.Containers[nb].Env[e].Value)
+		if e := findEnv(pod.Spec.Containers[nb].Env, contract.EnvRepoURL); e >= 0 {
+			p.RepoURL = contract.RedactRepoURL(pod.Spec.Containers[nb].Env[e].Value)
 			repoPath = containersPath.Index(nb).Child("env").Index(e).Child("value")
 		}
 	}
 
 	if nb >= 0 {
-		if e := findEnv(pod.Spec.Containers[nb].Env, EnvPersistentRequest); e >= 0 {
+		if e := findEnv(pod.Spec.Containers[nb].Env, contract.EnvPersistentRequest); e >= 0 {
 			p.Commit = commitOf(pod.Spec.Containers[nb].Env[e].Value)
 		}
 	}
 
-	if dir, ok := pod.Annotations[AnnotationProject]; ok {
-		if err := ValidateProjectDir(dir); err != nil {
-			errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationProject), dir, err.Error()))
+	if name, ok := pod.Annotations[contract.AnnotationProject]; ok {
+		dir, err := contract.ParseProjectDir(name)
+		if err != nil {
+			errs = append(errs, field.Invalid(annotationsPath.Key(contract.AnnotationProject), name, err.Error()))
 		}
 		p.Dir = dir
 	} else if p.RepoURL != "" {
-		dir, err := ProjectDir(p.RepoURL)
+		dir, err := contract.ProjectDirOf(p.RepoURL)
 		if err != nil {
 			errs = append(errs, field.Invalid(repoPath, p.RepoURL, err.Error()))
 		}
 		p.Dir = dir
 	} else {
-		errs = append(errs, field.Required(annotationsPath.Key(AnnotationProject),
-			"no project: set "+AnnotationProject+" or "+AnnotationRepoURL+", or launch through BinderHub (env "+EnvRepoURL+")"))
+		errs = append(errs, field.Required(annotationsPath.Key(contract.AnnotationProject),
+			"no project: set "+contract.AnnotationProject+" or "+contract.AnnotationRepoURL+", or launch through BinderHub (env "+contract.EnvRepoURL+")"))
 	}
 
-	if img, ok := pod.Annotations[AnnotationImage]; ok {
+	if img, ok := pod.Annotations[contract.AnnotationImage]; ok {
 		if img == "" || strings.ContainsAny(img, " \t\r\n") {
-			errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationImage), img, "must be an image reference, without white space"))
+			errs = append(errs, field.Invalid(annotationsPath.Key(contract.AnnotationImage), img, "must be an image reference, without white space"))
 		}
 		p.Image = img
 	} else if nb >= 0 {
@@ -162,100 +149,66 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 		}
 	}
 
-	switch v, ok := pod.Annotations[AnnotationUpdate]; {
+	switch v, ok := pod.Annotations[contract.AnnotationUpdate]; {
 	case !ok, v == "false":
 	case v == "true":
 		p.Update = true
 	default:
-		errs = append(errs, field.NotSupported(annotationsPath.Key(AnnotationUpdate), v, []string{"true", "false"}))
+		errs = append(errs, field.NotSupported(annotationsPath.Key(contract.AnnotationUpdate), v, []string{"true", "false"}))
 	}
 
-	if list, ok := pod.Annotations[AnnotationDelete]; ok {
-		for _, dir := range strings.Fields(list) {
-			if err := ValidateProjectDir(dir); err != nil {
-				errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationDelete), dir, err.Error()))
-				continue
-			}
-			p.Deletions = append(p.Deletions, dir)
-		}
+	dirs, bad := contract.RequestedDeletions(pod.Annotations)
+	p.Deletions = dirs
+	for _, name := range slices.Sorted(maps.Keys(bad)) {
+		errs = append(errs, field.Invalid(annotationsPath.Key(contract.AnnotationDelete), name, bad[name].Error()))
 	}
 	return p, errs
 }
 
-// Mutate returns the pod that in becomes: the notebook container's home mounted from the project's
-// folder on the user's volume, the whole volume at the projects path, and an init container that
-// seeds the folder and first deletes the folders in AnnotationDelete and queued (the registry's
-// deletion queue; the entries handed over are recorded in AnnotationDeletions). It never modifies in,
-// and Mutate(Mutate(p)) equals Mutate(p). A pod it cannot rewrite safely gets every reason at once, as
-// field errors, and nothing is changed.
-func Mutate(in *corev1.Pod, cfg Config, queued ...QueuedDeletion) (*corev1.Pod, field.ErrorList) {
-	return MutateWith(in, cfg, Registered{Deletions: queued})
-}
-
-// MutateWith is Mutate with what the registry holds: besides the deletion queue, the update queue
-// (an entry for the launched project is handed to its init container, recorded in
-// AnnotationUpdateHanded) and the recorded commits (Config.UpdateOnLaunch). Our init container runs
-// our binary from Config.HelperImage: that image mounted read-only as an image volume
-// (HelperImageVolume), or copied into an emptyDir by an init container from it, before ours
-// (HelperInitContainer); it gets the commit (EnvCommit). An update asked for (AnnotationUpdate, a
-// queued request, or UpdateOnLaunch and a commit other than the recorded one) sets EnvUpdate, unless
-// the project is open in another server of the user (reg.OpenElsewhere): then the update is not handed
-// to this launch (no EnvUpdate, no AnnotationUpdateHanded, so a queued request stays queued) and
-// AnnotationUpdateDeferred says why. The launch itself goes ahead.
-func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.ErrorList) {
-	p, errs := ResolveProject(in, cfg)
-	var handed []QueuedDeletion
-	for _, q := range reg.Deletions {
-		if err := ValidateProjectDir(q.Dir); err != nil {
-			errs = append(errs, field.InternalError(annotationsPath.Key(AnnotationDelete), fmt.Errorf("the registry's deletion queue holds a bad folder name: %w", err)))
-			continue
-		}
-		handed = append(handed, q)
-		if !slices.Contains(p.Deletions, q.Dir) {
-			p.Deletions = append(p.Deletions, q.Dir)
-		}
-	}
-	nb := findContainer(in.Spec.Containers, cfg.NotebookContainer)
-	if nb < 0 {
-		return nil, append(errs, field.Required(containersPath,
-			fmt.Sprintf("no container named %q: set --notebook-container to the name of the server's container", cfg.NotebookContainer)))
-	}
-	vol, errs2 := planVolume(in, cfg, nb, p.Dir)
-	errs = append(errs, errs2...)
-	if v := findVolume(in.Spec.Volumes, HelperVolumeName); v >= 0 && !isHelperVolume(in.Spec.Volumes[v], cfg) {
-		errs = append(errs, field.Duplicate(field.NewPath("spec", "volumes").Index(v).Child("name"),
-			HelperVolumeName+" (binder-projects adds "+helperVolumeKind(cfg)+" of this name for its helper)"))
-	}
-	var updateHanded *QueuedUpdate
+// Apply returns the pod that in becomes, for l (Resolve's answer for in, without errors) and what
+// the user's registry holds: the notebook container's home mounted from the project's folder on the
+// user's volume, the whole volume at the projects path, and our init container, which runs our binary
+// from Config.HelperImage (mounted read-only as an image volume, HelperImageVolume, or copied into an
+// emptyDir by an init container from it, before ours, HelperInitContainer). The init container first
+// deletes the folders the launcher asked for and the registry's queued ones (the entries handed over
+// are recorded in AnnotationDeletions), then seeds the project; it gets the commit (EnvCommit). An
+// update asked for (AnnotationUpdate, a queued request, or UpdateOnLaunch and a commit other than the
+// recorded one) sets EnvUpdate, unless the project is open in another server of the user
+// (reg.OpenElsewhere): then the update is not handed to this launch (no EnvUpdate, no
+// AnnotationUpdateHanded, so a queued request stays queued) and AnnotationUpdateDeferred says why.
+// The pod records what the registry controller needs: the claim (AnnotationClaim), the project
+// folder, repository, image and commit, and the entries handed over. Apply never modifies in, and
+// applying it to its own output changes nothing.
+func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
+	p := l.Project
+	handed := reg.Deletions
+	var updateHanded *contract.QueueEntry
 	for i, q := range reg.Updates {
 		if q.Dir == p.Dir && (updateHanded == nil || q.QueuedAt.After(updateHanded.QueuedAt)) {
 			updateHanded = &reg.Updates[i]
 		}
 	}
 	update := p.Update || updateHanded != nil
-	if recorded := reg.Commits[p.Dir]; cfg.UpdateOnLaunch && recorded != "" && ValidCommit(p.Commit) && recorded != p.Commit {
+	if recorded := reg.Commits[p.Dir]; cfg.UpdateOnLaunch && recorded != "" && contract.CheckCommit(p.Commit) == nil && recorded != p.Commit {
 		update = true
 	}
-	var deferral *UpdateDeferral
+	var deferral *contract.UpdateDeferral
 	if update {
 		if deferral = deferUpdate(p.Dir, reg.OpenElsewhere, updateHanded, p.Update); deferral != nil {
 			update, updateHanded = false, nil
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
 
 	out := in.DeepCopy()
-	if vol.add != nil {
-		out.Spec.Volumes = append(out.Spec.Volumes, *vol.add)
+	if l.vol.add != nil {
+		out.Spec.Volumes = append(out.Spec.Volumes, *l.vol.add)
 	}
-	nbc := &out.Spec.Containers[nb]
-	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.HomeMountPath, SubPath: p.Dir})
-	ensureMount(nbc, corev1.VolumeMount{Name: vol.name, MountPath: cfg.ProjectsMountPath})
-	ic := initContainer(cfg, nbc, vol.name, p, handed)
+	nbc := &out.Spec.Containers[l.nb]
+	ensureMount(nbc, corev1.VolumeMount{Name: l.vol.name, MountPath: cfg.HomeMountPath, SubPath: string(p.Dir)})
+	ensureMount(nbc, corev1.VolumeMount{Name: l.vol.name, MountPath: cfg.ProjectsMountPath})
+	ic := initContainer(cfg, nbc, l.vol.name, p, handed)
 	if update {
-		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvUpdate, Value: "1"})
+		ic.Env = append(ic.Env, corev1.EnvVar{Name: contract.EnvUpdate, Value: "1"})
 	}
 	ensureHelper(out, cfg, &ic, p.Commit)
 	ensureInitContainer(out, ic)
@@ -268,62 +221,34 @@ func MutateWith(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
 	}
-	if len(handed) > 0 {
-		b, err := json.Marshal(handed)
-		if err != nil {
-			return nil, field.ErrorList{field.InternalError(annotationsPath.Key(AnnotationDeletions), err)}
-		}
-		out.Annotations[AnnotationDeletions] = string(b)
-	} else {
-		delete(out.Annotations, AnnotationDeletions)
-	}
-	if updateHanded != nil {
-		b, err := json.Marshal(updateHanded)
-		if err != nil {
-			return nil, field.ErrorList{field.InternalError(annotationsPath.Key(AnnotationUpdateHanded), err)}
-		}
-		out.Annotations[AnnotationUpdateHanded] = string(b)
-	} else {
-		delete(out.Annotations, AnnotationUpdateHanded)
-	}
-	if deferral != nil {
-		b, err := json.Marshal(deferral)
-		if err != nil {
-			return nil, field.ErrorList{field.InternalError(annotationsPath.Key(AnnotationUpdateDeferred), err)}
-		}
-		out.Annotations[AnnotationUpdateDeferred] = string(b)
-	} else {
-		delete(out.Annotations, AnnotationUpdateDeferred)
-	}
-	out.Annotations[AnnotationProjectDir] = p.Dir
+	setJSON(out.Annotations, contract.AnnotationDeletions, handed, len(handed) > 0)
+	setJSON(out.Annotations, contract.AnnotationUpdateHanded, updateHanded, updateHanded != nil)
+	setJSON(out.Annotations, contract.AnnotationUpdateDeferred, deferral, deferral != nil)
+	out.Annotations[contract.AnnotationClaim] = l.Claim
+	out.Annotations[contract.AnnotationProjectDir] = string(p.Dir)
+	out.Annotations[contract.AnnotationImage] = p.Image
 	if p.RepoURL != "" {
-		out.Annotations[AnnotationRepoURL] = p.RepoURL
+		out.Annotations[contract.AnnotationRepoURL] = p.RepoURL
 	}
 	if p.Commit != "" {
-		out.Annotations[AnnotationCommit] = p.Commit
+		out.Annotations[contract.AnnotationCommit] = p.Commit
 	}
-	out.Annotations[AnnotationStatus] = StatusInjected
-	return out, nil
+	out.Annotations[contract.AnnotationStatus] = contract.StatusInjected
+	return out
 }
 
-// UserClaim is the name of the claim that Mutate mounts for pod, or "" when Mutate would refuse the
-// pod's storage.
-func UserClaim(pod *corev1.Pod, cfg Config) string {
-	nb := findContainer(pod.Spec.Containers, cfg.NotebookContainer)
-	if nb < 0 {
-		return ""
+// setJSON sets annotations[key] to v as JSON when set, and removes it otherwise. The values are the
+// contract's plain types, which always marshal.
+func setJSON(annotations map[string]string, key string, v any, set bool) {
+	if !set {
+		delete(annotations, key)
+		return
 	}
-	plan, errs := planVolume(pod, cfg, nb, "")
-	if len(errs) > 0 && plan.name == "" {
-		return ""
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("binder-projects: annotation %s: %v", key, err))
 	}
-	if plan.add != nil {
-		return plan.add.PersistentVolumeClaim.ClaimName
-	}
-	if v := findVolume(pod.Spec.Volumes, plan.name); v >= 0 && pod.Spec.Volumes[v].PersistentVolumeClaim != nil {
-		return pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName
-	}
-	return ""
+	annotations[key] = string(b)
 }
 
 // commitOf is the ref at the end of a BinderHub request such as v2/gh/owner/repo/<ref>, when it
@@ -345,11 +270,14 @@ func commitOf(request string) string {
 type volumePlan struct {
 	name string
 	add  *corev1.Volume
+	// claim is the claim's name, claimField where it comes from.
+	claim      string
+	claimField *field.Path
 }
 
 // planVolume finds the volume mounted at the home path, or plans the claim's volume, and reports
 // every mount that would clash with ours.
-func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, field.ErrorList) {
+func planVolume(pod *corev1.Pod, cfg Config, nb int, dir contract.ProjectDir) (volumePlan, field.ErrorList) {
 	var errs field.ErrorList
 	var plan volumePlan
 	c := pod.Spec.Containers[nb]
@@ -361,11 +289,14 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 		if v := findVolume(pod.Spec.Volumes, m.Name); v < 0 || pod.Spec.Volumes[v].PersistentVolumeClaim == nil {
 			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("name"), m.Name,
 				fmt.Sprintf("%s is mounted from a volume that is not a PersistentVolumeClaim; binder-projects keeps projects on the user's claim (use singleuser.storage.type dynamic or none)", cfg.HomeMountPath)))
-		} else if err := perServerClaim(pod, cfg, pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName); err != nil {
-			errs = append(errs, field.Invalid(field.NewPath("spec", "volumes").Index(v).Child("persistentVolumeClaim", "claimName"),
-				pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName, err.Error()))
+		} else {
+			plan.claim = pod.Spec.Volumes[v].PersistentVolumeClaim.ClaimName
+			plan.claimField = field.NewPath("spec", "volumes").Index(v).Child("persistentVolumeClaim", "claimName")
+			if err := perServerClaim(pod, cfg, plan.claim); err != nil {
+				errs = append(errs, field.Invalid(plan.claimField, plan.claim, err.Error()))
+			}
 		}
-		if m.SubPath != "" && m.SubPath != dir {
+		if m.SubPath != "" && m.SubPath != string(dir) {
 			errs = append(errs, field.Invalid(mountsPath.Index(hm).Child("subPath"), m.SubPath,
 				fmt.Sprintf("%s already has a subPath; binder-projects sets it to the project folder %q", cfg.HomeMountPath, dir)))
 		}
@@ -374,20 +305,22 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 				fmt.Sprintf("%s already has a subPathExpr; binder-projects sets subPath to the project folder %q", cfg.HomeMountPath, dir)))
 		}
 	} else {
-		user, server := pod.Annotations[AnnotationHubUsername], pod.Annotations[AnnotationHubServername]
+		user, server := pod.Annotations[contract.AnnotationHubUsername], pod.Annotations[contract.AnnotationHubServername]
 		if user == "" {
-			errs = append(errs, field.Required(annotationsPath.Key(AnnotationHubUsername),
+			errs = append(errs, field.Required(annotationsPath.Key(contract.AnnotationHubUsername),
 				fmt.Sprintf("the pod has no volume at %s and no user name (KubeSpawner sets this annotation), so the user's claim cannot be named", cfg.HomeMountPath)))
 			return plan, errs
 		}
 		claim, err := cfg.ClaimName(user, server)
 		if err != nil {
-			errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationHubUsername), user,
+			errs = append(errs, field.Invalid(annotationsPath.Key(contract.AnnotationHubUsername), user,
 				fmt.Sprintf("cannot name the user's claim with --claim-name-template: %v", err)))
 			return plan, errs
 		}
+		plan.claim, plan.claimField = claim, annotationsPath.Key(contract.AnnotationHubUsername)
 		if v := findClaimVolume(pod.Spec.Volumes, claim); v >= 0 {
 			plan.name = pod.Spec.Volumes[v].Name
+			plan.claimField = field.NewPath("spec", "volumes").Index(v).Child("persistentVolumeClaim", "claimName")
 			for i, m := range c.VolumeMounts {
 				if m.Name == plan.name {
 					errs = append(errs, field.Invalid(mountsPath.Index(i).Child("mountPath"), m.MountPath,
@@ -396,7 +329,7 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 			}
 		} else {
 			if plan.name, err = cfg.VolumeName(user, server); err != nil {
-				errs = append(errs, field.Invalid(annotationsPath.Key(AnnotationHubUsername), user,
+				errs = append(errs, field.Invalid(annotationsPath.Key(contract.AnnotationHubUsername), user,
 					fmt.Sprintf("cannot name the volume with --volume-name-template: %v", err)))
 				return plan, errs
 			}
@@ -423,7 +356,7 @@ func planVolume(pod *corev1.Pod, cfg Config, nb int, dir string) (volumePlan, fi
 // launch a new server name, so such a claim (KubeSpawner's default claim-{user_server}) is new and
 // empty each time, and the user's other projects, the limit and the deletion queue are never seen.
 func perServerClaim(pod *corev1.Pod, cfg Config, claim string) error {
-	user, server := pod.Annotations[AnnotationHubUsername], pod.Annotations[AnnotationHubServername]
+	user, server := pod.Annotations[contract.AnnotationHubUsername], pod.Annotations[contract.AnnotationHubServername]
 	if server == "" || user == "" || cfg.AllowPerServerClaims {
 		return nil
 	}
@@ -440,19 +373,20 @@ func perServerClaim(pod *corev1.Pod, cfg Config, claim string) error {
 // initContainer is the container that seeds the project: the project's image, the notebook's
 // security context and resources, the user's volume at the projects path only (so it still sees
 // the image's own home), inputs as env vars.
-func initContainer(cfg Config, nb *corev1.Container, volume string, p Project, handed []QueuedDeletion) corev1.Container {
+func initContainer(cfg Config, nb *corev1.Container, volume string, p Project, handed []contract.QueueEntry) corev1.Container {
+	dirs := contract.InitDeletions(p.Deletions, handed)
 	return corev1.Container{
 		Name:    cfg.InitContainerName,
 		Image:   p.Image,
 		Command: cfg.InitCommand(),
 		Env: []corev1.EnvVar{
-			{Name: EnvProjectsRoot, Value: cfg.ProjectsMountPath},
-			{Name: EnvProject, Value: p.Dir},
-			{Name: EnvSource, Value: cfg.HomeMountPath},
-			{Name: EnvDelete, Value: strings.Join(p.Deletions, " ")},
-			{Name: EnvDeleteIDs, Value: deletionIDs(p.Deletions, handed)},
-			{Name: EnvReport, Value: corev1.TerminationMessagePathDefault},
-			{Name: EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+			{Name: contract.EnvRoot, Value: cfg.ProjectsMountPath},
+			{Name: contract.EnvProject, Value: string(p.Dir)},
+			{Name: contract.EnvSource, Value: cfg.HomeMountPath},
+			{Name: contract.EnvDelete, Value: joinDirs(dirs)},
+			{Name: contract.EnvDeleteIDs, Value: deletionIDs(dirs, handed)},
+			{Name: contract.EnvReport, Value: corev1.TerminationMessagePathDefault},
+			{Name: contract.EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 		},
 		VolumeMounts:             []corev1.VolumeMount{{Name: volume, MountPath: cfg.ProjectsMountPath}},
 		Resources:                *nb.Resources.DeepCopy(),
@@ -465,7 +399,7 @@ func initContainer(cfg Config, nb *corev1.Container, volume string, p Project, h
 
 // deletionIDs is EnvDeleteIDs for the folders dirs: each one's queue entry time in Unix nanoseconds,
 // or 0 for a folder that is not a queue entry (the delete annotation).
-func deletionIDs(dirs []string, handed []QueuedDeletion) string {
+func deletionIDs(dirs []contract.ProjectDir, handed []contract.QueueEntry) string {
 	ids := make([]string, len(dirs))
 	for i, d := range dirs {
 		ids[i] = "0"
@@ -478,6 +412,15 @@ func deletionIDs(dirs []string, handed []QueuedDeletion) string {
 	return strings.Join(ids, " ")
 }
 
+// joinDirs is EnvDelete's value: the folders, separated by spaces.
+func joinDirs(dirs []contract.ProjectDir) string {
+	ss := make([]string, len(dirs))
+	for i, d := range dirs {
+		ss[i] = string(d)
+	}
+	return strings.Join(ss, " ")
+}
+
 // ensureCoLocated asks the scheduler to put pod on the node of the user's other singleuser pods, when
 // there are any: a required pod affinity to pods with the same component and username labels. Every
 // server of a user mounts the one claim of the user, and a ReadWriteOnce claim can be mounted on one
@@ -485,16 +428,16 @@ func deletionIDs(dirs []string, handed []QueuedDeletion) string {
 // error. The user's first server matches its own term, which the scheduler accepts anywhere. A pod
 // without the username label is left as it is.
 func ensureCoLocated(pod *corev1.Pod) {
-	user, ok := pod.Labels[AnnotationHubUsername]
+	user, ok := pod.Labels[contract.AnnotationHubUsername]
 	if !ok {
 		return
 	}
 	term := corev1.PodAffinityTerm{
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
-			LabelComponent:        ComponentSingleuser,
-			AnnotationHubUsername: user,
+			contract.LabelComponent:        contract.ComponentSingleuser,
+			contract.AnnotationHubUsername: user,
 		}},
-		TopologyKey: LabelHostname,
+		TopologyKey: contract.LabelHostname,
 	}
 	if pod.Spec.Affinity == nil {
 		pod.Spec.Affinity = &corev1.Affinity{}
@@ -529,8 +472,8 @@ func ensureHelper(pod *corev1.Pod, cfg Config, ic *corev1.Container, commit stri
 		pod.Spec.Volumes = append(pod.Spec.Volumes, helperVolume(cfg))
 	}
 	ic.VolumeMounts = append(ic.VolumeMounts, corev1.VolumeMount{Name: HelperVolumeName, MountPath: HelperMountPath, ReadOnly: true})
-	if ValidCommit(commit) {
-		ic.Env = append(ic.Env, corev1.EnvVar{Name: EnvCommit, Value: commit})
+	if contract.CheckCommit(commit) == nil {
+		ic.Env = append(ic.Env, corev1.EnvVar{Name: contract.EnvCommit, Value: commit})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,14 +57,14 @@ func seedContainer(image, volume, dir, deletions, commit string, nb corev1.Conta
 		Image:   image,
 		Command: []string{"/binder-projects-helper/usr/local/bin/binder-projects", "init"},
 		Env: []corev1.EnvVar{
-			{Name: EnvProjectsRoot, Value: "/projects"},
-			{Name: EnvProject, Value: dir},
-			{Name: EnvSource, Value: "/home/jovyan"},
-			{Name: EnvDelete, Value: deletions},
-			{Name: EnvDeleteIDs, Value: strings.TrimSpace(strings.Repeat("0 ", len(strings.Fields(deletions))))},
-			{Name: EnvReport, Value: "/dev/termination-log"},
-			{Name: EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
-			{Name: EnvCommit, Value: commit},
+			{Name: contract.EnvRoot, Value: "/projects"},
+			{Name: contract.EnvProject, Value: dir},
+			{Name: contract.EnvSource, Value: "/home/jovyan"},
+			{Name: contract.EnvDelete, Value: deletions},
+			{Name: contract.EnvDeleteIDs, Value: strings.TrimSpace(strings.Repeat("0 ", len(strings.Fields(deletions))))},
+			{Name: contract.EnvReport, Value: "/dev/termination-log"},
+			{Name: contract.EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+			{Name: contract.EnvCommit, Value: commit},
 		},
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: volume, MountPath: "/projects"},
@@ -100,10 +101,12 @@ func TestMutate(t *testing.T) {
 		in:       func(t *testing.T) *corev1.Pod { return fixture(t, "z2jh4-binderhub-dynamic") },
 		want: func(in *corev1.Pod) *corev1.Pod {
 			p := in.DeepCopy()
-			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
-			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
-			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = fixtureCommit
+			p.Annotations[contract.AnnotationProjectDir] = "gh_binder-examples_requirements"
+			p.Annotations[contract.AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
+			p.Annotations[contract.AnnotationStatus] = contract.StatusInjected
+			p.Annotations[contract.AnnotationCommit] = fixtureCommit
+			p.Annotations[contract.AnnotationClaim] = "claim-bitnik"
+			p.Annotations[contract.AnnotationImage] = p.Spec.Containers[0].Image
 			nb := &p.Spec.Containers[0]
 			nb.VolumeMounts = []corev1.VolumeMount{
 				{Name: "volume-bitnik", MountPath: "/home/jovyan", SubPath: "gh_binder-examples_requirements"},
@@ -125,10 +128,12 @@ func TestMutate(t *testing.T) {
 		want: func(in *corev1.Pod) *corev1.Pod {
 			p := in.DeepCopy()
 			const slug = "anna-m-ller-uni-example---b22940a4"
-			p.Annotations[AnnotationProjectDir] = "gh_binder-examples_requirements"
-			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
-			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = fixtureCommit
+			p.Annotations[contract.AnnotationProjectDir] = "gh_binder-examples_requirements"
+			p.Annotations[contract.AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
+			p.Annotations[contract.AnnotationStatus] = contract.StatusInjected
+			p.Annotations[contract.AnnotationCommit] = fixtureCommit
+			p.Annotations[contract.AnnotationClaim] = "claim-" + slug
+			p.Annotations[contract.AnnotationImage] = p.Spec.Containers[0].Image
 			p.Spec.Volumes = []corev1.Volume{{Name: "volume-" + slug, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "claim-" + slug}}}}
 			nb := &p.Spec.Containers[0]
@@ -145,17 +150,18 @@ func TestMutate(t *testing.T) {
 		sentence: "the init container runs with the notebook's security context and memory, the explicit image, and the queued deletions",
 		in: func(t *testing.T) *corev1.Pod {
 			p := fixture(t, "memory-limits")
-			p.Annotations[AnnotationImage] = "registry.example.org/seed:1"
-			p.Annotations[AnnotationProject] = "my-analysis"
-			p.Annotations[AnnotationDelete] = "gh_a_b\ngl_c_d"
+			p.Annotations[contract.AnnotationImage] = "registry.example.org/seed:1"
+			p.Annotations[contract.AnnotationProject] = "my-analysis"
+			p.Annotations[contract.AnnotationDelete] = "gh_a_b\ngl_c_d"
 			return p
 		},
 		want: func(in *corev1.Pod) *corev1.Pod {
 			p := in.DeepCopy()
-			p.Annotations[AnnotationProjectDir] = "my-analysis"
-			p.Annotations[AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
-			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = fixtureCommit
+			p.Annotations[contract.AnnotationProjectDir] = "my-analysis"
+			p.Annotations[contract.AnnotationRepoURL] = "https://github.com/binder-examples/requirements"
+			p.Annotations[contract.AnnotationStatus] = contract.StatusInjected
+			p.Annotations[contract.AnnotationCommit] = fixtureCommit
+			p.Annotations[contract.AnnotationClaim] = "claim-memtest"
 			nb := &p.Spec.Containers[0]
 			nb.VolumeMounts = []corev1.VolumeMount{
 				{Name: "volume-memtest", MountPath: "/home/jovyan", SubPath: "my-analysis"},
@@ -171,7 +177,7 @@ func TestMutate(t *testing.T) {
 		t.Run(tt.sentence, func(t *testing.T) {
 			in := tt.in(t)
 			before := in.DeepCopy()
-			got, errs := Mutate(in, testConfig())
+			got, errs := mutate(in, testConfig(), Registered{})
 			if len(errs) > 0 {
 				t.Fatalf("Mutate: %v", errs)
 			}
@@ -198,7 +204,7 @@ func TestMutateNeverModifiesItsInputAndIsIdempotentForEveryFixture(t *testing.T)
 		t.Run(name, func(t *testing.T) {
 			in := fixture(t, name)
 			before := in.DeepCopy()
-			once, errs := Mutate(in, perServer)
+			once, errs := mutate(in, perServer, Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -215,10 +221,10 @@ func TestMutateNeverModifiesItsInputAndIsIdempotentForEveryFixture(t *testing.T)
 
 func TestMutateReportsEveryConflictAtOnceWithItsFieldPath(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
-	pod.Annotations[AnnotationProject] = ".hidden"
-	pod.Annotations[AnnotationDelete] = "ok ../x"
+	pod.Annotations[contract.AnnotationProject] = ".hidden"
+	pod.Annotations[contract.AnnotationDelete] = "ok ../x"
 	pod.Spec.Containers[0].VolumeMounts[0].SubPath = "elsewhere"
-	_, errs := Mutate(pod, testConfig())
+	_, errs := mutate(pod, testConfig(), Registered{})
 	var got []string
 	for _, e := range errs {
 		got = append(got, string(e.Type)+" "+e.Field)
@@ -235,8 +241,8 @@ func TestMutateReportsEveryConflictAtOnceWithItsFieldPath(t *testing.T) {
 
 func TestMutateRefusesAPodWithoutStorageAndWithoutAUserName(t *testing.T) {
 	pod := fixture(t, "binderhub-storage-none")
-	delete(pod.Annotations, AnnotationHubUsername)
-	_, errs := Mutate(pod, testConfig())
+	delete(pod.Annotations, contract.AnnotationHubUsername)
+	_, errs := mutate(pod, testConfig(), Registered{})
 	if len(errs) != 1 || errs[0].Field != "metadata.annotations[hub.jupyter.org/username]" || errs[0].Type != field.ErrorTypeRequired {
 		t.Fatalf("errors = %v, want one: the username annotation is required to name the claim", errs)
 	}
@@ -245,9 +251,9 @@ func TestMutateRefusesAPodWithoutStorageAndWithoutAUserName(t *testing.T) {
 // storageNone is the storage-none fixture as KubeSpawner would make it for the raw user and server.
 func storageNone(t *testing.T, user, server string) *corev1.Pod {
 	pod := fixture(t, "binderhub-storage-none")
-	pod.Annotations[AnnotationHubUsername] = user
+	pod.Annotations[contract.AnnotationHubUsername] = user
 	if server != "" {
-		pod.Annotations[AnnotationHubServername] = server
+		pod.Annotations[contract.AnnotationHubServername] = server
 	}
 	return pod
 }
@@ -259,7 +265,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 		return c
 	}
 	escape := testConfig()
-	escape.SlugScheme = SlugEscape
+	escape.SlugScheme = contract.SlugEscape
 	for _, tt := range []struct {
 		sentence, user, server string
 		cfg                    Config
@@ -279,7 +285,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 		t.Run(tt.sentence, func(t *testing.T) {
 			cfg := tt.cfg
 			cfg.AllowPerServerClaims = true
-			got, errs := Mutate(storageNone(t, tt.user, tt.server), cfg)
+			got, errs := mutate(storageNone(t, tt.user, tt.server), cfg, Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -287,7 +293,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 			if diff := cmp.Diff([]corev1.Volume{want, helperImageVolume()}, got.Spec.Volumes); diff != "" {
 				t.Errorf("volumes (-want +got):\n%s", diff)
 			}
-			if c := UserClaim(storageNone(t, tt.user, tt.server), cfg); c != tt.claim {
+			if c := userClaim(storageNone(t, tt.user, tt.server), cfg); c != tt.claim {
 				t.Errorf("UserClaim = %q, want %q", c, tt.claim)
 			}
 		})
@@ -295,7 +301,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 }
 
 func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
-	_, errs := Mutate(fixture(t, "named-server"), testConfig())
+	_, errs := mutate(fixture(t, "named-server"), testConfig(), Registered{})
 	if len(errs) != 1 || errs[0].Field != "spec.volumes[0].persistentVolumeClaim.claimName" {
 		t.Fatalf("errors = %v, want one on the claim name", errs)
 	}
@@ -307,33 +313,33 @@ func TestANamedServerWithAClaimOfItsOwnIsRefusedWithTheFix(t *testing.T) {
 
 	shared := fixture(t, "named-server")
 	shared.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "claim-bitnik"
-	if _, errs := Mutate(shared, testConfig()); len(errs) > 0 {
+	if _, errs := mutate(shared, testConfig(), Registered{}); len(errs) > 0 {
 		t.Errorf("a named server on the user's claim was refused: %v", errs)
 	}
 	allowed := testConfig()
 	allowed.AllowPerServerClaims = true
-	if _, errs := Mutate(fixture(t, "named-server"), allowed); len(errs) > 0 {
+	if _, errs := mutate(fixture(t, "named-server"), allowed, Registered{}); len(errs) > 0 {
 		t.Errorf("with --allow-per-server-claims the named server was refused: %v", errs)
 	}
 	// The default server is never refused for its claim's name: its name does not change per launch.
 	custom := fixture(t, "z2jh4-binderhub-dynamic")
 	custom.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "home-bitnik"
-	if _, errs := Mutate(custom, testConfig()); len(errs) > 0 {
+	if _, errs := mutate(custom, testConfig(), Registered{}); len(errs) > 0 {
 		t.Errorf("a default server on a claim of another name was refused: %v", errs)
 	}
 }
 
 func TestMutateKeepsCredentialsInARepoURLOutOfTheAnnotation(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
-	pod.Annotations[AnnotationRepoURL] = "https://sentinel-token-x@github.com/binder-examples/requirements"
-	got, errs := Mutate(pod, testConfig())
+	pod.Annotations[contract.AnnotationRepoURL] = "https://sentinel-token-x@github.com/binder-examples/requirements"
+	got, errs := mutate(pod, testConfig(), Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if u := got.Annotations[AnnotationRepoURL]; u != "https://github.com/binder-examples/requirements" {
+	if u := got.Annotations[contract.AnnotationRepoURL]; u != "https://github.com/binder-examples/requirements" {
 		t.Errorf("repo-url annotation = %q, want it without user information", u)
 	}
-	if d := got.Annotations[AnnotationProjectDir]; d != "gh_binder-examples_requirements" {
+	if d := got.Annotations[contract.AnnotationProjectDir]; d != "gh_binder-examples_requirements" {
 		t.Errorf("project dir = %q: credentials must not change the project", d)
 	}
 }
@@ -349,23 +355,23 @@ func TestShouldMutate(t *testing.T) {
 		{"a spawn from the hub's home page without Binder is left alone", func(t *testing.T) *corev1.Pod { return fixture(t, "plain-jupyterhub-spawn") }, false, ReasonNoProjectSource},
 		{"a pod that is not a singleuser server is left alone", func(t *testing.T) *corev1.Pod {
 			p := fixture(t, "z2jh4-binderhub-dynamic")
-			p.Labels[LabelComponent] = "hub"
+			p.Labels[contract.LabelComponent] = "hub"
 			return p
 		}, false, ReasonNotSingleuser},
 		{"a pod already mutated is left alone", func(t *testing.T) *corev1.Pod {
 			p := fixture(t, "z2jh4-binderhub-dynamic")
-			p.Annotations[AnnotationStatus] = StatusInjected
-			p.Annotations[AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
+			p.Annotations[contract.AnnotationStatus] = contract.StatusInjected
+			p.Annotations[contract.AnnotationCommit] = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
 			return p
 		}, false, ReasonAlreadyMutated},
 		{"a plain spawn with an explicit project annotation is ours", func(t *testing.T) *corev1.Pod {
 			p := fixture(t, "plain-jupyterhub-spawn")
-			p.Annotations[AnnotationProject] = "scratch"
+			p.Annotations[contract.AnnotationProject] = "scratch"
 			return p
 		}, true, ""},
 		{"an empty BINDER_REPO_URL (sent without a value key) is no project", func(t *testing.T) *corev1.Pod {
 			p := fixture(t, "plain-jupyterhub-spawn")
-			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: EnvRepoURL})
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: contract.EnvRepoURL})
 			return p
 		}, false, ReasonNoProjectSource},
 	}
@@ -427,22 +433,22 @@ func TestConfigValidateRefusesAnEmptyHelperImageNamingTheFlag(t *testing.T) {
 
 func TestValidateClaimNamesChecksOnlyWhatNamesTheClaimForTheProjectsService(t *testing.T) {
 	// The projects service has no --helper-image (it names claims, it makes no pods).
-	if err := DefaultConfig().ValidateClaimNames(); err != nil {
+	if err := DefaultConfig().ClaimNames.Validate(); err != nil {
 		t.Errorf("the default configuration without a helper image: %v", err)
 	}
 	c := DefaultConfig()
 	c.ClaimNameTemplate = "claim-shared"
 	c.SlugScheme = "Safe"
-	err := c.ValidateClaimNames()
+	err := c.ClaimNames.Validate()
 	if err == nil || !strings.Contains(err.Error(), "--slug-scheme") {
 		t.Errorf("ValidateClaimNames(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
 	}
-	c.SlugScheme = SlugSafe
+	c.SlugScheme = contract.SlugSafe
 	c.VolumeNameTemplate = ""
-	err = c.ValidateClaimNames()
+	err = c.ClaimNames.Validate()
 	for _, want := range []string{`--claim-name-template="claim-shared" must contain {username}`, "--volume-name-template must not be empty"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ValidateClaimNames() = %v, want an error saying %q", err, want)
+			t.Errorf("ClaimNames.Validate() = %v, want an error saying %q", err, want)
 		}
 	}
 	// Validate says the same, besides the rest.
@@ -455,7 +461,7 @@ func TestValidateClaimNamesChecksOnlyWhatNamesTheClaimForTheProjectsService(t *t
 func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T) {
 	cfg := testConfig()
 	cfg.HomeMountPath = "/home/user"
-	_, errs := Mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg)
+	_, errs := mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg, Registered{})
 	if len(errs) != 1 || errs[0].Field != "spec.containers[0].volumeMounts[0].mountPath" ||
 		!strings.Contains(errs[0].Detail, "--home-mount-path") {
 		t.Fatalf("errors = %v, want one on the claim's mount that names --home-mount-path (else the home would be the volume root)", errs)
@@ -464,38 +470,35 @@ func TestMutateRefusesAHomePathThatIsNotWhereTheUsersClaimIsMounted(t *testing.T
 
 func TestMutateMergesTheRegistrysDeletionQueueAfterTheAnnotationsWithoutDuplicates(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
-	pod.Annotations[AnnotationDelete] = "gh_a_b"
+	pod.Annotations[contract.AnnotationDelete] = "gh_a_b"
 	at := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
-	queue := []QueuedDeletion{{Dir: "gh_c_d", QueuedAt: at}, {Dir: "gh_a_b", QueuedAt: at.Add(time.Nanosecond)},
+	queue := []contract.QueueEntry{{Dir: "gh_c_d", QueuedAt: at}, {Dir: "gh_a_b", QueuedAt: at.Add(time.Nanosecond)},
 		{Dir: "gh_binder-examples_requirements", QueuedAt: at.Add(time.Second)}}
-	got, errs := Mutate(pod, testConfig(), queue...)
+	got, errs := mutate(pod, testConfig(), Registered{Deletions: queue})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	ic := got.Spec.InitContainers[len(got.Spec.InitContainers)-1]
-	want := corev1.EnvVar{Name: EnvDelete, Value: "gh_a_b gh_c_d gh_binder-examples_requirements"}
+	want := corev1.EnvVar{Name: contract.EnvDelete, Value: "gh_a_b gh_c_d gh_binder-examples_requirements"}
 	if diff := cmp.Diff(want, ic.Env[3]); diff != "" {
 		t.Errorf("deletions (-want +got):\n%s", diff)
 	}
 	// gh_a_b is named by the annotation and queued: the queue entry's id goes with it, so the script's
 	// record of carried-out deletions covers it.
-	wantIDs := corev1.EnvVar{Name: EnvDeleteIDs, Value: fmt.Sprintf("%d %d %d", at.UnixNano()+1, at.UnixNano(), at.Add(time.Second).UnixNano())}
+	wantIDs := corev1.EnvVar{Name: contract.EnvDeleteIDs, Value: fmt.Sprintf("%d %d %d", at.UnixNano()+1, at.UnixNano(), at.Add(time.Second).UnixNano())}
 	if diff := cmp.Diff(wantIDs, ic.Env[4]); diff != "" {
 		t.Errorf("deletion ids (-want +got):\n%s", diff)
 	}
-	handed, err := HandedDeletions(got)
+	handed, err := contract.HandedDeletions(got.Annotations)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(queue, handed); diff != "" {
 		t.Errorf("the queue entries recorded on the pod, to the nanosecond (-want +got):\n%s", diff)
 	}
-	if _, errs := Mutate(pod, testConfig(), QueuedDeletion{Dir: "../etc", QueuedAt: at}); len(errs) != 1 {
-		t.Errorf("a bad folder in the queue gave %v, want one internal error", errs)
-	}
 }
 
-func TestUserClaimIsTheClaimMutateMounts(t *testing.T) {
+func TestTheLaunchsClaimIsTheClaimTheMutationMounts(t *testing.T) {
 	for name, want := range map[string]string{
 		"z2jh4-binderhub-dynamic":    "claim-bitnik",
 		"binderhub-storage-none":     "claim-dora",
@@ -503,8 +506,8 @@ func TestUserClaimIsTheClaimMutateMounts(t *testing.T) {
 		"z2jh3-kubespawner6-dynamic": "claim-bitnik",
 		"home-not-a-claim":           "",
 	} {
-		if got := UserClaim(fixture(t, name), testConfig()); got != want {
-			t.Errorf("UserClaim(%s) = %q, want %q", name, got, want)
+		if got := userClaim(fixture(t, name), testConfig()); got != want {
+			t.Errorf("userClaim(%s) = %q, want %q", name, got, want)
 		}
 	}
 }
@@ -529,7 +532,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 	theirs := corev1.PodAffinityTerm{TopologyKey: "topology.kubernetes.io/zone",
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}
 	pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{theirs}}}
-	got, errs := Mutate(pod, testConfig())
+	got, errs := mutate(pod, testConfig(), Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -538,8 +541,8 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 	if diff := cmp.Diff(want, got.Spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution); diff != "" {
 		t.Errorf("pod affinity (-want +got):\n%s", diff)
 	}
-	got.Annotations[AnnotationStatus] = "" // let Mutate run over its own output once more
-	again, errs := Mutate(got, testConfig())
+	got.Annotations[contract.AnnotationStatus] = "" // let Mutate run over its own output once more
+	again, errs := mutate(got, testConfig(), Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -550,7 +553,7 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 	off := testConfig()
 	off.CoLocateUserServers = false
 	off.AllowPerServerClaims = true
-	plain, errs := Mutate(fixture(t, "named-server"), off)
+	plain, errs := mutate(fixture(t, "named-server"), off, Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -560,47 +563,11 @@ func TestCoLocationKeepsTheSchedulingRulesAPodHasAndAddsOneTermOnce(t *testing.T
 
 	unlabelled := fixture(t, "z2jh4-binderhub-dynamic")
 	delete(unlabelled.Labels, "hub.jupyter.org/username")
-	if got, errs := Mutate(unlabelled, testConfig()); len(errs) > 0 || (got.Spec.Affinity != nil && got.Spec.Affinity.PodAffinity != nil) {
+	if got, errs := mutate(unlabelled, testConfig(), Registered{}); len(errs) > 0 || (got.Spec.Affinity != nil && got.Spec.Affinity.PodAffinity != nil) {
 		t.Errorf("a pod without the username label got pod affinity %v (errors %v); there is nothing to select its siblings by", got.Spec.Affinity, errs)
 	}
 }
 
-// KubeSpawner's delete_forever deletes, when a user is deleted, the default server's claim: its
-// pvc_name_template expanded with no server name; when a named server is deleted, the template's
-// claim only if the template contains {servername}. These are KubeSpawner's own outputs (the shared
-// fixture), so the claims binder-projects names get exactly that lifecycle as docs/deployments.md says.
-func TestTheUsersClaimGetsKubeSpawnersLifecycle(t *testing.T) {
-	cfg := testConfig()
-	for _, row := range slugFixtureRows(t) {
-		if row.scheme != SlugSafe {
-			continue
-		}
-		ours, err := cfg.ClaimName(row.user, row.server)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Deleted with the user when KubeSpawner's pvc_name_template is claim-{username}, as the docs
-		// tell operators to set: the default server's claim is ours, for every user.
-		if want := "claim-" + row.username; ours != want {
-			t.Errorf("%q/%q: our claim %s, KubeSpawner's default-server claim %s", row.user, row.server, ours, want)
-		}
-		// Never deleted with a named server: the template has no {servername}.
-		if strings.Contains(cfg.ClaimNameTemplate, PlaceholderServername) {
-			t.Fatalf("the default claim template %q names a claim per server", cfg.ClaimNameTemplate)
-		}
-		// With KubeSpawner's own default, claim-{user_server}, the default server's claim is ours
-		// except where KubeSpawner hashes the joined name (a user-name slug of 47 or 48 characters).
-		if row.server == "" {
-			kubespawnerDefault := "claim-" + row.userServer
-			if long := len(row.username) >= 47; (kubespawnerDefault == ours) == long {
-				t.Errorf("%q: KubeSpawner's default claim %s, ours %s (slug of %d characters): the docs' rule is wrong",
-					row.user, kubespawnerDefault, ours, len(row.username))
-			}
-		}
-	}
-}
-
-// initContainerHelperConfig is testConfig with the helper's init container (HelperInitContainer).
 func initContainerHelperConfig() Config {
 	cfg := testConfig()
 	cfg.HelperMode = HelperInitContainer
@@ -645,7 +612,7 @@ func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerWhichRunsItsCopyO
 		t.Run(fx.name, func(t *testing.T) {
 			in := fixture(t, fx.name)
 			before := in.DeepCopy()
-			out, errs := Mutate(in, cfg)
+			out, errs := mutate(in, cfg, Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -688,11 +655,11 @@ func TestInInitContainerModeTheHelperRunsBeforeOurInitContainerWhichRunsItsCopyO
 				t.Errorf("our init container's mounts %+v, want the last one %+v", ic.VolumeMounts, wantMount)
 			}
 			env, _ := initEnv(t, out, "binder-projects-init")
-			if env[EnvCommit] != fixtureCommit || out.Annotations[AnnotationCommit] != fixtureCommit {
-				t.Errorf("%s=%q and annotation %q, want the commit %q", EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit], fixtureCommit)
+			if env[contract.EnvCommit] != fixtureCommit || out.Annotations[contract.AnnotationCommit] != fixtureCommit {
+				t.Errorf("%s=%q and annotation %q, want the commit %q", contract.EnvCommit, env[contract.EnvCommit], out.Annotations[contract.AnnotationCommit], fixtureCommit)
 			}
-			if _, ok := env[EnvUpdate]; ok {
-				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
+			if _, ok := env[contract.EnvUpdate]; ok {
+				t.Errorf("%s is set, but no update was asked for", contract.EnvUpdate)
 			}
 			assertIdempotent(t, out, cfg, Registered{})
 		})
@@ -708,7 +675,7 @@ func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContain
 		t.Run(fx.name, func(t *testing.T) {
 			in := fixture(t, fx.name)
 			before := in.DeepCopy()
-			out, errs := Mutate(in, cfg)
+			out, errs := mutate(in, cfg, Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -737,15 +704,15 @@ func TestInImageVolumeModeOurInitContainerRunsTheBinaryFromTheImageWithNoContain
 				t.Errorf("our init container's mounts %+v, want the last one %+v", ic.VolumeMounts, wantMount)
 			}
 			env, _ := initEnv(t, out, "binder-projects-init")
-			if env[EnvCommit] != fixtureCommit || out.Annotations[AnnotationCommit] != fixtureCommit {
-				t.Errorf("%s=%q and annotation %q, want the commit %q", EnvCommit, env[EnvCommit], out.Annotations[AnnotationCommit], fixtureCommit)
+			if env[contract.EnvCommit] != fixtureCommit || out.Annotations[contract.AnnotationCommit] != fixtureCommit {
+				t.Errorf("%s=%q and annotation %q, want the commit %q", contract.EnvCommit, env[contract.EnvCommit], out.Annotations[contract.AnnotationCommit], fixtureCommit)
 			}
-			if _, ok := env[EnvUpdate]; ok {
-				t.Errorf("%s is set, but no update was asked for", EnvUpdate)
+			if _, ok := env[contract.EnvUpdate]; ok {
+				t.Errorf("%s is set, but no update was asked for", contract.EnvUpdate)
 			}
 			// Everything else is as in init-container mode: the same pod less the helper's container,
 			// with another volume source and binary path.
-			viaInit, errs := Mutate(in, initContainerHelperConfig())
+			viaInit, errs := mutate(in, initContainerHelperConfig(), Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -775,7 +742,7 @@ func TestOurInitContainerRunsExactlyTheHelpersInitCommandInBothModes(t *testing.
 			if diff := cmp.Diff(tc.want, cfg.InitCommand()); diff != "" {
 				t.Errorf("InitCommand() (-want +got):\n%s", diff)
 			}
-			out, errs := Mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg)
+			out, errs := mutate(fixture(t, "z2jh4-binderhub-dynamic"), cfg, Registered{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -816,7 +783,7 @@ func TestAVolumeOfTheHelpersNameIsKeptOnlyIfItIsWhatWeWouldAdd(t *testing.T) {
 		t.Run(tc.sentence, func(t *testing.T) {
 			pod := fixture(t, "z2jh4-binderhub-dynamic")
 			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName, VolumeSource: tc.source})
-			out, errs := Mutate(pod, tc.cfg)
+			out, errs := mutate(pod, tc.cfg, Registered{})
 			if tc.refused == "" {
 				if len(errs) > 0 {
 					t.Fatal(errs)
@@ -845,19 +812,19 @@ func containerNames(cs []corev1.Container) []string {
 func TestARefThatIsNoValidCommitIsNotHandedToTheInitCommandWhichStillRunsFromTheHelper(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
 	nb := &pod.Spec.Containers[0]
-	nb.Env[findEnv(nb.Env, EnvPersistentRequest)].Value = "v2/gh/binder-examples/requirements/v1+build"
-	out, errs := Mutate(pod, testConfig())
+	nb.Env[findEnv(nb.Env, contract.EnvPersistentRequest)].Value = "v2/gh/binder-examples/requirements/v1+build"
+	out, errs := mutate(pod, testConfig(), Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	env, mounted := initEnv(t, out, "binder-projects-init")
-	if v, ok := env[EnvCommit]; ok {
-		t.Errorf("%s=%q: a ref with + is no commit the init command takes (it becomes part of file names)", EnvCommit, v)
+	if v, ok := env[contract.EnvCommit]; ok {
+		t.Errorf("%s=%q: a ref with + is no commit the init command takes (it becomes part of file names)", contract.EnvCommit, v)
 	}
 	if !mounted || findVolume(out.Spec.Volumes, HelperVolumeName) < 0 {
 		t.Error("without a valid commit the helper's volume and mount were left out; the init command runs from them")
 	}
-	if got := out.Annotations[AnnotationCommit]; got != "v1+build" {
+	if got := out.Annotations[contract.AnnotationCommit]; got != "v1+build" {
 		t.Errorf("commit annotation %q, want the ref as launched", got)
 	}
 }
@@ -866,8 +833,8 @@ func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing
 	const dir = "gh_binder-examples_requirements"
 	const commit = "1d3b4f2e6c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d"
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
-	mine := QueuedUpdate{Dir: dir, QueuedAt: t0.Add(time.Hour)}
-	other := QueuedUpdate{Dir: "gh_someone_else", QueuedAt: t0}
+	mine := contract.QueueEntry{Dir: dir, QueuedAt: t0.Add(time.Hour)}
+	other := contract.QueueEntry{Dir: "gh_someone_else", QueuedAt: t0}
 	onLaunch := testConfig()
 	onLaunch.UpdateOnLaunch = true
 	for _, tc := range []struct {
@@ -876,36 +843,36 @@ func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing
 		annotation string // binder-projects.io/update; "" for none
 		reg        Registered
 		wantUpdate bool
-		wantHanded *QueuedUpdate
+		wantHanded *contract.QueueEntry
 	}{
 		{sentence: "no request: no update", cfg: testConfig()},
 		{sentence: "the launcher's annotation asks for one", cfg: testConfig(), annotation: "true", wantUpdate: true},
 		{sentence: "the annotation false asks for none", cfg: testConfig(), annotation: "false"},
-		{sentence: "a queued request for another project is not handed", cfg: testConfig(), reg: Registered{Updates: []QueuedUpdate{other}}},
+		{sentence: "a queued request for another project is not handed", cfg: testConfig(), reg: Registered{Updates: []contract.QueueEntry{other}}},
 		{sentence: "the queued request of the launched project is handed and recorded on the pod, the newest one",
-			cfg: testConfig(), reg: Registered{Updates: []QueuedUpdate{other, {Dir: dir, QueuedAt: t0}, mine}}, wantUpdate: true, wantHanded: &mine},
+			cfg: testConfig(), reg: Registered{Updates: []contract.QueueEntry{other, {Dir: dir, QueuedAt: t0}, mine}}, wantUpdate: true, wantHanded: &mine},
 		{sentence: "a queued request is handed in init-container mode too",
-			cfg: initContainerHelperConfig(), reg: Registered{Updates: []QueuedUpdate{mine}}, wantUpdate: true, wantHanded: &mine},
+			cfg: initContainerHelperConfig(), reg: Registered{Updates: []contract.QueueEntry{mine}}, wantUpdate: true, wantHanded: &mine},
 		{sentence: "update on launch: a commit other than the recorded one updates", cfg: onLaunch,
-			reg: Registered{Commits: map[string]string{dir: "0000000old"}}, wantUpdate: true},
-		{sentence: "update on launch: the recorded commit does not", cfg: onLaunch, reg: Registered{Commits: map[string]string{dir: commit}}},
-		{sentence: "update on launch: a project the registry does not know (new) does not", cfg: onLaunch, reg: Registered{Commits: map[string]string{"gh_x_y": "0000000old"}}},
-		{sentence: "a changed commit without update on launch does not", cfg: testConfig(), reg: Registered{Commits: map[string]string{dir: "0000000old"}}},
+			reg: Registered{Commits: map[contract.ProjectDir]string{dir: "0000000old"}}, wantUpdate: true},
+		{sentence: "update on launch: the recorded commit does not", cfg: onLaunch, reg: Registered{Commits: map[contract.ProjectDir]string{dir: commit}}},
+		{sentence: "update on launch: a project the registry does not know (new) does not", cfg: onLaunch, reg: Registered{Commits: map[contract.ProjectDir]string{"gh_x_y": "0000000old"}}},
+		{sentence: "a changed commit without update on launch does not", cfg: testConfig(), reg: Registered{Commits: map[contract.ProjectDir]string{dir: "0000000old"}}},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			in := fixture(t, "z2jh4-binderhub-dynamic")
 			if tc.annotation != "" {
-				in.Annotations[AnnotationUpdate] = tc.annotation
+				in.Annotations[contract.AnnotationUpdate] = tc.annotation
 			}
-			out, errs := MutateWith(in, tc.cfg, tc.reg)
+			out, errs := mutate(in, tc.cfg, tc.reg)
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
 			env, _ := initEnv(t, out, "binder-projects-init")
-			if got := env[EnvUpdate] == "1"; got != tc.wantUpdate {
-				t.Errorf("%s=%q, want an update: %v", EnvUpdate, env[EnvUpdate], tc.wantUpdate)
+			if got := env[contract.EnvUpdate] == "1"; got != tc.wantUpdate {
+				t.Errorf("%s=%q, want an update: %v", contract.EnvUpdate, env[contract.EnvUpdate], tc.wantUpdate)
 			}
-			handed, err := HandedUpdate(out)
+			handed, err := contract.HandedUpdate(out.Annotations)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -919,10 +886,10 @@ func TestAnUpdateIsHandedOnlyToALaunchOfItsProjectAndOnlyWhenAskedFor(t *testing
 
 func TestABadUpdateAnnotationOrAVolumeInTheHelpersWayIsRefused(t *testing.T) {
 	pod := fixture(t, "z2jh4-binderhub-dynamic")
-	pod.Annotations[AnnotationUpdate] = "yes"
+	pod.Annotations[contract.AnnotationUpdate] = "yes"
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: HelperVolumeName, VolumeSource: corev1.VolumeSource{
 		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "x"}}}})
-	_, errs := Mutate(pod, testConfig())
+	_, errs := mutate(pod, testConfig(), Registered{})
 	var got []string
 	for _, e := range errs {
 		got = append(got, e.Field)
@@ -969,11 +936,26 @@ func TestConfigRefusesAHelperMountedWhereTheProjectsAre(t *testing.T) {
 // admission must change nothing.
 func assertIdempotent(t *testing.T, once *corev1.Pod, cfg Config, reg Registered) {
 	t.Helper()
-	twice, errs := MutateWith(once, cfg, reg)
+	twice, errs := mutate(once, cfg, reg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	if diff := cmp.Diff(once, twice); diff != "" {
 		t.Errorf("not idempotent (-once +twice):\n%s", diff)
 	}
+}
+
+// mutate is Resolve and then Apply, as the webhook runs them: the pod, or every reason it is refused.
+func mutate(in *corev1.Pod, cfg Config, reg Registered) (*corev1.Pod, field.ErrorList) {
+	l, errs := Resolve(in, cfg)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return Apply(in, cfg, l, reg), nil
+}
+
+// userClaim is the claim Resolve finds for pod, "" when it finds none.
+func userClaim(pod *corev1.Pod, cfg Config) string {
+	l, _ := Resolve(pod, cfg)
+	return l.Claim
 }

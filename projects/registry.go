@@ -5,33 +5,35 @@
 package projects
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // Annotations on the user's claim that hold the registry (documented with the others in
 // patch/annotations.go's README table).
 const (
 	// AnnotationProjects is the JSON list of the claim's projects.
-	AnnotationProjects = patch.AnnotationClaimProjects
+	AnnotationProjects = contract.AnnotationClaimProjects
 	// AnnotationDeleteQueue is the JSON list of folders queued for deletion.
-	AnnotationDeleteQueue = patch.AnnotationClaimDeleteQueue
+	AnnotationDeleteQueue = contract.AnnotationClaimDeleteQueue
 	// AnnotationUpdateQueue is the JSON list of projects whose next launch updates them.
-	AnnotationUpdateQueue = patch.AnnotationClaimUpdateQueue
+	AnnotationUpdateQueue = contract.AnnotationClaimUpdateQueue
 )
 
 // Project is one project on a user's claim.
 type Project struct {
 	// Dir is the project's folder on the claim.
-	Dir string `json:"dir"`
+	Dir contract.ProjectDir `json:"dir"`
 	// RepoURL is the repository it was launched from (without credentials).
 	RepoURL string `json:"repoURL,omitempty"`
 	// Image is the image of its last launch.
@@ -65,26 +67,24 @@ type Update struct {
 
 // UpdateOf is the registry's record of the update an init container reported, or nil when it
 // reported none that ran to its end.
-func UpdateOf(r *patch.UpdateReport, at time.Time) *Update {
-	if r == nil || r.State != patch.ReportUpdateUpdated {
+func UpdateOf(r *contract.UpdateReport, at time.Time) *Update {
+	if r == nil || r.State != contract.UpdateUpdated {
 		return nil
 	}
 	return &Update{Commit: r.Commit, From: r.From, At: at, Replaced: r.Replaced, Added: r.Added, Removed: r.Removed,
 		Kept: r.Kept, Beside: r.Beside, StayedDeleted: r.StayedDeleted, Modes: r.Modes}
 }
 
-// Queued is a folder waiting for an init container to delete it; its folder and time identify it.
-type Queued = patch.QueuedDeletion
-
-// UpdateRequest is a project waiting for its next launch to update it; its folder and time identify it.
-type UpdateRequest = patch.QueuedUpdate
+// Queued is a folder waiting for an init container to delete it, or a project waiting for its next
+// launch to update it; its folder and time identify it.
+type Queued = contract.QueueEntry
 
 // Registry is what one claim records.
 type Registry struct {
 	Projects  []Project
 	Deletions []Queued
 	// Updates are the update requests waiting for the next launch of their project.
-	Updates []UpdateRequest
+	Updates []Queued
 	// Corrupt holds the registry annotations of the claim that did not parse, by key: ToClaim sets
 	// them aside (patch.AnnotationClaimProjectsCorrupt, patch.AnnotationClaimDeleteQueueCorrupt) for
 	// inspection.
@@ -105,9 +105,9 @@ var (
 
 // corruptKeys maps each registry annotation to the one its unparsable value is set aside in.
 var corruptKeys = map[string]string{
-	AnnotationProjects:    patch.AnnotationClaimProjectsCorrupt,
-	AnnotationDeleteQueue: patch.AnnotationClaimDeleteQueueCorrupt,
-	AnnotationUpdateQueue: patch.AnnotationClaimUpdateQueueCorrupt,
+	AnnotationProjects:    contract.AnnotationClaimProjectsCorrupt,
+	AnnotationDeleteQueue: contract.AnnotationClaimDeleteQueueCorrupt,
+	AnnotationUpdateQueue: contract.AnnotationClaimUpdateQueueCorrupt,
 }
 
 // FromClaim reads the registry from a claim's annotations. A claim without them has an empty registry.
@@ -115,81 +115,68 @@ var corruptKeys = map[string]string{
 // registry holds every part that parsed (a corrupt part reads as empty: no projects, or nothing queued,
 // so nothing is ever deleted on its account), the error wraps ErrCorruptRegistry and names the claim
 // and annotation, and ToClaim sets the bad value aside.
-func FromClaim(pvc *corev1.PersistentVolumeClaim) (Registry, error) {
+func FromClaim(pvc metav1.Object) (Registry, error) {
 	var r Registry
 	var errs []error
 	for key, dst := range map[string]any{AnnotationProjects: &r.Projects, AnnotationDeleteQueue: &r.Deletions, AnnotationUpdateQueue: &r.Updates} {
-		s := pvc.Annotations[key]
+		s := pvc.GetAnnotations()[key]
 		if s == "" {
 			continue
 		}
-		if err := json.Unmarshal([]byte(s), dst); err != nil || !r.valid(key) {
-			if err == nil {
-				err = errors.New("an entry has no valid project folder")
-			}
+		if err := json.Unmarshal([]byte(s), dst); err != nil {
 			switch v := dst.(type) {
 			case *[]Project:
 				*v = nil
 			case *[]Queued:
-				*v = nil
-			case *[]UpdateRequest:
 				*v = nil
 			}
 			if r.Corrupt == nil {
 				r.Corrupt = map[string]string{}
 			}
 			r.Corrupt[key] = s
-			errs = append(errs, fmt.Errorf("%w: claim %s, annotation %s: %v", ErrCorruptRegistry, pvc.Name, key, err))
+			errs = append(errs, fmt.Errorf("%w: claim %s, annotation %s: %v", ErrCorruptRegistry, pvc.GetName(), key, err))
 		}
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return r, errors.Join(errs...)
 }
 
-// valid reports whether every entry of the part of r under key names a valid project folder: a queue
-// entry that does not would reach the init container (which refuses it), a project that does not
-// could never be launched or deleted.
-func (r Registry) valid(key string) bool {
-	switch key {
-	case AnnotationProjects:
-		return !slices.ContainsFunc(r.Projects, func(p Project) bool { return patch.ValidateProjectDir(p.Dir) != nil })
-	case AnnotationUpdateQueue:
-		return !slices.ContainsFunc(r.Updates, func(q UpdateRequest) bool { return patch.ValidateProjectDir(q.Dir) != nil })
-	default:
-		return !slices.ContainsFunc(r.Deletions, func(q Queued) bool { return patch.ValidateProjectDir(q.Dir) != nil })
-	}
-}
-
 // ToClaim writes the registry into the claim's annotations, removing those that would be empty. A
 // value that did not parse when the registry was read is kept beside, in its -corrupt annotation.
-func (r Registry) ToClaim(pvc *corev1.PersistentVolumeClaim) error {
-	if pvc.Annotations == nil {
-		pvc.Annotations = map[string]string{}
+func (r Registry) ToClaim(pvc metav1.Object) error {
+	annotations := maps.Clone(pvc.GetAnnotations())
+	if annotations == nil {
+		annotations = map[string]string{}
 	}
+	defer pvc.SetAnnotations(annotations)
 	for key, bad := range r.Corrupt {
-		pvc.Annotations[corruptKeys[key]] = bad
+		annotations[corruptKeys[key]] = bad
 	}
 	for key, v := range map[string]any{AnnotationProjects: r.Projects, AnnotationDeleteQueue: r.Deletions, AnnotationUpdateQueue: r.Updates} {
 		if b, err := json.Marshal(v); err != nil {
 			return err
 		} else if string(b) == "null" || string(b) == "[]" {
-			delete(pvc.Annotations, key)
+			delete(annotations, key)
 		} else {
-			pvc.Annotations[key] = string(b)
+			annotations[key] = string(b)
 		}
 	}
 	return nil
 }
 
+// Owner is the JupyterHub user a claim belongs to: its hub.jupyter.org/username annotation, which
+// KubeSpawner and binder-projects set on the claims they create; "" when the claim does not say.
+func Owner(pvc metav1.Object) string { return pvc.GetAnnotations()[contract.AnnotationHubUsername] }
+
 // Find returns the index of the project in dir, or -1.
-func (r Registry) Find(dir string) int {
+func (r Registry) Find(dir contract.ProjectDir) int {
 	return slices.IndexFunc(r.Projects, func(p Project) bool { return p.Dir == dir })
 }
 
 // Commits maps each project's folder to the commit its registry entry records (projects without one
 // are left out), for patch.Config.UpdateOnLaunch.
-func (r Registry) Commits() map[string]string {
-	m := map[string]string{}
+func (r Registry) Commits() map[contract.ProjectDir]string {
+	m := map[contract.ProjectDir]string{}
 	for _, p := range r.Projects {
 		if p.Commit != "" {
 			m[p.Dir] = p.Commit
@@ -199,8 +186,8 @@ func (r Registry) Commits() map[string]string {
 }
 
 // QueuedDirs are the folders waiting for deletion, in queue order.
-func (r Registry) QueuedDirs() []string {
-	dirs := make([]string, 0, len(r.Deletions))
+func (r Registry) QueuedDirs() []contract.ProjectDir {
+	dirs := make([]contract.ProjectDir, 0, len(r.Deletions))
 	for _, q := range r.Deletions {
 		dirs = append(dirs, q.Dir)
 	}
@@ -229,35 +216,35 @@ func (r *Registry) Record(p Project) {
 // RequestUpdate queues an update of the project in dir for its next launch (the webhook hands it to
 // that launch's init container). It returns the request that stands for it: a new one, or the one
 // already waiting.
-func (r *Registry) RequestUpdate(dir string, now time.Time) (UpdateRequest, error) {
+func (r *Registry) RequestUpdate(dir contract.ProjectDir, now time.Time) (Queued, error) {
 	if r.Find(dir) < 0 {
-		return UpdateRequest{}, fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
+		return Queued{}, fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
 	}
-	if j := slices.IndexFunc(r.Updates, func(q UpdateRequest) bool { return q.Dir == dir }); j >= 0 {
+	if j := slices.IndexFunc(r.Updates, func(q Queued) bool { return q.Dir == dir }); j >= 0 {
 		return r.Updates[j], nil
 	}
-	q := UpdateRequest{Dir: dir, QueuedAt: now}
+	q := Queued{Dir: dir, QueuedAt: now}
 	r.Updates = append(r.Updates, q)
 	return q, nil
 }
 
 // UpdateRan takes off the queue exactly the request handed to an init container that reported the
 // update's result (whatever it was). A request made later (not handed) stays for the next launch.
-func (r *Registry) UpdateRan(handed UpdateRequest) {
+func (r *Registry) UpdateRan(handed Queued) {
 	r.Updates = slices.DeleteFunc(r.Updates, handed.Same)
 }
 
 // Delete removes the project in dir from the record and queues its folder for deletion. It returns
 // the queue entry that stands for the deletion (a new one, or the one already queued) and the project
 // as it was recorded.
-func (r *Registry) Delete(dir string, now time.Time) (Queued, Project, error) {
+func (r *Registry) Delete(dir contract.ProjectDir, now time.Time) (Queued, Project, error) {
 	i := r.Find(dir)
 	if i < 0 {
 		return Queued{}, Project{}, fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
 	}
 	p := r.Projects[i]
 	r.Projects = slices.Delete(r.Projects, i, i+1)
-	r.Updates = slices.DeleteFunc(r.Updates, func(q UpdateRequest) bool { return q.Dir == dir })
+	r.Updates = slices.DeleteFunc(r.Updates, func(q Queued) bool { return q.Dir == dir })
 	if j := slices.IndexFunc(r.Deletions, func(q Queued) bool { return q.Dir == dir }); j >= 0 {
 		return r.Deletions[j], p, nil
 	}
@@ -269,7 +256,7 @@ func (r *Registry) Delete(dir string, now time.Time) (Queued, Project, error) {
 // Deleted takes off the queue exactly the entries that were handed to an init container and whose
 // folders it reported gone. An entry queued later for the same folder (not handed) stays for the next
 // init container.
-func (r *Registry) Deleted(handed []Queued, gone []string) {
+func (r *Registry) Deleted(handed []Queued, gone []contract.ProjectDir) {
 	r.Deletions = slices.DeleteFunc(r.Deletions, func(q Queued) bool {
 		return slices.Contains(gone, q.Dir) && slices.ContainsFunc(handed, q.Same)
 	})
@@ -279,7 +266,7 @@ func (r *Registry) Deleted(handed []Queued, gone []string) {
 // handed to its init container: that pod's admission did not see them (they raced with the launch),
 // so the user now works in the folder as it was, and deleting it later would destroy that work. It
 // returns the entries it cancelled.
-func (r *Registry) Launched(dir string, handed []Queued) []Queued {
+func (r *Registry) Launched(dir contract.ProjectDir, handed []Queued) []Queued {
 	var cancelled []Queued
 	r.Deletions = slices.DeleteFunc(r.Deletions, func(q Queued) bool {
 		if q.Dir != dir || slices.ContainsFunc(handed, q.Same) {
@@ -302,21 +289,37 @@ func (r *Registry) Unqueue(q Queued, p Project) {
 }
 
 // Admit decides whether a pod may launch the project in dir, with at most max projects per claim
-// (0: no limit). A project already recorded may always be launched again; a new one only below the
-// limit, else ErrTooManyProjects with a message that names the projects and how to delete one.
-func (r Registry) Admit(dir string, max int) error {
-	if max <= 0 || r.Find(dir) >= 0 || len(r.Projects) < max {
+// (0: no limit), while the user's other pods on the claim launch the projects in launching (those not
+// recorded yet count as projects: a project is recorded only once its init container succeeded). A
+// project already recorded may always be launched again; a new one only below the limit, else
+// ErrTooManyProjects with a message that names the projects and how to delete one.
+func (r Registry) Admit(dir contract.ProjectDir, max int, launching []contract.ProjectDir) error {
+	if max <= 0 || r.Find(dir) >= 0 {
+		return nil
+	}
+	var others []string
+	for _, d := range launching {
+		if d != dir && r.Find(d) < 0 && !slices.Contains(others, string(d)) {
+			others = append(others, string(d))
+		}
+	}
+	if len(r.Projects)+len(others) < max {
 		return nil
 	}
 	names := make([]string, 0, len(r.Projects))
 	for _, p := range r.Projects {
-		names = append(names, p.Dir)
+		names = append(names, string(p.Dir))
 	}
-	return fmt.Errorf("%w: you have %d projects (%s), the most allowed; delete one on the projects page or with "+
+	have := fmt.Sprintf("you have %d projects (%s)", len(r.Projects), strings.Join(names, ", "))
+	if len(others) > 0 {
+		slices.Sort(others)
+		have += fmt.Sprintf(" and your other servers are launching %d more (%s)", len(others), strings.Join(others, ", "))
+	}
+	return fmt.Errorf("%w: %s, the most allowed is %d; delete one on the projects page or with "+
 		"DELETE /services/<projects service>/api/users/<you>/projects/<folder>, then launch %s again",
-		ErrTooManyProjects, len(r.Projects), strings.Join(names, ", "), dir)
+		ErrTooManyProjects, have, max, dir)
 }
 
 func (r *Registry) sort() {
-	slices.SortStableFunc(r.Projects, func(a, b Project) int { return strings.Compare(a.Dir, b.Dir) })
+	slices.SortStableFunc(r.Projects, func(a, b Project) int { return cmp.Compare(a.Dir, b.Dir) })
 }

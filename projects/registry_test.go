@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
@@ -128,7 +127,7 @@ func TestRegistryOperations(t *testing.T) {
 		sameSecondLater := Queued{Dir: "b", QueuedAt: t0.Add(900 * time.Millisecond)}
 		handedB := Queued{Dir: "b", QueuedAt: t0.Add(800 * time.Millisecond)}
 		r := Registry{Deletions: []Queued{handed, sameSecondLater, {Dir: "c", QueuedAt: t0}}}
-		r.Deleted([]Queued{handed, handedB, {Dir: "c", QueuedAt: t0}}, []string{"a", "b"})
+		r.Deleted([]Queued{handed, handedB, {Dir: "c", QueuedAt: t0}}, []contract.ProjectDir{"a", "b"})
 		want := []Queued{sameSecondLater, {Dir: "c", QueuedAt: t0}}
 		if diff := cmp.Diff(want, r.Deletions); diff != "" {
 			t.Errorf("queue (-want +got): an entry not handed, or handed but not reported done, must stay\n%s", diff)
@@ -173,18 +172,34 @@ func TestRegistryOperations(t *testing.T) {
 	})
 	t.Run("the limit counts recorded projects and lets a recorded one launch again", func(t *testing.T) {
 		r := Registry{Projects: []Project{{Dir: "a"}, {Dir: "b"}}}
-		if err := r.Admit("a", 2); err != nil {
+		if err := r.Admit("a", 2, nil); err != nil {
 			t.Errorf("relaunch refused: %v", err)
 		}
-		if err := r.Admit("c", 3); err != nil {
+		if err := r.Admit("c", 3, nil); err != nil {
 			t.Errorf("below the limit refused: %v", err)
 		}
-		if err := r.Admit("c", 0); err != nil {
+		if err := r.Admit("c", 0, nil); err != nil {
 			t.Errorf("no limit refused: %v", err)
 		}
-		err := r.Admit("c", 2)
+		err := r.Admit("c", 2, nil)
 		if !errors.Is(err, ErrTooManyProjects) || !strings.Contains(err.Error(), "a, b") {
 			t.Errorf("err = %v, want ErrTooManyProjects naming a, b", err)
+		}
+	})
+	t.Run("the limit counts the new projects the user's other servers are launching, once each", func(t *testing.T) {
+		r := Registry{Projects: []Project{{Dir: "a"}, {Dir: "b"}}}
+		if err := r.Admit("c", 4, []contract.ProjectDir{"d", "d", "a"}); err != nil {
+			t.Errorf("a, b recorded, d launching twice, a relaunched: c is the fourth, refused: %v", err)
+		}
+		if err := r.Admit("c", 4, []contract.ProjectDir{"c", "c"}); err != nil {
+			t.Errorf("c launching elsewhere too is one project, refused: %v", err)
+		}
+		err := r.Admit("c", 4, []contract.ProjectDir{"d", "e"})
+		if !errors.Is(err, ErrTooManyProjects) || !strings.Contains(err.Error(), "launching 2 more (d, e)") {
+			t.Errorf("err = %v, want ErrTooManyProjects naming the launching d, e", err)
+		}
+		if err := r.Admit("a", 2, []contract.ProjectDir{"d", "e"}); err != nil {
+			t.Errorf("a recorded project is always launched again, refused: %v", err)
 		}
 	})
 }
@@ -192,7 +207,7 @@ func TestRegistryOperations(t *testing.T) {
 func userClaim(t *testing.T, name, user string, r Registry) *corev1.PersistentVolumeClaim {
 	t.Helper()
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bhub",
-		Annotations: map[string]string{patch.AnnotationHubUsername: user}}}
+		Annotations: map[string]string{contract.AnnotationHubUsername: user}}}
 	if err := r.ToClaim(pvc); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +251,7 @@ func TestKubeStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, _ := FromClaim(&pvc)
-			if r.Find("gh_a_old") >= 0 || !cmp.Equal(r.QueuedDirs(), []string{"gh_a_old"}) {
+			if r.Find("gh_a_old") >= 0 || !cmp.Equal(r.QueuedDirs(), []contract.ProjectDir{"gh_a_old"}) {
 				t.Errorf("%s: %+v, want gh_a_old gone from the record and queued", name, r)
 			}
 		}
@@ -247,8 +262,8 @@ func TestKubeStore(t *testing.T) {
 
 	t.Run("deleting while a server pod of the user exists is refused", func(t *testing.T) {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-anna", Namespace: "bhub",
-			Labels:      map[string]string{patch.LabelComponent: patch.ComponentSingleuser},
-			Annotations: map[string]string{patch.AnnotationHubUsername: "anna.müller@uni.example"}}}
+			Labels:      map[string]string{contract.LabelComponent: contract.ComponentSingleuser},
+			Annotations: map[string]string{contract.AnnotationHubUsername: "anna.müller@uni.example"}}}
 		err := build(pod).Delete(context.Background(), "anna.müller@uni.example", "gh_a_old")
 		if !errors.Is(err, ErrServerRunning) || !strings.Contains(err.Error(), "jupyter-anna") {
 			t.Fatalf("err = %v, want ErrServerRunning naming the pod", err)
@@ -260,11 +275,11 @@ func TestKubeStore(t *testing.T) {
 	raceServer := func(t *testing.T, handed []Queued) (*KubeStore, error) {
 		t.Helper()
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-anna", Namespace: "bhub",
-			Labels:      map[string]string{patch.LabelComponent: patch.ComponentSingleuser},
-			Annotations: map[string]string{patch.AnnotationHubUsername: "anna.müller@uni.example"}}}
+			Labels:      map[string]string{contract.LabelComponent: contract.ComponentSingleuser},
+			Annotations: map[string]string{contract.AnnotationHubUsername: "anna.müller@uni.example"}}}
 		if handed != nil {
 			b, _ := json.Marshal(handed)
-			pod.Annotations[patch.AnnotationDeletions] = string(b)
+			pod.Annotations[contract.AnnotationDeletions] = string(b)
 		}
 		started := false
 		c := fake.NewClientBuilder().WithObjects(userClaim(t, "claim-anna", "anna.müller@uni.example", mine)).
@@ -313,13 +328,13 @@ func TestKubeStore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("err = %v, want the deletion to stand: that server's init container deletes the folder", err)
 		}
-		if got := claimRegistry(t, s); got.Find("gh_a_old") >= 0 || !cmp.Equal(got.QueuedDirs(), []string{"gh_a_old"}) {
+		if got := claimRegistry(t, s); got.Find("gh_a_old") >= 0 || !cmp.Equal(got.QueuedDirs(), []contract.ProjectDir{"gh_a_old"}) {
 			t.Errorf("registry %+v, want gh_a_old off the record and queued", got)
 		}
 	})
 
 	t.Run("an unknown or invalid folder is no such project", func(t *testing.T) {
-		for _, dir := range []string{"gh_x_y", "../etc", ""} {
+		for _, dir := range []contract.ProjectDir{"gh_x_y", "../etc", ""} {
 			if err := build().Delete(context.Background(), "anna.müller@uni.example", dir); !errors.Is(err, ErrNoSuchProject) {
 				t.Errorf("Delete(%q): err = %v, want ErrNoSuchProject", dir, err)
 			}
@@ -357,12 +372,12 @@ func TestUpdateRequestsAreQueuedOncePerProjectClearedExactlyAndGoWithTheProject(
 	}
 
 	// A request made after the one handed stays.
-	r.UpdateRan(UpdateRequest{Dir: "gh_a_b", QueuedAt: t0.Add(-time.Second)})
+	r.UpdateRan(Queued{Dir: "gh_a_b", QueuedAt: t0.Add(-time.Second)})
 	if len(r.Updates) != 2 {
 		t.Errorf("a request that was not handed was cleared: %+v", r.Updates)
 	}
 	r.UpdateRan(first)
-	if diff := cmp.Diff([]UpdateRequest{other}, r.Updates); diff != "" {
+	if diff := cmp.Diff([]Queued{other}, r.Updates); diff != "" {
 		t.Errorf("after the handed request ran (-want +got):\n%s", diff)
 	}
 	if _, _, err := r.Delete("gh_c_d", t0); err != nil {
@@ -378,7 +393,7 @@ func TestUpdateRequestsAreQueuedOncePerProjectClearedExactlyAndGoWithTheProject(
 	if !errors.Is(err, ErrCorruptRegistry) || got.Updates != nil {
 		t.Errorf("a corrupt update queue: %+v, %v", got.Updates, err)
 	}
-	if err := got.ToClaim(pvc); err != nil || pvc.Annotations[patch.AnnotationClaimUpdateQueueCorrupt] != "[{" {
+	if err := got.ToClaim(pvc); err != nil || pvc.Annotations[contract.AnnotationClaimUpdateQueueCorrupt] != "[{" {
 		t.Errorf("the corrupt value is not set aside: %v %v", err, pvc.Annotations)
 	}
 }

@@ -1,6 +1,7 @@
 package projects
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 // Listed is a project as the projects API and the CLI show it: with the claim (the server's storage)
@@ -32,11 +32,11 @@ type Store interface {
 	// the next init container. ErrServerRunning while a server of the user exists; ErrNoSuchProject if
 	// no claim of the user records dir; ErrServerStarted (the deletion queued) if a server started
 	// meanwhile and the store cannot tell whether it was handed the deletion.
-	Delete(ctx context.Context, user, dir string) error
+	Delete(ctx context.Context, user string, dir contract.ProjectDir) error
 	// RequestUpdate queues an update of the project in dir for its next launch, on every claim of the
 	// user that records it (the webhook hands it to that launch; docs/updates.md). ErrNoSuchProject if
 	// no claim of the user records dir. A request already waiting stays as it is.
-	RequestUpdate(ctx context.Context, user, dir string) error
+	RequestUpdate(ctx context.Context, user string, dir contract.ProjectDir) error
 }
 
 // ErrServerStarted: a server of the user started while a project was being deleted. The deletion stays
@@ -87,7 +87,7 @@ func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
 		if c := b.LastUsed.Compare(a.LastUsed); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Dir, b.Dir)
+		return cmp.Compare(a.Dir, b.Dir)
 	})
 	return out, nil
 }
@@ -107,10 +107,7 @@ func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
 // very project without the entry, the registry controller cancels the deletion when the launch
 // succeeds (no file written after the launch is lost, and an Event on the pod says so); otherwise the
 // folder goes at this start or the next.
-func (s *KubeStore) Delete(ctx context.Context, user, dir string) error {
-	if err := patch.ValidateProjectDir(dir); err != nil {
-		return fmt.Errorf("%w: %v", ErrNoSuchProject, err)
-	}
+func (s *KubeStore) Delete(ctx context.Context, user string, dir contract.ProjectDir) error {
 	if s.Servers != nil {
 		return s.deleteAskingTheHub(ctx, user, dir)
 	}
@@ -131,7 +128,7 @@ func (s *KubeStore) Delete(ctx context.Context, user, dir string) error {
 		return err
 	}
 	for _, pod := range running {
-		handed, _ := patch.HandedDeletions(&pod)
+		handed, _ := contract.HandedDeletions(pod.Annotations)
 		for _, q := range done {
 			if slices.ContainsFunc(handed, q.entry.Same) {
 				continue
@@ -146,7 +143,7 @@ func (s *KubeStore) Delete(ctx context.Context, user, dir string) error {
 }
 
 // deleteAskingTheHub is Delete with the hub saying whether the user's servers run.
-func (s *KubeStore) deleteAskingTheHub(ctx context.Context, user, dir string) error {
+func (s *KubeStore) deleteAskingTheHub(ctx context.Context, user string, dir contract.ProjectDir) error {
 	active, err := s.Servers.Active(ctx, user)
 	if err != nil {
 		return fmt.Errorf("asking the hub whether %s's server runs: %w", user, err)
@@ -182,7 +179,7 @@ func serverNames(names []string) string {
 
 // RequestUpdate implements Store. A running server does not stop it: the request waits for the
 // project's next launch.
-func (s *KubeStore) RequestUpdate(ctx context.Context, user, dir string) error {
+func (s *KubeStore) RequestUpdate(ctx context.Context, user string, dir contract.ProjectDir) error {
 	claims, err := s.claims(ctx, user)
 	if err != nil {
 		return err
@@ -219,7 +216,7 @@ type queuedOn struct {
 }
 
 // queue takes dir off the record of each of the user's claims that has it and queues its folder.
-func (s *KubeStore) queue(ctx context.Context, user, dir string) ([]queuedOn, error) {
+func (s *KubeStore) queue(ctx context.Context, user string, dir contract.ProjectDir) ([]queuedOn, error) {
 	claims, err := s.claims(ctx, user)
 	if err != nil {
 		return nil, err
@@ -299,7 +296,7 @@ func (s *KubeStore) claims(ctx context.Context, user string) ([]corev1.Persisten
 		if err != nil {
 			return nil, fmt.Errorf("reading claim %s: %w", name, err)
 		}
-		if u, ok := pvc.Annotations[patch.AnnotationHubUsername]; ok && u != user {
+		if u, ok := pvc.Annotations[contract.AnnotationHubUsername]; ok && u != user {
 			return nil, nil // another user's claim by that name: not this user's
 		}
 		return []corev1.PersistentVolumeClaim{pvc}, nil
@@ -309,7 +306,7 @@ func (s *KubeStore) claims(ctx context.Context, user string) ([]corev1.Persisten
 		return nil, fmt.Errorf("listing claims: %w", err)
 	}
 	return slices.DeleteFunc(list.Items, func(c corev1.PersistentVolumeClaim) bool {
-		return c.Annotations[patch.AnnotationHubUsername] != user
+		return c.Annotations[contract.AnnotationHubUsername] != user
 	}), nil
 }
 
@@ -317,10 +314,10 @@ func (s *KubeStore) claims(ctx context.Context, user string) ([]corev1.Persisten
 func (s *KubeStore) serverPods(ctx context.Context, user string) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace),
-		client.MatchingLabels{patch.LabelComponent: patch.ComponentSingleuser}); err != nil {
+		client.MatchingLabels{contract.LabelComponent: contract.ComponentSingleuser}); err != nil {
 		return nil, fmt.Errorf("listing server pods: %w", err)
 	}
 	return slices.DeleteFunc(list.Items, func(p corev1.Pod) bool {
-		return p.Annotations[patch.AnnotationHubUsername] != user
+		return p.Annotations[contract.AnnotationHubUsername] != user
 	}), nil
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -26,8 +26,12 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user strin
 }
 
 // getProject answers GET {prefix}api/users/{user}/projects/{folder} with one project.
-func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, dir string) {
-	if _, ok := s.caller(w, r, user, false); !ok || !validDir(w, dir) {
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, name string) {
+	if _, ok := s.caller(w, r, user, false); !ok {
+		return
+	}
+	dir, ok := checkedDir(w, name)
+	if !ok {
 		return
 	}
 	list, err := s.cfg.Store.List(r.Context(), user)
@@ -47,9 +51,13 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, dir st
 // deleteProject answers DELETE {prefix}api/users/{user}/projects/{folder}: the project leaves the
 // user's record and its folder is queued for deletion by the next server start (204; 202 with a
 // message when a server of the user started meanwhile, see projects.KubeStore.Delete).
-func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir string) {
+func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, name string) {
 	id, ok := s.caller(w, r, user, true)
-	if !ok || !validDir(w, dir) {
+	if !ok {
+		return
+	}
+	dir, ok := checkedDir(w, name)
+	if !ok {
 		return
 	}
 	err := s.cfg.Store.Delete(r.Context(), user, dir)
@@ -71,9 +79,13 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, user, dir
 // updateProject answers POST {prefix}api/users/{user}/projects/{folder}/update: an update of the
 // project to the commit of its next launch is queued (202, with what happens next): that launch's init
 // container brings the new commit's files in and keeps the user's edits (docs/updates.md).
-func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, user, dir string) {
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, user, name string) {
 	id, ok := s.caller(w, r, user, true)
-	if !ok || !validDir(w, dir) {
+	if !ok {
+		return
+	}
+	dir, ok := checkedDir(w, name)
+	if !ok {
 		return
 	}
 	if err := s.cfg.Store.RequestUpdate(r.Context(), user, dir); err != nil {
@@ -102,13 +114,15 @@ func (s *Server) caller(w http.ResponseWriter, r *http.Request, user string, cha
 	return id, true
 }
 
-// validDir answers 400 and returns false when dir cannot be a project folder.
-func validDir(w http.ResponseWriter, dir string) bool {
-	if err := patch.ValidateProjectDir(dir); err != nil {
+// checkedDir is the folder name from the request's path, checked where it enters; it answers 400 and
+// returns false when the name cannot be a project folder.
+func checkedDir(w http.ResponseWriter, name string) (contract.ProjectDir, bool) {
+	dir, err := contract.ParseProjectDir(name)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return false
+		return "", false
 	}
-	return true
+	return dir, true
 }
 
 // storeError answers with the status that the store's error means.

@@ -151,15 +151,15 @@ func TestDeletingProjects(t *testing.T) {
 		want  projects.Registry
 	}{
 		{name: "a user deletes their own project: 204, and the claim records it gone and queued for deletion",
-			user: "bitnik", dir: requirements.Dir, by: "bitnik", status: http.StatusNoContent,
+			user: "bitnik", dir: string(requirements.Dir), by: "bitnik", status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
 				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
 		{name: "a projects admin deletes someone else's project",
-			user: "bitnik", dir: conda.Dir, by: projectsAdmin, status: http.StatusNoContent,
+			user: "bitnik", dir: string(conda.Dir), by: projectsAdmin, status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
 				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
 		{name: "a hub admin without the projects-admin role deleting someone else's project is refused with 403",
-			user: "bitnik", dir: conda.Dir, by: hubAdmin, status: http.StatusForbidden,
+			user: "bitnik", dir: string(conda.Dir), by: hubAdmin, status: http.StatusForbidden,
 			message: "needs the scope custom:projects:admin",
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "deleting a folder that is not a project of the user is refused with 404",
@@ -175,11 +175,11 @@ func TestDeletingProjects(t *testing.T) {
 			message: `uses only A-Z, a-z, 0-9`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a user deleting someone else's project is refused with 403",
-			user: "bitnik", dir: conda.Dir, by: anna, status: http.StatusForbidden,
+			user: "bitnik", dir: string(conda.Dir), by: anna, status: http.StatusForbidden,
 			message: `managing "bitnik"'s needs the scope custom:projects:admin`,
 			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 		{name: "a delete without credentials is refused with 401",
-			user: "bitnik", dir: conda.Dir, status: http.StatusUnauthorized, message: "not logged in",
+			user: "bitnik", dir: string(conda.Dir), status: http.StatusUnauthorized, message: "not logged in",
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
 	}
 	for _, tt := range tests {
@@ -219,7 +219,7 @@ func TestDeletingWhileTheServerRuns(t *testing.T) {
 	}
 	t.Cleanup(func() { w.hub.StopServer(anna) })
 
-	resp, body := w.call(t, http.MethodDelete, w.projectsPath(anna, annaProject.Dir), "token "+token)
+	resp, body := w.call(t, http.MethodDelete, w.projectsPath(anna, string(annaProject.Dir)), "token "+token)
 	if resp.StatusCode != http.StatusConflict {
 		t.Fatalf("while the server runs: %d, want 409\n%s", resp.StatusCode, body)
 	}
@@ -228,7 +228,7 @@ func TestDeletingWhileTheServerRuns(t *testing.T) {
 		t.Errorf("the refused deletion changed the registry (-want +got):\n%s", diff)
 	}
 	// A projects admin is refused the same way: the server is anna's.
-	resp, body = w.call(t, http.MethodDelete, w.projectsPath(anna, annaProject.Dir), "token "+w.token(t, projectsAdmin))
+	resp, body = w.call(t, http.MethodDelete, w.projectsPath(anna, string(annaProject.Dir)), "token "+w.token(t, projectsAdmin))
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("a projects admin while anna's server runs: %d, want 409\n%s", resp.StatusCode, body)
 	}
@@ -236,7 +236,7 @@ func TestDeletingWhileTheServerRuns(t *testing.T) {
 	if err := w.hub.StopServer(anna); err != nil {
 		t.Fatal(err)
 	}
-	resp, body = w.call(t, http.MethodDelete, w.projectsPath(anna, annaProject.Dir), "token "+token)
+	resp, body = w.call(t, http.MethodDelete, w.projectsPath(anna, string(annaProject.Dir)), "token "+token)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("after the server stopped: %d, want 204\n%s", resp.StatusCode, body)
 	}
@@ -275,11 +275,11 @@ func TestAServerStartingWhileADeletionIsWrittenLeavesItQueued(t *testing.T) {
 	w.store.Servers = &startsServerOnce{t: t, hub: w.hub, servers: w.store.Servers}
 	t.Cleanup(func() { w.hub.StopServer("bitnik") })
 
-	resp, body := w.call(t, http.MethodDelete, w.projectsPath("bitnik", conda.Dir), "token "+token)
+	resp, body := w.call(t, http.MethodDelete, w.projectsPath("bitnik", string(conda.Dir)), "token "+token)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status = %d, want 202\n%s", resp.StatusCode, body)
 	}
-	checkErrorBody(t, resp, body, http.StatusAccepted, "(your server). The deletion stays queued: if that server was started for "+conda.Dir)
+	checkErrorBody(t, resp, body, http.StatusAccepted, "(your server). The deletion stays queued: if that server was started for "+string(conda.Dir))
 	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
 		Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}
 	if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
@@ -303,8 +303,8 @@ func TestRoutes(t *testing.T) {
 		{name: "POST on the projects list is 405 with an Allow header", method: http.MethodPost,
 			path: w.projectsPath("bitnik"), status: http.StatusMethodNotAllowed, allow: "GET, HEAD"},
 		{name: "PUT on a project is 405 with an Allow header", method: http.MethodPut,
-			path: w.projectsPath("bitnik", conda.Dir), status: http.StatusMethodNotAllowed, allow: "GET, HEAD, DELETE"},
-		{name: "one project is shown", method: http.MethodGet, path: w.projectsPath("bitnik", conda.Dir), status: http.StatusOK},
+			path: w.projectsPath("bitnik", string(conda.Dir)), status: http.StatusMethodNotAllowed, allow: "GET, HEAD, DELETE"},
+		{name: "one project is shown", method: http.MethodGet, path: w.projectsPath("bitnik", string(conda.Dir)), status: http.StatusOK},
 		{name: "an unknown project is 404", method: http.MethodGet, path: w.projectsPath("bitnik", "gh_nothing"), status: http.StatusNotFound,
 			message: `bitnik has no project "gh_nothing"`},
 		{name: "a user name with an escaped slash is one user, not two path segments", method: http.MethodGet,
@@ -403,7 +403,7 @@ func TestHubServersAsksTheHub(t *testing.T) {
 func TestAskingForAnUpdate(t *testing.T) {
 	all := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
 	queued := all
-	queued.Updates = []projects.UpdateRequest{{Dir: requirements.Dir, QueuedAt: testNow}}
+	queued.Updates = []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}
 	tests := []struct {
 		name, user, dir, by, method string
 		status                      int
@@ -411,16 +411,16 @@ func TestAskingForAnUpdate(t *testing.T) {
 		want                        projects.Registry
 	}{
 		{name: "a user asks for an update of their own project: 202, and the claim queues it",
-			user: "bitnik", dir: requirements.Dir, by: "bitnik", status: http.StatusAccepted,
-			message: "the next launch of " + requirements.Dir + " updates it", want: queued},
-		{name: "a projects admin asks for someone else's", user: "bitnik", dir: requirements.Dir, by: projectsAdmin,
+			user: "bitnik", dir: string(requirements.Dir), by: "bitnik", status: http.StatusAccepted,
+			message: "the next launch of " + string(requirements.Dir) + " updates it", want: queued},
+		{name: "a projects admin asks for someone else's", user: "bitnik", dir: string(requirements.Dir), by: projectsAdmin,
 			status: http.StatusAccepted, message: "updates it", want: queued},
 		{name: "a folder that is not a project of the user is refused with 404", user: "bitnik", dir: "gh_someone_else", by: "bitnik",
 			status: http.StatusNotFound, message: `bitnik has no project "gh_someone_else"`, want: all},
-		{name: "a user asking for someone else's is refused with 403", user: "bitnik", dir: conda.Dir, by: anna,
+		{name: "a user asking for someone else's is refused with 403", user: "bitnik", dir: string(conda.Dir), by: anna,
 			status: http.StatusForbidden, message: "needs the scope custom:projects:admin", want: all},
-		{name: "without credentials: 401", user: "bitnik", dir: conda.Dir, status: http.StatusUnauthorized, message: "not logged in", want: all},
-		{name: "GET is not allowed: 405", user: "bitnik", dir: conda.Dir, by: "bitnik", method: http.MethodGet,
+		{name: "without credentials: 401", user: "bitnik", dir: string(conda.Dir), status: http.StatusUnauthorized, message: "not logged in", want: all},
+		{name: "GET is not allowed: 405", user: "bitnik", dir: string(conda.Dir), by: "bitnik", method: http.MethodGet,
 			status: http.StatusMethodNotAllowed, message: "", want: all},
 	}
 	for _, tt := range tests {

@@ -59,15 +59,15 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		}
 		var folders []string
 		b.js(&folders, `return Array.from(document.querySelectorAll("#projects tbody tr")).map(r => r.dataset.folder)`)
-		want := []string{requirements.Dir, conda.Dir, gitlab.Dir, hostile.Dir}
+		want := []string{string(requirements.Dir), string(conda.Dir), string(gitlab.Dir), string(hostile.Dir)}
 		if diff := cmp.Diff(want, folders); diff != "" {
 			t.Errorf("rows (-want +got):\n%s", diff)
 		}
-		if got := b.text(`tr[data-folder="` + requirements.Dir + `"] a.launch`); got != "Launch" {
+		if got := b.text(`tr[data-folder="` + string(requirements.Dir) + `"] a.launch`); got != "Launch" {
 			t.Errorf("the Launch link reads %q", got)
 		}
 		var launch string
-		b.js(&launch, `return document.querySelector('tr[data-folder="`+requirements.Dir+`"] a.launch').href`)
+		b.js(&launch, `return document.querySelector('tr[data-folder="`+string(requirements.Dir)+`"] a.launch').href`)
 		if want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/" + requirements.Commit; launch != want {
 			t.Errorf("Launch goes to %s, want %s", launch, want)
 		}
@@ -94,7 +94,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		if got := b.alertText(); got != "" {
 			t.Fatalf("an alert is open: %q (the injected script ran)", got)
 		}
-		if got := b.text(`tr[data-folder="` + hostile.Dir + `"] td.repo`); got != hostileURL {
+		if got := b.text(`tr[data-folder="` + string(hostile.Dir) + `"] td.repo`); got != hostileURL {
 			t.Errorf("the repository cell reads %q, want the URL as text %q", got, hostileURL)
 		}
 		var state struct {
@@ -110,9 +110,9 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	b.screenshot("02-projects")
 
 	t.Run("Update to the latest commit queues an update on the claim and offers the launch of the latest commit", func(t *testing.T) {
-		b.click(`tr[data-folder="` + requirements.Dir + `"] button.update`)
+		b.click(`tr[data-folder="` + string(requirements.Dir) + `"] button.update`)
 		b.waitFor("the update's message", `return document.querySelector("#status a") !== null && document.getElementById("status").className === "ok"`)
-		if got := b.text("#status"); !strings.Contains(got, "Update of "+requirements.Dir+" asked for: the next launch of "+requirements.Dir+" updates it") {
+		if got := b.text("#status"); !strings.Contains(got, "Update of "+string(requirements.Dir)+" asked for: the next launch of "+string(requirements.Dir)+" updates it") {
 			t.Errorf("status = %q", got)
 		}
 		var href string
@@ -120,23 +120,23 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		if want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/HEAD"; href != want {
 			t.Errorf("the status's link goes to %s, want the latest commit %s", href, want)
 		}
-		want := []projects.UpdateRequest{{Dir: requirements.Dir, QueuedAt: testNow}}
+		want := []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik").Updates); diff != "" {
 			t.Errorf("update queue (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("Delete asks for confirmation naming the folder; dismissing it keeps the project", func(t *testing.T) {
-		b.click(`tr[data-folder="` + conda.Dir + `"] button.delete`)
+		b.click(`tr[data-folder="` + string(conda.Dir) + `"] button.delete`)
 		question := b.alertText()
-		for _, want := range []string{`Delete the project "` + conda.Dir + `"?`, "The folder " + conda.Dir + " and all its files are deleted the next time your server starts."} {
+		for _, want := range []string{`Delete the project "` + string(conda.Dir) + `"?`, "The folder " + string(conda.Dir) + " and all its files are deleted the next time your server starts."} {
 			if !strings.Contains(question, want) {
 				t.Errorf("confirmation %q does not say %q", question, want)
 			}
 		}
 		b.dismissAlert()
 		var present bool
-		b.js(&present, `return document.querySelector('tr[data-folder="`+conda.Dir+`"]') !== null`)
+		b.js(&present, `return document.querySelector('tr[data-folder="`+string(conda.Dir)+`"]') !== null`)
 		if !present {
 			t.Error("the row went although the deletion was not confirmed")
 		}
@@ -146,14 +146,14 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	})
 
 	t.Run("Delete, confirmed, removes the row and queues the folder on the claim", func(t *testing.T) {
-		b.click(`tr[data-folder="` + requirements.Dir + `"] button.delete`)
+		b.click(`tr[data-folder="` + string(requirements.Dir) + `"] button.delete`)
 		question := b.alertText()
-		if !strings.Contains(question, requirements.Dir) || !strings.Contains(question, "all its files are deleted") {
+		if !strings.Contains(question, string(requirements.Dir)) || !strings.Contains(question, "all its files are deleted") {
 			t.Errorf("confirmation %q does not name the folder and what is lost", question)
 		}
 		b.acceptAlert()
-		b.waitFor("the row to go", `return document.querySelector('tr[data-folder="`+requirements.Dir+`"]') === null`)
-		if got := b.text("#status"); !strings.Contains(got, "Deleted "+requirements.Dir) {
+		b.waitFor("the row to go", `return document.querySelector('tr[data-folder="`+string(requirements.Dir)+`"]') === null`)
+		if got := b.text("#status"); !strings.Contains(got, "Deleted "+string(requirements.Dir)) {
 			t.Errorf("status reads %q", got)
 		}
 		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
@@ -169,10 +169,10 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w.hub.StopServer("bitnik")
-		b.click(`tr[data-folder="` + gitlab.Dir + `"] button.delete`)
+		b.click(`tr[data-folder="` + string(gitlab.Dir) + `"] button.delete`)
 		b.acceptAlert()
 		b.waitFor("the refusal", `return document.getElementById("status").className === "error"`)
-		if got := b.text("#status"); !strings.Contains(got, gitlab.Dir+" was not deleted: your server is running. Stop it on the hub's home page, then delete the project.") {
+		if got := b.text("#status"); !strings.Contains(got, string(gitlab.Dir)+" was not deleted: your server is running. Stop it on the hub's home page, then delete the project.") {
 			t.Errorf("status reads %q", got)
 		}
 		var link string
@@ -181,7 +181,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 			t.Errorf("the status links to %s, want the hub's home page %s", link, want)
 		}
 		var present bool
-		b.js(&present, `return document.querySelector('tr[data-folder="`+gitlab.Dir+`"]') !== null`)
+		b.js(&present, `return document.querySelector('tr[data-folder="`+string(gitlab.Dir)+`"]') !== null`)
 		if !present {
 			t.Error("the row went although the deletion was refused")
 		}
@@ -189,7 +189,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 	})
 
 	t.Run("Launch in the table continues the project: BinderHub's launch URL at the recorded commit", func(t *testing.T) {
-		b.click(`tr[data-folder="` + conda.Dir + `"] a.launch`)
+		b.click(`tr[data-folder="` + string(conda.Dir) + `"] a.launch`)
 		want := w.hub.BinderURL + "v2/gh/binder-examples/conda/" + conda.Commit
 		b.waitFor("BinderHub's page", `return document.location.href === arguments[0]`, want)
 		if got := b.text("body"); !strings.Contains(got, "/services/binder/v2/gh/binder-examples/conda/"+conda.Commit) {
@@ -283,7 +283,7 @@ func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
 	b.leaveFrames()
 	b.screenshot("hub-home")
 	b.enterFrame("#binder-projects")
-	b.click(`tr[data-folder="` + requirements.Dir + `"] a.launch`)
+	b.click(`tr[data-folder="` + string(requirements.Dir) + `"] a.launch`)
 	b.leaveFrames()
 	want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/" + requirements.Commit
 	b.waitFor("BinderHub's page in the whole window", `return document.location.href === arguments[0]`, want)

@@ -171,7 +171,7 @@ func testOAuthLoginRoundTrip(t *testing.T, base string) {
 
 	// The whole flow ends on the page, logged in.
 	page := b.login("bitnik")
-	if !strings.Contains(page, "Your projects") || !strings.Contains(page, requirements.Dir) {
+	if !strings.Contains(page, "Your projects") || !strings.Contains(page, string(requirements.Dir)) {
 		t.Errorf("the page after login does not show bitnik's projects:\n%s", page)
 	}
 	// The session cookie: HttpOnly, SameSite=Lax, confined to the prefix; the XSRF cookie readable by
@@ -363,7 +363,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
 	b := newBrowser(t, w)
 	b.login("bitnik")
-	path := w.projectsPath("bitnik", gitlab.Dir)
+	path := w.projectsPath("bitnik", string(gitlab.Dir))
 	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
 
 	tests := []struct {
@@ -505,7 +505,7 @@ func TestOnlyAProjectsAdminSeesAnotherUsersPage(t *testing.T) {
 				t.Errorf("the page says projects admin: %v, want %v", got, !got)
 			}
 			resp, body := b.do(http.MethodGet, w.prefix+"?user="+url.QueryEscape(anna), nil, nil)
-			if resp.StatusCode != tt.status || strings.Contains(body, annaProject.Dir) != (tt.status == http.StatusOK) {
+			if resp.StatusCode != tt.status || strings.Contains(body, string(annaProject.Dir)) != (tt.status == http.StatusOK) {
 				t.Errorf("%s's view of anna's page: %d, want %d\n%s", tt.user, resp.StatusCode, tt.status, body)
 			}
 			if tt.status != http.StatusOK && !strings.Contains(body, "needs the scope custom:projects:admin") {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // Sentinel errors; match them with errors.Is.
@@ -80,7 +82,7 @@ func Update(opts Options) (*Result, error) {
 	if err := checkProject(opts.Root, opts.Project); err != nil {
 		return nil, err
 	}
-	if err := CheckCommit(opts.Commit); err != nil {
+	if err := contract.CheckCommit(opts.Commit); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if !filepath.IsAbs(opts.Source) {
@@ -490,7 +492,7 @@ func Record(root, project, commit string, log Logger) (*RecordResult, error) {
 	if err := checkProject(root, project); err != nil {
 		return nil, err
 	}
-	if err := CheckCommit(commit); err != nil {
+	if err := contract.CheckCommit(commit); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	v, err := openVolume(root, project, log)

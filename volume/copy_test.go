@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -218,7 +219,7 @@ func BenchmarkSeedAgainstCpA(b *testing.B) {
 						rep, status := Init(InitInput{Root: vol, Project: fmt.Sprintf("gh_seed_%d", i), Source: home, Commit: commit}, nil)
 						seedTime += time.Since(began)
 						seedCPU += cpuTime() - cpu
-						if status != ExitReady || rep.Project != ProjectSeeded {
+						if status != ExitReady || rep.Project != contract.ProjectSeeded {
 							b.Fatalf("the seed: %+v", rep)
 						}
 						syscall.Sync()

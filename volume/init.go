@@ -10,35 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-)
 
-// The init command's inputs: environment variables the webhook sets on the project's init container.
-// No value ever reaches a shell.
-const (
-	// EnvRoot is where the user's volume is mounted in the init container, e.g. /projects.
-	EnvRoot = "BINDER_PROJECTS_ROOT"
-	// EnvProject is the launched project's folder name, directly under EnvRoot.
-	EnvProject = "BINDER_PROJECTS_PROJECT"
-	// EnvSource is the image's home folder a new project is seeded from, e.g. /home/jovyan. If it is not
-	// a folder, a new project is seeded empty, with a warning.
-	EnvSource = "BINDER_PROJECTS_SOURCE"
-	// EnvDelete lists the project folders to delete first, separated by spaces, tabs or line breaks;
-	// may be empty or unset.
-	EnvDelete = "BINDER_PROJECTS_DELETE"
-	// EnvDeleteIDs holds the id of each deletion in EnvDelete, in the same order (1 to 19 digits, at
-	// most 2^63-1; 0 for none): the registry queue entry's time in Unix ns. Unset: no ids. A wrong count
-	// or a bad id makes all of them ignored, with a warning (never a refusal).
-	EnvDeleteIDs = "BINDER_PROJECTS_DELETE_IDS"
-	// EnvReport is the file the report is written to (in a pod, /dev/termination-log); empty or unset:
-	// no report.
-	EnvReport = "BINDER_PROJECTS_REPORT"
-	// EnvPod is the pod's name (1 to 253 of a-z 0-9 . -, not starting with a dot), for the pod rule; a
-	// bad one is ignored, with a warning.
-	EnvPod = "BINDER_PROJECTS_POD"
-	// EnvCommit is the commit the image was built from (CheckCommit); a bad one is not used.
-	EnvCommit = "BINDER_PROJECTS_COMMIT"
-	// EnvUpdate is 1 to update an existing project to EnvCommit; empty, unset or 0 for none.
-	EnvUpdate = "BINDER_PROJECTS_UPDATE"
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // The init command's exit statuses.
@@ -95,20 +68,8 @@ func refuse(format string, args ...any) error {
 	return &errRefused{msg: fmt.Sprintf(format, args...)}
 }
 
-// validName says whether name is a project folder name: 1 to 255 of A-Z a-z 0-9 . _ -, not starting
-// with a dot.
-func validName(name string) bool {
-	if name == "" || len(name) > 255 || name[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validName says whether name is a project folder name: contract.ValidateProjectDir's rule.
+func validName(name string) bool { return contract.ValidateProjectDir(name) == nil }
 
 // validPod says whether pod is a pod's name as the pod rule reads it: 1 to 253 of a-z 0-9 . -, not
 // starting with a dot.
@@ -151,37 +112,37 @@ const maxPodInName = 200
 func ReadInitEnv(lookup func(string) (string, bool)) (InitInput, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
 	var in InitInput
-	if r := get(EnvReport); r != "" {
+	if r := get(contract.EnvReport); r != "" {
 		if !strings.HasPrefix(r, "/") {
-			return in, refuse("%s must be an absolute path", EnvReport)
+			return in, refuse("%s must be an absolute path", contract.EnvReport)
 		}
 		in.ReportPath = r
 	}
-	in.Root = get(EnvRoot)
+	in.Root = get(contract.EnvRoot)
 	switch {
 	case in.Root == "":
-		return in, refuse("%s is not set: it must name the folder where the user's volume is mounted", EnvRoot)
+		return in, refuse("%s is not set: it must name the folder where the user's volume is mounted", contract.EnvRoot)
 	case !strings.HasPrefix(in.Root, "/"):
-		return in, refuse("%s must be an absolute path", EnvRoot)
+		return in, refuse("%s must be an absolute path", contract.EnvRoot)
 	}
 	if info, err := os.Stat(in.Root); err != nil || !info.IsDir() {
-		return in, refuse("%s is not a folder: is the user's volume mounted there?", EnvRoot)
+		return in, refuse("%s is not a folder: is the user's volume mounted there?", contract.EnvRoot)
 	}
-	in.Source = get(EnvSource)
+	in.Source = get(contract.EnvSource)
 	switch {
 	case in.Source == "":
-		return in, refuse("%s is not set: it must name the image's home folder to seed projects from", EnvSource)
+		return in, refuse("%s is not set: it must name the image's home folder to seed projects from", contract.EnvSource)
 	case !strings.HasPrefix(in.Source, "/"):
-		return in, refuse("%s must be an absolute path", EnvSource)
+		return in, refuse("%s must be an absolute path", contract.EnvSource)
 	}
-	in.Project = get(EnvProject)
+	in.Project = get(contract.EnvProject)
 	switch {
 	case in.Project == "":
-		return in, refuse("%s is not set: it must name the project folder", EnvProject)
+		return in, refuse("%s is not set: it must name the project folder", contract.EnvProject)
 	case !validName(in.Project):
-		return in, refuse("%s is not a valid project folder name (1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)", EnvProject)
+		return in, refuse("%s is not a valid project folder name (1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)", contract.EnvProject)
 	}
-	names := fieldsOf(get(EnvDelete))
+	names := fieldsOf(get(contract.EnvDelete))
 	var bad []string
 	for i, name := range names {
 		if !validName(name) {
@@ -190,12 +151,12 @@ func ReadInitEnv(lookup func(string) (string, bool)) (InitInput, error) {
 	}
 	if len(bad) > 0 {
 		// By position only: a bad name may hold anything, line breaks too.
-		return in, refuse("%s holds invalid project folder names (at positions %s of %d; each must be 1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)", EnvDelete, strings.Join(bad, " "), len(names))
+		return in, refuse("%s holds invalid project folder names (at positions %s of %d; each must be 1 to 255 of A-Z a-z 0-9 . _ -, not starting with a dot)", contract.EnvDelete, strings.Join(bad, " "), len(names))
 	}
 	for _, name := range names {
 		in.Delete = append(in.Delete, Deletion{Name: name})
 	}
-	if raw, set := lookup(EnvDeleteIDs); set {
+	if raw, set := lookup(contract.EnvDeleteIDs); set {
 		ids := fieldsOf(raw)
 		ok := len(ids) == len(names)
 		for i := 0; ok && i < len(ids); i++ {
@@ -207,31 +168,31 @@ func ReadInitEnv(lookup func(string) (string, bool)) (InitInput, error) {
 			for i := range in.Delete {
 				in.Delete[i].ID, in.Delete[i].IDText = 0, ""
 			}
-			in.warn("%s is ignored (%d ids for %d names in %s, or one is not 1 to 19 digits of at most 2^63-1): the queued projects are deleted without checking whether another start deleted them already", EnvDeleteIDs, len(ids), len(names), EnvDelete)
+			in.warn("%s is ignored (%d ids for %d names in %s, or one is not 1 to 19 digits of at most 2^63-1): the queued projects are deleted without checking whether another start deleted them already", contract.EnvDeleteIDs, len(ids), len(names), contract.EnvDelete)
 		}
 	}
-	switch pod := get(EnvPod); {
+	switch pod := get(contract.EnvPod); {
 	case pod == "":
 	case !validPod(pod):
-		in.warn("%s is ignored: it is not a pod's name (1 to 253 of a-z 0-9 . -, not starting with a dot)", EnvPod)
+		in.warn("%s is ignored: it is not a pod's name (1 to 253 of a-z 0-9 . -, not starting with a dot)", contract.EnvPod)
 	case len(pod) > maxPodInName:
 		in.note("the pod's name has more than %d bytes: this start's work folder does not carry it", maxPodInName)
 	default:
 		in.Pod = pod
 	}
-	if c := get(EnvCommit); c != "" {
-		if CheckCommit(c) != nil {
-			in.note("%s is not a valid commit (1 to %d of A-Z a-z 0-9 . _ -, not starting with a dot or a dash): it is not used", EnvCommit, MaxCommitLen)
+	if c := get(contract.EnvCommit); c != "" {
+		if contract.CheckCommit(c) != nil {
+			in.note("%s is not a valid commit (1 to %d of A-Z a-z 0-9 . _ -, not starting with a dot or a dash): it is not used", contract.EnvCommit, contract.MaxCommitLen)
 		} else {
 			in.Commit = c
 		}
 	}
-	switch get(EnvUpdate) {
+	switch get(contract.EnvUpdate) {
 	case "", "0":
 	case "1":
 		in.Update = true
 	default:
-		in.warn("%s is ignored: it must be 1 (update) or 0 (do not)", EnvUpdate)
+		in.warn("%s is ignored: it must be 1 (update) or 0 (do not)", contract.EnvUpdate)
 	}
 	return in, nil
 }
@@ -250,12 +211,12 @@ func (in *InitInput) note(format string, args ...any) {
 func RunInit(lookup func(string) (string, bool), stderr io.Writer) int {
 	log := func(line string) { fmt.Fprintf(stderr, "binder-projects: %s\n", line) }
 	in, err := ReadInitEnv(lookup)
-	var rep Report
+	var rep contract.Report
 	status := ExitReady
 	if err != nil {
-		msg := OneLine(err.Error())
+		msg := contract.OneLine(err.Error())
 		log("error: " + msg)
-		rep, status = Report{Project: ProjectFailed, Error: msg}, ExitBadInput
+		rep, status = contract.Report{Project: contract.ProjectFailed, Error: msg}, ExitBadInput
 	} else {
 		rep, status = Init(in, log)
 	}
@@ -272,7 +233,7 @@ func RunInit(lookup func(string) (string, bool), stderr io.Writer) int {
 // regular file (never blocked on) is refused: the report never lands in the user's files.
 func writeReport(path, root string, data []byte) error {
 	if root != "" && (path == root || strings.HasPrefix(path, strings.TrimSuffix(root, "/")+"/")) {
-		return fmt.Errorf("%s is on the user's volume", EnvReport)
+		return fmt.Errorf("%s is on the user's volume", contract.EnvReport)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o666)
 	if err != nil {
@@ -280,7 +241,7 @@ func writeReport(path, root string, data []byte) error {
 	}
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		f.Close()
-		return fmt.Errorf("%s is not a regular file", EnvReport)
+		return fmt.Errorf("%s is not a regular file", contract.EnvReport)
 	}
 	if err := f.Truncate(0); err != nil {
 		f.Close()
@@ -297,7 +258,7 @@ func writeReport(path, root string, data []byte) error {
 type initRun struct {
 	in   InitInput
 	log  Logger
-	rep  Report
+	rep  contract.Report
 	root *Dir
 	uid  int
 	// flockBroken is set once flock(2) failed on this volume (not "held": failed).
@@ -325,11 +286,13 @@ type initFailed struct {
 
 func (e *initFailed) Error() string { return e.msg }
 
-func (s *initRun) logf(format string, args ...any) { s.log(OneLine(fmt.Sprintf(format, args...))) }
+func (s *initRun) logf(format string, args ...any) {
+	s.log(contract.OneLine(fmt.Sprintf(format, args...)))
+}
 
 // warnf logs a warning and adds it to the report.
 func (s *initRun) warnf(format string, args ...any) {
-	msg := OneLine(fmt.Sprintf(format, args...))
+	msg := contract.OneLine(fmt.Sprintf(format, args...))
 	s.rep.Warnings = append(s.rep.Warnings, msg)
 	s.log("warning: " + msg)
 }
@@ -337,13 +300,13 @@ func (s *initRun) warnf(format string, args ...any) {
 // detail logs the cause of a failure on a line of its own, under the line that says what failed.
 func (s *initRun) detail(err error) {
 	if err != nil {
-		s.log("  " + OneLine(err.Error()))
+		s.log("  " + contract.OneLine(err.Error()))
 	}
 }
 
 // fail ends the start: the project could not be made ready.
 func (s *initRun) fail(format string, args ...any) error {
-	return &initFailed{status: ExitFailed, msg: OneLine(fmt.Sprintf(format, args...))}
+	return &initFailed{status: ExitFailed, msg: contract.OneLine(fmt.Sprintf(format, args...))}
 }
 
 // subLog passes the log lines of Update and Recover on; their warnings become the start's.
@@ -361,16 +324,16 @@ func (s *initRun) subLog(line string) {
 // then seeds the project from the image's home if nothing of its name exists, or updates it when asked.
 // log receives the human log lines (without "binder-projects: "). It returns the report and the exit
 // status (ExitReady or ExitFailed; ExitBadInput if the volume root cannot be opened).
-func Init(in InitInput, log Logger) (rep Report, status int) {
+func Init(in InitInput, log Logger) (rep contract.Report, status int) {
 	if log == nil {
 		log = func(string) {}
 	}
 	s := &initRun{in: in, log: log, uid: os.Geteuid()}
 	defer func() {
 		if r := recover(); r != nil {
-			msg := OneLine(fmt.Sprintf("the init command stopped unexpectedly (%v); its log says more", r))
+			msg := contract.OneLine(fmt.Sprintf("the init command stopped unexpectedly (%v); its log says more", r))
 			s.log("error: " + msg)
-			s.rep.Project, s.rep.Error = ProjectFailed, msg
+			s.rep.Project, s.rep.Error = contract.ProjectFailed, msg
 			rep, status = s.rep, ExitFailed
 		}
 	}()
@@ -392,17 +355,17 @@ func Init(in InitInput, log Logger) (rep Report, status int) {
 		return s.rep, ExitReady
 	case errors.As(err, &f):
 	default:
-		f = &initFailed{status: ExitFailed, msg: OneLine(err.Error())}
+		f = &initFailed{status: ExitFailed, msg: contract.OneLine(err.Error())}
 	}
 	s.log("error: " + f.msg)
-	s.rep.Project, s.rep.Error = ProjectFailed, f.msg
+	s.rep.Project, s.rep.Error = contract.ProjectFailed, f.msg
 	return s.rep, f.status
 }
 
 func (s *initRun) run() error {
 	root, err := OpenRoot(s.in.Root)
 	if err != nil {
-		return &initFailed{status: ExitBadInput, msg: fmt.Sprintf("cannot enter %s (%v); nothing was changed", EnvRoot, unwrapPath(err))}
+		return &initFailed{status: ExitBadInput, msg: fmt.Sprintf("cannot enter %s (%v); nothing was changed", contract.EnvRoot, unwrapPath(err))}
 	}
 	s.root = root
 	defer s.dropWork()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // TestInitConcurrentStarts starts eight starts on one volume at once, some of the same project, some of
@@ -85,7 +87,7 @@ func TestInitConcurrentStarts(t *testing.T) {
 				report := filepath.Join(reports, fmt.Sprint(i))
 				makeReportFile(t, report)
 				// Every start its own pod's name: two live pods never share one.
-				env := fx.env(s.project, s.del, EnvReport+"="+report, podEnv(fmt.Sprintf("jupyter-user-%d", i)), commitEnv(commitA))
+				env := fx.env(s.project, s.del, contract.EnvReport+"="+report, podEnv(fmt.Sprintf("jupyter-user-%d", i)), commitEnv(commitA))
 				if i%2 == 1 {
 					var ids []string
 					for _, name := range strings.Fields(s.del) {
@@ -114,7 +116,7 @@ func TestInitConcurrentStarts(t *testing.T) {
 				raw := readTestFile(t, filepath.Join(reports, fmt.Sprint(i)))
 				if !strings.HasPrefix(s.name, "go") {
 					project, deleted := scriptReport(raw)
-					if project == ProjectSeeded {
+					if project == contract.ProjectSeeded {
 						seeded[starts[i].project]++
 					}
 					if want := strings.Trim(fmt.Sprint(seq(1, len(strings.Fields(starts[i].del)))), "[]"); deleted != want {
@@ -123,10 +125,10 @@ func TestInitConcurrentStarts(t *testing.T) {
 					continue
 				}
 				fx.checkLog(t, res)
-				got, err := DecodeReport(raw)
-				project := ProjectExisted
-				if err == nil && got.Project == ProjectSeeded {
-					project = ProjectSeeded
+				got, err := contract.DecodeReport(raw)
+				project := contract.ProjectExisted
+				if err == nil && got.Project == contract.ProjectSeeded {
+					project = contract.ProjectSeeded
 					seeded[starts[i].project]++
 				}
 				checkReport(t, res, raw, reportWant{deleted: seq(1, len(strings.Fields(starts[i].del))), project: project})
@@ -234,7 +236,7 @@ func TestInitFullVolumeDeletesWithoutSpace(t *testing.T) {
 				}
 				fx.checkLog(t, res, "binder-projects: error: could not create a temporary folder on the volume for project "+initProject+
 					": the volume is full: ", " MiB used (100%). Free some space")
-				checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectFailed, err: "the volume is full: "})
+				checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectFailed, err: "the volume is full: "})
 				assertAbsent(t, fx.path(initProject))
 				fx.checkCommon(t, before)
 				return

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // The init command killed with SIGKILL at every one of its crash points (TestCrashEnv: the start
@@ -57,7 +59,7 @@ func TestASeedKilledAtAnyPointLeavesNoProjectOrAWholeOne(t *testing.T) {
 		}
 		want := seededReport()
 		if placed {
-			want.project = ProjectExisted
+			want.project = contract.ProjectExisted
 		}
 		checkReport(t, res, readTestFile(t, fx.report), want)
 		assertCopyOfHome(t, fx, initProject)
@@ -108,7 +110,7 @@ func TestADeletionKilledAtAnyPointLeavesTheFolderOrNothingOfIt(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
 		}
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectExisted})
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 		assertAbsent(t, fx.path("gh_p"), ManifestPath(fx.root, "gh_p"), WorkPath(fx.root, "gh_p"))
 		assertTombstones(t, fx, map[string]string{"gh_p": id})
 		assertNoLeftovers(t, fx)

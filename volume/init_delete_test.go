@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // TestInitWaitsForADeletionInProgress: a start deleting a project holds a lock on the folder itself.
@@ -127,19 +129,19 @@ func TestInitTombstones(t *testing.T) {
 			checkReport(t, res, readTestFile(t, fx.report), seededReport(1))
 			assertSubtreeUnchanged(t, fx, before, p)
 			res = run(p, p, n, skipped, "binder-projects: project "+p+" exists; copying nothing")
-			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectExisted})
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 			assertSubtreeUnchanged(t, fx, before, p)
 			assertTombstones(t, fx, map[string]string{p: n})
 
 			res = run(q, p, later, "binder-projects: deleted project "+p+"\n")
-			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectExisted})
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 			assertAbsent(t, fx.path(p))
 			assertTombstones(t, fx, map[string]string{p: later})
 
 			run(p, "", "")
 			before = snapshotTree(t, fx.base)
 			res = run(q, p, n, skipped)
-			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectExisted})
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 			assertSubtreeUnchanged(t, fx, before, p)
 			assertTombstones(t, fx, map[string]string{p: later})
 
@@ -167,14 +169,14 @@ func TestInitTombstones(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("exit status %d", res.code)
 		}
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{kept: []int{1}, project: ProjectSeeded, warnings: []string{"could not delete project " + p}})
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{kept: []int{1}, project: contract.ProjectSeeded, warnings: []string{"could not delete project " + p}})
 		assertSubtreeUnchanged(t, fx, before, p)
 		assertTombstones(t, fx, nil)
 		chownTree(t, fx.path(p), userUID, userGID)
 		fx.resetReport(t)
 		res = start.run(t, fx.env(initProject, p, deleteIDs(n)), true)
 		t.Logf("output:\n%s", res.out)
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectExisted})
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 		assertAbsent(t, fx.path(p))
 		assertTombstones(t, fx, map[string]string{p: n})
 	})
@@ -189,7 +191,7 @@ func TestInitTombstones(t *testing.T) {
 			t.Fatalf("exit status %d", res.code)
 		}
 		fx.checkLog(t, res, "binder-projects: deleted project "+p+"\n", "permission denied")
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectSeeded,
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectSeeded,
 			warnings: []string{"could not record in " + DoneDir + " that project " + p + " was deleted"}})
 		assertAbsent(t, fx.path(p))
 		assertTombstones(t, fx, nil)
@@ -375,7 +377,7 @@ func TestInitConcurrentDeletionOfALaunchedProject(t *testing.T) {
 					report := filepath.Join(reports, project)
 					makeReportFile(t, report)
 					env := fx.env(project, "gh_p", deleteIDs(id))
-					env = append(env, EnvReport+"="+report)
+					env = append(env, contract.EnvReport+"="+report)
 					cmd := pair[i].command(env, true)
 					cmds[i] = func() { outs[i], dones[i] = startInBackground(t, cmd) }
 				}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -536,11 +537,11 @@ func (fx *initFixture) seedRoot(t *testing.T) {
 // plus extra (NAME=value).
 func (fx *initFixture) env(project, del string, extra ...string) []string {
 	return append([]string{
-		EnvRoot + "=" + fx.root,
-		EnvSource + "=" + fx.source,
-		EnvProject + "=" + project,
-		EnvDelete + "=" + del,
-		EnvReport + "=" + fx.report,
+		contract.EnvRoot + "=" + fx.root,
+		contract.EnvSource + "=" + fx.source,
+		contract.EnvProject + "=" + project,
+		contract.EnvDelete + "=" + del,
+		contract.EnvReport + "=" + fx.report,
 	}, extra...)
 }
 
@@ -636,12 +637,12 @@ type reportWant struct {
 }
 
 func seededReport(deleted ...int) reportWant {
-	return reportWant{deleted: deleted, project: ProjectSeeded}
+	return reportWant{deleted: deleted, project: contract.ProjectSeeded}
 }
 
 // checkReport asserts the report raw is a valid report that says what want says, and what the log
 // says: the same warnings, in order, and the same error.
-func checkReport(t *testing.T, res initResult, raw string, want reportWant) Report {
+func checkReport(t *testing.T, res initResult, raw string, want reportWant) contract.Report {
 	t.Helper()
 	if raw == "" {
 		t.Fatalf("no report was written; output:\n%s", res.out)
@@ -649,7 +650,7 @@ func checkReport(t *testing.T, res initResult, raw string, want reportWant) Repo
 	if len(raw) > 4000 {
 		t.Errorf("the report has %d bytes, more than 4000:\n%s", len(raw), raw)
 	}
-	got, err := DecodeReport(raw)
+	got, err := contract.DecodeReport(raw)
 	if err != nil {
 		t.Fatalf("DecodeReport: %v; report:\n%s", err, raw)
 	}
@@ -976,11 +977,11 @@ func assertTombstones(t *testing.T, fx *initFixture, want map[string]string) {
 	}
 }
 
-func deleteIDs(ids string) string { return EnvDeleteIDs + "=" + ids }
-func podEnv(pod string) string    { return EnvPod + "=" + pod }
-func commitEnv(c string) string   { return EnvCommit + "=" + c }
+func deleteIDs(ids string) string { return contract.EnvDeleteIDs + "=" + ids }
+func podEnv(pod string) string    { return contract.EnvPod + "=" + pod }
+func commitEnv(c string) string   { return contract.EnvCommit + "=" + c }
 
-const updateEnv = EnvUpdate + "=1"
+const updateEnv = contract.EnvUpdate + "=1"
 
 // scriptReport reads what init.sh (version 1) reports: its project= line and whether it has one.
 func scriptReport(raw string) (project string, deleted string) {

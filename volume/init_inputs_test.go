@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -72,38 +73,42 @@ func TestInitRefusesBadInputs(t *testing.T) {
 		badCase{
 			name: "a missing volume root is refused",
 			env: func(fx *initFixture) []string {
-				return []string{EnvSource + "=" + fx.source, EnvProject + "=" + initProject, EnvReport + "=" + fx.report}
+				return []string{contract.EnvSource + "=" + fx.source, contract.EnvProject + "=" + initProject, contract.EnvReport + "=" + fx.report}
 			},
 			log: "binder-projects: error: BINDER_PROJECTS_ROOT is not set",
 		},
 		badCase{
 			name: "a relative volume root is refused",
-			env:  func(fx *initFixture) []string { return append(fx.env(initProject, ""), EnvRoot+"=projects") },
+			env:  func(fx *initFixture) []string { return append(fx.env(initProject, ""), contract.EnvRoot+"=projects") },
 			log:  "binder-projects: error: BINDER_PROJECTS_ROOT must be an absolute path",
 		},
 		badCase{
 			name: "a volume root that is not a folder is refused",
 			env: func(fx *initFixture) []string {
-				return append(fx.env(initProject, ""), EnvRoot+"="+filepath.Join(fx.base, "not-mounted"))
+				return append(fx.env(initProject, ""), contract.EnvRoot+"="+filepath.Join(fx.base, "not-mounted"))
 			},
 			log: "binder-projects: error: BINDER_PROJECTS_ROOT is not a folder",
 		},
 		badCase{
 			name: "a missing home is refused",
 			env: func(fx *initFixture) []string {
-				return []string{EnvRoot + "=" + fx.root, EnvProject + "=" + initProject, EnvReport + "=" + fx.report}
+				return []string{contract.EnvRoot + "=" + fx.root, contract.EnvProject + "=" + initProject, contract.EnvReport + "=" + fx.report}
 			},
 			log: "binder-projects: error: BINDER_PROJECTS_SOURCE is not set",
 		},
 		badCase{
 			name: "a relative home is refused",
-			env:  func(fx *initFixture) []string { return append(fx.env(initProject, ""), EnvSource+"=home/jovyan") },
-			log:  "binder-projects: error: BINDER_PROJECTS_SOURCE must be an absolute path",
+			env: func(fx *initFixture) []string {
+				return append(fx.env(initProject, ""), contract.EnvSource+"=home/jovyan")
+			},
+			log: "binder-projects: error: BINDER_PROJECTS_SOURCE must be an absolute path",
 		},
 		badCase{
 			name: "a relative report path is refused, and no report is written",
-			env:  func(fx *initFixture) []string { return append(fx.env(initProject, ""), EnvReport+"=termination-log") },
-			log:  "binder-projects: error: BINDER_PROJECTS_REPORT must be an absolute path",
+			env: func(fx *initFixture) []string {
+				return append(fx.env(initProject, ""), contract.EnvReport+"=termination-log")
+			},
+			log: "binder-projects: error: BINDER_PROJECTS_REPORT must be an absolute path",
 		},
 	)
 	for _, tc := range cases {
@@ -128,13 +133,13 @@ func TestInitRefusesBadInputs(t *testing.T) {
 			assertUnchanged(t, fx, before)
 			assertAbsent(t, "/tmp/pwned")
 			report := readTestFile(t, fx.report)
-			if strings.Contains(tc.log, EnvReport) {
+			if strings.Contains(tc.log, contract.EnvReport) {
 				if report != "" {
 					t.Errorf("a report was written, to a path that is not absolute: %q", report)
 				}
 				return
 			}
-			checkReport(t, res, report, reportWant{project: ProjectFailed, err: strings.TrimPrefix(tc.log, "binder-projects: error: ")})
+			checkReport(t, res, report, reportWant{project: contract.ProjectFailed, err: strings.TrimPrefix(tc.log, "binder-projects: error: ")})
 		})
 	}
 }
@@ -153,9 +158,9 @@ func TestInitIgnoresBadOptionalInputs(t *testing.T) {
 	}{
 		{name: "a commit that is not one is not used, and said so in the log", extra: []string{commitEnv("-bad")},
 			logged: "BINDER_PROJECTS_COMMIT is not a valid commit", report: seededReport()},
-		{name: "an update request other than 0 or 1 is ignored with a warning", extra: []string{EnvUpdate + "=yes"},
-			warn: "BINDER_PROJECTS_UPDATE is ignored: it must be 1 (update) or 0 (do not)", report: reportWant{project: ProjectSeeded}},
-		{name: "an update request of 0 is none", extra: []string{EnvUpdate + "=0"}, report: seededReport()},
+		{name: "an update request other than 0 or 1 is ignored with a warning", extra: []string{contract.EnvUpdate + "=yes"},
+			warn: "BINDER_PROJECTS_UPDATE is ignored: it must be 1 (update) or 0 (do not)", report: reportWant{project: contract.ProjectSeeded}},
+		{name: "an update request of 0 is none", extra: []string{contract.EnvUpdate + "=0"}, report: seededReport()},
 		{name: "a pod name with capitals is ignored with a warning", extra: []string{podEnv("Jupyter-A")},
 			warn: "BINDER_PROJECTS_POD is ignored: it is not a pod's name", report: seededReport()},
 		{name: "the helper's variable of init.sh is no longer needed: it is ignored", extra: []string{"BINDER_PROJECTS_HELPER=/nonexistent"},
@@ -191,7 +196,7 @@ func TestInitReportCannotBeWritten(t *testing.T) {
 	t.Run("a report to a folder that does not exist is a warning; the project is seeded", func(t *testing.T) {
 		fx := newInitFixture(t)
 		env := fx.env(initProject, "")
-		env = append(env, EnvReport+"="+filepath.Join(fx.base, "no-such-folder", "report"))
+		env = append(env, contract.EnvReport+"="+filepath.Join(fx.base, "no-such-folder", "report"))
 		res := start.run(t, env, true)
 		if res.code != 0 {
 			t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
@@ -209,7 +214,7 @@ func TestInitReportCannotBeWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, report := range []string{link, fx.path("report")} {
-			res := start.run(t, append(fx.env(initProject, ""), EnvReport+"="+report), true)
+			res := start.run(t, append(fx.env(initProject, ""), contract.EnvReport+"="+report), true)
 			if res.code != 0 {
 				t.Fatalf("report %s: exit status %d; output:\n%s", report, res.code, res.out)
 			}
@@ -272,7 +277,7 @@ func TestInitFullVolume(t *testing.T) {
 	}
 	fx.checkLog(t, res, "binder-projects: error: could not copy the image's home folder into project "+initProject+": the volume is full: ",
 		" KiB of 256 KiB used (", "no space left on device", ". Free some space (delete files or projects you no longer need) or ask the operator for a larger volume")
-	checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectFailed, err: "the volume is full: "})
+	checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectFailed, err: "the volume is full: "})
 	fx.checkCommon(t, before)
 	assertAbsent(t, fx.path(initProject))
 	after := snapshotTree(t, fx.base)
@@ -291,9 +296,9 @@ func TestInitFullVolume(t *testing.T) {
 func TestInitReadInitEnv(t *testing.T) {
 	root := t.TempDir()
 	env := map[string]string{
-		EnvRoot: root, EnvSource: "/home/jovyan", EnvProject: "gh_a", EnvReport: "/dev/termination-log",
-		EnvDelete: " gh_b\tgh_c\n", EnvDeleteIDs: "0000000000000000007 9223372036854775807", EnvPod: "jupyter-a",
-		EnvCommit: "abc1234", EnvUpdate: "1",
+		contract.EnvRoot: root, contract.EnvSource: "/home/jovyan", contract.EnvProject: "gh_a", contract.EnvReport: "/dev/termination-log",
+		contract.EnvDelete: " gh_b\tgh_c\n", contract.EnvDeleteIDs: "0000000000000000007 9223372036854775807", contract.EnvPod: "jupyter-a",
+		contract.EnvCommit: "abc1234", contract.EnvUpdate: "1",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	got, err := ReadInitEnv(lookup)
@@ -306,7 +311,7 @@ func TestInitReadInitEnv(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(InitInput{})); diff != "" {
 		t.Errorf("ReadInitEnv (-want +got):\n%s", diff)
 	}
-	env[EnvPod] = strings.Repeat("a", 201)
+	env[contract.EnvPod] = strings.Repeat("a", 201)
 	got, err = ReadInitEnv(lookup)
 	if err != nil || got.Pod != "" || len(got.notices) != 1 || got.notices[0].warning {
 		t.Errorf("a pod name of 201 bytes: pod %q, notices %+v, err %v; want no pod and one log line", got.Pod, got.notices, err)

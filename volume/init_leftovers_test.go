@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // killedAt runs a start with the crash hook at point n: the start kills itself with SIGKILL there. It
@@ -83,7 +85,7 @@ func TestInitLeavesLiveWorkFoldersAlone(t *testing.T) {
 	t.Logf("output:\n%s", res.out)
 	fx.checkLog(t, res, "binder-projects: removed .binder-projects-tmp.LiveNw, left by an earlier interrupted run",
 		"binder-projects: removed .binder-projects-tmp.LiveOd, left by an earlier interrupted run")
-	checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted})
+	checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
 	assertAbsent(t, fx.path(live[0]), fx.path(live[1]))
 	for _, name := range young {
 		assertPresent(t, fx.path(name))
@@ -216,7 +218,7 @@ func TestInitPodRule(t *testing.T) {
 			res = run(podA)
 			fx.checkLog(t, res, "binder-projects: removed "+name+", left by an earlier start of this pod, which has ended",
 				"binder-projects: leaving "+other+": it may belong to a start that is still running")
-			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted})
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
 			assertAbsent(t, work)
 			assertSubtreeUnchanged(t, fx, before, other)
 
@@ -314,7 +316,7 @@ func TestInitPodRule(t *testing.T) {
 			if res.code != 0 {
 				t.Fatalf("exit status %d; output:\n%s", res.code, res.out)
 			}
-			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectSeeded,
+			checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectSeeded,
 				warnings: []string{"BINDER_PROJECTS_POD is ignored: it is not a pod's name"}})
 			assertSubtreeUnchanged(t, fx, before, name)
 			assertCopyOfHome(t, fx, initProject)

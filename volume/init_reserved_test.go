@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // TestInitReservedNamesOfAnyKind: the user owns the volume, and any of the names binder-projects keeps
@@ -32,15 +34,15 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 		{name: SeedsDir + " is a symbolic link to another project", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(SeedsDir))
 			makeTestLink(t, "gh_other", fx.path(SeedsDir))
-		}, warning: SeedsDir + " was a symbolic link, not a folder; it was removed (not what it points to)", update: UpdateUpdated},
+		}, warning: SeedsDir + " was a symbolic link, not a folder; it was removed (not what it points to)", update: contract.UpdateUpdated},
 		{name: SeedsDir + " is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(SeedsDir))
 			mkfifo(t, fx.path(SeedsDir))
-		}, warning: SeedsDir + " was a named pipe, not a folder; it was removed", update: UpdateUpdated},
+		}, warning: SeedsDir + " was a named pipe, not a folder; it was removed", update: contract.UpdateUpdated},
 		{name: SeedsDir + " is a file with data", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(SeedsDir))
 			writeTestFile(t, fx.path(SeedsDir), "the user's notes\n")
-		}, warning: SeedsDir + " was a file, not a folder; it was renamed to " + SetAsidePrefix + "binder-projects-seeds.", update: UpdateUpdated,
+		}, warning: SeedsDir + " was a file, not a folder; it was renamed to " + SetAsidePrefix + "binder-projects-seeds.", update: contract.UpdateUpdated,
 			check: func(t *testing.T, fx *initFixture) {
 				m, _ := filepath.Glob(fx.path(SetAsidePrefix + "binder-projects-seeds.*"))
 				if len(m) != 1 || readTestFile(t, m[0]) != "the user's notes\n" {
@@ -49,58 +51,58 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 			}},
 		{name: SeedsDir + " is a folder of root's that the user may not write", plant: func(t *testing.T, fx *initFixture) {
 			chownTree(t, fx.path(SeedsDir), 0, 0)
-		}, warning: SeedsDir + " is not writable by this user", update: UpdateFailed},
+		}, warning: SeedsDir + " is not writable by this user", update: contract.UpdateFailed},
 		{name: UpdatesDir + " is a symbolic link to another project", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(UpdatesDir))
 			makeTestLink(t, "gh_other", fx.path(UpdatesDir))
-		}, warning: UpdatesDir + " was a symbolic link, not a folder; it was removed (not what it points to)", update: UpdateUpdated},
+		}, warning: UpdatesDir + " was a symbolic link, not a folder; it was removed (not what it points to)", update: contract.UpdateUpdated},
 		{name: UpdatesDir + " is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(UpdatesDir))
 			mkfifo(t, fx.path(UpdatesDir))
-		}, warning: UpdatesDir + " was a named pipe, not a folder; it was removed", update: UpdateUpdated},
+		}, warning: UpdatesDir + " was a named pipe, not a folder; it was removed", update: contract.UpdateUpdated},
 		{name: UpdatesDir + " is a folder of root's without the lock, which the user may not write", plant: func(t *testing.T, fx *initFixture) {
 			os.RemoveAll(fx.path(UpdatesDir))
 			buildTree(t, fx.path(UpdatesDir), &[2]int{0, 0}, treeDir(".", 0o755))
-		}, warning: UpdatesDir + " is not writable by this user", update: UpdateFailed},
+		}, warning: UpdatesDir + " is not writable by this user", update: contract.UpdateFailed},
 		{name: "the update lock is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(fx.path(UpdatesDir, ".lock"))
 			mkfifo(t, fx.path(UpdatesDir, ".lock"))
-		}, warning: UpdatesDir + "/.lock was a named pipe, not a file; it was removed", update: UpdateUpdated},
+		}, warning: UpdatesDir + "/.lock was a named pipe, not a file; it was removed", update: contract.UpdateUpdated},
 		{name: "the update lock is a symbolic link to another project's file", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(fx.path(UpdatesDir, ".lock"))
 			makeTestLink(t, "../gh_other/notes.txt", fx.path(UpdatesDir, ".lock"))
-		}, warning: UpdatesDir + "/.lock was a symbolic link, not a file; it was removed (not what it points to)", update: UpdateUpdated},
+		}, warning: UpdatesDir + "/.lock was a symbolic link, not a file; it was removed (not what it points to)", update: contract.UpdateUpdated},
 		{name: "the update lock is a folder", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(fx.path(UpdatesDir, ".lock"))
 			buildTree(t, fx.path(UpdatesDir, ".lock"), &[2]int{userUID, userGID}, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
-		}, warning: UpdatesDir + "/.lock was a folder, not a file; it was renamed to " + UpdatesDir + "/" + SetAsidePrefix + "lock.", update: UpdateUpdated},
+		}, warning: UpdatesDir + "/.lock was a folder, not a file; it was renamed to " + UpdatesDir + "/" + SetAsidePrefix + "lock.", update: contract.UpdateUpdated},
 		{name: "the project's manifest is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(ManifestPath(fx.root, p))
 			mkfifo(t, ManifestPath(fx.root, p))
-		}, warning: SeedsDir + "/" + p + " was a named pipe, not a file; it was removed", update: UpdateUpdated},
+		}, warning: SeedsDir + "/" + p + " was a named pipe, not a file; it was removed", update: contract.UpdateUpdated},
 		{name: "the project's manifest is a symbolic link to another project's file", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(ManifestPath(fx.root, p))
 			makeTestLink(t, "../gh_other/notes.txt", ManifestPath(fx.root, p))
-		}, warning: SeedsDir + "/" + p + " was a symbolic link, not a file; it was removed (not what it points to)", update: UpdateUpdated},
+		}, warning: SeedsDir + "/" + p + " was a symbolic link, not a file; it was removed (not what it points to)", update: contract.UpdateUpdated},
 		{name: "the project's manifest is a folder", plant: func(t *testing.T, fx *initFixture) {
 			os.Remove(ManifestPath(fx.root, p))
 			buildTree(t, ManifestPath(fx.root, p), &[2]int{userUID, userGID}, treeDir(".", 0o755))
-		}, warning: SeedsDir + "/" + p + " was a folder, not a file; it was renamed to", update: UpdateUpdated},
+		}, warning: SeedsDir + "/" + p + " was a folder, not a file; it was renamed to", update: contract.UpdateUpdated},
 		{name: "the project's update work folder is a symbolic link to another project", plant: func(t *testing.T, fx *initFixture) {
 			makeTestLink(t, "../gh_other", fx.path(UpdatesDir, p))
-		}, update: UpdateUpdated},
+		}, update: contract.UpdateUpdated},
 		{name: "the project's update work folder is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			mkfifo(t, fx.path(UpdatesDir, p))
-		}, update: UpdateUpdated},
+		}, update: contract.UpdateUpdated},
 		{name: DoneDir + " is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			mkfifo(t, fx.path(DoneDir))
-		}, warning: DoneDir + " was a named pipe, not a folder; it was removed", update: UpdateUpdated},
+		}, warning: DoneDir + " was a named pipe, not a folder; it was removed", update: contract.UpdateUpdated},
 		{name: "the queued project's deleted name is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			mkfifo(t, fx.path(deletedPrefix+"gh_del"))
-		}, update: UpdateUpdated},
+		}, update: contract.UpdateUpdated},
 		{name: "a dead work folder of root's that the user may not remove", plant: func(t *testing.T, fx *initFixture) {
 			buildTree(t, fx.path(tmpPrefix+"Root12"), &[2]int{0, 0}, treeDir(".", 0o755), treeFile(".lock", 0o644, ""), treeFile("x", 0o644, "x"))
-		}, warning: "could not remove " + tmpPrefix + "Root12, left by an earlier interrupted run; the next start tries again", update: UpdateUpdated},
+		}, warning: "could not remove " + tmpPrefix + "Root12, left by an earlier interrupted run; the next start tries again", update: contract.UpdateUpdated},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,7 +139,7 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 			if got := readTestFile(t, fx.path(p, "README.md")); got != "my own notes\n" {
 				t.Errorf("the user's README.md holds %q", got)
 			}
-			if tc.update == UpdateUpdated {
+			if tc.update == contract.UpdateUpdated {
 				// With the manifest, the commit's bin/run.sh replaces the one the user never changed;
 				// without it (set aside), every file counts as the user's: the commit's is beside it.
 				fx.checkManifest(t, p, commitB)
@@ -168,10 +170,10 @@ func reportWantOf(t *testing.T, res initResult, update string) reportWant {
 	var warnings []string
 	for _, line := range strings.Split(res.out, "\n") {
 		if w, ok := strings.CutPrefix(line, "binder-projects: warning: "); ok {
-			warnings = append(warnings, OneLine(w))
+			warnings = append(warnings, contract.OneLine(w))
 		}
 	}
-	return reportWant{deleted: []int{1}, project: ProjectExisted, update: update, warnings: warnings}
+	return reportWant{deleted: []int{1}, project: contract.ProjectExisted, update: update, warnings: warnings}
 }
 
 // assertNoLeftoversBut asserts no leftover is at the volume root but the one named.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // initCase is one scenario: a volume prepared by setup, one start of the init command, then checks.
@@ -47,7 +49,7 @@ func seq(from, to int) []int {
 // namesRootInError asserts the report's error names the volume root, where the user must look.
 func namesRootInError(t *testing.T, fx *initFixture) {
 	t.Helper()
-	got, err := DecodeReport(readTestFile(t, fx.report))
+	got, err := contract.DecodeReport(readTestFile(t, fx.report))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +176,9 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			report: reportWant{project: ProjectSeeded, warnings: []string{"the image's home: ", "the image's home: "}},
+			report: reportWant{project: contract.ProjectSeeded, warnings: []string{"the image's home: ", "the image's home: "}},
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
-				got, _ := DecodeReport(readTestFile(t, fx.report))
+				got, _ := contract.DecodeReport(readTestFile(t, fx.report))
 				joined := strings.Join(got.Warnings, "\n")
 				for _, w := range []string{"pipe is a named pipe; it was not copied", "data/null is a device; it was not copied"} {
 					if !strings.Contains(joined, w) {
@@ -200,7 +202,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 			code:   1,
 			log:    []string{"binder-projects:   cannot read folder closed of the image's home: permission denied"},
-			report: reportWant{project: ProjectFailed, err: "could not copy the image's home folder into project " + initProject + " (cannot read folder closed of the image's home: permission denied)"},
+			report: reportWant{project: contract.ProjectFailed, err: "could not copy the image's home folder into project " + initProject + " (cannot read folder closed of the image's home: permission denied)"},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertAbsent(t, fx.path(initProject))
 				delete(before, "projects")
@@ -224,7 +226,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 				}
 			},
 			log:    []string{"binder-projects: project " + initProject + " exists; copying nothing"},
-			report: reportWant{project: ProjectExisted},
+			report: reportWant{project: contract.ProjectExisted},
 			check:  assertUnchanged,
 		},
 		{
@@ -233,7 +235,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 				makeTestLink(t, filepath.Join(fx.outside, "precious"), fx.path(initProject))
 			},
 			log:    []string{"project " + initProject + " exists (as a symbolic link); copying nothing"},
-			report: reportWant{project: ProjectExisted},
+			report: reportWant{project: contract.ProjectExisted},
 			check:  assertUnchanged,
 		},
 		{
@@ -243,7 +245,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 			code:   1,
 			log:    []string{inTheWay("a symbolic link named " + initProject + ", which does not lead to a folder,")},
-			report: reportWant{project: ProjectFailed, err: "a symbolic link named " + initProject + ", which does not lead to a folder, is in the way"},
+			report: reportWant{project: contract.ProjectFailed, err: "a symbolic link named " + initProject + ", which does not lead to a folder, is in the way"},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertUnchanged(t, fx, before)
 				assertAbsent(t, filepath.Join(fx.outside, "nowhere"))
@@ -257,7 +259,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 			code:   1,
 			log:    []string{inTheWay("a symbolic link named " + initProject + ", which does not lead to a folder,")},
-			report: reportWant{project: ProjectFailed, err: "which does not lead to a folder, is in the way"},
+			report: reportWant{project: contract.ProjectFailed, err: "which does not lead to a folder, is in the way"},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertUnchanged(t, fx, before)
 				namesRootInError(t, fx)
@@ -270,7 +272,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 			code:   1,
 			log:    []string{inTheWay("a file named " + initProject)},
-			report: reportWant{project: ProjectFailed, err: "a file named " + initProject + " is in the way of the project folder in "},
+			report: reportWant{project: contract.ProjectFailed, err: "a file named " + initProject + " is in the way of the project folder in "},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertUnchanged(t, fx, before)
 				namesRootInError(t, fx)
@@ -285,7 +287,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 			code:   1,
 			log:    []string{inTheWay("a named pipe named " + initProject)},
-			report: reportWant{project: ProjectFailed, err: "a named pipe named " + initProject + " is in the way"},
+			report: reportWant{project: contract.ProjectFailed, err: "a named pipe named " + initProject + " is in the way"},
 			check:  assertUnchanged,
 		},
 		{
@@ -387,7 +389,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			code: 1,
 			log: []string{"permission denied", "binder-projects: error: could not create a temporary folder on the volume for project " + initProject +
 				"; is the volume full or not writable by this user (uid 1000)?"},
-			report: reportWant{project: ProjectFailed, err: "could not create a temporary folder on the volume for project " + initProject},
+			report: reportWant{project: contract.ProjectFailed, err: "could not create a temporary folder on the volume for project " + initProject},
 			check:  assertUnchanged,
 		},
 		{
@@ -400,7 +402,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			log: []string{"permission denied",
 				"binder-projects: warning: could not delete project gh_roots: this user (uid 1000) may not remove some of its files (see the log); what is left stays in gh_roots",
 				"binder-projects: deleted project gh_mine\n", "project " + initProject + " is ready"},
-			report: reportWant{deleted: []int{1, 3}, kept: []int{2}, project: ProjectSeeded, warnings: []string{"could not delete project gh_roots"}},
+			report: reportWant{deleted: []int{1, 3}, kept: []int{2}, project: contract.ProjectSeeded, warnings: []string{"could not delete project gh_roots"}},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertSubtreeUnchanged(t, fx, before, "gh_roots")
 				assertAbsent(t, fx.path("gh_mine"))
@@ -416,7 +418,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 				}
 			},
 			log:    []string{"could not delete project gh_roots_30", "project " + initProject + " is ready"},
-			report: reportWant{kept: seq(1, 30), project: ProjectSeeded, manyWarnings: true},
+			report: reportWant{kept: seq(1, 30), project: contract.ProjectSeeded, manyWarnings: true},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				for _, name := range strings.Fields(manyNames("gh_roots_", 30)) {
 					assertSubtreeUnchanged(t, fx, before, name)
@@ -520,10 +522,10 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 			},
 			log: []string{"binder-projects: warning: the image has no home folder at ", "so project " + initProject + " starts empty",
 				"--home-mount-path", "binder-projects: project " + initProject + " is ready (empty)"},
-			report: reportWant{project: ProjectSeededEmpty, warnings: []string{"the image has no home folder at "}},
+			report: reportWant{project: contract.ProjectSeededEmpty, warnings: []string{"the image has no home folder at "}},
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertEmptyProject(t, fx, initProject)
-				got, _ := DecodeReport(readTestFile(t, fx.report))
+				got, _ := contract.DecodeReport(readTestFile(t, fx.report))
 				if want := "the image has no home folder at " + fx.source + ", so"; len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], want) {
 					t.Errorf("warnings %q, want one with %q", got.Warnings, want)
 				}
@@ -538,7 +540,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 				buildTree(t, fx.path("gh_old"), &[2]int{userUID, userGID}, treeDir(".", 0o755), treeFile("x", 0o644, "x"))
 			},
 			log:    []string{"binder-projects: warning: the image has no home folder at ", "deleted project gh_old", "project " + initProject + " is ready (empty)"},
-			report: reportWant{deleted: []int{1}, project: ProjectSeededEmpty, warnings: []string{"so project " + initProject + " starts empty"}},
+			report: reportWant{deleted: []int{1}, project: contract.ProjectSeededEmpty, warnings: []string{"so project " + initProject + " starts empty"}},
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertEmptyProject(t, fx, initProject)
 				if st, err := os.Stat(fx.path(initProject)); err != nil || st.Sys().(*syscall.Stat_t).Uid != userUID {
@@ -553,7 +555,7 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 				fx.source = filepath.Join(fx.base, "home", "nobody")
 			},
 			log:    []string{"binder-projects: project " + initProject + " exists; copying nothing"},
-			report: reportWant{project: ProjectExisted},
+			report: reportWant{project: contract.ProjectExisted},
 			check:  assertUnchanged,
 		},
 		{
@@ -562,10 +564,10 @@ func TestInitMakesTheProjectReady(t *testing.T) {
 				fx.source = "/nonexistent-home\nwarning=injected\n" + strings.Repeat("/long-folder-name", 80)
 			},
 			log:    []string{"binder-projects: warning: the image has no home folder at /nonexistent-home warning=injected /long-folder-name"},
-			report: reportWant{project: ProjectSeededEmpty, warnings: []string{"the image has no home folder at /nonexistent-home warning=injected /long-folder-name"}},
+			report: reportWant{project: contract.ProjectSeededEmpty, warnings: []string{"the image has no home folder at /nonexistent-home warning=injected /long-folder-name"}},
 			check: func(t *testing.T, fx *initFixture, _ map[string]treeEntry) {
 				assertEmptyProject(t, fx, initProject)
-				got, _ := DecodeReport(readTestFile(t, fx.report))
+				got, _ := contract.DecodeReport(readTestFile(t, fx.report))
 				if len(got.Warnings) != 1 || len(got.Warnings[0]) > 1000 || !strings.HasSuffix(got.Warnings[0], " ...") {
 					t.Errorf("want one warning cut to 1000 bytes, ending in \" ...\"; got %q", got.Warnings)
 				}

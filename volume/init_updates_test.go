@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -64,8 +65,8 @@ func TestInitUpdates(t *testing.T) {
 		}
 		fx.checkCommon(t, before)
 		fx.checkLog(t, res, "binder-projects: updating project "+initProject+" to commit "+commitB, "binder-projects: kept your README.md; the commit's version is README.bbbbbbb.md")
-		got := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted, update: UpdateUpdated})
-		want := &UpdateReport{State: UpdateUpdated, Commit: commitB, From: commitA, Counted: true, Replaced: 2, Added: 1, Kept: 1, Beside: 1}
+		got := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted, update: contract.UpdateUpdated})
+		want := &contract.UpdateReport{State: contract.UpdateUpdated, Commit: commitB, From: commitA, Counted: true, Replaced: 2, Added: 1, Kept: 1, Beside: 1}
 		if diff := cmp.Diff(want, got.Update); diff != "" {
 			t.Errorf("the update's report (-want +got):\n%s", diff)
 		}
@@ -86,8 +87,8 @@ func TestInitUpdates(t *testing.T) {
 		// The same update again changes nothing.
 		after := snapshotTree(t, fx.path(initProject))
 		res = run(t, fx, initProject, "", commitEnv(commitB), updateEnv)
-		got = checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted, update: UpdateUpdated})
-		if diff := cmp.Diff(&UpdateReport{State: UpdateUpdated, Commit: commitB, From: commitB, Counted: true}, got.Update); diff != "" {
+		got = checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted, update: contract.UpdateUpdated})
+		if diff := cmp.Diff(&contract.UpdateReport{State: contract.UpdateUpdated, Commit: commitB, From: commitB, Counted: true}, got.Update); diff != "" {
 			t.Errorf("the second update's report (-want +got):\n%s", diff)
 		}
 		if diff := diffTrees(after, snapshotTree(t, fx.path(initProject))); diff != "" {
@@ -102,7 +103,7 @@ func TestInitUpdates(t *testing.T) {
 			t.Fatalf("exit %d", res.code)
 		}
 		want := seededReport()
-		want.update = UpdateNotNeeded
+		want.update = contract.UpdateNotNeeded
 		checkReport(t, res, readTestFile(t, fx.report), want)
 		fx.checkManifest(t, initProject, commitA)
 	})
@@ -122,7 +123,7 @@ func TestInitUpdates(t *testing.T) {
 			t.Fatalf("exit %d", res.code)
 		}
 		fx.checkCommon(t, before)
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted, update: UpdateUnavailable,
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted, update: contract.UpdateUnavailable,
 			warnings: []string{"an update of project " + initProject + " was asked for, but the launch names no valid commit; project " + initProject + " starts unchanged"}})
 		assertUnchanged(t, fx, before)
 	})
@@ -143,7 +144,7 @@ func TestInitUpdates(t *testing.T) {
 			t.Fatalf("exit %d, want 0 (a failed update must not block the start)", res.code)
 		}
 		fx.checkCommon(t, before)
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted, update: UpdateFailed,
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted, update: contract.UpdateFailed,
 			warnings: []string{"could not update project " + initProject + " to commit " + commitB + " ("}})
 		if diff := diffTrees(subTree(before, "projects/"+initProject), snapshotTree(t, fx.path(initProject))); diff != "" {
 			t.Errorf("the failed update changed the project (-before +after):\n%s", diff)
@@ -168,7 +169,7 @@ func TestInitUpdates(t *testing.T) {
 			t.Fatalf("exit %d", res.code)
 		}
 		fx.checkLog(t, res, "binder-projects: project "+initProject+": the interrupted update was cleaned up")
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectExisted})
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
 		assertAbsent(t, work)
 
 		if err := os.MkdirAll(work, 0o755); err != nil {
@@ -182,7 +183,7 @@ func TestInitUpdates(t *testing.T) {
 		if res.code != 1 {
 			t.Fatalf("exit %d, want 1", res.code)
 		}
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: ProjectFailed,
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectFailed,
 			err: "an interrupted update of project " + initProject + " could not be finished or rolled back (cannot read the journal"})
 		assertUnchanged(t, fx, before)
 	})
@@ -353,7 +354,7 @@ func TestInitNeverFollowsALinkToDeleteARecord(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("exit %d:\n%s", res.code, res.out)
 		}
-		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectSeeded,
+		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectSeeded,
 			warnings: []string{SeedsDir + " was a symbolic link, not a folder; it was removed (not what it points to)"}})
 		assertAbsent(t, fx.path("gh_old"))
 		assertSubtreeUnchanged(t, fx, before, "gh_keep")
@@ -404,7 +405,7 @@ func TestInitReadsAVolumeTheScriptWrote(t *testing.T) {
 			fx.checkLog(t, res, "binder-projects: removed .binder-projects-deleted.gh_half, left by the interrupted deletion of a project",
 				"binder-projects: removed .binder-projects-tmp.Sh1234, left by an earlier interrupted run",
 				"binder-projects: project gh_p was deleted already (by another start)")
-			got := checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: ProjectExisted, update: UpdateUpdated})
+			got := checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted, update: contract.UpdateUpdated})
 			if got.Update.From != commitA || got.Update.Beside != 1 || got.Update.Replaced != 2 {
 				t.Errorf("the update from init.sh's manifest: %+v, want from %s, 1 beside, 2 replaced", got.Update, commitA)
 			}

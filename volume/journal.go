@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // journalVersion is the version of the journal this package writes. Version 1 (no marks: what a step
@@ -117,7 +119,7 @@ func (j *journal) check(project string) error {
 	if j.Project != project {
 		return fmt.Errorf("it is the journal of project %q", j.Project)
 	}
-	if err := CheckCommit(j.Commit); err != nil {
+	if err := contract.CheckCommit(j.Commit); err != nil {
 		return err
 	}
 	for _, s := range j.Steps {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/binder-projects/binder-projects/contract"
 )
 
 // Kind is what an Action does.
@@ -73,26 +75,6 @@ type Plan struct {
 	base, current, source *Tree
 }
 
-// MaxCommitLen is the longest commit (or ref) an update accepts.
-const MaxCommitLen = 128
-
-// CheckCommit says whether commit can name an update: 1 to MaxCommitLen bytes of [A-Za-z0-9._-], not
-// starting with "." or "-" (it becomes part of file names).
-func CheckCommit(commit string) error {
-	if commit == "" || len(commit) > MaxCommitLen {
-		return fmt.Errorf("the commit must be 1 to %d characters long", MaxCommitLen)
-	}
-	if commit[0] == '.' || commit[0] == '-' {
-		return fmt.Errorf("the commit %q must not start with %q", commit, commit[:1])
-	}
-	for _, c := range []byte(commit) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("the commit %q may hold only letters, digits, '.', '_' and '-'", commit)
-		}
-	}
-	return nil
-}
-
 // ShortCommit is the first 7 characters of commit (all of a shorter one), without trailing dots.
 func ShortCommit(commit string) string {
 	if len(commit) > 7 {
@@ -104,7 +86,7 @@ func ShortCommit(commit string) string {
 // MakePlan decides, with base (nil: none) as the common ancestor, what updating the project tree
 // current to the commit's tree source does. See the package documentation for the rules.
 func MakePlan(base *Manifest, current, source *Tree, commit string) (*Plan, error) {
-	if err := CheckCommit(commit); err != nil {
+	if err := contract.CheckCommit(commit); err != nil {
 		return nil, err
 	}
 	p := &planner{

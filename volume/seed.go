@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,7 +130,7 @@ func (s *initRun) seedOrUpdate() error {
 	default:
 		return s.fail("a %s named %s is in the way of the project folder in %s; rename or remove it (from any other project: your volume is at %s there), then start again", st.Kind(), p, s.in.Root, s.in.Root)
 	}
-	s.rep.Project = ProjectExisted
+	s.rep.Project = contract.ProjectExisted
 	return s.update()
 }
 
@@ -141,12 +142,12 @@ func (s *initRun) update() error {
 	}
 	p, c := s.in.Project, s.in.Commit
 	if c == "" {
-		s.rep.Update = &UpdateReport{State: UpdateUnavailable}
+		s.rep.Update = &contract.UpdateReport{State: contract.UpdateUnavailable}
 		s.warnf("an update of project %s was asked for, but the launch names no valid commit; project %s starts unchanged", p, p)
 		return nil
 	}
 	if s.updatesOff != "" {
-		s.rep.Update = &UpdateReport{State: UpdateFailed}
+		s.rep.Update = &contract.UpdateReport{State: contract.UpdateFailed}
 		s.warnf("could not update project %s to commit %s (%s); project %s starts unchanged", p, c, s.updatesOff, p)
 		return nil
 	}
@@ -155,7 +156,7 @@ func (s *initRun) update() error {
 	switch {
 	case err == nil:
 		sum := res.Summary
-		u := &UpdateReport{State: UpdateUpdated, Commit: res.Commit, From: res.OldCommit, Counted: true,
+		u := &contract.UpdateReport{State: contract.UpdateUpdated, Commit: res.Commit, From: res.OldCommit, Counted: true,
 			Replaced: sum.Replaced, Added: sum.Added, Removed: sum.Removed, Kept: sum.Kept, Beside: sum.Beside,
 			StayedDeleted: sum.StayedDeleted, Modes: sum.Modes, Recovered: res.Recovered}
 		if u.Recovered == "" {
@@ -163,10 +164,10 @@ func (s *initRun) update() error {
 		}
 		s.rep.Update = u
 	case errors.Is(err, ErrUnfinished):
-		s.rep.Update = &UpdateReport{State: UpdateUnfinished}
+		s.rep.Update = &contract.UpdateReport{State: contract.UpdateUnfinished}
 		return s.fail("the update of project %s to commit %s failed and could not be rolled back (%v); the server does not start on a half-updated project: start again (the next start finishes or rolls back the update); if this repeats, ask the operator", p, c, unwrapPath(err))
 	default:
-		s.rep.Update = &UpdateReport{State: UpdateFailed}
+		s.rep.Update = &contract.UpdateReport{State: contract.UpdateFailed}
 		s.warnf("could not update project %s to commit %s (%v); project %s starts unchanged", p, c, unwrapPath(err), p)
 	}
 	return nil
@@ -346,19 +347,19 @@ func (s *initRun) seed() error {
 	}
 	if !placed {
 		s.logf("project %s appeared while copying (another start?); keeping it, copying nothing", p)
-		s.rep.Project = ProjectExisted
+		s.rep.Project = contract.ProjectExisted
 	} else if home {
-		s.rep.Project = ProjectSeeded
+		s.rep.Project = contract.ProjectSeeded
 		s.logf("project %s is ready: %d files (%s), %d folders, %d links copied", p, res.Files, sizeText(res.Bytes), res.Dirs, res.Links)
 		if staged {
 			s.logf("recorded what project %s was seeded with at commit %s", p, s.in.Commit)
 		}
 	} else {
-		s.rep.Project = ProjectSeededEmpty
+		s.rep.Project = contract.ProjectSeededEmpty
 		s.logf("project %s is ready (empty)", p)
 	}
 	if s.in.Update {
-		s.rep.Update = &UpdateReport{State: UpdateNotNeeded}
+		s.rep.Update = &contract.UpdateReport{State: contract.UpdateNotNeeded}
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func BenchmarkMutate(b *testing.B) {
 	cfg := testConfig()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, errs := patch.Mutate(&pod, cfg); len(errs) > 0 {
+		if _, errs := mutatePod(&pod, cfg, patch.Registered{}); len(errs) > 0 {
 			b.Fatal(errs)
 		}
 	}

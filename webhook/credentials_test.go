@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/binder-projects/binder-projects/patch"
 )
 
 // sentinelCredential is the token the URLs below carry; it must reach no log line, response or
@@ -40,12 +39,12 @@ func TestNoCredentialInARepoURLReachesTheLogTheResponseOrTheAnnotations(t *testi
 			if pod.Annotations == nil {
 				pod.Annotations = map[string]string{}
 			}
-			pod.Annotations[patch.AnnotationRepoURL] = url
+			pod.Annotations[contract.AnnotationRepoURL] = url
 		}},
-		{"env " + patch.EnvRepoURL, func(pod *corev1.Pod, url string) {
+		{"env " + contract.EnvRepoURL, func(pod *corev1.Pod, url string) {
 			for i := range pod.Spec.Containers {
 				for j := range pod.Spec.Containers[i].Env {
-					if pod.Spec.Containers[i].Env[j].Name == patch.EnvRepoURL {
+					if pod.Spec.Containers[i].Env[j].Name == contract.EnvRepoURL {
 						pod.Spec.Containers[i].Env[j].Value = url
 					}
 				}

@@ -15,9 +15,11 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 )
 
@@ -154,9 +156,9 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	}
 	var reg patch.Registered
 	if others != nil {
-		reg.OpenElsewhere = patch.OpenServers(&mutated, patch.UserClaim(&mutated, cfg), cfg, others)
+		reg.OpenElsewhere = patch.OpenServers(&mutated, mutated.Annotations[contract.AnnotationClaim], others)
 	}
-	twice, errs := patch.MutateWith(&mutated, cfg, reg)
+	twice, errs := mutatePod(&mutated, cfg, reg)
 	if len(errs) > 0 {
 		t.Fatalf("patch.Mutate refuses its own output: %v", errs)
 	}
@@ -218,10 +220,10 @@ func goldenServers(t *testing.T, in string, cfg patch.Config) []corev1.Pod {
 		t.Fatal(err)
 	}
 	busy.Name += "--busy"
-	busy.Labels[patch.AnnotationHubServername] = "busy"
-	busy.Annotations[patch.AnnotationHubServername] = "busy"
-	delete(busy.Annotations, patch.AnnotationUpdate)
-	mutated, errs := patch.Mutate(&busy, cfg)
+	busy.Labels[contract.AnnotationHubServername] = "busy"
+	busy.Annotations[contract.AnnotationHubServername] = "busy"
+	delete(busy.Annotations, contract.AnnotationUpdate)
+	mutated, errs := mutatePod(&busy, cfg, patch.Registered{})
 	if len(errs) > 0 {
 		t.Fatalf("the busy server: %v", errs)
 	}
@@ -284,4 +286,14 @@ func goldenInputs(t *testing.T) []string {
 		}
 	}
 	return inputs
+}
+
+// mutatePod is what admission makes of in (patch.Resolve, then patch.Apply with reg), or every
+// reason it is refused.
+func mutatePod(in *corev1.Pod, cfg patch.Config, reg patch.Registered) (*corev1.Pod, field.ErrorList) {
+	l, errs := patch.Resolve(in, cfg)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return patch.Apply(in, cfg, l, reg), nil
 }

@@ -31,6 +31,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -129,8 +130,8 @@ func pointerGet(t testing.TB, v any, pointer string) any {
 // fakeRegistry hands every claim the same deletion queue.
 type fakeRegistry struct{ queue []projects.Queued }
 
-func (f fakeRegistry) Registry(context.Context, string, string) (projects.Registry, error) {
-	return projects.Registry{Deletions: f.queue}, nil
+func (f fakeRegistry) Registry(context.Context, string, string) (projects.Registry, string, error) {
+	return projects.Registry{Deletions: f.queue}, "", nil
 }
 
 var (
@@ -312,11 +313,10 @@ func TestPointerEscape(t *testing.T) {
 	}
 }
 
-// TestPlanPatchOnFixtures: every captured fixture and every golden input whose pod is mutated.
+// TestPlanPatchOnFixtures: every captured fixture (testdata holds byte-for-byte copies of the shared
+// ones: TestTheFixturesAreTheSharedOnes) and every golden input whose pod is mutated.
 func TestPlanPatchOnFixtures(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.yaml")
-	shared, _ := filepath.Glob("/work/shared/fixtures/*.yaml")
-	files = append(files, shared...)
 	mutated := 0
 	for _, f := range files {
 		if strings.HasSuffix(f, goldenSuffix) {
@@ -458,40 +458,40 @@ func genPod(seed uint64) ([]byte, []projects.Queued, []string) {
 
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: "jupyter-" + user, Namespace: "bhub", Labels: map[string]string{patch.LabelComponent: patch.ComponentSingleuser}},
+		ObjectMeta: metav1.ObjectMeta{Name: "jupyter-" + user, Namespace: "bhub", Labels: map[string]string{contract.LabelComponent: contract.ComponentSingleuser}},
 	}
 	if pick(0.8) {
-		pod.Labels[patch.AnnotationHubUsername] = user
+		pod.Labels[contract.AnnotationHubUsername] = user
 	} else {
 		has("no labels for affinity")
 	}
 	annotations := map[string]string{}
 	if pick(0.7) {
-		annotations[patch.AnnotationHubUsername] = user
+		annotations[contract.AnnotationHubUsername] = user
 	}
 	if pick(0.2) {
 		annotations["example.org/with~tilde"] = "x"
 	}
 	if pick(0.2) {
-		annotations[patch.AnnotationDeletions] = `[{"dir":"gh_stale","queuedAt":"2025-01-01T00:00:00Z"}]`
+		annotations[contract.AnnotationDeletions] = `[{"dir":"gh_stale","queuedAt":"2025-01-01T00:00:00Z"}]`
 		has("stale deletions annotation")
 	}
 	if pick(0.15) {
-		annotations[patch.AnnotationProjectDir] = "gh_something_else"
+		annotations[contract.AnnotationProjectDir] = "gh_something_else"
 	}
 	nb := corev1.Container{
 		Name:  "notebook",
 		Image: "registry.example/binder-" + user + ":abc",
 		Env: []corev1.EnvVar{
 			{Name: "JUPYTERHUB_API_TOKEN", Value: "sentinel-token"},
-			{Name: patch.EnvPersistentRequest, Value: "v2/gh/binder-examples/requirements/1234abcd"},
+			{Name: contract.EnvPersistentRequest, Value: "v2/gh/binder-examples/requirements/1234abcd"},
 		},
 	}
 	repo := "https://github.com/binder-examples/requirements"
 	if pick(0.2) {
-		annotations[patch.AnnotationRepoURL] = repo
+		annotations[contract.AnnotationRepoURL] = repo
 	} else {
-		nb.Env = append(nb.Env, corev1.EnvVar{Name: patch.EnvRepoURL, Value: repo})
+		nb.Env = append(nb.Env, corev1.EnvVar{Name: contract.EnvRepoURL, Value: repo})
 	}
 	dir := "gh_binder-examples_requirements"
 	if pick(0.5) {
@@ -521,7 +521,7 @@ func genPod(seed uint64) ([]byte, []projects.Queued, []string) {
 			has("projects mount")
 		}
 	} else {
-		annotations[patch.AnnotationHubUsername] = user // storage none: the claim is named from the user
+		annotations[contract.AnnotationHubUsername] = user // storage none: the claim is named from the user
 	}
 	if pick(0.3) {
 		nb.VolumeMounts = append(nb.VolumeMounts, corev1.VolumeMount{Name: "scratch-or-token", MountPath: "/var/run/x", ReadOnly: true})
@@ -553,7 +553,7 @@ func genPod(seed uint64) ([]byte, []projects.Queued, []string) {
 	}
 	if pick(0.2) {
 		stale := corev1.Container{Name: patch.DefaultConfig().InitContainerName, Image: "old-image", Command: []string{"/bin/sh", "-c", "old script"},
-			Env: []corev1.EnvVar{{Name: "OLD", Value: "1"}, {Name: patch.EnvProject, Value: "gh_old"}}}
+			Env: []corev1.EnvVar{{Name: "OLD", Value: "1"}, {Name: contract.EnvProject, Value: "gh_old"}}}
 		if pick(0.5) {
 			inits = append([]corev1.Container{stale}, inits...)
 		} else {
@@ -563,7 +563,7 @@ func genPod(seed uint64) ([]byte, []projects.Queued, []string) {
 	}
 	pod.Spec.InitContainers = inits
 	term := corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
-		patch.LabelComponent: patch.ComponentSingleuser, patch.AnnotationHubUsername: user}}, TopologyKey: patch.LabelHostname}
+		contract.LabelComponent: contract.ComponentSingleuser, contract.AnnotationHubUsername: user}}, TopologyKey: contract.LabelHostname}
 	switch r.IntN(6) {
 	case 0, 1:
 		has("no affinity")
@@ -810,6 +810,34 @@ func TestDecodePodDecodesAsControllerRuntime(t *testing.T) {
 		var p corev1.Pod
 		if decodePod([]byte(raw), &p) {
 			t.Errorf("decodePod takes %s, which the library decoder must judge", raw)
+		}
+	}
+}
+
+// sharedFixtures is the shared folder's fixtures, reached by its path relative to the repository
+// (../shared from the repository's root).
+var sharedFixtures = filepath.Join("..", "..", "shared", "fixtures")
+
+// TestTheFixturesAreTheSharedOnes: each pod captured from a real KubeSpawner (the shared fixtures) is
+// in testdata byte for byte, so the tests that read testdata test exactly them. A checkout without the
+// shared folder beside it has only the copies, and says so.
+func TestTheFixturesAreTheSharedOnes(t *testing.T) {
+	shared, err := filepath.Glob(filepath.Join(sharedFixtures, "*.yaml"))
+	if err != nil || len(shared) == 0 {
+		t.Skipf("no shared fixtures at %s (a checkout without ../shared beside it): the copies in testdata are tested alone", sharedFixtures)
+	}
+	for _, f := range shared {
+		want, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("testdata", filepath.Base(f)))
+		if err != nil {
+			t.Errorf("the shared fixture %s has no copy in testdata: %v", filepath.Base(f), err)
+			continue
+		}
+		if !bytes.Equal(want, got) {
+			t.Errorf("testdata/%s differs from the shared fixture %s: copy it again", filepath.Base(f), f)
 		}
 	}
 }

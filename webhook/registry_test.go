@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -24,7 +24,7 @@ func claimWith(t *testing.T, r projects.Registry) *corev1.PersistentVolumeClaim 
 	t.Helper()
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
 		Name: "claim-bitnik", Namespace: "bhub",
-		Annotations: map[string]string{patch.AnnotationHubUsername: "bitnik"},
+		Annotations: map[string]string{contract.AnnotationHubUsername: "bitnik"},
 	}}
 	if err := r.ToClaim(pvc); err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func claimWith(t *testing.T, r projects.Registry) *corev1.PersistentVolumeClaim 
 	return pvc
 }
 
-func registryOf(dirs ...string) projects.Registry {
+func registryOf(dirs ...contract.ProjectDir) projects.Registry {
 	var r projects.Registry
 	for i, d := range dirs {
 		r.Record(projects.Project{Dir: d, LastUsed: time.Date(2026, 11, 1, i, 0, 0, 0, time.UTC)})
@@ -72,7 +72,7 @@ func admit(t *testing.T, reader RegistryReader, max int, edit func(*corev1.Pod))
 func deletionsOf(pod *corev1.Pod) string {
 	for _, ic := range pod.Spec.InitContainers {
 		for _, e := range ic.Env {
-			if e.Name == patch.EnvDelete {
+			if e.Name == contract.EnvDelete {
 				return e.Value
 			}
 		}
@@ -134,7 +134,7 @@ func TestAdmissionWithTheRegistry(t *testing.T) {
 		if got, want := deletionsOf(pod), "gh_a_1 gh_binder-examples_requirements"; got != want {
 			t.Errorf("init container deletions = %q, want %q", got, want)
 		}
-		handed, err := patch.HandedDeletions(pod)
+		handed, err := contract.HandedDeletions(pod.Annotations)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,6 +185,6 @@ func TestAdmissionWithTheRegistry(t *testing.T) {
 // failingRegistry stands for an API server that does not answer.
 type failingRegistry struct{}
 
-func (failingRegistry) Registry(context.Context, string, string) (projects.Registry, error) {
-	return projects.Registry{}, errors.New("connection refused")
+func (failingRegistry) Registry(context.Context, string, string) (projects.Registry, string, error) {
+	return projects.Registry{}, "", errors.New("connection refused")
 }

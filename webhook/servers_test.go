@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -48,10 +49,10 @@ func serverOf(t *testing.T, fixture, server string, phase corev1.PodPhase) *core
 	t.Helper()
 	in := fixturePod(t, fixture)
 	in.Name += "--" + server
-	in.Labels[patch.AnnotationHubServername] = server
-	in.Annotations[patch.AnnotationHubServername] = server
-	delete(in.Annotations, patch.AnnotationUpdate)
-	out, errs := patch.Mutate(in, serversConfig())
+	in.Labels[contract.AnnotationHubServername] = server
+	in.Annotations[contract.AnnotationHubServername] = server
+	delete(in.Annotations, contract.AnnotationUpdate)
+	out, errs := mutatePod(in, serversConfig(), patch.Registered{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -111,10 +112,10 @@ func TestAdmissionDefersAnUpdateWhileTheProjectIsOpenInAnotherServerOfTheUser(t 
 		return &got
 	}
 	// want is the pure core's pod for the launch, given what the cache should have yielded.
-	want := func(t *testing.T, open ...patch.OpenServer) *corev1.Pod {
+	want := func(t *testing.T, open ...contract.OpenServer) *corev1.Pod {
 		t.Helper()
 		reg := queuedUpdate()
-		pod, errs := patch.MutateWith(fixturePod(t, "z2jh4-binderhub-dynamic"), cfg,
+		pod, errs := mutatePod(fixturePod(t, "z2jh4-binderhub-dynamic"), cfg,
 			patch.Registered{Updates: reg.Updates, Commits: reg.Commits(), OpenElsewhere: open})
 		if len(errs) > 0 {
 			t.Fatal(errs)
@@ -126,14 +127,14 @@ func TestAdmissionDefersAnUpdateWhileTheProjectIsOpenInAnotherServerOfTheUser(t 
 		claim := claimWith(t, queuedUpdate())
 		c := cacheHolding(t, claim, serverOf(t, "z2jh4-binderhub-dynamic", "busy", corev1.PodRunning))
 		got := admitBeside(t, c)
-		if diff := cmp.Diff(want(t, patch.OpenServer{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: launchedDir}), got); diff != "" {
+		if diff := cmp.Diff(want(t, contract.OpenServer{Pod: "jupyter-bitnik--busy", Server: "busy", Dir: launchedDir}), got); diff != "" {
 			t.Errorf("admitted pod (-want +got):\n%s", diff)
 		}
-		if v := got.Annotations[patch.AnnotationUpdateDeferred]; v != `{"asked":"queue","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}` {
-			t.Errorf("%s = %s", patch.AnnotationUpdateDeferred, v)
+		if v := got.Annotations[contract.AnnotationUpdateDeferred]; v != `{"asked":"queue","open":[{"pod":"jupyter-bitnik--busy","server":"busy"}]}` {
+			t.Errorf("%s = %s", contract.AnnotationUpdateDeferred, v)
 		}
-		if _, ok := got.Annotations[patch.AnnotationUpdateHanded]; ok {
-			t.Errorf("the queued update was handed: %s", got.Annotations[patch.AnnotationUpdateHanded])
+		if _, ok := got.Annotations[contract.AnnotationUpdateHanded]; ok {
+			t.Errorf("the queued update was handed: %s", got.Annotations[contract.AnnotationUpdateHanded])
 		}
 		var after corev1.PersistentVolumeClaim
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(claim), &after); err != nil {
@@ -149,7 +150,7 @@ func TestAdmissionDefersAnUpdateWhileTheProjectIsOpenInAnotherServerOfTheUser(t 
 		if diff := cmp.Diff(want(t), got); diff != "" {
 			t.Errorf("admitted pod (-want +got):\n%s", diff)
 		}
-		if _, ok := got.Annotations[patch.AnnotationUpdateHanded]; !ok {
+		if _, ok := got.Annotations[contract.AnnotationUpdateHanded]; !ok {
 			t.Error("the queued update was not handed")
 		}
 	})
@@ -166,7 +167,7 @@ func TestAdmissionDefersAnUpdateWhileTheProjectIsOpenInAnotherServerOfTheUser(t 
 		}},
 		{"a server of the user with another project open does not defer", func(t *testing.T) *corev1.Pod {
 			p := serverOf(t, "z2jh4-binderhub-dynamic", "other", corev1.PodRunning)
-			p.Annotations[patch.AnnotationProjectDir] = "gh_bitnik_other"
+			p.Annotations[contract.AnnotationProjectDir] = "gh_bitnik_other"
 			return p
 		}},
 	} {

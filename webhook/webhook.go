@@ -18,11 +18,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -44,6 +46,9 @@ type PodMutator struct {
 	// Servers lists the user's singleuser pods, to find the user's other servers that have the
 	// launched project open (an update asked for is then deferred); nil means none are looked for.
 	Servers UserPodLister
+
+	// launches are the launches this replica admitted that its pod cache may not show yet.
+	launches launches
 }
 
 // RegistryReader reads the projects registry on a claim; a claim that does not exist yet has an
@@ -51,22 +56,25 @@ type PodMutator struct {
 // A registry with a corrupt part is returned with what parsed and an error wrapping
 // projects.ErrCorruptRegistry.
 type RegistryReader interface {
-	Registry(ctx context.Context, namespace, claim string) (projects.Registry, error)
+	// Registry returns the claim's registry and its owner (projects.Owner: "" when the claim does not
+	// name one, or does not exist).
+	Registry(ctx context.Context, namespace, claim string) (reg projects.Registry, owner string, err error)
 }
 
 // ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve).
 type ClaimRegistry struct{ Reader client.Reader }
 
 // Registry implements RegistryReader.
-func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (projects.Registry, error) {
+func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (projects.Registry, string, error) {
 	var pvc corev1.PersistentVolumeClaim
 	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: claim}, &pvc); err != nil {
 		if apierrors.IsNotFound(err) {
-			return projects.Registry{}, nil
+			return projects.Registry{}, "", nil
 		}
-		return projects.Registry{}, err
+		return projects.Registry{}, "", err
 	}
-	return projects.FromClaim(&pvc)
+	reg, err := projects.FromClaim(&pvc)
+	return reg, projects.Owner(&pvc), err
 }
 
 // UserPodLister lists the singleuser pods of one user in a namespace: those whose
@@ -84,10 +92,10 @@ const UserPodsIndex = "binder-projects.user"
 // pod or a pod without it.
 func UserPodsIndexKeys(o client.Object) []string {
 	l := o.GetLabels()
-	if l[patch.LabelComponent] != patch.ComponentSingleuser || l[patch.AnnotationHubUsername] == "" {
+	if l[contract.LabelComponent] != contract.ComponentSingleuser || l[contract.AnnotationHubUsername] == "" {
 		return nil
 	}
-	return []string{l[patch.AnnotationHubUsername]}
+	return []string{l[contract.AnnotationHubUsername]}
 }
 
 // IndexUserPods adds UserPodsIndex to a cache (the manager's field indexer, before it starts).
@@ -144,70 +152,109 @@ func (m *PodMutator) Default(ctx context.Context, pod *corev1.Pod) error {
 }
 
 // mutate returns what pod becomes (nil: left alone), or the error the admission answers with. It
-// never modifies pod.
+// never modifies pod. It goes once through each step: resolve the project and the claim from the pod;
+// read the claim's registry and the user's other servers on it; check the claim's owner and the
+// project limit; apply.
 func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	if ok, reason := patch.ShouldMutate(pod, m.Config); !ok {
 		log.Info("pod left alone", "reason", reason)
 		return nil, nil
 	}
-	// The registry on the user's claim: its deletion queue goes to the init container, and the
-	// project limit is checked against the folder the mutation resolved.
-	var reg projects.Registry
-	claim := ""
-	if m.Registry != nil || m.Servers != nil {
-		claim = patch.UserClaim(pod, m.Config)
-	}
-	if m.Registry != nil {
-		if claim != "" {
-			var err error
-			reg, err = m.Registry.Registry(ctx, pod.Namespace, claim)
-			switch {
-			case errors.Is(err, projects.ErrCorruptRegistry):
-				// A corrupt registry never blocks a user: the launch goes on with what parsed (a
-				// corrupt part reads as empty: no limit from it, nothing deleted on its account), and
-				// the registry controller sets the bad value aside once this launch succeeds.
-				log.Info("the projects registry is corrupt; launching with what parsed", "claim", claim, "error", err.Error())
-				corruptRegistries.Inc()
-			case err != nil:
-				log.Error(err, "cannot read the projects registry", "claim", claim)
-				return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
-			}
-		}
-	}
-	// The user's other servers on the claim, with the project each has open: an update of a project
-	// open in one of them is deferred. Only the user's own pods are read (by their user label; the
-	// claim and the raw user name are checked too), and nothing of them is logged but their names.
-	var open []patch.OpenServer
-	if user := pod.Labels[patch.AnnotationHubUsername]; m.Servers != nil && claim != "" && user != "" {
-		pods, err := m.Servers.UserPods(ctx, pod.Namespace, user)
-		if err != nil {
-			log.Error(err, "cannot list the user's servers", "claim", claim)
-			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot see whether your other servers have this project open; try again in a minute: %v", err))
-		}
-		open = patch.OpenServers(pod, claim, m.Config, pods)
-	}
-	queued := reg.Deletions
-	out, errs := patch.MutateWith(pod, m.Config, patch.Registered{Deletions: queued, Updates: reg.Updates, Commits: reg.Commits(), OpenElsewhere: open})
+
+	// Resolve: the project and the claim, from the pod alone.
+	l, errs := patch.Resolve(pod, m.Config)
 	if len(errs) > 0 {
-		err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
-		log.Info("pod refused", "reason", err.Error())
+		return nil, m.refuse(ctx, pod, errs)
+	}
+
+	// Read: the registry on the claim (its queues go to the init container) and the user's other
+	// servers on it. Admissions of one claim take turns from here to the end, so that the projects
+	// they launch count against the limit of each other (launchesOf).
+	done := m.launches.turn(pod.Namespace, l.Claim)
+	defer done()
+	reg, owner, err := m.readRegistry(ctx, pod.Namespace, l.Claim)
+	if err != nil {
 		return nil, err
 	}
-	dir := out.Annotations[patch.AnnotationProjectDir]
-	if claim != "" {
-		if err := reg.Admit(dir, m.MaxProjects); err != nil {
-			log.Info("pod denied", "reason", "project limit", "projectDir", dir, "projects", len(reg.Projects))
-			return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
-		}
+	open, cached, err := m.openServers(ctx, pod, l.Claim)
+	if err != nil {
+		return nil, err
 	}
-	if _, ok := out.Annotations[patch.AnnotationUpdateDeferred]; ok {
-		log.Info("update deferred: the project is open in another server of the user", "projectDir", dir,
-			patch.AnnotationUpdateDeferred, out.Annotations[patch.AnnotationUpdateDeferred])
+
+	// Check: the claim is the user's, and a new project fits the limit.
+	if owner != "" && owner != l.User {
+		return nil, m.refuse(ctx, pod, field.ErrorList{field.Invalid(l.ClaimField, l.Claim, fmt.Sprintf(
+			"claim %s is not %q's: its %s annotation names another user (their user names give the same claim name); "+
+				"an operator can rename one of the users, or give users unique names with --claim-name-template",
+			l.Claim, l.User, contract.AnnotationHubUsername))})
 	}
-	log.Info("pod mutated", "projectDir", dir,
-		"initContainer", m.Config.InitContainerName, "deletions", len(queued))
+	launching := m.launches.launching(pod, l.Claim, open, cached)
+	if err := reg.Admit(l.Dir, m.MaxProjects, launching); err != nil {
+		log.Info("pod denied", "reason", "project limit", "projectDir", l.Dir, "projects", len(reg.Projects), "launching", len(launching))
+		return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, podName(ctx, pod), err)
+	}
+
+	// Apply.
+	out := patch.Apply(pod, m.Config, l, patch.Registered{Deletions: reg.Deletions, Updates: reg.Updates, Commits: reg.Commits(), OpenElsewhere: open})
+	m.launches.handed(ctx, pod, l.Claim, l.Dir)
+	if _, ok := out.Annotations[contract.AnnotationUpdateDeferred]; ok {
+		log.Info("update deferred: the project is open in another server of the user", "projectDir", l.Dir,
+			contract.AnnotationUpdateDeferred, out.Annotations[contract.AnnotationUpdateDeferred])
+	}
+	log.Info("pod mutated", "projectDir", l.Dir, "claim", l.Claim,
+		"initContainer", m.Config.InitContainerName, "deletions", len(reg.Deletions))
 	return out, nil
+}
+
+// refuse is the 422 for errs, logged.
+func (m *PodMutator) refuse(ctx context.Context, pod *corev1.Pod, errs field.ErrorList) error {
+	err := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, podName(ctx, pod), errs)
+	logr.FromContextOrDiscard(ctx).Info("pod refused", "reason", err.Error())
+	return err
+}
+
+// readRegistry reads the registry on claim, empty without a Registry (offline use). A corrupt
+// registry never blocks a user: the launch goes on with what parsed (a corrupt part reads as empty: no
+// limit from it, nothing deleted on its account), and the registry controller sets the bad value
+// aside once this launch succeeds.
+func (m *PodMutator) readRegistry(ctx context.Context, namespace, claim string) (projects.Registry, string, error) {
+	if m.Registry == nil {
+		return projects.Registry{}, "", nil
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	reg, owner, err := m.Registry.Registry(ctx, namespace, claim)
+	switch {
+	case errors.Is(err, projects.ErrCorruptRegistry):
+		log.Info("the projects registry is corrupt; launching with what parsed", "claim", claim, "error", err.Error())
+		corruptRegistries.Inc()
+	case err != nil:
+		log.Error(err, "cannot read the projects registry", "claim", claim)
+		return projects.Registry{}, "", apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot read the projects registry on claim %s; try again in a minute: %v", claim, err))
+	}
+	return reg, owner, nil
+}
+
+// openServers are the user's other servers on claim, with the project each has open: an update of a
+// project open in one of them is deferred, and a project one of them is launching counts against the
+// limit. Only the user's own pods are read (by their user label; the claim and the raw user name are
+// checked too), and nothing of them is logged but their names. cached names every pod of the user
+// the cache shows.
+func (m *PodMutator) openServers(ctx context.Context, pod *corev1.Pod, claim string) (open []contract.OpenServer, cached map[string]bool, err error) {
+	user := pod.Labels[contract.AnnotationHubUsername]
+	if m.Servers == nil || user == "" {
+		return nil, nil, nil
+	}
+	pods, err := m.Servers.UserPods(ctx, pod.Namespace, user)
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "cannot list the user's servers", "claim", claim)
+		return nil, nil, apierrors.NewServiceUnavailable(fmt.Sprintf("binder-projects cannot see whether your other servers have this project open; try again in a minute: %v", err))
+	}
+	cached = make(map[string]bool, len(pods))
+	for i := range pods {
+		cached[pods[i].Name] = true
+	}
+	return patch.OpenServers(pod, claim, pods), cached, nil
 }
 
 // podName is the pod's name for messages: KubeSpawner always sets one, other clients may use

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/volume"
 )
 
@@ -17,15 +18,15 @@ Makes the launched project ready on the user's volume: removes what earlier star
 finishes or rolls back an interrupted update of the project, deletes the queued project folders,
 seeds the project from the image's home if it is missing, or updates it to the image's commit when
 asked. Inputs, from the environment only:
-  ` + volume.EnvRoot + `        where the user's volume is mounted (absolute)
-  ` + volume.EnvProject + `     the project folder's name
-  ` + volume.EnvSource + `      the image's home to seed from (absolute)
-  ` + volume.EnvDelete + `      project folders to delete first (may be empty)
-  ` + volume.EnvDeleteIDs + `  the id of each deletion (optional)
-  ` + volume.EnvPod + `          the pod's name (optional)
-  ` + volume.EnvCommit + `       the image's commit (optional)
-  ` + volume.EnvUpdate + `       1 to update an existing project to that commit
-  ` + volume.EnvReport + `       where the JSON report goes (e.g. /dev/termination-log)
+  ` + contract.EnvRoot + `        where the user's volume is mounted (absolute)
+  ` + contract.EnvProject + `     the project folder's name
+  ` + contract.EnvSource + `      the image's home to seed from (absolute)
+  ` + contract.EnvDelete + `      project folders to delete first (may be empty)
+  ` + contract.EnvDeleteIDs + `  the id of each deletion (optional)
+  ` + contract.EnvPod + `          the pod's name (optional)
+  ` + contract.EnvCommit + `       the image's commit (optional)
+  ` + contract.EnvUpdate + `       1 to update an existing project to that commit
+  ` + contract.EnvReport + `       where the JSON report goes (e.g. /dev/termination-log)
 Log lines on stderr. Exit status: 0 ready; 1 the project could not be made ready; 2 a bad input,
 nothing changed.
 `

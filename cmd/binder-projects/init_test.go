@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/volume"
 )
 
@@ -35,15 +36,15 @@ func TestTheBuiltBinaryRunsTheInitCommand(t *testing.T) {
 	os.Chmod(report, 0o666)
 	env := []string{
 		"PATH=/usr/bin:/bin",
-		volume.EnvRoot + "=" + root,
-		volume.EnvProject + "=gh_binder-examples_requirements",
-		volume.EnvSource + "=" + home,
-		volume.EnvDelete + "=gh_old",
-		volume.EnvDeleteIDs + "=1700000000000000000",
-		volume.EnvReport + "=" + report,
-		volume.EnvPod + "=jupyter-user",
-		volume.EnvCommit + "=abc1234",
-		volume.EnvUpdate + "=1",
+		contract.EnvRoot + "=" + root,
+		contract.EnvProject + "=gh_binder-examples_requirements",
+		contract.EnvSource + "=" + home,
+		contract.EnvDelete + "=gh_old",
+		contract.EnvDeleteIDs + "=1700000000000000000",
+		contract.EnvReport + "=" + report,
+		contract.EnvPod + "=jupyter-user",
+		contract.EnvCommit + "=abc1234",
+		contract.EnvUpdate + "=1",
 		"JUPYTERHUB_API_TOKEN=secret-token-never-logged",
 	}
 	run := func(env []string, args ...string) (int, string) {
@@ -71,11 +72,11 @@ func TestTheBuiltBinaryRunsTheInitCommand(t *testing.T) {
 			t.Errorf("log line %q: not prefixed, or naming an input", line)
 		}
 	}
-	got, err := volume.DecodeReport(string(readFile(t, report)))
+	got, err := contract.DecodeReport(string(readFile(t, report)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := volume.Report{Deleted: []int{1}, Project: volume.ProjectSeeded, Update: &volume.UpdateReport{State: volume.UpdateNotNeeded}, Present: true}
+	want := contract.Report{Deleted: []int{1}, Project: contract.ProjectSeeded, Update: &contract.UpdateReport{State: contract.UpdateNotNeeded}, Present: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the report (-want +got):\n%s", diff)
 	}
@@ -90,11 +91,11 @@ func TestTheBuiltBinaryRunsTheInitCommand(t *testing.T) {
 	}
 
 	// A bad input: status 2, the report says so, nothing changes.
-	bad := append(append([]string{}, env...), volume.EnvProject+"=../escape")
+	bad := append(append([]string{}, env...), contract.EnvProject+"=../escape")
 	if code, out := run(bad); code != 2 || !strings.Contains(out, "BINDER_PROJECTS_PROJECT is not a valid project folder name") {
 		t.Errorf("a bad project name: exit %d\n%s", code, out)
 	}
-	if got, err := volume.DecodeReport(string(readFile(t, report))); err != nil || got.Project != volume.ProjectFailed || !strings.HasSuffix(got.Error, "nothing was changed") {
+	if got, err := contract.DecodeReport(string(readFile(t, report))); err != nil || got.Project != contract.ProjectFailed || !strings.HasSuffix(got.Error, "nothing was changed") {
 		t.Errorf("the report of a bad input: %+v, %v", got, err)
 	}
 	// An argument: the inputs are environment variables only.

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/binder-projects/binder-projects/certs"
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/webhook"
 )
@@ -93,10 +94,10 @@ func configFlags(fs *flag.FlagSet) *patch.Config {
 	fs.StringVar(&c.InitContainerName, "init-container-name", c.InitContainerName, "name of the init container that seeds projects")
 	fs.StringVar(&c.HomeMountPath, "home-mount-path", c.HomeMountPath, "the notebook's home: the launched project is mounted here, and the image's files are seeded from here")
 	fs.StringVar(&c.ProjectsMountPath, "projects-mount-path", c.ProjectsMountPath, "where every project (the whole user volume) is mounted")
-	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders ("+patch.PlaceholderUsername+", "+patch.PlaceholderServername+", "+patch.PlaceholderUserServer+") computed as KubeSpawner computes them: added when the pod has none, and the claim a named server must mount (keep it equal to KubeSpawner's pvc_name_template for the default server)")
+	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders ("+contract.PlaceholderUsername+", "+contract.PlaceholderServername+", "+contract.PlaceholderUserServer+") computed as KubeSpawner computes them: added when the pod has none, and the claim a named server must mount (keep it equal to KubeSpawner's pvc_name_template for the default server)")
 	fs.StringVar(&c.VolumeNameTemplate, "volume-name-template", c.VolumeNameTemplate, "name of the pod volume added for that claim, with the same placeholders")
 	fs.Func("slug-scheme", "KubeSpawner's slug_scheme, how it turns user and server names into name parts: safe (KubeSpawner 7) or escape (older) (default "+string(c.SlugScheme)+")", func(s string) error {
-		scheme, err := patch.ParseSlugScheme(s)
+		scheme, err := contract.ParseSlugScheme(s)
 		c.SlugScheme = scheme
 		return err
 	})
@@ -175,7 +176,7 @@ func projectDir(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	dir, err := patch.ProjectDir(args[0])
+	dir, err := contract.ProjectDirOf(args[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "binder-projects project-dir: %v\n", err)
 		return 1

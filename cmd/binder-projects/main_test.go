@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 )
 
@@ -449,14 +450,14 @@ func TestProjectDirAgreesWithTheWebhook(t *testing.T) {
 		url, ok := "", false
 		for _, c := range pod.Spec.Containers {
 			for _, e := range c.Env {
-				if c.Name == patch.DefaultConfig().NotebookContainer && e.Name == patch.EnvRepoURL {
+				if c.Name == patch.DefaultConfig().NotebookContainer && e.Name == contract.EnvRepoURL {
 					url, ok = e.Value, true
 				}
 			}
 		}
 		// The annotations take precedence over the env var; those fixtures test other things.
-		_, project := pod.Annotations[patch.AnnotationProject]
-		_, repoURL := pod.Annotations[patch.AnnotationRepoURL]
+		_, project := pod.Annotations[contract.AnnotationProject]
+		_, repoURL := pod.Annotations[contract.AnnotationRepoURL]
 		if !ok || project || repoURL || f.refused() {
 			continue
 		}
@@ -465,9 +466,9 @@ func TestProjectDirAgreesWithTheWebhook(t *testing.T) {
 			if err := yaml.UnmarshalStrict(f.Golden, &golden); err != nil {
 				t.Fatal(err)
 			}
-			dir := golden.Annotations[patch.AnnotationProjectDir]
+			dir := golden.Annotations[contract.AnnotationProjectDir]
 			if dir == "" {
-				t.Fatalf("the golden pod has no %s annotation", patch.AnnotationProjectDir)
+				t.Fatalf("the golden pod has no %s annotation", contract.AnnotationProjectDir)
 			}
 			want := result{Code: 0, Stdout: dir + "\n"}
 			if diff := cmp.Diff(want, runCommand(t, "", "project-dir", url)); diff != "" {
@@ -477,7 +478,7 @@ func TestProjectDirAgreesWithTheWebhook(t *testing.T) {
 		checked++
 	}
 	if checked < 2 {
-		t.Errorf("only %d fixtures take their project from %s; the fixtures or this test's reading of them changed", checked, patch.EnvRepoURL)
+		t.Errorf("only %d fixtures take their project from %s; the fixtures or this test's reading of them changed", checked, contract.EnvRepoURL)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/binder-projects/binder-projects/patch"
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -95,7 +95,7 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		fmt.Fprintf(stderr, "%s: --user is required\n\n%s", name, projectsUsage)
 		return 2
 	}
-	var dir string
+	var dir contract.ProjectDir
 	switch {
 	case sub == "list" && len(pos) > 0:
 		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, pos[0])
@@ -104,8 +104,8 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		fmt.Fprintf(stderr, "%s: give exactly one project FOLDER (see `binder-projects projects list --user %s`)\n", name, *user)
 		return 2
 	case sub == "delete":
-		dir = pos[0]
-		if err := patch.ValidateProjectDir(dir); err != nil {
+		var err error
+		if dir, err = contract.ParseProjectDir(pos[0]); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return 2
 		}

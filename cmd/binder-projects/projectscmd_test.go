@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -161,17 +163,17 @@ func TestProjectsDelete(t *testing.T) {
 		claim  string
 		// check: the registry's projects after, and which folders are queued.
 		projects []projects.Project
-		queued   []string
+		queued   []contract.ProjectDir
 	}{
 		{name: "a project is removed from the record and its folder queued",
-			args:   []string{"delete", "--user", "bitnik", cliConda.Dir},
+			args:   []string{"delete", "--user", "bitnik", string(string(cliConda.Dir))},
 			stdout: "deleted project gh_binder-examples_conda of bitnik: its folder and all its files are deleted the next time bitnik's server starts\n",
-			claim:  "claim-bitnik", projects: []projects.Project{cliRequirements}, queued: []string{cliConda.Dir}},
+			claim:  "claim-bitnik", projects: []projects.Project{cliRequirements}, queued: []contract.ProjectDir{cliConda.Dir}},
 		{name: "flags may follow the folder",
-			args:  []string{"delete", cliConda.Dir, "--user", "bitnik", "--namespace", "bhub"},
-			claim: "claim-bitnik", projects: []projects.Project{cliRequirements}, queued: []string{cliConda.Dir}},
+			args:  []string{"delete", string(string(cliConda.Dir)), "--user", "bitnik", "--namespace", "bhub"},
+			claim: "claim-bitnik", projects: []projects.Project{cliRequirements}, queued: []contract.ProjectDir{cliConda.Dir}},
 		{name: "while the user's server pod exists it is refused, exit 1, nothing changes",
-			args: []string{"delete", "--user", "anna.müller@uni.example", cliThesis.Dir}, code: 1,
+			args: []string{"delete", "--user", "anna.müller@uni.example", string(cliThesis.Dir)}, code: 1,
 			stderr: "the user's server is running: stop your server (pod jupyter-anna-m-ller-uni-example---b22940a4)",
 			claim:  "claim-anna-m-ller-uni-example---b22940a4", projects: annaBefore.Projects},
 		{name: "a folder that is not a project of the user is refused, exit 1",
@@ -202,7 +204,7 @@ func TestProjectsDelete(t *testing.T) {
 			if diff := cmp.Diff(tt.projects, r.Projects); diff != "" {
 				t.Errorf("projects on %s (-want +got):\n%s", tt.claim, diff)
 			}
-			if diff := cmp.Diff(tt.queued, r.QueuedDirs(), cmp.Comparer(func(a, b []string) bool { return strings.Join(a, " ") == strings.Join(b, " ") })); diff != "" {
+			if diff := cmp.Diff(tt.queued, r.QueuedDirs(), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("queued on %s (-want +got):\n%s", tt.claim, diff)
 			}
 		})

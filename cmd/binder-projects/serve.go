@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/webhook"
 )
 
@@ -94,7 +94,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "building the scheme")
 		return 1
 	}
-	podCache := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{patch.LabelComponent: patch.ComponentSingleuser})}
+	podCache := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{contract.LabelComponent: contract.ComponentSingleuser})}
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
 	// Only the hub's namespace: the Role grants no more, and a cache over every namespace would never
 	// sync, so readiness would never come.
@@ -153,12 +153,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "adding the cache warm-up")
 		return 1
 	}
-	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: *cfg,
+	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), InitContainer: cfg.InitContainerName,
 		Recorder: mgr.GetEventRecorder("binder-projects")}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the registry controller")
 		return 1
 	}
-	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Config: *cfg, Claims: claims}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Claims: claims}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the claim controller")
 		return 1
 	}

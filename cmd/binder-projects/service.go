@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/service"
@@ -56,7 +57,7 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 	claims := patch.DefaultConfig()
 	fs.StringVar(&claims.ClaimNameTemplate, "claim-name-template", claims.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders computed as KubeSpawner computes them: the only claim of a user the service reads (keep it equal to the webhook's --claim-name-template)")
 	fs.Func("slug-scheme", "KubeSpawner's slug_scheme: safe (KubeSpawner 7) or escape (older); keep it equal to the webhook's (default "+string(claims.SlugScheme)+")", func(s string) error {
-		scheme, err := patch.ParseSlugScheme(s)
+		scheme, err := contract.ParseSlugScheme(s)
 		claims.SlugScheme = scheme
 		return err
 	})
@@ -71,7 +72,7 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintf(stderr, "binder-projects projects-service: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if err := claims.ValidateClaimNames(); err != nil {
+	if err := claims.ClaimNames.Validate(); err != nil {
 		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
 		return 2
 	}

@@ -198,7 +198,7 @@ func TestProjectsServiceBehindARealHubUnderABaseURL(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/jhub/services/projects/" ||
-		!strings.Contains(string(page), "Your projects") || !strings.Contains(string(page), cliRequirements.Dir) {
+		!strings.Contains(string(page), "Your projects") || !strings.Contains(string(page), string(cliRequirements.Dir)) {
 		t.Fatalf("after the hub's login and OAuth flow: %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 
@@ -214,12 +214,12 @@ func TestProjectsServiceBehindARealHubUnderABaseURL(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), cliConda.Dir) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), string(cliConda.Dir)) {
 		t.Errorf("the API with a hub token: %d\n%s", resp.StatusCode, body)
 	}
 	// Deleting asks the hub (the service's token has read:servers from the documented role) and
 	// updates the claim.
-	req, _ = http.NewRequest(http.MethodDelete, h.Origin+"/jhub/services/projects/api/users/bitnik/projects/"+cliConda.Dir, nil)
+	req, _ = http.NewRequest(http.MethodDelete, h.Origin+"/jhub/services/projects/api/users/bitnik/projects/"+string(cliConda.Dir), nil)
 	req.Header.Set("Authorization", "token "+token)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {

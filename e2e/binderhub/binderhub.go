@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
 )
 
@@ -34,7 +35,7 @@ const (
 type Repo struct {
 	URL, Commit string
 	Image       cluster.Image
-	ProjectDir  string // the folder DESIGN.md's (GESIS-compatible) naming gives
+	ProjectDir  contract.ProjectDir // the folder DESIGN.md's (GESIS-compatible) naming gives
 }
 
 // The repositories of the local images.

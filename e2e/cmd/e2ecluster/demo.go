@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
 	"github.com/binder-projects/binder-projects/e2e/cluster"
 	"github.com/binder-projects/binder-projects/patch"
@@ -51,7 +52,7 @@ func demo(ctx context.Context, webhook bool) error {
 		{"the server is culled and launched again: the user's file is still there, nothing is copied", binderhub.RepoA,
 			show + `; echo "--- cat /home/jovyan/my-notes.txt:"; cat /home/jovyan/my-notes.txt`},
 		{"launch project B (" + binderhub.RepoB.URL + "): B at home, A under /projects", binderhub.RepoB,
-			show + `; echo "--- cat /projects/` + binderhub.RepoA.ProjectDir + `/my-notes.txt:"; cat /projects/` + binderhub.RepoA.ProjectDir + `/my-notes.txt`},
+			show + `; echo "--- cat /projects/` + string(binderhub.RepoA.ProjectDir) + `/my-notes.txt:"; cat /projects/` + string(binderhub.RepoA.ProjectDir) + `/my-notes.txt`},
 	}
 	for i, s := range sessions {
 		step("%d. %s", i+1, s.title)
@@ -71,7 +72,7 @@ func demo(ctx context.Context, webhook bool) error {
 		for _, ic := range admitted.Spec.InitContainers {
 			inits = append(inits, ic.Name)
 		}
-		fmt.Printf("pod %s admitted: project folder %q, init containers %s\n", pod.Name, admitted.Annotations[patch.AnnotationProjectDir], strings.Join(inits, ", "))
+		fmt.Printf("pod %s admitted: project folder %q, init containers %s\n", pod.Name, admitted.Annotations[contract.AnnotationProjectDir], strings.Join(inits, ", "))
 		if err := waitReady(ctx, c, ns, pod.Name); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package patch
+package contract
 
 import (
 	"errors"
@@ -394,14 +394,14 @@ func sameError(got, want error) bool {
 func TestProjectDir(t *testing.T) {
 	for _, tc := range projectDirCases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, err := ProjectDir(tc.in)
-			got := projectDirResult{Dir: dir, Err: err}
+			dir, err := ProjectDirOf(tc.in)
+			got := projectDirResult{Dir: string(dir), Err: err}
 			if got.Dir != tc.want.Dir || !sameError(got.Err, tc.want.Err) {
-				t.Errorf("ProjectDir(%q)\n got: %+v\nwant: %+v", tc.in, got, tc.want)
+				t.Errorf("ProjectDirOf(%q)\n got: %+v\nwant: %+v", tc.in, got, tc.want)
 			}
 			if err == nil {
-				if err := ValidateProjectDir(dir); err != nil {
-					t.Errorf("ProjectDir(%q) = %q, which ValidateProjectDir refuses: %v", tc.in, dir, err)
+				if err := ValidateProjectDir(string(dir)); err != nil {
+					t.Errorf("ProjectDirOf(%q) = %q, which ValidateProjectDir refuses: %v", tc.in, dir, err)
 				}
 			}
 		})
@@ -417,8 +417,8 @@ func TestProjectDirLongNames(t *testing.T) {
 		{
 			name: "a long name is the same on every call",
 			test: func(t *testing.T) {
-				first, err1 := ProjectDir(base)
-				second, err2 := ProjectDir(base)
+				first, err1 := ProjectDirOf(base)
+				second, err2 := ProjectDirOf(base)
 				if err1 != nil || err2 != nil || first != second {
 					t.Errorf("ProjectDir twice = (%q, %v), (%q, %v); want one name twice", first, err1, second, err2)
 				}
@@ -427,12 +427,12 @@ func TestProjectDirLongNames(t *testing.T) {
 		{
 			name: "a long name is exactly 255 bytes: the first 238 bytes, a dash and 16 hex digits",
 			test: func(t *testing.T) {
-				dir, err := ProjectDir(base)
+				dir, err := ProjectDirOf(base)
 				if err != nil {
 					t.Fatal(err)
 				}
 				want := regexp.MustCompile(`^gh_owner_r{229}-[0-9a-f]{16}$`)
-				if len(dir) != MaxProjectDirLen || !want.MatchString(dir) {
+				if len(dir) != MaxProjectDirLen || !want.MatchString(string(dir)) {
 					t.Errorf("ProjectDir = %q (%d bytes); want it to match %s", dir, len(dir), want)
 				}
 			},
@@ -440,8 +440,8 @@ func TestProjectDirLongNames(t *testing.T) {
 		{
 			name: "two long URLs with the same first 300 bytes get different names",
 			test: func(t *testing.T) {
-				a, errA := ProjectDir(base + "a")
-				b, errB := ProjectDir(base + "b")
+				a, errA := ProjectDirOf(base + "a")
+				b, errB := ProjectDirOf(base + "b")
 				if errA != nil || errB != nil || a == b {
 					t.Errorf("ProjectDir = (%q, %v) and (%q, %v); want two different names", a, errA, b, errB)
 				}
@@ -450,8 +450,8 @@ func TestProjectDirLongNames(t *testing.T) {
 		{
 			name: "a long name and its ref suffix variant are the same project",
 			test: func(t *testing.T) {
-				a, errA := ProjectDir(base)
-				b, errB := ProjectDir(base + ".git/tree/main")
+				a, errA := ProjectDirOf(base)
+				b, errB := ProjectDirOf(base + ".git/tree/main")
 				if errA != nil || errB != nil || a != b {
 					t.Errorf("ProjectDir = (%q, %v) and (%q, %v); want one name", a, errA, b, errB)
 				}
@@ -461,9 +461,9 @@ func TestProjectDirLongNames(t *testing.T) {
 			name: "a name of exactly 255 bytes is not cut",
 			test: func(t *testing.T) {
 				in := "https://example.org/" + strings.Repeat("a", MaxProjectDirLen-len("git_"))
-				dir, err := ProjectDir(in)
-				if err != nil || dir != "git_"+strings.Repeat("a", MaxProjectDirLen-len("git_")) {
-					t.Errorf("ProjectDir(%q) = (%q, %v); want the name uncut", in, dir, err)
+				dir, err := ProjectDirOf(in)
+				if err != nil || string(dir) != "git_"+strings.Repeat("a", MaxProjectDirLen-len("git_")) {
+					t.Errorf("ProjectDirOf(%q) = (%q, %v); want the name uncut", in, dir, err)
 				}
 			},
 		},
@@ -511,9 +511,9 @@ func TestProjectDirErrorMessages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ProjectDir(tc.in)
+			_, err := ProjectDirOf(tc.in)
 			if err == nil {
-				t.Fatalf("ProjectDir(%q) succeeded; want an error", tc.in)
+				t.Fatalf("ProjectDirOf(%q) succeeded; want an error", tc.in)
 			}
 			msg := err.Error()
 			for _, s := range tc.wantContain {
@@ -562,7 +562,7 @@ func TestValidateProjectDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := ValidateProjectDir(tc.in)
 			if !sameError(err, tc.wantErr) {
-				t.Errorf("ValidateProjectDir(%q) = %v; want %v", tc.in, err, tc.wantErr)
+				t.Errorf("ValidateProjectDirOf(%q) = %v; want %v", tc.in, err, tc.wantErr)
 			}
 		})
 	}
@@ -582,26 +582,26 @@ func FuzzProjectDir(f *testing.F) {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		dir, err := ProjectDir(in)
+		dir, err := ProjectDirOf(in)
 		if err != nil {
 			if dir != "" {
-				t.Errorf("ProjectDir(%q) = (%q, %v); want no name with an error", in, dir, err)
+				t.Errorf("ProjectDirOf(%q) = (%q, %v); want no name with an error", in, dir, err)
 			}
 			if !errors.Is(err, ErrInvalidRepoURL) && !errors.Is(err, ErrNoRepositoryPath) {
-				t.Errorf("ProjectDir(%q) error %v is neither ErrInvalidRepoURL nor ErrNoRepositoryPath", in, err)
+				t.Errorf("ProjectDirOf(%q) error %v is neither ErrInvalidRepoURL nor ErrNoRepositoryPath", in, err)
 			}
 			return
 		}
-		if err := ValidateProjectDir(dir); err != nil {
-			t.Errorf("ProjectDir(%q) = %q, which ValidateProjectDir refuses: %v", in, dir, err)
+		if err := ValidateProjectDir(string(dir)); err != nil {
+			t.Errorf("ProjectDirOf(%q) = %q, which ValidateProjectDir refuses: %v", in, dir, err)
 		}
-		if len(dir) > MaxProjectDirLen || !safeProjectDirPattern.MatchString(dir) || dir[0] == '.' {
-			t.Errorf("ProjectDir(%q) = %q (%d bytes); want 1..255 bytes of [A-Za-z0-9._-], not starting with '.'",
+		if len(dir) > MaxProjectDirLen || !safeProjectDirPattern.MatchString(string(dir)) || dir[0] == '.' {
+			t.Errorf("ProjectDirOf(%q) = %q (%d bytes); want 1..255 bytes of [A-Za-z0-9._-], not starting with '.'",
 				in, dir, len(dir))
 		}
-		again, err := ProjectDir(in)
+		again, err := ProjectDirOf(in)
 		if err != nil || again != dir {
-			t.Errorf("ProjectDir(%q) = %q, then (%q, %v); want the same name twice", in, dir, again, err)
+			t.Errorf("ProjectDirOf(%q) = %q, then (%q, %v); want the same name twice", in, dir, again, err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package patch
+package contract
 
 // KubeSpawner's name slugs, ported from KubeSpawner 7.0.0 (jupyterhub/kubespawner:
 // kubespawner/slugs.py, and KubeSpawner._expand_user_properties in kubespawner/spawner.py) and

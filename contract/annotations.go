@@ -1,4 +1,4 @@
-package patch
+package contract
 
 // Every annotation and label binder-projects reads or writes. This file is the API: the README's
 // annotation table is checked against it (TestREADMEListsEveryAnnotation).
@@ -17,8 +17,9 @@ const (
 	// URL never reaches the pod, the registry or the projects page).
 	AnnotationRepoURL = Prefix + "repo-url"
 
-	// AnnotationImage (input, optional) is the image the init container seeds the project from.
-	// When absent, the notebook container's image is used.
+	// AnnotationImage (input, optional; written on output) is the image the init container seeds the
+	// project from. When absent, the notebook container's image is used; on output it records the
+	// image used, which the registry keeps.
 	AnnotationImage = Prefix + "image"
 
 	// AnnotationDelete (input, optional) lists project folders, separated by spaces, that the init
@@ -28,6 +29,12 @@ const (
 	// AnnotationProjectDir (output) is the project folder on the user's volume that is mounted at the
 	// home directory.
 	AnnotationProjectDir = Prefix + "project-dir"
+
+	// AnnotationClaim (output) is the user's claim the pod's projects are on: the claim mounted at the
+	// home path, or the one the claim name template names (and the registry controller creates). The
+	// registry controller records the launch on it, and the webhook counts the projects that the
+	// user's other pods on it are launching (the project limit).
+	AnnotationClaim = Prefix + "claim"
 
 	// AnnotationStatus (output) marks a pod as mutated; its value is StatusInjected. A pod that carries
 	// it is left alone, so a second admission call (reinvocation) is a no-op.

@@ -1,4 +1,4 @@
-package patch
+package contract
 
 // The project-folder naming rule: which folder, on the user's volume, holds the project launched from
 // a repository URL.
@@ -111,10 +111,33 @@ var (
 	ipv6HostPattern = regexp.MustCompile(`^[0-9A-Fa-f:.]+(%[A-Za-z0-9._~-]+)?$`)
 )
 
-// ProjectDir returns the folder, on the user's volume, of the project launched from repoURL. The URL's
-// user info is dropped first (RedactRepoURL), so it never reaches the name or an error message, and a
-// URL with credentials names the folder of the URL without them.
-func ProjectDir(repoURL string) (string, error) {
+// ProjectDir is a project folder's name, checked: only ParseProjectDir, ProjectDirOf and JSON (or
+// text) decoding make one, and each checks it (ValidateProjectDir). A name is checked once, where it
+// enters (the API, an annotation, the URL, the registry); every layer after that takes a ProjectDir.
+type ProjectDir string
+
+// ParseProjectDir checks a folder name from outside (ValidateProjectDir).
+func ParseProjectDir(name string) (ProjectDir, error) {
+	if err := ValidateProjectDir(name); err != nil {
+		return "", err
+	}
+	return ProjectDir(name), nil
+}
+
+// UnmarshalText makes a decoded ProjectDir a checked one: JSON holding a bad name does not decode.
+func (d *ProjectDir) UnmarshalText(b []byte) error {
+	dir, err := ParseProjectDir(string(b))
+	if err != nil {
+		return err
+	}
+	*d = dir
+	return nil
+}
+
+// ProjectDirOf returns the folder, on the user's volume, of the project launched from repoURL. The
+// URL's user info is dropped first (RedactRepoURL), so it never reaches the name or an error message,
+// and a URL with credentials names the folder of the URL without them.
+func ProjectDirOf(repoURL string) (ProjectDir, error) {
 	repoURL = RedactRepoURL(repoURL)
 	display, err := repoDisplayName(repoURL)
 	if err != nil {
@@ -127,7 +150,7 @@ func ProjectDir(repoURL string) (string, error) {
 		return "", fmt.Errorf("bug in binder-projects: the folder name derived from %s is unsafe: %v",
 			quoteForError(repoURL), err)
 	}
-	return dir, nil
+	return ProjectDir(dir), nil
 }
 
 // ValidateProjectDir reports whether name is a safe project folder name (used for the explicit
