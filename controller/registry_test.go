@@ -531,3 +531,28 @@ func mutatePod(in *corev1.Pod, cfg patch.Config, reg patch.Registered) (*corev1.
 	}
 	return patch.Apply(in, cfg, l, reg), nil
 }
+
+func TestALaunchIsNeverRecordedOnAClaimOfAnotherUser(t *testing.T) {
+	// A pod that names claim-bitnik, launched by another user whose name gives the same claim name
+	// (admission refuses such a pod; one admitted by an older version, or by hand, is never adopted).
+	pod := launchedPod(t, 0, report(contract.Report{Project: contract.ProjectSeeded}))
+	pod.Annotations[contract.AnnotationHubUsername] = "Bitnik!"
+	theirs := claimHolding(t, projects.Registry{Projects: []projects.Project{{Dir: "gh_bitnik_thesis", LastUsed: admitted}}})
+	c := fake.NewClientBuilder().WithObjects(pod, theirs).Build()
+	before := registryOn(t, c)
+	reconcile(t, c, pod)
+	if diff := cmp.Diff(before, registryOn(t, c)); diff != "" {
+		t.Errorf("another user's launch changed bitnik's registry (-before +after):\n%s", diff)
+	}
+
+	// The owner's own launch is recorded as always.
+	own := launchedPod(t, 0, report(contract.Report{Project: contract.ProjectSeeded}))
+	own.Name, own.UID = "jupyter-bitnik-2", "uid-2"
+	if err := c.Create(context.Background(), own); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, c, own)
+	if r := registryOn(t, c); r.Find(launched.Dir) < 0 {
+		t.Errorf("bitnik's own launch was not recorded: %+v", r)
+	}
+}
