@@ -19,34 +19,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/binder-projects/binder-projects/contract"
+	"github.com/binder-projects/binder-projects/contract/contracttest"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
-// collidingUsers finds two JupyterHub user names whose KubeSpawner safe slugs are the same, so that
-// the claim template names one claim for both: a name that is not already a slug becomes its letters
-// and digits, "---" and 32 bits of its SHA-256, and with names users choose (open sign-up), a few
-// hundred thousand tries find two that share the hash. The search is deterministic.
+// collidingUsers finds two user names whose KubeSpawner safe slugs are one (contracttest.CollidingNames).
 func collidingUsers(t testing.TB) (first, second, slug string) {
 	t.Helper()
-	const marks = "!#$%&*+,.:;=?@^_~"
-	seen := map[string]string{}
-	for i := 0; i < 4_000_000; i++ {
-		name := "Mallory"
-		for n := i; ; n /= len(marks) {
-			name += string(marks[n%len(marks)])
-			if n < len(marks) {
-				break
-			}
-		}
+	first, second, slug, ok := contracttest.CollidingNames(func(name string) string {
 		s, _, _ := contract.UserServerNames(contract.SlugSafe, name, "")
-		if other, ok := seen[s]; ok {
-			return other, name, s
-		}
-		seen[s] = name
+		return s
+	})
+	if !ok {
+		t.Fatal("no two user names with one slug found")
 	}
-	t.Fatal("no two names with one slug in 4,000,000 tries")
-	return
+	return first, second, slug
 }
 
 // podForUser is the storage-none fixture (BinderHub's default) launched by user on the named server
