@@ -240,12 +240,10 @@ func TestTheWebhookIsCalledOnlyForSingleuserPodsInTheHubsNamespace(t *testing.T)
 		t.Errorf("the webhook (-want +got):\n%s", diff)
 	}
 
-	// values move it
-	w = webhookConfig(t, render(t, "--set", "webhook.failurePolicy=Ignore", "--set", "webhook.timeoutSeconds=12",
-		"--set", "webhook.namespaceSelector.matchLabels.hub=yes")).Webhooks[0]
-	if *w.FailurePolicy != admissionregistrationv1.Ignore || *w.TimeoutSeconds != 12 ||
-		!cmp.Equal(w.NamespaceSelector, &metav1.LabelSelector{MatchLabels: map[string]string{"hub": "yes"}}) {
-		t.Errorf("failurePolicy %v, timeoutSeconds %v, namespaceSelector %v: the values did not reach the webhook", *w.FailurePolicy, *w.TimeoutSeconds, w.NamespaceSelector)
+	// values move it (namespaceSelector: TestTheWebhookSeesNoNamespaceButTheReleases)
+	w = webhookConfig(t, render(t, "--set", "webhook.failurePolicy=Ignore", "--set", "webhook.timeoutSeconds=12")).Webhooks[0]
+	if *w.FailurePolicy != admissionregistrationv1.Ignore || *w.TimeoutSeconds != 12 {
+		t.Errorf("failurePolicy %v, timeoutSeconds %v: the values did not reach the webhook", *w.FailurePolicy, *w.TimeoutSeconds)
 	}
 
 	// The webhook's own pods never match the objectSelector.
@@ -259,6 +257,71 @@ func TestTheWebhookIsCalledOnlyForSingleuserPodsInTheHubsNamespace(t *testing.T)
 	if _, err := helm(templateArgs("--set", "webhook.podLabels.component=singleuser-server")...); err == nil ||
 		!strings.Contains(err.Error(), "would send the webhook's own pods to it") {
 		t.Errorf("podLabels that make the webhook's pods match its objectSelector: err = %v", err)
+	}
+}
+
+// The webhook caches and is granted (a Role) only the release namespace: a pod it were sent from any
+// other namespace would find no claim and be refused. So the chart takes only a namespaceSelector that
+// keeps kubernetes.io/metadata.name pinned to the release namespace, and says why it refuses the rest.
+func TestTheWebhookSeesNoNamespaceButTheReleases(t *testing.T) {
+	const name = "kubernetes.io/metadata.name"
+	pin := map[string]string{name: namespace}
+	for _, tc := range []struct {
+		name     string
+		selector string // --set-json webhook.namespaceSelector=; empty: the default
+		want     *metav1.LabelSelector
+	}{
+		{"the default selects the release namespace by its name label", "",
+			&metav1.LabelSelector{MatchLabels: pin}},
+		{"a selector without requirements is the default", `{"matchLabels":{},"matchExpressions":[]}`,
+			&metav1.LabelSelector{MatchLabels: pin}},
+		{"the release namespace's name pin alone renders as given", `{"matchLabels":{"kubernetes.io/metadata.name":"bhub"}}`,
+			&metav1.LabelSelector{MatchLabels: pin}},
+		{"a label beside the name pin narrows it and renders as given", `{"matchLabels":{"kubernetes.io/metadata.name":"bhub","hub":"yes"}}`,
+			&metav1.LabelSelector{MatchLabels: map[string]string{name: namespace, "hub": "yes"}}},
+		{"the pin as an In expression of the release namespace alone, with a narrowing expression, renders as given",
+			`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["bhub"]},{"key":"team","operator":"Exists"}]}`,
+			&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: name, Operator: metav1.LabelSelectorOpIn, Values: []string{namespace}},
+				{Key: "team", Operator: metav1.LabelSelectorOpExists}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var flags []string
+			if tc.selector != "" {
+				flags = []string{"--set-json", "webhook.namespaceSelector=" + tc.selector}
+			}
+			if diff := cmp.Diff(tc.want, webhookConfig(t, render(t, flags...)).Webhooks[0].NamespaceSelector); diff != "" {
+				t.Errorf("namespaceSelector (-want +got):\n%s", diff)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, selector string
+	}{
+		{"a selector for another namespace is refused", `{"matchLabels":{"kubernetes.io/metadata.name":"other"}}`},
+		{"a selector without the name pin is refused", `{"matchLabels":{"team":"x"}}`},
+		{"an In expression that also names another namespace is refused",
+			`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["bhub","other"]}]}`},
+		{"a NotIn expression on the name is refused",
+			`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system"]}]}`},
+		{"an Exists expression on the name is refused",
+			`{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"Exists"}]}`},
+		{"a pin beside a name label for another namespace is refused",
+			`{"matchLabels":{"kubernetes.io/metadata.name":"other"},"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["bhub"]}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			flags := []string{"--set-json", "webhook.namespaceSelector=" + tc.selector}
+			_, err := helm(templateArgs(flags...)...)
+			if err == nil {
+				t.Fatalf("helm template rendered namespaceSelector %s", tc.selector)
+			}
+			for _, want := range []string{"webhook.namespaceSelector", "only its own namespace bhub",
+				"kubernetes.io/metadata.name: bhub", "one release per hub namespace"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error does not say %q:\n%v", want, err)
+				}
+			}
+		})
 	}
 }
 

@@ -103,6 +103,39 @@ labels, so the default spreads the replicas over nodes without naming the releas
 {{- toYaml $out }}
 {{- end }}
 
+{{/*
+The webhook's namespaceSelector. `serve` caches, and its Role grants, only the release namespace:
+a pod from any other namespace would be refused (its claim cannot be read). So a selector must pin
+kubernetes.io/metadata.name to the release namespace (matchLabels, or an In expression of that one
+value) and name no other value for that key; other labels only narrow it. No requirements at all:
+the pin alone. Anything else fails the render.
+*/}}
+{{- define "binder-projects.namespaceSelector" -}}
+{{- $ns := .Release.Namespace }}
+{{- $key := "kubernetes.io/metadata.name" }}
+{{- $sel := .Values.webhook.namespaceSelector | default dict }}
+{{- $labels := $sel.matchLabels | default dict }}
+{{- $exprs := $sel.matchExpressions | default list }}
+{{- if and (empty $labels) (empty $exprs) }}
+{{- printf "matchLabels: {%s: %s}" $key $ns }}
+{{- else }}
+{{- $pinned := false }}
+{{- $other := false }}
+{{- if hasKey $labels $key }}
+{{- if eq (get $labels $key | toString) $ns }}{{ $pinned = true }}{{ else }}{{ $other = true }}{{ end }}
+{{- end }}
+{{- range $exprs }}
+{{- if eq .key $key }}
+{{- if and (eq .operator "In") (eq (.values | default list | toJson) (list $ns | toJson)) }}{{ $pinned = true }}{{ else }}{{ $other = true }}{{ end }}
+{{- end }}
+{{- end }}
+{{- if or (not $pinned) $other }}
+{{- fail (printf "webhook.namespaceSelector %s could select a namespace other than the release namespace: the webhook watches and is granted (a Role) only its own namespace %s, so every singleuser pod from any other namespace would be refused (its claim cannot be read). Leave it empty (%s), or keep kubernetes.io/metadata.name: %s in matchLabels and narrow it with other labels; for another hub, install one release per hub namespace" ($sel | toJson) $ns $ns $ns) }}
+{{- end }}
+{{- toYaml $sel }}
+{{- end }}
+{{- end }}
+
 {{/* The hub's Secret key that holds the projects service's API token (z2jh's naming). */}}
 {{- define "binder-projects.apiTokenKey" -}}
 {{- default (printf "hub.services.%s.apiToken" .Values.projectsService.name) .Values.projectsService.apiToken.secretKey }}
