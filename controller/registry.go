@@ -37,7 +37,7 @@ type Launch struct {
 	// UpdateHanded leaves the queue, whatever the result).
 	UpdateRan bool
 	// UpdateDeferred says an update was asked for but deferred, the project being open in another
-	// server of the user (patch.AnnotationUpdateDeferred): the launch records the project without its
+	// server of the user (contract.AnnotationUpdateDeferred): the launch records the project without its
 	// commit, so that --update-on-launch asks again at the next launch.
 	UpdateDeferred bool
 	// Report is the init container's report (its termination message).
@@ -122,7 +122,7 @@ const (
 	// gives the counts (the files kept beside the user's are listed in its log).
 	ReasonProjectUpdated = "ProjectUpdated"
 	// ReasonUpdateDeferred: an update asked for was not done at this launch, because the project is
-	// open in another server of the user (patch.AnnotationUpdateDeferred); the note names that server,
+	// open in another server of the user (contract.AnnotationUpdateDeferred); the note names that server,
 	// says whether the request stays queued, and what to do. A Warning, as DeletionCancelled: what the
 	// user asked for was not done, and only the user can make it happen.
 	ReasonUpdateDeferred = "UpdateDeferred"

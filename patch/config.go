@@ -1,6 +1,8 @@
 // Package patch decides what a BinderHub singleuser pod becomes: a pure core over typed objects that
-// knows no HTTP, no JSON patches and no API clients. ShouldMutate says whether a pod is ours; Mutate
-// returns the rewritten pod or every reason it cannot, as field errors.
+// knows no HTTP, no JSON patches and no API clients. ShouldMutate says whether a pod is ours; Resolve
+// reads what it launches and on which claim, or every reason it cannot be rewritten, as field errors;
+// Apply returns the rewritten pod for what the user's registry holds. The webhook reads the registry
+// and checks the limit between the two.
 package patch
 
 import (

@@ -34,7 +34,7 @@ func openServer(t *testing.T, server string) *corev1.Pod {
 
 // launchBeside admits bitnik's default server launching deferDir at the fixture's commit, with the
 // update asked for as ask says, while the cache holds others: OpenServers picks from them what
-// MutateWith gets, as the webhook does.
+// Apply gets, as the webhook does.
 func launchBeside(t *testing.T, ask string, others ...*corev1.Pod) (*corev1.Pod, Config, Registered) {
 	t.Helper()
 	in := fixture(t, "z2jh4-binderhub-dynamic")
@@ -50,7 +50,7 @@ func launchBeside(t *testing.T, ask string, others ...*corev1.Pod) (*corev1.Pod,
 		t.Fatal(errs)
 	}
 	if diff := cmp.Diff(before, in); diff != "" {
-		t.Errorf("MutateWith modified its input (-before +after):\n%s", diff)
+		t.Errorf("the mutation modified its input (-before +after):\n%s", diff)
 	}
 	assertIdempotent(t, out, cfg, reg)
 	return out, cfg, reg

@@ -294,7 +294,7 @@ func TestEveryServerOfAUserGetsTheUsersOneClaimNamedAsKubeSpawnerNamesIt(t *test
 				t.Errorf("volumes (-want +got):\n%s", diff)
 			}
 			if c := userClaim(storageNone(t, tt.user, tt.server), cfg); c != tt.claim {
-				t.Errorf("UserClaim = %q, want %q", c, tt.claim)
+				t.Errorf("the launch's claim = %q, want %q", c, tt.claim)
 			}
 		})
 	}
@@ -431,7 +431,7 @@ func TestConfigValidateRefusesAnEmptyHelperImageNamingTheFlag(t *testing.T) {
 	}
 }
 
-func TestValidateClaimNamesChecksOnlyWhatNamesTheClaimForTheProjectsService(t *testing.T) {
+func TestTheClaimNamesAloneAreCheckedForTheProjectsService(t *testing.T) {
 	// The projects service has no --helper-image (it names claims, it makes no pods).
 	if err := DefaultConfig().ClaimNames.Validate(); err != nil {
 		t.Errorf("the default configuration without a helper image: %v", err)
@@ -441,7 +441,7 @@ func TestValidateClaimNamesChecksOnlyWhatNamesTheClaimForTheProjectsService(t *t
 	c.SlugScheme = "Safe"
 	err := c.ClaimNames.Validate()
 	if err == nil || !strings.Contains(err.Error(), "--slug-scheme") {
-		t.Errorf("ValidateClaimNames(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
+		t.Errorf("ClaimNames.Validate(slug scheme %q) = %v, want an error naming --slug-scheme", c.SlugScheme, err)
 	}
 	c.SlugScheme = contract.SlugSafe
 	c.VolumeNameTemplate = ""

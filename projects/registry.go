@@ -86,7 +86,7 @@ type Registry struct {
 	// Updates are the update requests waiting for the next launch of their project.
 	Updates []Queued
 	// Corrupt holds the registry annotations of the claim that did not parse, by key: ToClaim sets
-	// them aside (patch.AnnotationClaimProjectsCorrupt, patch.AnnotationClaimDeleteQueueCorrupt) for
+	// them aside (contract.AnnotationClaimProjectsCorrupt, contract.AnnotationClaimDeleteQueueCorrupt) for
 	// inspection.
 	Corrupt map[string]string
 }

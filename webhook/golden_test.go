@@ -31,7 +31,7 @@ const goldenSuffix = ".golden.yaml"
 // KubeSpawner, and hand-made variants) through the real admission webhook, applies the returned
 // patch to the input as the API server does, and compares the result with testdata/<case>.golden.yaml:
 // the whole mutated pod, or the refusal. The mutated pod then goes through again, to prove that a
-// second admission changes nothing, and through patch.Mutate directly, to prove the core is
+// second admission changes nothing, and through patch.Resolve and patch.Apply directly, to prove the core is
 // idempotent without the status marker's help. No log line may carry a token. It runs once for each
 // patch mode, against the same golden files, and the two modes' pods must be the same pod (samePod:
 // what the API server decodes, and every member it would not).
@@ -160,10 +160,10 @@ func goldenCase(t *testing.T, in string, mode PatchMode) []byte {
 	}
 	twice, errs := mutatePod(&mutated, cfg, reg)
 	if len(errs) > 0 {
-		t.Fatalf("patch.Mutate refuses its own output: %v", errs)
+		t.Fatalf("the mutation refuses its own output: %v", errs)
 	}
 	if diff := cmp.Diff(&mutated, twice); diff != "" {
-		t.Errorf("patch.Mutate is not idempotent (-once +twice):\n%s", diff)
+		t.Errorf("the mutation is not idempotent (-once +twice):\n%s", diff)
 	}
 	return out
 }

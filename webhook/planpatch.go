@@ -16,7 +16,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// The plan patch: the JSON patch of an admission built from what patch.Mutate changed, area by area,
+// The plan patch: the JSON patch of an admission built from what the mutation (patch.Apply) changed, area by area,
 // instead of diffing whole pods (controller-runtime marshals the mutated pod and diffs it against the
 // raw request as maps: most of an admission's cost, see docs/performance.md).
 //

@@ -1,5 +1,5 @@
 // Package webhook is the admission side of binder-projects, and the only package that knows
-// admission types: a typed controller-runtime Defaulter for Pods around patch.Mutate, instrumented
+// admission types: a typed controller-runtime Defaulter for Pods around the pod mutation (package patch), instrumented
 // with metrics. controller-runtime decodes the request and answers; the answer's JSON patch is built
 // from what Mutate changed (planpatch.go), proven equal in effect to controller-runtime's diff of the
 // mutated pod against the raw request, which stays available (PatchDiff) and answers whatever the
@@ -32,7 +32,7 @@ import (
 // Path is where the pod mutator is served; the MutatingWebhookConfiguration points here.
 const Path = "/mutate-v1-pod"
 
-// PodMutator rewrites BinderHub singleuser pods with patch.Mutate.
+// PodMutator rewrites BinderHub singleuser pods: patch.Resolve, the registry and the limit, patch.Apply.
 type PodMutator struct {
 	Config patch.Config
 	// Registry reads the projects registry on the user's claim; nil means none (offline use): no
