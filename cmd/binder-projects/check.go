@@ -38,12 +38,7 @@ Flags:
 const checkAdmissionUID = types.UID("binder-projects-check")
 
 func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, checkUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("check", checkUsage, stderr)
 	caFile := fs.String("ca-file", "", "PEM file of the CA that signed the server's certificate (https URLs; empty: the system's roots)")
 	admission := fs.Bool("admission", false, "send an AdmissionReview, as the API server does, instead of a GET")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to keep trying")

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/binder-projects/binder-projects/certs"
 	"github.com/binder-projects/binder-projects/contract"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/webhook"
 )
 
@@ -87,54 +85,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// configFlags registers the mutation's settings on fs, with their defaults.
-func configFlags(fs *flag.FlagSet) *patch.Config {
-	c := patch.DefaultConfig()
-	fs.StringVar(&c.NotebookContainer, "notebook-container", c.NotebookContainer, "name of KubeSpawner's server container")
-	fs.StringVar(&c.InitContainerName, "init-container-name", c.InitContainerName, "name of the init container that seeds projects")
-	fs.StringVar(&c.HomeMountPath, "home-mount-path", c.HomeMountPath, "the notebook's home: the launched project is mounted here, and the image's files are seeded from here")
-	fs.StringVar(&c.ProjectsMountPath, "projects-mount-path", c.ProjectsMountPath, "where every project (the whole user volume) is mounted")
-	fs.StringVar(&c.ClaimNameTemplate, "claim-name-template", c.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders ("+contract.PlaceholderUsername+", "+contract.PlaceholderServername+", "+contract.PlaceholderUserServer+") computed as KubeSpawner computes them: added when the pod has none, and the claim a named server must mount (keep it equal to KubeSpawner's pvc_name_template for the default server)")
-	fs.StringVar(&c.VolumeNameTemplate, "volume-name-template", c.VolumeNameTemplate, "name of the pod volume added for that claim, with the same placeholders")
-	fs.Func("slug-scheme", "KubeSpawner's slug_scheme, how it turns user and server names into name parts: safe (KubeSpawner 7) or escape (older) (default "+string(c.SlugScheme)+")", func(s string) error {
-		scheme, err := contract.ParseSlugScheme(s)
-		c.SlugScheme = scheme
-		return err
-	})
-	fs.BoolVar(&c.AllowPerServerClaims, "allow-per-server-claims", c.AllowPerServerClaims, "let a named server mount a claim of its own instead of the user's one claim (its projects are then not found by the next launch under another server name)")
-	fs.BoolVar(&c.CoLocateUserServers, "co-locate-user-servers", c.CoLocateUserServers, "schedule a user's servers onto one node (a required pod affinity), so that all of them can mount the user's ReadWriteOnce claim; turn off for ReadWriteMany storage")
-	fs.StringVar(&c.HelperImage, "helper-image", c.HelperImage, "image of binder-projects itself (required), whose binary the project's init container runs: binder-projects init seeds, deletes and updates projects on the user's volume (docs/init.md)")
-	fs.Func("helper-mode", "how --helper-image reaches the project's init container: image-volume (mounted read-only as an image volume: no extra container; needs Kubernetes 1.35 or later and a runtime with image volume support, such as containerd 2.1+ or CRI-O 1.31+) or init-container (an extra init container copies the binary into an emptyDir: for older clusters or runtimes, about 1 s more per launch) (default "+string(c.HelperMode)+")", func(s string) error {
-		m, err := patch.ParseHelperMode(s)
-		c.HelperMode = m
-		return err
-	})
-	fs.BoolVar(&c.UpdateOnLaunch, "update-on-launch", c.UpdateOnLaunch, "update a project whenever it is launched at a commit other than the one its registry entry records (off: only when asked for, by the projects page or the binder-projects.io/update annotation)")
-	return &c
-}
-
 func mutate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := configFlags(fs)
-	file := fs.String("f", "", "the pod, as YAML or JSON (- for standard input)")
+	o := newMutateOptions()
+	fs := newFlagSet("mutate", "", stderr)
+	o.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *file == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "binder-projects mutate: give the pod with -f FILE (or -f - for standard input)")
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", errNoPodFile)
 		return 2
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
 		return 2
 	}
 	var in []byte
 	var err error
-	if *file == "-" {
+	if o.File == "-" {
 		in, err = io.ReadAll(stdin)
 	} else {
-		in, err = os.ReadFile(*file)
+		in, err = os.ReadFile(o.File)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
@@ -142,10 +113,10 @@ func mutate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	podJSON, err := yaml.YAMLToJSON(in)
 	if err != nil {
-		fmt.Fprintf(stderr, "binder-projects mutate: %s is not YAML or JSON: %v\n", *file, err)
+		fmt.Fprintf(stderr, "binder-projects mutate: %s is not YAML or JSON: %v\n", o.File, err)
 		return 1
 	}
-	out, resp, err := webhook.Review(ctx, webhook.NewWebhook(*cfg, logr.Discard()), podJSON)
+	out, resp, err := webhook.Review(ctx, webhook.NewWebhook(o.Mutation, logr.Discard()), podJSON)
 	if err != nil {
 		fmt.Fprintf(stderr, "binder-projects mutate: %v\n", err)
 		return 1
@@ -191,8 +162,7 @@ func newLogger(w io.Writer, verbosity int) logr.Logger {
 }
 
 func selfSigned(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("certs", "", stderr)
 	out := fs.String("out", "", "folder to write ca.crt, tls.crt and tls.key into")
 	service := fs.String("service", "binder-projects", "the webhook's Service name")
 	namespace := fs.String("namespace", "bhub", "the webhook's namespace")

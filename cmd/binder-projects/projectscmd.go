@@ -33,6 +33,9 @@ USER is the JupyterHub user name, as the hub shows it (e.g. anna.müller@uni.exa
 // then the in-cluster config) and returns the namespace that kubeconfig selects. Tests pass a fake.
 type kubeClientFunc func(kubeconfig string) (client.Client, string, error)
 
+// kubeconfigUsage is the help of --kubeconfig in the commands that connect with kubeClient.
+const kubeconfigUsage = "kubeconfig file (empty: $KUBECONFIG, ~/.kube/config, then the in-cluster config)"
+
 // kubeClient is the kubeClientFunc of the real commands: a controller-runtime client straight on the
 // API server (no cache: one command, a few calls).
 func kubeClient(kubeconfig string) (client.Client, string, error) {
@@ -74,12 +77,11 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		return 2
 	}
 	name := "binder-projects projects " + sub
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(name, "", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, projectsUsage) }
 	user := fs.String("user", "", "the JupyterHub user name (required)")
 	namespace := fs.String("namespace", "", "the hub's namespace (empty: the kubeconfig's)")
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, ~/.kube/config, then the in-cluster config)")
+	kubeconfig := fs.String("kubeconfig", "", kubeconfigUsage)
 	asJSON := false
 	if sub == "list" {
 		fs.BoolVar(&asJSON, "json", false, "print JSON (the projects API's format) instead of a table")

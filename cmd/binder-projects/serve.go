@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -30,61 +28,30 @@ import (
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := configFlags(fs)
-	host := fs.String("bind-address", "", "address the webhook listens on (empty: every address)")
-	port := fs.Int("port", 9443, "port the webhook listens on (HTTPS)")
-	certDir := fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder holding tls.crt and tls.key; a change to the files is picked up without a restart")
-	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 turns it off)")
-	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	namespace := fs.String("namespace", "", "the hub's namespace, where the controllers watch singleuser pods and claims (default: the pod's own namespace in a cluster, else the kubeconfig context's)")
-	leaderElect := fs.Bool("leader-elect", true, "elect one replica to run the controllers (a Lease in --namespace); every replica serves the webhook")
-	leaderElectionID := fs.String("leader-election-id", "binder-projects", "name of the Lease the replicas elect a leader with")
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, then the in-cluster config, then ~/.kube/config)")
-	claimSize := fs.String("claim-size", "10Gi", "size of a claim created for a pod without storage")
-	claimClass := fs.String("claim-storage-class", "", "storage class of such a claim (empty: the cluster's default class)")
-	claimAccess := fs.String("claim-access-mode", string(corev1.ReadWriteOnce), "access mode of such a claim")
-	maxProjects := fs.Int("max-projects", 5, "the most projects a user's claim may hold; launching a new one beyond it is denied (0: no limit)")
-	verbosity := fs.Int("v", 0, "log verbosity (0: decisions and errors)")
-	patchFlag := fs.String("patch", string(webhook.PatchPlan), "how the admission's JSON patch is built: plan (from what the mutation changed) or diff (controller-runtime's diff of whole pods, slower; the same pods)")
+	o := newServeOptions()
+	fs := newFlagSet("serve", "", stderr)
+	o.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	patchMode, err := webhook.ParsePatchMode(*patchFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "binder-projects serve: --patch: %v\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "binder-projects serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		fmt.Fprintf(stderr, "binder-projects serve: %v\n", err)
 		return 2
 	}
-	if *maxProjects < 0 {
-		fmt.Fprintf(stderr, "binder-projects serve: --max-projects=%d must be 0 (no limit) or more\n", *maxProjects)
-		return 2
-	}
-	claims := controller.ClaimConfig{StorageClass: *claimClass, AccessMode: corev1.PersistentVolumeAccessMode(*claimAccess)}
-	size, err := resource.ParseQuantity(*claimSize)
-	if err != nil {
-		fmt.Fprintf(stderr, "binder-projects serve: --claim-size=%q: %v\n", *claimSize, err)
-		return 2
-	}
-	claims.Size = size
 
-	log := newLogger(stderr, *verbosity)
+	log := newLogger(stderr, o.Verbosity)
 	ctrl.SetLogger(log)
-	restCfg, err := restConfig(*kubeconfig)
+	restCfg, err := restConfig(o.Manager.Kubeconfig)
 	if err != nil {
 		log.Error(err, "cannot reach the Kubernetes API")
 		return 1
 	}
-	if *namespace == "" {
-		if *namespace, err = ownNamespace(*kubeconfig); err != nil {
+	if o.Manager.Namespace == "" {
+		if o.Manager.Namespace, err = ownNamespace(o.Manager.Kubeconfig); err != nil {
 			fmt.Fprintf(stderr, "binder-projects serve: %v; set --namespace to the hub's namespace\n", err)
 			return 2
 		}
@@ -98,7 +65,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
 	// Only the hub's namespace: the Role grants no more, and a cache over every namespace would never
 	// sync, so readiness would never come.
-	cacheOpts.DefaultNamespaces = map[string]cache.Config{*namespace: {}}
+	cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Manager.Namespace: {}}
 	// The cache holds every claim of the hub's namespace (one per user): their managedFields, which
 	// nothing here reads, are most of a claim's bytes. (A write of a cached object without them leaves
 	// the server's as they are.)
@@ -113,16 +80,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		Scheme:                 scheme,
 		Logger:                 log,
 		Cache:                  cacheOpts,
-		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
-		HealthProbeBindAddress: *probeAddr,
+		Metrics:                metricsserver.Options{BindAddress: o.Manager.MetricsBindAddress},
+		HealthProbeBindAddress: o.Manager.HealthProbeBindAddress,
 		// The controllers run on the elected replica only; the webhook server, the cache and the
 		// readiness checks run on every replica.
-		LeaderElection:                *leaderElect,
-		LeaderElectionID:              *leaderElectionID,
-		LeaderElectionNamespace:       *namespace,
+		LeaderElection:                o.Manager.LeaderElect,
+		LeaderElectionID:              o.Manager.LeaderElectionID,
+		LeaderElectionNamespace:       o.Manager.Namespace,
 		LeaderElectionReleaseOnCancel: true,
-		WebhookServer: webhook.NewServer(webhook.ServerOptions{Host: *host, Port: *port, CertDir: *certDir}, *cfg,
-			log.WithName("admission"), webhook.WithRegistry(&registry, *maxProjects), webhook.WithServers(&servers), webhook.WithPatchMode(patchMode)),
+		WebhookServer: webhook.NewServer(o.Webhook.ServerOptions, o.Mutation,
+			log.WithName("admission"), webhook.WithRegistry(&registry, o.Webhook.MaxProjects), webhook.WithServers(&servers), webhook.WithPatchMode(o.Webhook.Patch)),
 	})
 	if err != nil {
 		log.Error(err, "setting up the manager")
@@ -153,12 +120,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "adding the cache warm-up")
 		return 1
 	}
-	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), InitContainer: cfg.InitContainerName,
+	if err := (&controller.RegistryReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), InitContainer: o.Mutation.InitContainerName,
 		Recorder: mgr.GetEventRecorder("binder-projects")}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the registry controller")
 		return 1
 	}
-	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Claims: claims}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.ClaimReconciler{Client: mgr.GetClient(), Claims: o.Claims.claimConfig()}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the claim controller")
 		return 1
 	}
@@ -179,7 +146,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "adding the readiness check")
 		return 1
 	}
-	log.Info("starting", "path", webhook.Path, "port", *port, "certDir", *certDir, "namespace", *namespace)
+	log.Info("starting", "path", webhook.Path, "port", o.Webhook.Port, "certDir", o.Webhook.CertDir, "namespace", o.Manager.Namespace)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "the manager stopped")
 		return 1

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/binder-projects/binder-projects/contract"
-	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/service"
 )
@@ -44,24 +42,9 @@ Flags:
 
 // projectsService is `binder-projects projects-service`. It serves until ctx ends.
 func projectsService(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, newClient kubeClientFunc) int {
-	fs := flag.NewFlagSet("projects-service", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, serviceUsage)
-		fs.PrintDefaults()
-	}
-	listen := fs.String("listen", ":8000", "address to serve on (the url in hub.services points here)")
-	namespace := fs.String("namespace", getenv("POD_NAMESPACE"), "the hub's namespace, where the users' claims and server pods are (default: $POD_NAMESPACE, then the kubeconfig's)")
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: $KUBECONFIG, ~/.kube/config, then the in-cluster config)")
-	binderHubURL := fs.String("binderhub-url", getenv("BINDERHUB_URL"), "BinderHub's public URL, for launch links, e.g. https://notebooks.example.org/services/binder/ (default: $BINDERHUB_URL)")
-	claims := patch.DefaultConfig()
-	fs.StringVar(&claims.ClaimNameTemplate, "claim-name-template", claims.ClaimNameTemplate, "the user's claim, with KubeSpawner's placeholders computed as KubeSpawner computes them: the only claim of a user the service reads (keep it equal to the webhook's --claim-name-template)")
-	fs.Func("slug-scheme", "KubeSpawner's slug_scheme: safe (KubeSpawner 7) or escape (older); keep it equal to the webhook's (default "+string(claims.SlugScheme)+")", func(s string) error {
-		scheme, err := contract.ParseSlugScheme(s)
-		claims.SlugScheme = scheme
-		return err
-	})
-	verbosity := fs.Int("v", 0, "log verbosity (0: errors and deletions; 1: logins)")
+	o := newServiceOptions(getenv)
+	fs := newFlagSet("projects-service", serviceUsage, stderr)
+	o.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -72,7 +55,7 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintf(stderr, "binder-projects projects-service: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if err := claims.ClaimNames.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
 		return 2
 	}
@@ -81,14 +64,14 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
 		return 2
 	}
-	log := newLogger(stderr, *verbosity)
-	c, ns, err := newClient(*kubeconfig)
+	log := newLogger(stderr, o.Verbosity)
+	c, ns, err := newClient(o.Kubeconfig)
 	if err != nil {
 		log.Error(err, "cannot reach the Kubernetes API")
 		return 1
 	}
-	if *namespace != "" {
-		ns = *namespace
+	if o.Namespace != "" {
+		ns = o.Namespace
 	}
 	if ns == "" {
 		fmt.Fprintln(stderr, "binder-projects projects-service: no namespace: give the hub's namespace with --namespace")
@@ -97,21 +80,21 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 	// Least privilege: the hub says whether a user's server runs (no pods are read), and only the
 	// user's own claim is read.
 	cfg.Store = &projects.KubeStore{Client: c, Namespace: ns, Servers: service.HubServers(cfg),
-		ClaimName: func(user string) (string, error) { return claims.ClaimName(user, "") }}
-	cfg.BinderHubURL = *binderHubURL
+		ClaimName: func(user string) (string, error) { return o.Claims.ClaimName(user, "") }}
+	cfg.BinderHubURL = o.BinderHubURL
 	cfg.Log = log
 	srv, err := service.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "binder-projects projects-service: %v\n", err)
 		return 2
 	}
-	if *binderHubURL == "" {
+	if o.BinderHubURL == "" {
 		log.Info("no --binderhub-url: the page will have no launch links or form")
 	}
 
-	l, err := net.Listen("tcp", *listen)
+	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		log.Error(err, "cannot listen", "address", *listen)
+		log.Error(err, "cannot listen", "address", o.Listen)
 		return 1
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
