@@ -12,8 +12,12 @@ import (
 	"testing"
 )
 
-// TestREADMEListsEveryAnnotation keeps the README's annotation table and annotations.go in sync:
-// every binder-projects.io key declared here has a row, and every row names a declared key.
+// annotationTable is the page that holds the annotation table.
+const annotationTable = "../docs/annotations.md"
+
+// TestREADMEListsEveryAnnotation keeps the annotation table of the documentation
+// (docs/annotations.md, which the README links) and annotations.go in sync: every binder-projects.io
+// key declared here has a row, and every row names a declared key.
 func TestREADMEListsEveryAnnotation(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "annotations.go", nil, 0)
 	if err != nil {
@@ -36,17 +40,17 @@ func TestREADMEListsEveryAnnotation(t *testing.T) {
 	if len(declared) < 6 {
 		t.Fatalf("found only %d annotation constants in annotations.go: %v", len(declared), declared)
 	}
-	readme, err := os.ReadFile("../README.md")
+	table, err := os.ReadFile(annotationTable)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rows []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `(binder-projects\\.io/[^`]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `(binder-projects\\.io/[^`]+)` \\|").FindAllStringSubmatch(string(table), -1) {
 		rows = append(rows, m[1])
 	}
 	slices.Sort(declared)
 	slices.Sort(rows)
 	if strings.Join(declared, "\n") != strings.Join(rows, "\n") {
-		t.Errorf("README annotation table and annotations.go differ:\ndeclared: %v\nREADME:   %v", declared, rows)
+		t.Errorf("the annotation table of %s and annotations.go differ:\ndeclared: %v\ntable:    %v", annotationTable, declared, rows)
 	}
 }
