@@ -57,7 +57,7 @@ test-unit: deps ## Unit, golden, init-command (package volume, as uid 1000; the 
 
 .PHONY: fuzz
 fuzz: ## Fuzz the project-folder naming for FUZZTIME (default 60s).
-	$(GO) test ./patch -run '^$$' -fuzz '^FuzzProjectDir$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./contract -run '^$$' -fuzz '^FuzzProjectDir$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-e2e
 test-e2e: deps-e2e ## End-to-end tests on a real single-node cluster (root; builds the cluster's tools once into the cache).

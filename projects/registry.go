@@ -20,7 +20,7 @@ import (
 )
 
 // Annotations on the user's claim that hold the registry (documented with the others in
-// patch/annotations.go's README table).
+// contract/annotations.go, whose table is docs/annotations.md).
 const (
 	// AnnotationProjects is the JSON list of the claim's projects.
 	AnnotationProjects = contract.AnnotationClaimProjects
@@ -47,7 +47,7 @@ type Project struct {
 	LastUpdate *Update `json:"lastUpdate,omitempty"`
 }
 
-// Update is what an update of a project did (patch.UpdateReport, docs/updates.md's rules).
+// Update is what an update of a project did (contract.UpdateReport, docs/updates.md's rules).
 type Update struct {
 	// Commit is the commit the project was updated to, From the one its record of the seed had (""
 	// when the project had no record: every file counted as the user's).

@@ -33,7 +33,7 @@ var plainNotes = map[string]string{
 # twice: the container's, and --helper-image (the same image, which the project's init container
 # mounts for updates; a node must be able to pull it). The webhook's TLS certificate is the Secret
 # binder-projects-tls (tls.crt, tls.key), made by you, and the MutatingWebhookConfiguration's
-# caBundle must hold the CA that signed it: see the README's "TLS". With cert-manager, install the
+# caBundle must hold the CA that signed it: see docs/tls.md. With cert-manager, install the
 # chart instead (tls.mode=cert-manager, its default).`,
 	"projects-service.yaml": `Register the service in the
 # hub's values (docs/projects-service.md); set --binderhub-url. Its token comes from z2jh's Secret hub.`,
