@@ -88,12 +88,38 @@ const (
 	// {dir, queuedAt} of projects whose next launch updates them to the launched commit.
 	AnnotationClaimUpdateQueue = Prefix + "update-queue"
 
+	// AnnotationClaimTrash (on the user's claim, kept by binder-projects) is the JSON list of the
+	// user's recently deleted projects: each project's record as it was, when it was deleted, whether
+	// its folder is in the volume's trash yet (contract.TrashFolder) and its size there. The registry
+	// controller keeps it from the init command's report (Report.Trash).
+	AnnotationClaimTrash = Prefix + "trash"
+
+	// AnnotationClaimRestoreQueue and AnnotationClaimPurgeQueue (on the user's claim, kept by
+	// binder-projects) are the JSON lists of {dir, queuedAt} of trash entries (named by their
+	// deletion: TrashEntryOf) waiting for the next init container to put them back, or to delete them
+	// for good.
+	AnnotationClaimRestoreQueue = Prefix + "restore-queue"
+	AnnotationClaimPurgeQueue   = Prefix + "purge-queue"
+
+	// AnnotationClaimUsage (on the user's claim, kept by binder-projects) is the JSON of the volume's
+	// last measured size and free space ({size, free, at}, Report.Usage).
+	AnnotationClaimUsage = Prefix + "usage"
+
+	// AnnotationRestores and AnnotationPurges (output) record the entries of the registry's restore
+	// and purge queues that the webhook handed to the init container (EnvRestore, EnvPurge), as
+	// AnnotationDeletions does for deletions.
+	AnnotationRestores = Prefix + "restores"
+	AnnotationPurges   = Prefix + "purges"
+
 	// AnnotationClaimProjectsCorrupt and AnnotationClaimDeleteQueueCorrupt (on the user's claim, kept by
 	// binder-projects) keep a registry value that did not parse (a hand edit, a truncated write), set
 	// aside for inspection when binder-projects writes a good registry in its place.
-	AnnotationClaimProjectsCorrupt    = AnnotationClaimProjects + "-corrupt"
-	AnnotationClaimDeleteQueueCorrupt = AnnotationClaimDeleteQueue + "-corrupt"
-	AnnotationClaimUpdateQueueCorrupt = AnnotationClaimUpdateQueue + "-corrupt"
+	AnnotationClaimProjectsCorrupt     = AnnotationClaimProjects + "-corrupt"
+	AnnotationClaimDeleteQueueCorrupt  = AnnotationClaimDeleteQueue + "-corrupt"
+	AnnotationClaimUpdateQueueCorrupt  = AnnotationClaimUpdateQueue + "-corrupt"
+	AnnotationClaimTrashCorrupt        = AnnotationClaimTrash + "-corrupt"
+	AnnotationClaimRestoreQueueCorrupt = AnnotationClaimRestoreQueue + "-corrupt"
+	AnnotationClaimPurgeQueueCorrupt   = AnnotationClaimPurgeQueue + "-corrupt"
 )
 
 // Labels and annotations that KubeSpawner and the z2jh chart set, which binder-projects reads.

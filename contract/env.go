@@ -27,7 +27,30 @@ const (
 	EnvCommit = "BINDER_PROJECTS_COMMIT"
 	// EnvUpdate is 1 to update an existing project to EnvCommit; empty, unset or 0 for none.
 	EnvUpdate = "BINDER_PROJECTS_UPDATE"
+	// EnvTrashDays is how many days a deleted project stays in the volume's trash (TrashFolder) before
+	// it goes for good (0 to 3650); empty, unset or 0: a deletion deletes at once. A deletion moves the
+	// folder into the trash by rename (no new space needed).
+	EnvTrashDays = "BINDER_PROJECTS_TRASH_DAYS"
+	// EnvRestore lists trash entries to put back, separated by spaces: each TrashEntryName(id, dir).
+	// A restored folder whose name is taken again (the user launched the repository since) goes beside
+	// it under RestoredName(dir, id). The report says where each went (Report.Restored).
+	EnvRestore = "BINDER_PROJECTS_RESTORE"
+	// EnvPurge lists trash entries to delete for good now, separated by spaces: each
+	// TrashEntryName(id, dir).
+	EnvPurge = "BINDER_PROJECTS_PURGE"
+	// EnvUsageBudget is how many milliseconds a start may spend measuring the sizes of the project
+	// folders it did not seed or update (0 to 60000); empty or unset: DefaultUsageBudget; 0: none. A
+	// project not reached keeps its last known size in the registry.
+	EnvUsageBudget = "BINDER_PROJECTS_USAGE_BUDGET"
 )
+
+// DefaultUsageBudget is EnvUsageBudget's default, in milliseconds.
+const DefaultUsageBudget = 200
+
+// TrashFolder is the trash on the user's volume, at its root: one folder per deleted project,
+// TrashEntryName(id, dir), holding the project's folder under its own name. The init command alone
+// writes it; like every reserved name of the init command it never follows a link.
+const TrashFolder = ".binder-projects-trash"
 
 // InitSubcommand is the binder-projects command the project's init container runs (docs/init.md).
 const InitSubcommand = "init"

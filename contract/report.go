@@ -14,11 +14,24 @@ import (
 // registry controller reads it (DecodeReport): one type on both sides, no text format.
 type Report struct {
 	// Deleted and Kept are 1-based positions in the list of queued deletions the start was handed:
-	// the folders that are gone (deleted now, already absent, not a folder and left alone, a link and
-	// only the link removed, or deleted already by another start), and those that could not be
-	// deleted. Both are empty when the queue was not processed.
+	// the folders that are gone (deleted now, or moved into the trash when EnvTrashDays asks; already
+	// absent, not a folder and left alone, a link and only the link removed, or deleted already by
+	// another start), and those that could not be deleted. Both are empty when the queue was not
+	// processed.
 	Deleted []int `json:"deleted,omitempty"`
 	Kept    []int `json:"kept,omitempty"`
+	// Restored are the trash entries of EnvRestore put back, by 1-based position, each with the folder
+	// it went to (its own name, or RestoredName where that was taken); Purged the positions in
+	// EnvPurge of the entries deleted for good (or found gone). An entry in neither stays as it was (a
+	// warning says why).
+	Restored []Restored `json:"restored,omitempty"`
+	Purged   []int      `json:"purged,omitempty"`
+	// Usage is what the start measured of the volume; nil when it measured nothing.
+	Usage *Usage `json:"usage,omitempty"`
+	// Trash is what the trash holds after this start, oldest first, with TrashComplete saying whether
+	// every entry is listed (the report's size may cut the list).
+	Trash         []Trashed `json:"trash,omitempty"`
+	TrashComplete bool      `json:"trashComplete,omitempty"`
 	// Project is one of the Project* states.
 	Project string `json:"project"`
 	// Update says what became of an update the launch asked for; nil when none was asked for.
@@ -30,6 +43,43 @@ type Report struct {
 	// Present says whether the text held a report at all (DecodeReport): an empty termination
 	// message, or the end of the log kubelet used in its place, holds none.
 	Present bool `json:"-"`
+}
+
+// Restored is a trash entry put back (Report.Restored).
+type Restored struct {
+	// At is the entry's 1-based position in EnvRestore.
+	At int `json:"at"`
+	// As is the project folder it is now.
+	As ProjectDir `json:"as"`
+}
+
+// Usage is the volume's size and what its projects take (Report.Usage).
+type Usage struct {
+	// Size and Free are the filesystem's (statfs: the blocks in all, and those the user may still
+	// write), in bytes. On a shared filesystem (NFS) they are the share's, not the claim's.
+	Size int64 `json:"size"`
+	Free int64 `json:"free"`
+	// Projects are the sizes of the project folders measured at this start, in bytes of disk used
+	// (allocated blocks, as du counts them; links not followed): exact for a project seeded or
+	// updated now, the others as far as EnvUsageBudget reached.
+	Projects []Measured `json:"projects,omitempty"`
+	// All says every project folder was measured.
+	All bool `json:"all,omitempty"`
+}
+
+// Measured is one folder's size.
+type Measured struct {
+	Dir   ProjectDir `json:"dir"`
+	Bytes int64      `json:"bytes"`
+}
+
+// Trashed is an entry of the trash (Report.Trash).
+type Trashed struct {
+	// ID is when the project was deleted, in Unix nanoseconds (TrashEntryName).
+	ID  int64      `json:"id"`
+	Dir ProjectDir `json:"dir"`
+	// Bytes is its size, -1 when it was not measured.
+	Bytes int64 `json:"bytes"`
 }
 
 // The states of Report.Project.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,37 @@ type Project struct {
 	// LastUpdate is the last update of the project to a newer commit that changed it (or found
 	// nothing to change), nil if it was never updated.
 	LastUpdate *Update `json:"lastUpdate,omitempty"`
+	// Size is the folder's size as last measured (contract.Usage), nil before the first measure.
+	Size *Size `json:"size,omitempty"`
+}
+
+// Size is a folder's size in bytes of disk used, and when it was measured.
+type Size struct {
+	Bytes int64     `json:"bytes"`
+	At    time.Time `json:"at"`
+}
+
+// Trashed is a recently deleted project (contract.AnnotationClaimTrash): its record as it was, and
+// its deletion. While the deletion is queued its folder is where it was; the next init container
+// moves it into the volume's trash (contract.TrashFolder), where it stays for the trash days, unless
+// it is restored or deleted for good first.
+type Trashed struct {
+	Project
+	// DeletedAt is its deletion queue entry's time: the trash entry is named by that entry
+	// (contract.TrashEntryOf(contract.TrashID(entry), dir)).
+	DeletedAt time.Time `json:"deletedAt"`
+	// InTrash says an init container moved the folder into the trash (its report listed it).
+	InTrash bool `json:"inTrash,omitempty"`
+}
+
+// Entry is the deletion queue entry that names the trash entry.
+func (t Trashed) Entry() Queued { return Queued{Dir: t.Dir, QueuedAt: t.DeletedAt} }
+
+// Usage is the volume's size and free space as last measured (contract.AnnotationClaimUsage).
+type Usage struct {
+	Size int64     `json:"size"`
+	Free int64     `json:"free"`
+	At   time.Time `json:"at"`
 }
 
 // Update is what an update of a project did (contract.UpdateReport, docs/updates.md's rules).
@@ -85,6 +117,13 @@ type Registry struct {
 	Deletions []Queued
 	// Updates are the update requests waiting for the next launch of their project.
 	Updates []Queued
+	// Trash are the recently deleted projects, oldest first; Restores and Purges the trash entries
+	// waiting for the next init container to put them back or delete them for good.
+	Trash    []Trashed
+	Restores []Queued
+	Purges   []Queued
+	// Usage is the volume's size and free space as last measured, nil before the first measure.
+	Usage *Usage
 	// Corrupt holds the registry annotations of the claim that did not parse, by key: ToClaim sets
 	// them aside (contract.AnnotationClaimProjectsCorrupt, contract.AnnotationClaimDeleteQueueCorrupt) for
 	// inspection.
@@ -105,9 +144,20 @@ var (
 
 // corruptKeys maps each registry annotation to the one its unparsable value is set aside in.
 var corruptKeys = map[string]string{
-	AnnotationProjects:    contract.AnnotationClaimProjectsCorrupt,
-	AnnotationDeleteQueue: contract.AnnotationClaimDeleteQueueCorrupt,
-	AnnotationUpdateQueue: contract.AnnotationClaimUpdateQueueCorrupt,
+	AnnotationProjects:                   contract.AnnotationClaimProjectsCorrupt,
+	AnnotationDeleteQueue:                contract.AnnotationClaimDeleteQueueCorrupt,
+	AnnotationUpdateQueue:                contract.AnnotationClaimUpdateQueueCorrupt,
+	contract.AnnotationClaimTrash:        contract.AnnotationClaimTrashCorrupt,
+	contract.AnnotationClaimRestoreQueue: contract.AnnotationClaimRestoreQueueCorrupt,
+	contract.AnnotationClaimPurgeQueue:   contract.AnnotationClaimPurgeQueueCorrupt,
+	contract.AnnotationClaimUsage:        contract.AnnotationClaimUsage + "-corrupt",
+}
+
+// parts are the registry's annotations and where each is decoded to.
+func (r *Registry) parts() map[string]any {
+	return map[string]any{AnnotationProjects: &r.Projects, AnnotationDeleteQueue: &r.Deletions, AnnotationUpdateQueue: &r.Updates,
+		contract.AnnotationClaimTrash: &r.Trash, contract.AnnotationClaimRestoreQueue: &r.Restores,
+		contract.AnnotationClaimPurgeQueue: &r.Purges, contract.AnnotationClaimUsage: &r.Usage}
 }
 
 // FromClaim reads the registry from a claim's annotations. A claim without them has an empty registry.
@@ -118,18 +168,13 @@ var corruptKeys = map[string]string{
 func FromClaim(pvc metav1.Object) (Registry, error) {
 	var r Registry
 	var errs []error
-	for key, dst := range map[string]any{AnnotationProjects: &r.Projects, AnnotationDeleteQueue: &r.Deletions, AnnotationUpdateQueue: &r.Updates} {
+	for key, dst := range r.parts() {
 		s := pvc.GetAnnotations()[key]
 		if s == "" {
 			continue
 		}
 		if err := json.Unmarshal([]byte(s), dst); err != nil {
-			switch v := dst.(type) {
-			case *[]Project:
-				*v = nil
-			case *[]Queued:
-				*v = nil
-			}
+			reflect.ValueOf(dst).Elem().SetZero()
 			if r.Corrupt == nil {
 				r.Corrupt = map[string]string{}
 			}
@@ -152,7 +197,7 @@ func (r Registry) ToClaim(pvc metav1.Object) error {
 	for key, bad := range r.Corrupt {
 		annotations[corruptKeys[key]] = bad
 	}
-	for key, v := range map[string]any{AnnotationProjects: r.Projects, AnnotationDeleteQueue: r.Deletions, AnnotationUpdateQueue: r.Updates} {
+	for key, v := range r.parts() {
 		if b, err := json.Marshal(v); err != nil {
 			return err
 		} else if string(b) == "null" || string(b) == "[]" {
