@@ -61,20 +61,23 @@ type RegistryReader interface {
 	Registry(ctx context.Context, namespace, claim string) (reg projects.Registry, owner string, err error)
 }
 
-// ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve).
+// ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve, which
+// holds claims as metadata, transformed by TransformClaim). It reads a claim's metadata only, and of
+// each project what admission reads (admitted).
 type ClaimRegistry struct{ Reader client.Reader }
 
 // Registry implements RegistryReader.
 func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (projects.Registry, string, error) {
-	var pvc corev1.PersistentVolumeClaim
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: claim}, &pvc); err != nil {
+	pvc := projects.ClaimMetadata()
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: claim}, pvc); err != nil {
 		if apierrors.IsNotFound(err) {
 			return projects.Registry{}, "", nil
 		}
 		return projects.Registry{}, "", err
 	}
-	reg, err := projects.FromClaim(&pvc)
-	return reg, projects.Owner(&pvc), err
+	reg, err := projects.FromClaim(pvc)
+	reg.Projects = admitted(reg.Projects)
+	return reg, projects.Owner(pvc), err
 }
 
 // UserPodLister lists the singleuser pods of one user in a namespace: those whose
