@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,30 +17,28 @@ import (
 // (CachedUserPods, patch.OpenServers), and the controllers' reads of pods (controller.LaunchOf,
 // controller.ClaimFor, the Events they record).
 
-// claimAnnotations are the annotations admission reads of a claim: the registry and its owner.
-var claimAnnotations = []string{contract.AnnotationHubUsername, projects.AnnotationProjects,
-	projects.AnnotationDeleteQueue, projects.AnnotationUpdateQueue}
-
 // TransformClaim is the cache transform for claims, which the cache reads as metadata
-// (projects.ClaimMetadata): it keeps a claim's name, namespace and resourceVersion, its owner and its
-// registry, and of each project only what admission reads (admitted). A registry annotation that does
-// not parse is kept as it is, so that admission finds it corrupt as before. Any other object passes
-// unchanged.
+// (projects.ClaimMetadata), and the registry reader's view of any claim (ClaimRegistry), so that
+// admission's tests see what admission reads from the cache. Of a claim it keeps the name, namespace
+// and resourceVersion, the owner (hub.jupyter.org/username) and the annotations binder-projects owns
+// (contract.Prefix: the registry), and of each recorded project only what admission reads
+// (cachedProject). A projects annotation that does not parse is kept as it is, so that admission finds
+// it corrupt as before. It is idempotent, and any other object passes unchanged.
 func TransformClaim(obj any) (any, error) {
 	claim, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
-	kept := make(map[string]string, len(claimAnnotations))
-	for _, key := range claimAnnotations {
-		if v, ok := claim.Annotations[key]; ok {
+	kept := map[string]string{}
+	for key, v := range claim.Annotations {
+		if key == contract.AnnotationHubUsername || strings.HasPrefix(key, contract.Prefix) {
 			kept[key] = v
 		}
 	}
 	var recorded []projects.Project
 	if v, ok := kept[projects.AnnotationProjects]; ok && json.Unmarshal([]byte(v), &recorded) == nil && len(recorded) > 0 {
 		slim := make([]cachedProject, 0, len(recorded))
-		for _, p := range admitted(recorded) {
+		for _, p := range recorded {
 			slim = append(slim, cachedProject{Dir: p.Dir, Commit: p.Commit})
 		}
 		b, err := json.Marshal(slim)
@@ -52,26 +51,13 @@ func TransformClaim(obj any) (any, error) {
 		Name: claim.Name, Namespace: claim.Namespace, ResourceVersion: claim.ResourceVersion, Annotations: kept}}, nil
 }
 
-// cachedProject is a project as the claim cache holds it: projects.Project's JSON, with only the
-// fields admitted keeps.
+// cachedProject is of a recorded project what admission reads (Registry.Find, Admit, Commits): its
+// folder and commit, in projects.Project's JSON. A reading of more in admission (the image, the last
+// use, the size) must be added here, or admission's tests, which read claims through TransformClaim
+// too, will not see it.
 type cachedProject struct {
 	Dir    contract.ProjectDir `json:"dir"`
 	Commit string              `json:"commit,omitempty"`
-}
-
-// admitted is of a registry's projects what admission reads: each one's folder and commit
-// (Registry.Find, Admit, Commits). The claim cache holds no more (TransformClaim), and ClaimRegistry
-// returns no more from any reader, so that admission's tests see what it reads from the cache. A
-// reading of more (the image, the last use) must be added here.
-func admitted(recorded []projects.Project) []projects.Project {
-	if recorded == nil {
-		return nil
-	}
-	out := make([]projects.Project, len(recorded))
-	for i, p := range recorded {
-		out[i] = projects.Project{Dir: p.Dir, Commit: p.Commit}
-	}
-	return out
 }
 
 // TransformPod is the cache transform for singleuser pods: it drops their managed fields and their

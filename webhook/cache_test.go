@@ -82,8 +82,10 @@ func TestTheClaimCacheKeepsWhatAdmissionReads(t *testing.T) {
 		return ClaimRegistry{Reader: fake.NewClientBuilder().WithObjects(objs...).Build()}.Registry(context.Background(), "bhub", "claim-bitnik")
 	}
 
-	t.Run("of a claim, the cache keeps its name, namespace, version, owner and registry, and nothing else", func(t *testing.T) {
-		cached := asCached(t, kubeSpawnersClaim(t, full))[0].(*metav1.PartialObjectMetadata)
+	t.Run("of a claim, the cache keeps its name, namespace, version, owner and the annotations binder-projects owns, of each project its folder and commit, and nothing else", func(t *testing.T) {
+		pvc := kubeSpawnersClaim(t, full)
+		pvc.Annotations[contract.AnnotationClaimDeleteQueueCorrupt] = "[{"
+		cached := asCached(t, pvc)[0].(*metav1.PartialObjectMetadata)
 		slim, err := json.Marshal([]cachedProject{{Dir: "gh_a_b", Commit: strings.Repeat("c", 40)}, {Dir: "gh_d_e"}})
 		if err != nil {
 			t.Fatal(err)
@@ -91,8 +93,9 @@ func TestTheClaimCacheKeepsWhatAdmissionReads(t *testing.T) {
 		want := projects.ClaimMetadata()
 		want.Name, want.Namespace, want.ResourceVersion = "claim-bitnik", "bhub", "42"
 		want.Annotations = map[string]string{contract.AnnotationHubUsername: "bitnik", projects.AnnotationProjects: string(slim),
-			projects.AnnotationDeleteQueue: claimWith(t, full).Annotations[projects.AnnotationDeleteQueue],
-			projects.AnnotationUpdateQueue: claimWith(t, full).Annotations[projects.AnnotationUpdateQueue]}
+			projects.AnnotationDeleteQueue:             claimWith(t, full).Annotations[projects.AnnotationDeleteQueue],
+			projects.AnnotationUpdateQueue:             claimWith(t, full).Annotations[projects.AnnotationUpdateQueue],
+			contract.AnnotationClaimDeleteQueueCorrupt: "[{"}
 		if diff := cmp.Diff(want, cached); diff != "" {
 			t.Errorf("cached claim (-want +got):\n%s", diff)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -62,8 +63,8 @@ type RegistryReader interface {
 }
 
 // ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve, which
-// holds claims as metadata, transformed by TransformClaim). It reads a claim's metadata only, and of
-// each project what admission reads (admitted).
+// holds claims as metadata, transformed by TransformClaim). It reads a claim's metadata only, and sees
+// it through TransformClaim from any reader, as admission sees it in serve.
 type ClaimRegistry struct{ Reader client.Reader }
 
 // Registry implements RegistryReader.
@@ -75,8 +76,11 @@ func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (p
 		}
 		return projects.Registry{}, "", err
 	}
-	reg, err := projects.FromClaim(pvc)
-	reg.Projects = admitted(reg.Projects)
+	seen, err := TransformClaim(pvc)
+	if err != nil {
+		return projects.Registry{}, "", err
+	}
+	reg, err := projects.FromClaim(seen.(*metav1.PartialObjectMetadata))
 	return reg, projects.Owner(pvc), err
 }
 
