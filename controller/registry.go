@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -174,50 +173,27 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil
 	}
 	var cancelled []projects.Queued
-	var corrupt error
-	changed := false
-	var claimObj corev1.PersistentVolumeClaim
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var pvc corev1.PersistentVolumeClaim
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: l.Claim}, &pvc); err != nil {
-			return err
-		}
-		reg, err := projects.FromClaim(&pvc)
-		if err != nil && !errors.Is(err, projects.ErrCorruptRegistry) {
-			return err
-		}
-		corrupt = err
-		if owner := projects.Owner(&pvc); owner != "" && owner != l.User {
-			// Another user's claim (slugs that collide): admission refuses such a pod, and the
-			// registry is never written for a user the claim does not belong to.
-			return errOtherUsersClaim
-		}
-		before := pvc.DeepCopy()
-		p := l.Project
-		if i := reg.Find(p.Dir); l.UpdateDeferred && i >= 0 {
-			// The files are still at the recorded commit: keep it, so that the next launch at the
-			// launched commit still counts as one at another commit (--update-on-launch).
-			p.Commit = reg.Projects[i].Commit
-		}
-		reg.Record(p)
-		reg.Deleted(l.Handed, l.Gone)
-		if l.UpdateRan && l.UpdateHanded != nil {
-			reg.UpdateRan(*l.UpdateHanded)
-		}
-		cancelled = reg.Launched(l.Project.Dir, l.Handed)
-		if err := reg.ToClaim(&pvc); err != nil {
-			return err
-		}
-		if reflect.DeepEqual(before.Annotations, pvc.Annotations) {
+	done, err := projects.ChangeRegistry(ctx, r.APIReader, r.Client, client.ObjectKey{Namespace: pod.Namespace, Name: l.Claim},
+		func(claim metav1.Object, reg *projects.Registry) error {
+			if owner := projects.Owner(claim); owner != "" && owner != l.User {
+				// Another user's claim (slugs that collide): admission refuses such a pod, and the
+				// registry is never written for a user the claim does not belong to.
+				return errOtherUsersClaim
+			}
+			p := l.Project
+			if i := reg.Find(p.Dir); l.UpdateDeferred && i >= 0 {
+				// The files are still at the recorded commit: keep it, so that the next launch at the
+				// launched commit still counts as one at another commit (--update-on-launch).
+				p.Commit = reg.Projects[i].Commit
+			}
+			reg.Record(p)
+			reg.Deleted(l.Handed, l.Gone)
+			if l.UpdateRan && l.UpdateHanded != nil {
+				reg.UpdateRan(*l.UpdateHanded)
+			}
+			cancelled = reg.Launched(l.Project.Dir, l.Handed)
 			return nil
-		}
-		changed = true
-		if err := r.Client.Update(ctx, &pvc); err != nil {
-			return err
-		}
-		claimObj = pvc
-		return nil
-	})
+		})
 	if errors.Is(err, errOtherUsersClaim) {
 		ctrl.LoggerFrom(ctx).Info("not recording a launch on a claim of another user", "claim", l.Claim, "projectDir", l.Project.Dir)
 		return ctrl.Result{}, nil
@@ -226,14 +202,14 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, fmt.Errorf("recording project %s of pod %s on claim %s: %w", l.Project.Dir, pod.Name, l.Claim, err)
 	}
 	log := ctrl.LoggerFrom(ctx)
-	if changed {
+	if done.Claim != nil {
 		log.Info("registry updated", "claim", l.Claim, "projectDir", l.Project.Dir, "deleted", len(l.Gone), "cancelled", len(cancelled))
 	}
-	if changed && corrupt != nil {
-		log.Info("a corrupt registry was set aside and written anew", "claim", l.Claim, "error", corrupt.Error())
+	if done.Claim != nil && done.Corrupt != nil {
+		log.Info("a corrupt registry was set aside and written anew", "claim", l.Claim, "error", done.Corrupt.Error())
 		registryRepairs.Inc()
-		r.event(&claimObj, corev1.EventTypeWarning, ReasonRegistryCorrupt,
-			fmt.Sprintf("%v. The bad value is kept in the annotation's -corrupt twin; launches go on, and the registry was written anew from the launch of %s by pod %s.", corrupt, l.Project.Dir, pod.Name))
+		r.event(done.Claim, corev1.EventTypeWarning, ReasonRegistryCorrupt,
+			fmt.Sprintf("%v. The bad value is kept in the annotation's -corrupt twin; launches go on, and the registry was written anew from the launch of %s by pod %s.", done.Corrupt, l.Project.Dir, pod.Name))
 	}
 	r.reportSuccess(&pod, l, cancelled)
 	return ctrl.Result{}, nil

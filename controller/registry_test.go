@@ -269,25 +269,26 @@ func TestRegistryReconciler(t *testing.T) {
 		pod := launchedPod(t, 0, "")
 		competitor := projects.Project{Dir: "gh_other_one", LastUsed: admitted}
 		raced := false
-		var c client.Client
-		c = fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{})).
-			WithInterceptorFuncs(interceptor.Funcs{Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-				if !raced {
-					// Another writer (the projects service, another replica) lands first.
-					raced = true
-					var pvc corev1.PersistentVolumeClaim
-					if err := cl.Get(ctx, client.ObjectKeyFromObject(obj), &pvc); err != nil {
-						return err
-					}
-					r := projects.Registry{Projects: []projects.Project{competitor}}
-					if err := r.ToClaim(&pvc); err != nil {
-						return err
-					}
-					if err := cl.Update(ctx, &pvc); err != nil {
-						return err
-					}
+		c := fake.NewClientBuilder().WithObjects(pod, claimHolding(t, projects.Registry{})).
+			WithInterceptorFuncs(interceptor.Funcs{Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if err := cl.Get(ctx, key, obj, opts...); err != nil {
+					return err
 				}
-				return cl.Update(ctx, obj, opts...)
+				if _, isPod := obj.(*corev1.Pod); isPod || raced {
+					return nil
+				}
+				// Another writer (the projects service, another replica) lands between the
+				// reconciler's read of the claim and its write.
+				raced = true
+				var pvc corev1.PersistentVolumeClaim
+				if err := cl.Get(ctx, key, &pvc); err != nil {
+					return err
+				}
+				r := projects.Registry{Projects: []projects.Project{competitor}}
+				if err := r.ToClaim(&pvc); err != nil {
+					return err
+				}
+				return cl.Update(ctx, &pvc)
 			}}).Build()
 		reconcile(t, c, pod)
 		if !raced {

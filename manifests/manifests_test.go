@@ -501,7 +501,7 @@ func TestTheRoleGrantsOnlyWhatTheClaimControllerNeeds(t *testing.T) {
 	in := readInstall(t)
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "create", "patch"}},
 		// controller-runtime's event recorder writes events.k8s.io/v1 Events (create, and patch for a
 		// repeated one's series).
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},

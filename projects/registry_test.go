@@ -283,8 +283,8 @@ func TestKubeStore(t *testing.T) {
 		}
 		started := false
 		c := fake.NewClientBuilder().WithObjects(userClaim(t, "claim-anna", "anna.müller@uni.example", mine)).
-			WithInterceptorFuncs(interceptor.Funcs{Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-				if err := cl.Update(ctx, obj, opts...); err != nil {
+			WithInterceptorFuncs(interceptor.Funcs{Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+				if err := cl.Patch(ctx, obj, patch, opts...); err != nil {
 					return err
 				}
 				if !started {

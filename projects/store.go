@@ -12,7 +12,7 @@ import (
 	"github.com/binder-projects/binder-projects/contract"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/util/retry"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -261,35 +261,24 @@ func (s *KubeStore) unqueue(ctx context.Context, done []queuedOn) error {
 	return nil
 }
 
-// update applies change to the registry on the named claim and writes it, reading the claim again and
-// retrying when another writer was faster.
+// update applies change to the registry on the named claim and writes it (ChangeRegistry: reading the
+// claim again and retrying when another writer was faster).
 func (s *KubeStore) update(ctx context.Context, namespace, name string, change func(*Registry) error) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var pvc corev1.PersistentVolumeClaim
-		if err := s.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &pvc); err != nil {
-			return err
-		}
-		r, _ := FromClaim(&pvc) // a corrupt part reads as empty and is set aside by ToClaim
-		if err := change(&r); err != nil {
-			return err
-		}
-		if err := r.ToClaim(&pvc); err != nil {
-			return err
-		}
-		return s.Client.Update(ctx, &pvc)
-	})
+	_, err := ChangeRegistry(ctx, s.Client, s.Client, client.ObjectKey{Namespace: namespace, Name: name},
+		func(_ metav1.Object, r *Registry) error { return change(r) })
+	return err
 }
 
-// claims are the user's claims in the namespace: the one ClaimName names, else those KubeSpawner's
-// raw-username annotation gives the user.
-func (s *KubeStore) claims(ctx context.Context, user string) ([]corev1.PersistentVolumeClaim, error) {
+// claims are the user's claims in the namespace (their metadata: the registry is annotations): the one
+// ClaimName names, else those KubeSpawner's raw-username annotation gives the user.
+func (s *KubeStore) claims(ctx context.Context, user string) ([]metav1.PartialObjectMetadata, error) {
 	if s.ClaimName != nil {
 		name, err := s.ClaimName(user)
 		if err != nil {
 			return nil, fmt.Errorf("the name of %s's claim: %w", user, err)
 		}
-		var pvc corev1.PersistentVolumeClaim
-		err = s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: name}, &pvc)
+		pvc := ClaimMetadata()
+		err = s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: name}, pvc)
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -299,13 +288,14 @@ func (s *KubeStore) claims(ctx context.Context, user string) ([]corev1.Persisten
 		if u, ok := pvc.Annotations[contract.AnnotationHubUsername]; ok && u != user {
 			return nil, nil // another user's claim by that name: not this user's
 		}
-		return []corev1.PersistentVolumeClaim{pvc}, nil
+		return []metav1.PartialObjectMetadata{*pvc}, nil
 	}
-	var list corev1.PersistentVolumeClaimList
-	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace)); err != nil {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaimList"))
+	if err := s.Client.List(ctx, list, client.InNamespace(s.Namespace)); err != nil {
 		return nil, fmt.Errorf("listing claims: %w", err)
 	}
-	return slices.DeleteFunc(list.Items, func(c corev1.PersistentVolumeClaim) bool {
+	return slices.DeleteFunc(list.Items, func(c metav1.PartialObjectMetadata) bool {
 		return c.Annotations[contract.AnnotationHubUsername] != user
 	}), nil
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -55,8 +55,8 @@ func TestKubeStoreAskingTheHub(t *testing.T) {
 			t.Errorf("the store listed %T; it may only get the user's claim", list)
 			return errors.New("listing is not allowed")
 		}, Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if _, ok := obj.(*corev1.PersistentVolumeClaim); !ok {
-				t.Errorf("the store read a %T", obj)
+			if m, ok := obj.(*metav1.PartialObjectMetadata); !ok || m.Kind != "PersistentVolumeClaim" {
+				t.Errorf("the store read a %T %v; it may read only a claim's metadata", obj, obj.GetObjectKind().GroupVersionKind())
 			}
 			return cl.Get(ctx, key, obj, opts...)
 		}}).Build()
@@ -66,11 +66,11 @@ func TestKubeStoreAskingTheHub(t *testing.T) {
 	none := func(int, string) ([]string, error) { return nil, nil }
 	registry := func(t *testing.T, s *KubeStore) Registry {
 		t.Helper()
-		var pvc corev1.PersistentVolumeClaim
-		if err := s.Client.Get(context.Background(), client.ObjectKey{Namespace: "bhub", Name: "claim-anna"}, &pvc); err != nil {
+		pvc := ClaimMetadata()
+		if err := s.Client.Get(context.Background(), client.ObjectKey{Namespace: "bhub", Name: "claim-anna"}, pvc); err != nil {
 			t.Fatal(err)
 		}
-		r, err := FromClaim(&pvc)
+		r, err := FromClaim(pvc)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
+	"k8s.io/apimachinery/pkg/util/cache"
 
 	"github.com/binder-projects/binder-projects/projects"
 )
@@ -49,32 +49,32 @@ type hubClient struct {
 	oauth *oauth2.Config
 	http  *http.Client
 	ttl   time.Duration
-	now   func() time.Time
-
-	mu    sync.Mutex
-	cache map[[32]byte]cachedUser
+	// users remembers whose each token is (keyed by the token's SHA-256, never the token) for ttl: the
+	// maxCachedTokens used most recently.
+	users *cache.LRUExpireCache
 }
 
-type cachedUser struct {
-	user    HubUser
-	expires time.Time
-}
-
-// maxCachedTokens bounds the cache; beyond it, expired entries are dropped, then everything.
+// maxCachedTokens bounds the token cache; beyond it, the token used least recently is forgotten.
 const maxCachedTokens = 10000
 
+// newTokenCache is an empty token cache of at most max tokens, on the clock now.
+func newTokenCache(max int, now func() time.Time) *cache.LRUExpireCache {
+	return cache.NewLRUExpireCacheWithClock(max, clockFunc(now))
+}
+
+// clockFunc is a function as the token cache's clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
 // userForToken resolves token with GET {api}/user, from the cache when it was resolved less than
-// ttl ago, unless fresh. Failures are not cached, and drop what was.
+// ttl ago, unless fresh. Failures are not cached, and a refused token is forgotten.
 func (h *hubClient) userForToken(ctx context.Context, token string, fresh bool) (HubUser, error) {
 	key := sha256.Sum256([]byte(token))
-	now := h.now()
 	if !fresh {
-		h.mu.Lock()
-		if c, ok := h.cache[key]; ok && now.Before(c.expires) {
-			h.mu.Unlock()
-			return c.user, nil
+		if u, ok := h.users.Get(key); ok {
+			return u.(HubUser), nil
 		}
-		h.mu.Unlock()
 	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.apiURL+"/user", nil)
@@ -93,29 +93,13 @@ func (h *hubClient) userForToken(ctx context.Context, token string, fresh bool) 
 	if u.Name == "" {
 		return HubUser{}, fmt.Errorf("%w: GET %s/user returned no user name", errHubUnreachable, h.apiURL)
 	}
-
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.cache) >= maxCachedTokens {
-		for k, c := range h.cache {
-			if !now.Before(c.expires) {
-				delete(h.cache, k)
-			}
-		}
-		if len(h.cache) >= maxCachedTokens {
-			clear(h.cache)
-		}
-	}
-	h.cache[key] = cachedUser{user: u, expires: now.Add(h.ttl)}
+	h.users.Add(key, u, h.ttl)
 	return u, nil
 }
 
 // forget drops a token from the cache (after a logout).
 func (h *hubClient) forget(token string) {
-	key := sha256.Sum256([]byte(token))
-	h.mu.Lock()
-	delete(h.cache, key)
-	h.mu.Unlock()
+	h.users.Remove(sha256.Sum256([]byte(token)))
 }
 
 // tokenForCode exchanges an OAuth authorization code at {api}/oauth2/token (golang.org/x/oauth2),

@@ -240,8 +240,7 @@ func New(cfg Config) (*Server, error) {
 			},
 			http:  cfg.HTTPClient,
 			ttl:   cfg.TokenCacheTTL,
-			now:   cfg.Now,
-			cache: map[[32]byte]cachedUser{},
+			users: newTokenCache(maxCachedTokens, cfg.Now),
 		},
 	}
 	s.routes()

@@ -70,10 +70,11 @@ func queuedUpdate() projects.Registry {
 	return r
 }
 
-// cacheHolding is a client as the manager's cache in serve: pods indexed by user, the claims.
+// cacheHolding is a client as the manager's cache in serve: pods indexed by user, the claims, each as
+// the cache holds it (asCached).
 func cacheHolding(t *testing.T, objs ...client.Object) client.Client {
 	t.Helper()
-	return fake.NewClientBuilder().WithObjects(objs...).WithIndex(&corev1.Pod{}, UserPodsIndex, UserPodsIndexKeys).Build()
+	return fake.NewClientBuilder().WithObjects(asCached(t, objs...)...).WithIndex(&corev1.Pod{}, UserPodsIndex, UserPodsIndexKeys).Build()
 }
 
 // reviewRequest is the CREATE of the z2jh4 fixture (bitnik's default server, claim-bitnik), as the API
@@ -140,7 +141,7 @@ func TestAdmissionDefersAnUpdateWhileTheProjectIsOpenInAnotherServerOfTheUser(t 
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(claim), &after); err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(claim.Annotations, after.Annotations); diff != "" {
+		if diff := cmp.Diff(asCached(t, claim)[0].GetAnnotations(), after.Annotations); diff != "" {
 			t.Errorf("admission changed the claim's registry (-before +after):\n%s", diff)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -61,20 +62,26 @@ type RegistryReader interface {
 	Registry(ctx context.Context, namespace, claim string) (reg projects.Registry, owner string, err error)
 }
 
-// ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve).
+// ClaimRegistry is the RegistryReader on a controller-runtime client (the cached one in serve, which
+// holds claims as metadata, transformed by TransformClaim). It reads a claim's metadata only, and sees
+// it through TransformClaim from any reader, as admission sees it in serve.
 type ClaimRegistry struct{ Reader client.Reader }
 
 // Registry implements RegistryReader.
 func (r ClaimRegistry) Registry(ctx context.Context, namespace, claim string) (projects.Registry, string, error) {
-	var pvc corev1.PersistentVolumeClaim
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: claim}, &pvc); err != nil {
+	pvc := projects.ClaimMetadata()
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: claim}, pvc); err != nil {
 		if apierrors.IsNotFound(err) {
 			return projects.Registry{}, "", nil
 		}
 		return projects.Registry{}, "", err
 	}
-	reg, err := projects.FromClaim(&pvc)
-	return reg, projects.Owner(&pvc), err
+	seen, err := TransformClaim(pvc)
+	if err != nil {
+		return projects.Registry{}, "", err
+	}
+	reg, err := projects.FromClaim(seen.(*metav1.PartialObjectMetadata))
+	return reg, projects.Owner(pvc), err
 }
 
 // UserPodLister lists the singleuser pods of one user in a namespace: those whose

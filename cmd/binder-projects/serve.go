@@ -24,6 +24,7 @@ import (
 
 	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
+	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/webhook"
 )
 
@@ -61,15 +62,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "building the scheme")
 		return 1
 	}
-	podCache := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{contract.LabelComponent: contract.ComponentSingleuser})}
-	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
+	// The cache holds the singleuser pods, and every claim of the hub's namespace (one per user) as
+	// metadata only (the registry is annotations): of each, what is read of it (webhook.TransformPod,
+	// webhook.TransformClaim). Nothing writes a cached object.
+	podCache := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{contract.LabelComponent: contract.ComponentSingleuser}),
+		Transform: webhook.TransformPod}
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache,
+		projects.ClaimMetadata(): {Transform: webhook.TransformClaim}}}
 	// Only the hub's namespace: the Role grants no more, and a cache over every namespace would never
 	// sync, so readiness would never come.
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Manager.Namespace: {}}
-	// The cache holds every claim of the hub's namespace (one per user): their managedFields, which
-	// nothing here reads, are most of a claim's bytes. (A write of a cached object without them leaves
-	// the server's as they are.)
 	cacheOpts.DefaultTransform = cache.TransformStripManagedFields()
+	// A read of a kind the cache does not watch (a typed claim, say) fails instead of starting a second
+	// informer over every claim.
+	cacheOpts.ReaderFailOnMissingInformer = true
 	// The webhook reads the registry from the manager's cache (a cached client), never with an API
 	// call per request; the cache is filled before the webhook is ready.
 	var registry webhook.ClaimRegistry
@@ -103,7 +109,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	var cacheSynced atomic.Bool
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
-		if _, err := mgr.GetCache().GetInformer(ctx, &corev1.PersistentVolumeClaim{}); err != nil {
+		if _, err := mgr.GetCache().GetInformer(ctx, projects.ClaimMetadata()); err != nil {
 			return fmt.Errorf("watching claims: %w", err)
 		}
 		// Every replica admits, so every replica watches the singleuser pods too (on the elected one
