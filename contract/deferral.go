@@ -1,10 +1,5 @@
 package contract
 
-import (
-	"encoding/json"
-	"fmt"
-)
-
 // OpenServer is another server of the same user that has a project open: a pod that binder-projects
 // mutated, on the same claim, that has not ended. Files an update changes would change under its
 // running kernels and editor, so a launch of that project gets no update (UpdateDeferral).
@@ -44,13 +39,5 @@ type UpdateDeferral struct {
 // was not handed to the pod's init container, nil if none was deferred; a value that does not parse
 // is an error.
 func DeferredUpdate(annotations map[string]string) (*UpdateDeferral, error) {
-	s := annotations[AnnotationUpdateDeferred]
-	if s == "" {
-		return nil, nil
-	}
-	var d UpdateDeferral
-	if err := json.Unmarshal([]byte(s), &d); err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationUpdateDeferred, err)
-	}
-	return &d, nil
+	return annotationJSON[UpdateDeferral](annotations, AnnotationUpdateDeferred)
 }

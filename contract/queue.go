@@ -28,29 +28,31 @@ func (q QueueEntry) Same(o QueueEntry) bool {
 // webhook handed to the pod's init container. None when it is absent; a value that does not parse (or
 // names a bad folder) is an error.
 func HandedDeletions(annotations map[string]string) ([]QueueEntry, error) {
-	s := annotations[AnnotationDeletions]
-	if s == "" {
-		return nil, nil
+	qs, err := annotationJSON[[]QueueEntry](annotations, AnnotationDeletions)
+	if qs == nil {
+		return nil, err
 	}
-	var qs []QueueEntry
-	if err := json.Unmarshal([]byte(s), &qs); err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationDeletions, err)
-	}
-	return qs, nil
+	return *qs, err
 }
 
 // HandedUpdate reads AnnotationUpdateHanded from a pod's annotations: the update queue entry the
 // webhook handed to the pod's init container, nil if none; a value that does not parse is an error.
 func HandedUpdate(annotations map[string]string) (*QueueEntry, error) {
-	s := annotations[AnnotationUpdateHanded]
+	return annotationJSON[QueueEntry](annotations, AnnotationUpdateHanded)
+}
+
+// annotationJSON decodes the JSON value of annotations[key]: nil when it is absent or empty, an error
+// naming the annotation when it does not decode.
+func annotationJSON[T any](annotations map[string]string, key string) (*T, error) {
+	s := annotations[key]
 	if s == "" {
 		return nil, nil
 	}
-	var q QueueEntry
-	if err := json.Unmarshal([]byte(s), &q); err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationUpdateHanded, err)
+	v := new(T)
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return nil, fmt.Errorf("annotation %s: %w", key, err)
 	}
-	return &q, nil
+	return v, nil
 }
 
 // LaunchedDir reads AnnotationProjectDir from a mutated pod's annotations: the project folder the pod

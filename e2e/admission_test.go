@@ -120,13 +120,5 @@ func TestALaunchOntoAClaimOfAnotherUserIsRefused(t *testing.T) {
 
 // collidingUsers finds two user names whose KubeSpawner safe slugs are one (contracttest.CollidingNames).
 func collidingUsers(t testing.TB) (first, second, slug string) {
-	t.Helper()
-	first, second, slug, ok := contracttest.CollidingNames(func(name string) string {
-		s, _, _ := contract.UserServerNames(contract.SlugSafe, name, "")
-		return s
-	})
-	if !ok {
-		t.Fatal("no two user names with one slug found")
-	}
-	return first, second, slug
+	return contracttest.CollidingNames(t, func(name string) string { s, _, _ := contract.UserServerNames(contract.SlugSafe, name, ""); return s })
 }

@@ -26,15 +26,7 @@ import (
 
 // collidingUsers finds two user names whose KubeSpawner safe slugs are one (contracttest.CollidingNames).
 func collidingUsers(t testing.TB) (first, second, slug string) {
-	t.Helper()
-	first, second, slug, ok := contracttest.CollidingNames(func(name string) string {
-		s, _, _ := contract.UserServerNames(contract.SlugSafe, name, "")
-		return s
-	})
-	if !ok {
-		t.Fatal("no two user names with one slug found")
-	}
-	return first, second, slug
+	return contracttest.CollidingNames(t, func(name string) string { s, _, _ := contract.UserServerNames(contract.SlugSafe, name, ""); return s })
 }
 
 // podForUser is the storage-none fixture (BinderHub's default) launched by user on the named server
