@@ -72,7 +72,7 @@ func TestListingProjects(t *testing.T) {
 	noAccess := w.token(t, "bitnik", "read:users:name!user=bitnik")
 	adasNarrow := w.token(t, projectsAdmin, "access:services!service=projects")
 	adasForBitnik := w.token(t, projectsAdmin, "access:services!service=projects", AdminScope+"!user=bitnik")
-	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile)
+	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile, scriptLink)
 
 	tests := []struct {
 		name    string
@@ -152,35 +152,35 @@ func TestDeletingProjects(t *testing.T) {
 	}{
 		{name: "a user deletes their own project: 204, and the claim records it gone and queued for deletion",
 			user: "bitnik", dir: string(requirements.Dir), by: "bitnik", status: http.StatusNoContent,
-			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
 				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
 		{name: "a projects admin deletes someone else's project",
 			user: "bitnik", dir: string(conda.Dir), by: projectsAdmin, status: http.StatusNoContent,
-			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements, scriptLink},
 				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
 		{name: "a hub admin without the projects-admin role deleting someone else's project is refused with 403",
 			user: "bitnik", dir: string(conda.Dir), by: hubAdmin, status: http.StatusForbidden,
 			message: "needs the scope custom:projects:admin",
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "deleting a folder that is not a project of the user is refused with 404",
 			user: "bitnik", dir: "gh_someone_else", by: "bitnik", status: http.StatusNotFound,
 			message: `bitnik has no project "gh_someone_else"`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a folder name that cannot be a project folder is refused with 400",
 			user: "bitnik", dir: ".ssh", by: "bitnik", status: http.StatusBadRequest,
 			message: `does not start with "."`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a folder name with a space is refused with 400",
 			user: "bitnik", dir: "gh a", by: "bitnik", status: http.StatusBadRequest,
 			message: `uses only A-Z, a-z, 0-9`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a user deleting someone else's project is refused with 403",
 			user: "bitnik", dir: string(conda.Dir), by: anna, status: http.StatusForbidden,
 			message: `managing "bitnik"'s needs the scope custom:projects:admin`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a delete without credentials is refused with 401",
 			user: "bitnik", dir: string(conda.Dir), status: http.StatusUnauthorized, message: "not logged in",
-			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,7 +280,7 @@ func TestAServerStartingWhileADeletionIsWrittenLeavesItQueued(t *testing.T) {
 		t.Fatalf("status = %d, want 202\n%s", resp.StatusCode, body)
 	}
 	checkErrorBody(t, resp, body, http.StatusAccepted, "(your server). The deletion stays queued: if that server was started for "+string(conda.Dir))
-	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
+	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements, scriptLink},
 		Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}
 	if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 		t.Errorf("registry (-want +got):\n%s", diff)
@@ -401,7 +401,7 @@ func TestHubServersAsksTheHub(t *testing.T) {
 // the project's next launch (the webhook hands it over, the controller clears it), whether or not a
 // server runs.
 func TestAskingForAnUpdate(t *testing.T) {
-	all := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
+	all := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}
 	queued := all
 	queued.Updates = []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}
 	tests := []struct {

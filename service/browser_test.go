@@ -11,10 +11,10 @@ import (
 
 // TestTheProjectsPageInChromium drives the page in Debian's headless Chromium through the real hub's
 // proxy along the whole path a user takes: two tabs that both start the hub's login and OAuth flow
-// before either has logged in, the table, a hostile repository URL shown as text, Delete with its
-// confirmation, Launch from the table and from the form (to a BinderHub stand-in behind the proxy), and
-// the hub's logout, which ends the service's session. Screenshots are kept in the artifacts folder
-// (see artifactsDir).
+// before either has logged in, the table, hostile repository URLs shown as text (a javascript: one not
+// as a link), Delete with its confirmation, Launch from the table and from the form (to a BinderHub
+// stand-in behind the proxy), and the hub's logout, which ends the service's session. Screenshots are
+// kept in the artifacts folder (see artifactsDir).
 func TestTheProjectsPageInChromium(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
 	b := startBrowser(t)
@@ -59,7 +59,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		}
 		var folders []string
 		b.js(&folders, `return Array.from(document.querySelectorAll("#projects tbody tr")).map(r => r.dataset.folder)`)
-		want := []string{string(requirements.Dir), string(conda.Dir), string(gitlab.Dir), string(hostile.Dir)}
+		want := []string{string(requirements.Dir), string(conda.Dir), string(gitlab.Dir), string(hostile.Dir), string(scriptLink.Dir)}
 		if diff := cmp.Diff(want, folders); diff != "" {
 			t.Errorf("rows (-want +got):\n%s", diff)
 		}
@@ -105,6 +105,27 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		b.js(&state, `return {title: document.title, pwned: window.pwned !== undefined, scripts: document.scripts.length}`)
 		if state.Title != "Your projects" || state.Pwned || state.Scripts != 1 {
 			t.Errorf("page state = %+v, want the title untouched, no window.pwned and only the page's own script", state)
+		}
+	})
+	t.Run("a javascript: repository URL is shown as text, not as a link", func(t *testing.T) {
+		cell := `tr[data-folder="` + string(scriptLink.Dir) + `"] td.repo`
+		var got struct {
+			Text  string `json:"text"`
+			Links int    `json:"links"`
+			Bad   int    `json:"bad"`
+		}
+		b.js(&got, `const cell = document.querySelector(arguments[0]);
+			return {text: cell.textContent, links: cell.querySelectorAll("a").length,
+				bad: document.querySelectorAll('a[href*="ZgotmplZ"], a[href^="javascript:" i]').length}`, cell)
+		if got.Text != scriptLinkURL || got.Links != 0 || got.Bad != 0 {
+			t.Errorf("the repository cell = %+v, want the URL %q as text, no link in it, and no link on the page to #ZgotmplZ or javascript:", got, scriptLinkURL)
+		}
+		var links []string
+		b.js(&links, `return Array.from(document.querySelectorAll("td.repo a")).map(a => a.href)`)
+		for _, l := range links {
+			if !strings.HasPrefix(l, "https://") {
+				t.Errorf("a repository link goes to %s, not to a repository (the fixtures' are all https)", l)
+			}
 		}
 	})
 	b.screenshot("02-projects")
@@ -156,7 +177,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		if got := b.text("#status"); !strings.Contains(got, "Deleted "+string(requirements.Dir)) {
 			t.Errorf("status reads %q", got)
 		}
-		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
+		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
 			Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry on claim-bitnik (-want +got):\n%s", diff)
@@ -277,8 +298,8 @@ func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
 	}
 	b.js(&frame, `return {rows: document.querySelectorAll("#projects tbody tr").length, nav: document.querySelector("nav.hub") !== null,
 		form: document.getElementById("launch") !== null}`)
-	if frame.Rows != 4 || frame.Nav || !frame.Form {
-		t.Errorf("the frame = %+v, want bitnik's 4 projects and the launch form, without a second navigation bar", frame)
+	if frame.Rows != 5 || frame.Nav || !frame.Form {
+		t.Errorf("the frame = %+v, want bitnik's 5 projects and the launch form, without a second navigation bar", frame)
 	}
 	b.leaveFrames()
 	b.screenshot("hub-home")

@@ -364,7 +364,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 	b := newBrowser(t, w)
 	b.login("bitnik")
 	path := w.projectsPath("bitnik", string(gitlab.Dir))
-	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
+	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}
 
 	tests := []struct {
 		name    string
@@ -402,7 +402,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("status = %d, want 204\n%s", resp.StatusCode, body)
 		}
-		want := projects.Registry{Projects: []projects.Project{conda, hostile, requirements},
+		want := projects.Registry{Projects: []projects.Project{conda, hostile, requirements, scriptLink},
 			Deletions: []projects.Queued{{Dir: gitlab.Dir, QueuedAt: testNow}}}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)

@@ -34,7 +34,16 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
+	"linkable": linkable,
 }).Parse(pageHTML))
+
+// linkable reports whether the page links a repository URL: http and https URLs only. Any other
+// (javascript:, data:, an ssh or scp-like git URL, a bare host) is shown as text: html/template would
+// turn it into a link to #ZgotmplZ.
+func linkable(repoURL string) bool {
+	u := strings.ToLower(repoURL)
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+}
 
 // pageProject is a table row.
 type pageProject struct {

@@ -302,18 +302,23 @@ var (
 	hostileURL = `https://github.com/a/"><script>window.pwned=1;document.title='pwned';alert(1)</script>`
 	hostile    = projects.Project{Dir: "gh_a_hostile", RepoURL: hostileURL, Commit: "HEAD",
 		LastUsed: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	// scriptLink's repository URL is a javascript: URL, which html/template would make a link to
+	// #ZgotmplZ: the page shows it as text.
+	scriptLinkURL = "javascript:alert(document.domain)"
+	scriptLink    = projects.Project{Dir: "git_a_script-link", RepoURL: scriptLinkURL, Commit: "HEAD",
+		LastUsed: time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)}
 	annaProject = projects.Project{Dir: "gh_anna_thesis", RepoURL: "https://github.com/anna/thesis",
 		Commit: "aaaabbbbccccddddeeeeffff0000111122223333", LastUsed: time.Date(2026, 5, 1, 7, 30, 0, 0, time.UTC)}
 )
 
 const anna = "anna.müller@uni.example"
 
-// fixtureObjects: bitnik's claim with four projects (one with a hostile URL); anna's claim with one
+// fixtureObjects: bitnik's claim with five projects (two with hostile URLs); anna's claim with one
 // project, and a server pod of anna's. The service never reads pods (its Role allows none): whether a
 // server runs is the hub's answer.
 func fixtureObjects(t *testing.T) []client.Object {
 	return []client.Object{
-		claimWith(t, "claim-bitnik.yaml", conda, gitlab, hostile, requirements),
+		claimWith(t, "claim-bitnik.yaml", conda, gitlab, hostile, requirements, scriptLink),
 		claimWith(t, "claim-unusual-username.yaml", annaProject),
 		fixture(t, "pod-unusual-username.yaml", &corev1.Pod{}),
 	}

@@ -1,0 +1,71 @@
+package service
+
+import (
+	"bytes"
+	"html"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/binder-projects/binder-projects/projects"
+)
+
+// renderPage renders the projects page of bitnik with d's projects, as page does.
+func renderPage(t *testing.T, d pageData) string {
+	t.Helper()
+	d.Nonce, d.Hub, d.Prefix, d.Me, d.User = "n0nce", "/hub/", "/services/projects/", "bitnik", "bitnik"
+	var buf bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&buf, "page", d); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// repoCells are the repository cells of a rendered page, by the row's folder.
+func repoCells(page string) map[string]string {
+	cells := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?s)<tr data-folder="([^"]+)">.*?<td class="repo">(.*?)</td>`).FindAllStringSubmatch(page, -1) {
+		cells[m[1]] = m[2]
+	}
+	return cells
+}
+
+func TestOnlyHTTPAndHTTPSRepositoryURLsAreLinks(t *testing.T) {
+	for _, tt := range []struct {
+		sentence, url string
+		link          bool
+	}{
+		{"an https URL is a link", "https://github.com/binder-examples/conda", true},
+		{"an http URL with the scheme in capitals is a link", "HTTP://git.example.org/group/repo.git", true},
+		{"a javascript: URL is text", "javascript:alert(document.domain)", false},
+		{"a javascript: URL in mixed case is text", "JaVaScRiPt:alert(1)", false},
+		{"a javascript: URL after a space is text", " javascript:alert(1)", false},
+		{"a data: URL is text", "data:text/html,<script>alert(1)</script>", false},
+		{"a vbscript: URL is text", "vbscript:msgbox(1)", false},
+		{"an scp-like git URL is text", "git@github.com:binder-examples/conda.git", false},
+		{"an ssh URL is text", "ssh://git@gitlab.com/gesis/notebooks.git", false},
+		{"a mailto: URL is text", "mailto:someone@example.org", false},
+		{"a URL without a scheme is text", "github.com/binder-examples/conda", false},
+	} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			page := renderPage(t, pageData{Projects: []pageProject{{Listed: projects.Listed{Project: projects.Project{Dir: "gh_a_b", RepoURL: tt.url}}}}})
+			if strings.Contains(page, "ZgotmplZ") {
+				t.Errorf("the page has html/template's #ZgotmplZ:\n%s", page)
+			}
+			cell, ok := repoCells(page)["gh_a_b"]
+			if !ok {
+				t.Fatalf("no row for gh_a_b:\n%s", page)
+			}
+			if tt.link {
+				want := `<a href="` + html.EscapeString(tt.url) + `" rel="noopener noreferrer">` + html.EscapeString(tt.url) + `</a>`
+				if cell != want {
+					t.Errorf("repository cell = %s, want the link %s", cell, want)
+				}
+				return
+			}
+			if strings.Contains(cell, "<") || html.UnescapeString(cell) != tt.url {
+				t.Errorf("repository cell = %s, want the URL %q as plain text", cell, tt.url)
+			}
+		})
+	}
+}
