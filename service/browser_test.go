@@ -309,3 +309,36 @@ func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
 	want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/" + requirements.Commit
 	b.waitFor("BinderHub's page in the whole window", `return document.location.href === arguments[0]`, want)
 }
+
+// TestAnUnreadableEntryInChromium: carol's registry has an entry that cannot be read; the page lists
+// the other two and says so, instead of saying she has no projects.
+func TestAnUnreadableEntryInChromium(t *testing.T) {
+	w := newWorld(t, append(fixtureObjects(t), carolsClaim(t))...)
+	b := startBrowser(t)
+	b.navigate(w.origin + w.prefix)
+	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
+	b.typeInto("#username_input", "carol")
+	b.typeInto("#password_input", w.hub.Password)
+	b.click("#login_submit")
+	b.waitFor("the projects page", `return document.title === "Your projects"`)
+	var page struct {
+		Rows    []string `json:"rows"`
+		Note    string   `json:"note"`
+		Visible bool     `json:"visible"`
+		Empty   bool     `json:"empty"`
+	}
+	b.js(&page, `const note = document.getElementById("unreadable");
+		return {rows: Array.from(document.querySelectorAll("#projects tbody tr")).map(r => r.dataset.folder),
+			note: note ? note.textContent : "", visible: note !== null && note.offsetParent !== null,
+			empty: !document.getElementById("empty").hidden}`)
+	if diff := cmp.Diff([]string{"gh_carol_thesis", "gh_carol_notes"}, page.Rows); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(page.Note, "One entry of your projects could not be read, so it is not listed.") || !page.Visible {
+		t.Errorf("the page's note = %q (shown: %v), want it to say that one entry could not be read", page.Note, page.Visible)
+	}
+	if page.Empty {
+		t.Error("the page says there are no projects")
+	}
+	b.screenshot("unreadable-entry")
+}

@@ -74,9 +74,11 @@ type pageData struct {
 	Prefix string
 	Me     string
 	// ManagesAll: the token may manage every user's projects (AdminScope).
-	ManagesAll   bool
-	User         string
-	Projects     []pageProject
+	ManagesAll bool
+	User       string
+	Projects   []pageProject
+	// Unreadable says what of the projects could not be read (unreadableNote), "" when all could.
+	Unreadable   string
 	BinderHubURL string
 	Script       pageScript
 	// Status and Message make the error page.
@@ -110,7 +112,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, embed, aerr.status, aerr.message)
 		return
 	}
-	list, err := s.cfg.Store.List(r.Context(), user)
+	list, unreadable, err := s.listReadable(r.Context(), user)
 	if err != nil {
 		s.log.Error(err, "listing the projects of a user", "user", user)
 		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
@@ -121,12 +123,17 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit),
 			LatestURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, "")})
 	}
+	whose := "your"
+	if user != id.Name {
+		whose = user + "'s"
+	}
 	d := pageData{
 		Embed:        embed,
 		Me:           id.Name,
 		ManagesAll:   managesAll(id.Scopes),
 		User:         user,
 		Projects:     rows,
+		Unreadable:   unreadableNote(unreadable, whose),
 		BinderHubURL: s.cfg.BinderHubURL,
 		Script: pageScript{
 			Prefix:    s.cfg.Prefix,

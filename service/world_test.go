@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/service/hubtest"
@@ -322,6 +323,28 @@ func fixtureObjects(t *testing.T) []client.Object {
 		claimWith(t, "claim-unusual-username.yaml", annaProject),
 		fixture(t, "pod-unusual-username.yaml", &corev1.Pod{}),
 	}
+}
+
+// carol's claim holds three projects, the second of which a hand edit broke (a folder name that is
+// not one): carolsProjects is the annotation's value, carolsReadable the two that can be read.
+const carolsProjects = `[{"dir":"gh_carol_thesis","repoURL":"https://github.com/carol/thesis","commit":"HEAD","lastUsed":"2026-05-02T09:00:00Z"},` +
+	`{"dir":"../../etc","repoURL":"https://github.com/carol/etc","lastUsed":"2026-05-03T09:00:00Z"},` +
+	`{"dir":"gh_carol_notes","repoURL":"https://github.com/carol/notes","commit":"HEAD","lastUsed":"2026-04-01T09:00:00Z"}]`
+
+var carolsReadable = []projects.Project{
+	{Dir: "gh_carol_thesis", RepoURL: "https://github.com/carol/thesis", Commit: "HEAD", LastUsed: time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC)},
+	{Dir: "gh_carol_notes", RepoURL: "https://github.com/carol/notes", Commit: "HEAD", LastUsed: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)},
+}
+
+// carolsClaim is KubeSpawner's claim of the user carol, with carolsProjects.
+func carolsClaim(t *testing.T) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	pvc := fixture(t, "claim-bitnik.yaml", &corev1.PersistentVolumeClaim{})
+	pvc.Name = "claim-carol"
+	pvc.Labels[contract.AnnotationHubUsername] = "carol"
+	pvc.Annotations[contract.AnnotationHubUsername] = "carol"
+	pvc.Annotations[projects.AnnotationProjects] = carolsProjects
+	return pvc
 }
 
 // registryOf reads the registry on a claim from the fake API server.
