@@ -538,7 +538,7 @@ func TestOnlyTheEmbeddedPageMayBeFramedAndOnlyByTheHub(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, tt.ancestors) {
 			t.Errorf("%s: Content-Security-Policy %q, want it to end with %q", tt.path, csp, tt.ancestors)
 		}
-		if got := strings.Contains(body, `<nav class="hub"`); got != tt.nav {
+		if got := strings.Contains(body, `<nav class="navbar navbar-default">`); got != tt.nav {
 			t.Errorf("%s: navigation bar %v, want %v", tt.path, got, tt.nav)
 		}
 	}

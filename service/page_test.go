@@ -15,7 +15,7 @@ import (
 // renderPage renders the projects page of bitnik with d's projects and note, as page does.
 func renderPage(t *testing.T, d pageData) string {
 	t.Helper()
-	d.Nonce, d.Hub, d.Prefix, d.Me, d.User = "n0nce", "/hub/", "/services/projects/", "bitnik", "bitnik"
+	d.Title, d.Nonce, d.Hub, d.Prefix, d.Me, d.User = "Your projects", "n0nce", "/hub/", "/services/projects/", "bitnik", "bitnik"
 	var buf bytes.Buffer
 	if err := pageTemplate.ExecuteTemplate(&buf, "page", d); err != nil {
 		t.Fatal(err)

@@ -208,6 +208,8 @@ type Server struct {
 	mux  *http.ServeMux
 	// cross refuses state-changing browser requests from other origins (Sec-Fetch-Site, else Origin).
 	cross *http.CrossOriginProtection
+	// services is the hub's Services menu, for the navigation bar.
+	services servicesMenu
 }
 
 // New makes the service.
