@@ -124,8 +124,8 @@ type Registry struct {
 	Purges   []Queued
 	// Usage is the volume's size and free space as last measured, nil before the first measure.
 	Usage *Usage
-	// Corrupt holds the registry annotations of the claim that did not parse, by key: ToClaim sets
-	// them aside (contract.AnnotationClaimProjectsCorrupt, contract.AnnotationClaimDeleteQueueCorrupt) for
+	// Corrupt holds the registry annotations of the claim that could not be read whole (an entry, or
+	// all of it), by key, with their whole values: ToClaim sets them aside (contract.AnnotationClaimProjectsCorrupt, contract.AnnotationClaimDeleteQueueCorrupt) for
 	// inspection.
 	Corrupt map[string]string
 }
@@ -161,10 +161,14 @@ func (r *Registry) parts() map[string]any {
 }
 
 // FromClaim reads the registry from a claim's annotations. A claim without them has an empty registry.
-// A value that does not parse (a hand edit, a truncated write) never makes the rest unreadable: the
-// registry holds every part that parsed (a corrupt part reads as empty: no projects, or nothing queued,
-// so nothing is ever deleted on its account), the error wraps ErrCorruptRegistry and names the claim
-// and annotation, and ToClaim sets the bad value aside.
+// A value that does not parse (a hand edit, a truncated write) never makes the rest unreadable. A list
+// is read entry by entry: an entry that does not decode (a bad folder name, a wrong type) hides only
+// itself, and the registry holds the list's other entries. A value that is not a JSON list at all (or
+// the usage, when it does not decode) reads as empty: no projects, or nothing queued, so nothing is ever
+// deleted on its account. Either way the error wraps ErrCorruptRegistry, with one *Unreadable per
+// annotation that names the claim, the annotation and how many of its entries could not be read, and
+// the registry keeps the annotation's whole value in Corrupt, which ToClaim sets aside in the
+// annotation's -corrupt twin: writing the registry back from what was read loses nothing.
 func FromClaim(pvc metav1.Object) (Registry, error) {
 	var r Registry
 	var errs []error
@@ -173,17 +177,81 @@ func FromClaim(pvc metav1.Object) (Registry, error) {
 		if s == "" {
 			continue
 		}
-		if err := json.Unmarshal([]byte(s), dst); err != nil {
-			reflect.ValueOf(dst).Elem().SetZero()
-			if r.Corrupt == nil {
-				r.Corrupt = map[string]string{}
-			}
-			r.Corrupt[key] = s
-			errs = append(errs, fmt.Errorf("%w: claim %s, annotation %s: %v", ErrCorruptRegistry, pvc.GetName(), key, err))
+		bad := decodePart(s, dst)
+		if bad == nil {
+			continue
 		}
+		bad.Claim, bad.Annotation = pvc.GetName(), key
+		if r.Corrupt == nil {
+			r.Corrupt = map[string]string{}
+		}
+		r.Corrupt[key] = s
+		errs = append(errs, bad)
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return r, errors.Join(errs...)
+}
+
+// Unreadable is what FromClaim could not read in one annotation of a claim. It wraps
+// ErrCorruptRegistry and the first decoding error.
+type Unreadable struct {
+	Claim, Annotation string
+	// Entries is how many entries of the annotation's JSON list could not be read, of Of; 0 when the
+	// whole value could not be read (it is not a JSON list, or not the annotation's JSON).
+	Entries, Of int
+	Err         error
+}
+
+func (u *Unreadable) Error() string {
+	if u.Entries == 0 {
+		return fmt.Sprintf("%v: claim %s, annotation %s: %v", ErrCorruptRegistry, u.Claim, u.Annotation, u.Err)
+	}
+	entries, verb := fmt.Sprintf("%d entries", u.Entries), "are"
+	if u.Entries == 1 {
+		entries, verb = "1 entry", "is"
+	}
+	return fmt.Sprintf("%v: claim %s, annotation %s: %s of %d could not be read and %s left out (%v)",
+		ErrCorruptRegistry, u.Claim, u.Annotation, entries, u.Of, verb, u.Err)
+}
+
+func (u *Unreadable) Unwrap() []error { return []error{ErrCorruptRegistry, u.Err} }
+
+// decodePart decodes an annotation's value s into dst, one of parts(): a list entry by entry, keeping
+// those that decode (a JSON null is no entry); anything else whole. It returns what could not be read,
+// nil when everything could.
+func decodePart(s string, dst any) *Unreadable {
+	v := reflect.ValueOf(dst).Elem()
+	if v.Kind() != reflect.Slice {
+		if err := json.Unmarshal([]byte(s), dst); err != nil {
+			v.SetZero()
+			return &Unreadable{Err: err}
+		}
+		return nil
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal([]byte(s), &entries); err != nil {
+		return &Unreadable{Err: err}
+	}
+	bad := &Unreadable{Of: len(entries)}
+	for i, raw := range entries {
+		e := reflect.New(v.Type().Elem())
+		err := json.Unmarshal(raw, e.Interface())
+		if err == nil && string(raw) == "null" {
+			err = errors.New("null is not an entry")
+		}
+		if err != nil {
+			bad.Entries++
+			if bad.Err == nil {
+				bad.Err = fmt.Errorf("entry %d: %w", i+1, err)
+			}
+			continue
+		}
+		v.Set(reflect.Append(v, e.Elem()))
+	}
+	if bad.Entries == 0 {
+		return nil
+	}
+	return bad
 }
 
 // ToClaim writes the registry into the claim's annotations, removing those that would be empty. A

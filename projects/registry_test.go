@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +101,115 @@ func TestACorruptPartReadsAsEmptyKeepsTheRestAndIsSetAsideWhenWritten(t *testing
 			}
 			if again.Find("gh_new_one") < 0 {
 				t.Errorf("the repaired registry lost the new launch: %+v", again)
+			}
+		})
+	}
+}
+
+func TestOneUnreadableEntryHidesOnlyItselfAndIsKeptBesideWhenWritten(t *testing.T) {
+	const at = `"2026-11-20T10:00:00Z"`
+	p := func(dir string) string { return `{"dir":"` + dir + `","lastUsed":` + at + `}` }
+	q := func(dir string) string { return `{"dir":"` + dir + `","queuedAt":` + at + `}` }
+	tr := func(dir string) string { return `{"dir":"` + dir + `","lastUsed":` + at + `,"deletedAt":` + at + `}` }
+	list := func(entries ...string) string { return "[" + strings.Join(entries, ",") + "]" }
+	for _, tt := range []struct {
+		sentence, key, value string
+		want                 Registry
+		entries, of          int
+	}{{
+		sentence: "a project whose folder name a hand edit broke hides only itself",
+		key:      AnnotationProjects, value: list(p("gh_a_b"), p("../../etc"), p("gh_c_d")),
+		want:    Registry{Projects: []Project{{Dir: "gh_a_b", LastUsed: t0}, {Dir: "gh_c_d", LastUsed: t0}}},
+		entries: 1, of: 3,
+	}, {
+		sentence: "two projects of the wrong shape and a null hide only themselves",
+		key:      AnnotationProjects, value: list(`"gh_a_b"`, p("gh_c_d"), `{"dir":"gh_e_f","lastUsed":5}`, `null`),
+		want:    Registry{Projects: []Project{{Dir: "gh_c_d", LastUsed: t0}}},
+		entries: 3, of: 4,
+	}, {
+		sentence: "a deletion queue entry naming a path outside the volume is not deleted, the others are",
+		key:      AnnotationDeleteQueue, value: list(q("../.."), q("gh_c_d")),
+		want:    Registry{Deletions: []Queued{{Dir: "gh_c_d", QueuedAt: t0}}},
+		entries: 1, of: 2,
+	}, {
+		sentence: "an unreadable update request hides only itself",
+		key:      AnnotationUpdateQueue, value: list(q("gh_a_b"), `{"dir":"gh_c_d","queuedAt":"yesterday"}`),
+		want:    Registry{Updates: []Queued{{Dir: "gh_a_b", QueuedAt: t0}}},
+		entries: 1, of: 2,
+	}, {
+		sentence: "an unreadable trash entry hides only itself",
+		key:      contract.AnnotationClaimTrash, value: list(tr("gh_a_b"), tr("gh a b")),
+		want:    Registry{Trash: []Trashed{{Project: Project{Dir: "gh_a_b", LastUsed: t0}, DeletedAt: t0}}},
+		entries: 1, of: 2,
+	}, {
+		sentence: "an unreadable restore request hides only itself",
+		key:      contract.AnnotationClaimRestoreQueue, value: list(q(""), q("gh_a_b")),
+		want:    Registry{Restores: []Queued{{Dir: "gh_a_b", QueuedAt: t0}}},
+		entries: 1, of: 2,
+	}, {
+		sentence: "an unreadable purge request is not carried out, the others are",
+		key:      contract.AnnotationClaimPurgeQueue, value: list(q("gh_a_b"), q("/etc")),
+		want:    Registry{Purges: []Queued{{Dir: "gh_a_b", QueuedAt: t0}}},
+		entries: 1, of: 2,
+	}, {
+		sentence: "a list none of whose entries can be read reads as empty",
+		key:      AnnotationProjects, value: list(p(".."), p(".")),
+		entries: 2, of: 2,
+	}, {
+		sentence: "a value that is not a JSON list at all is wholly unreadable, as before",
+		key:      AnnotationProjects, value: p("gh_a_b"),
+	}, {
+		sentence: "a usage that does not decode is wholly unreadable",
+		key:      contract.AnnotationClaimUsage, value: `{"size":"big"}`,
+	}} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x",
+				Annotations: map[string]string{tt.key: tt.value, "other": "kept"}}}
+			got, err := FromClaim(pvc)
+			var bad *Unreadable
+			if !errors.Is(err, ErrCorruptRegistry) || !errors.As(err, &bad) {
+				t.Fatalf("err = %v, want an *Unreadable wrapping ErrCorruptRegistry", err)
+			}
+			if bad.Claim != "claim-x" || bad.Annotation != tt.key || bad.Entries != tt.entries || bad.Of != tt.of {
+				t.Errorf("unreadable = %+v, want claim-x, %s, %d of %d entries", bad, tt.key, tt.entries, tt.of)
+			}
+			if tt.entries > 0 {
+				var what string
+				if tt.entries == 1 {
+					what = fmt.Sprintf("1 entry of %d could not be read and is left out", tt.of)
+				} else {
+					what = fmt.Sprintf("%d entries of %d could not be read and are left out", tt.entries, tt.of)
+				}
+				if msg := err.Error(); !strings.Contains(msg, "claim claim-x, annotation "+tt.key+": "+what) {
+					t.Errorf("err = %q, want it to say %q", msg, what)
+				}
+			}
+			tt.want.Corrupt = map[string]string{tt.key: tt.value}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("registry (-want +got):\n%s", diff)
+			}
+
+			// The registry controller writes back what it read: the entries that could be read stay
+			// where they were, the whole value goes beside, and the next read is clean.
+			if err := got.ToClaim(pvc); err != nil {
+				t.Fatal(err)
+			}
+			if kept := pvc.Annotations[tt.key+"-corrupt"]; kept != tt.value {
+				t.Errorf("%s-corrupt = %q, want the whole value %q", tt.key, kept, tt.value)
+			}
+			again, err := FromClaim(pvc)
+			if err != nil {
+				t.Fatalf("the registry written back does not read: %v", err)
+			}
+			tt.want.Corrupt = nil
+			if diff := cmp.Diff(tt.want, again); diff != "" {
+				t.Errorf("registry written back (-want +got):\n%s", diff)
+			}
+			if err := again.ToClaim(pvc); err != nil {
+				t.Fatal(err)
+			}
+			if pvc.Annotations[tt.key+"-corrupt"] != tt.value || pvc.Annotations["other"] != "kept" {
+				t.Errorf("a second write lost what was set aside: %v", pvc.Annotations)
 			}
 		})
 	}
@@ -237,6 +348,24 @@ func TestKubeStore(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an unreadable entry hides only itself: the rest is listed, and ListReadable says what could not be read", func(t *testing.T) {
+		broken := userClaim(t, "claim-anna--broken", "anna.müller@uni.example", Registry{})
+		broken.Annotations[AnnotationProjects] = `[{"dir":"gh_a_b","lastUsed":"2026-11-20T10:00:00Z"},{"dir":"../x"}]`
+		s := build(broken)
+		got, err := s.ListReadable(context.Background(), "anna.müller@uni.example")
+		var bad *Unreadable
+		if !errors.As(err, &bad) || bad.Claim != "claim-anna--broken" || bad.Annotation != AnnotationProjects || bad.Entries != 1 {
+			t.Errorf("err = %v, want 1 unreadable entry of %s on claim-anna--broken", err, AnnotationProjects)
+		}
+		if len(got) != 4 || !slices.ContainsFunc(got, func(l Listed) bool { return l.Dir == "gh_a_b" && l.Claim == "claim-anna--broken" }) {
+			t.Errorf("listed %+v, want anna's three projects and gh_a_b of claim-anna--broken", got)
+		}
+		listed, err := s.List(context.Background(), "anna.müller@uni.example")
+		if err != nil || !cmp.Equal(listed, got) {
+			t.Errorf("List = %+v, %v; want the same projects and no error", listed, err)
 		}
 	})
 

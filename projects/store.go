@@ -28,6 +28,10 @@ type Listed struct {
 type Store interface {
 	// List returns the user's projects on all their claims, most recently used first.
 	List(ctx context.Context, user string) ([]Listed, error)
+	// ListReadable is List that says what it could not read: the projects that could be read, and,
+	// when a registry entry of the user's could not be, an error wrapping ErrCorruptRegistry (FromClaim's
+	// *Unreadable, one per claim and annotation). List leaves that error out.
+	ListReadable(ctx context.Context, user string) ([]Listed, error)
 	// Delete removes the project in dir from the user's record and queues its folder for deletion by
 	// the next init container. ErrServerRunning while a server of the user exists; ErrNoSuchProject if
 	// no claim of the user records dir; ErrServerStarted (the deletion queued) if a server started
@@ -71,14 +75,26 @@ var _ Store = (*KubeStore)(nil)
 
 // List implements Store.
 func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
+	out, err := s.ListReadable(ctx, user)
+	if errors.Is(err, ErrCorruptRegistry) {
+		return out, nil
+	}
+	return out, err
+}
+
+// ListReadable implements Store.
+func (s *KubeStore) ListReadable(ctx context.Context, user string) ([]Listed, error) {
 	claims, err := s.claims(ctx, user)
 	if err != nil {
 		return nil, err
 	}
 	var out []Listed
+	var unreadable []error
 	for i := range claims {
-		// A corrupt part reads as empty: the user sees what can be read; the next launch repairs it.
-		r, _ := FromClaim(&claims[i])
+		// An unreadable entry hides only itself: the user sees what can be read; the next write sets
+		// the bad value aside.
+		r, err := FromClaim(&claims[i])
+		unreadable = append(unreadable, err)
 		for _, p := range r.Projects {
 			out = append(out, Listed{Project: p, Claim: claims[i].Name})
 		}
@@ -89,7 +105,7 @@ func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
 		}
 		return cmp.Compare(a.Dir, b.Dir)
 	})
-	return out, nil
+	return out, errors.Join(unreadable...)
 }
 
 // Delete implements Store. Each claim is updated with optimistic concurrency: a conflicting write

@@ -14,15 +14,26 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user strin
 	if _, ok := s.caller(w, r, user, false); !ok {
 		return
 	}
-	list, err := s.cfg.Store.List(r.Context(), user)
-	if err != nil {
-		s.storeError(w, err, "listing the projects of", user)
+	list, ok := s.list(w, r, user)
+	if !ok {
 		return
 	}
 	if list == nil {
 		list = []projects.Listed{}
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// list is the user's projects that could be read, for an API answer: a Warning header says what could
+// not be (unreadableProjects). Another error is answered, and list returns false.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, user string) ([]projects.Listed, bool) {
+	list, unreadable, err := s.listReadable(r.Context(), user)
+	warnUnreadable(w, unreadable)
+	if err != nil {
+		s.storeError(w, err, "listing the projects of", user)
+		return nil, false
+	}
+	return list, true
 }
 
 // getProject answers GET {prefix}api/users/{user}/projects/{folder} with one project.
@@ -34,9 +45,8 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, user, name s
 	if !ok {
 		return
 	}
-	list, err := s.cfg.Store.List(r.Context(), user)
-	if err != nil {
-		s.storeError(w, err, "listing the projects of", user)
+	list, ok := s.list(w, r, user)
+	if !ok {
 		return
 	}
 	for _, p := range list {

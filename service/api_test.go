@@ -12,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -72,7 +75,7 @@ func TestListingProjects(t *testing.T) {
 	noAccess := w.token(t, "bitnik", "read:users:name!user=bitnik")
 	adasNarrow := w.token(t, projectsAdmin, "access:services!service=projects")
 	adasForBitnik := w.token(t, projectsAdmin, "access:services!service=projects", AdminScope+"!user=bitnik")
-	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile)
+	bitniks := listed("claim-bitnik", requirements, conda, gitlab, hostile, scriptLink)
 
 	tests := []struct {
 		name    string
@@ -152,35 +155,35 @@ func TestDeletingProjects(t *testing.T) {
 	}{
 		{name: "a user deletes their own project: 204, and the claim records it gone and queued for deletion",
 			user: "bitnik", dir: string(requirements.Dir), by: "bitnik", status: http.StatusNoContent,
-			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
 				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
 		{name: "a projects admin deletes someone else's project",
 			user: "bitnik", dir: string(conda.Dir), by: projectsAdmin, status: http.StatusNoContent,
-			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements, scriptLink},
 				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
 		{name: "a hub admin without the projects-admin role deleting someone else's project is refused with 403",
 			user: "bitnik", dir: string(conda.Dir), by: hubAdmin, status: http.StatusForbidden,
 			message: "needs the scope custom:projects:admin",
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "deleting a folder that is not a project of the user is refused with 404",
 			user: "bitnik", dir: "gh_someone_else", by: "bitnik", status: http.StatusNotFound,
 			message: `bitnik has no project "gh_someone_else"`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a folder name that cannot be a project folder is refused with 400",
 			user: "bitnik", dir: ".ssh", by: "bitnik", status: http.StatusBadRequest,
 			message: `does not start with "."`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a folder name with a space is refused with 400",
 			user: "bitnik", dir: "gh a", by: "bitnik", status: http.StatusBadRequest,
 			message: `uses only A-Z, a-z, 0-9`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a user deleting someone else's project is refused with 403",
 			user: "bitnik", dir: string(conda.Dir), by: anna, status: http.StatusForbidden,
 			message: `managing "bitnik"'s needs the scope custom:projects:admin`,
-			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim:   "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 		{name: "a delete without credentials is refused with 401",
 			user: "bitnik", dir: string(conda.Dir), status: http.StatusUnauthorized, message: "not logged in",
-			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}},
+			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,7 +283,7 @@ func TestAServerStartingWhileADeletionIsWrittenLeavesItQueued(t *testing.T) {
 		t.Fatalf("status = %d, want 202\n%s", resp.StatusCode, body)
 	}
 	checkErrorBody(t, resp, body, http.StatusAccepted, "(your server). The deletion stays queued: if that server was started for "+string(conda.Dir))
-	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements},
+	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements, scriptLink},
 		Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}
 	if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 		t.Errorf("registry (-want +got):\n%s", diff)
@@ -401,7 +404,7 @@ func TestHubServersAsksTheHub(t *testing.T) {
 // the project's next launch (the webhook hands it over, the controller clears it), whether or not a
 // server runs.
 func TestAskingForAnUpdate(t *testing.T) {
-	all := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
+	all := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}
 	queued := all
 	queued.Updates = []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}
 	tests := []struct {
@@ -444,4 +447,70 @@ func TestAskingForAnUpdate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAnUnreadableEntryHidesOnlyItself: carol's claim has an entry that cannot be read between two that
+// can. The API lists the two, with a Warning header that says what was left out; the page lists them
+// and says so; a deletion writes the registry back with the bad value set aside on the claim.
+func TestAnUnreadableEntryHidesOnlyItself(t *testing.T) {
+	w := newWorld(t, append(fixtureObjects(t), carolsClaim(t))...)
+	token := "token " + w.token(t, "carol")
+	const warning = `299 - "1 of 3 projects on claim claim-carol could not be read and is left out; the claim keeps them for the hub's operators (annotation ` +
+		projects.AnnotationProjects + `)"`
+
+	t.Run("the API lists the projects that can be read, with a Warning header", func(t *testing.T) {
+		resp, body := w.call(t, http.MethodGet, w.projectsPath("carol"), token)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d\n%s", resp.StatusCode, body)
+		}
+		var got []projects.Listed
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("not a JSON list: %v\n%s", err, body)
+		}
+		if diff := cmp.Diff(listed("claim-carol", carolsReadable...), got); diff != "" {
+			t.Errorf("projects (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{warning}, resp.Header.Values("Warning")); diff != "" {
+			t.Errorf("Warning header (-want +got):\n%s", diff)
+		}
+		resp, body = w.call(t, http.MethodGet, w.projectsPath("carol", "gh_carol_notes"), token)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Warning") != warning {
+			t.Errorf("one project: %d with Warning %q\n%s", resp.StatusCode, resp.Header.Get("Warning"), body)
+		}
+		resp, _ = w.call(t, http.MethodGet, w.projectsPath("bitnik"), "token "+w.token(t, "bitnik"))
+		if got := resp.Header.Values("Warning"); len(got) != 0 {
+			t.Errorf("a registry that reads whole has a Warning header: %q", got)
+		}
+	})
+
+	t.Run("the page lists them and says that one entry could not be read", func(t *testing.T) {
+		page := newBrowser(t, w).login("carol")
+		for _, want := range []string{`<tr data-folder="gh_carol_thesis">`, `<tr data-folder="gh_carol_notes">`,
+			`<div id="unreadable" class="alert alert-warning" role="alert">One entry of your projects could not be read, so it is not listed.`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the page has no %s", want)
+			}
+		}
+		if strings.Contains(page, "You have no projects yet") {
+			t.Error("the page says carol has no projects")
+		}
+	})
+
+	t.Run("a deletion writes back the rest and keeps the whole bad value beside, on the claim", func(t *testing.T) {
+		resp, body := w.call(t, http.MethodDelete, w.projectsPath("carol", "gh_carol_notes"), token)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("status = %d\n%s", resp.StatusCode, body)
+		}
+		var pvc corev1.PersistentVolumeClaim
+		if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: "claim-carol"}, &pvc); err != nil {
+			t.Fatal(err)
+		}
+		if got := pvc.Annotations[contract.AnnotationClaimProjectsCorrupt]; got != carolsProjects {
+			t.Errorf("%s = %q, want the whole value as it was", contract.AnnotationClaimProjectsCorrupt, got)
+		}
+		want := projects.Registry{Projects: carolsReadable[:1], Deletions: []projects.Queued{{Dir: "gh_carol_notes", QueuedAt: testNow}}}
+		if diff := cmp.Diff(want, w.registryOf(t, "claim-carol")); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+	})
 }

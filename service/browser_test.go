@@ -1,6 +1,7 @@
 package service
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,10 +12,10 @@ import (
 
 // TestTheProjectsPageInChromium drives the page in Debian's headless Chromium through the real hub's
 // proxy along the whole path a user takes: two tabs that both start the hub's login and OAuth flow
-// before either has logged in, the table, a hostile repository URL shown as text, Delete with its
-// confirmation, Launch from the table and from the form (to a BinderHub stand-in behind the proxy), and
-// the hub's logout, which ends the service's session. Screenshots are kept in the artifacts folder
-// (see artifactsDir).
+// before either has logged in, the table, hostile repository URLs shown as text (a javascript: one not
+// as a link), Delete with its confirmation, Launch from the table and from the form (to a BinderHub
+// stand-in behind the proxy), and the hub's logout, which ends the service's session. Screenshots are
+// kept in the artifacts folder (see artifactsDir).
 func TestTheProjectsPageInChromium(t *testing.T) {
 	w := newWorld(t, fixtureObjects(t)...)
 	b := startBrowser(t)
@@ -59,7 +60,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		}
 		var folders []string
 		b.js(&folders, `return Array.from(document.querySelectorAll("#projects tbody tr")).map(r => r.dataset.folder)`)
-		want := []string{string(requirements.Dir), string(conda.Dir), string(gitlab.Dir), string(hostile.Dir)}
+		want := []string{string(requirements.Dir), string(conda.Dir), string(gitlab.Dir), string(hostile.Dir), string(scriptLink.Dir)}
 		if diff := cmp.Diff(want, folders); diff != "" {
 			t.Errorf("rows (-want +got):\n%s", diff)
 		}
@@ -73,19 +74,19 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		}
 	})
 
-	t.Run("the page carries the hub's navigation bar: its logo, Home, Token and Logout", func(t *testing.T) {
-		hub := w.origin + w.hub.BaseURL + "hub/"
-		var nav struct {
-			Home, Token, Logout, User string
-			Logo                      int
+	t.Run("the page carries the hub's navigation bar, as the hub's own pages show it, without the Services menu the service may not read", func(t *testing.T) {
+		hub := b.hubNavBar(w)
+		ours := b.navBar()
+		if diff := cmp.Diff(withoutServices(hub), ours); diff != "" {
+			t.Errorf("navigation bar (-the hub's, without Services +the projects page's):\n%s", diff)
 		}
-		b.js(&nav, `return {Home: document.getElementById("nav-home").href, Token: document.getElementById("nav-token").href,
-			Logout: document.getElementById("logout").href, User: document.querySelector("nav.hub .user").textContent,
-			Logo: document.querySelector("nav.hub img").naturalWidth}`)
-		if nav.Home != hub+"home" || nav.Token != hub+"token" || nav.Logout != hub+"logout" || nav.User != "bitnik" {
-			t.Errorf("navigation bar = %+v, want the hub's pages under %s and the user", nav, hub)
+		want := []string{"Home " + w.origin + "/hub/home", "Token " + w.origin + "/hub/token"}
+		if diff := cmp.Diff(want, ours.Items); diff != "" || ours.User != "bitnik" {
+			t.Errorf("a plain user's items (-want +got):\n%s\nuser %q", diff, ours.User)
 		}
-		if nav.Logo == 0 {
+		var logo int
+		b.js(&logo, `return document.querySelector("#jupyterhub-logo img").naturalWidth`)
+		if logo == 0 {
 			t.Error("the hub's logo did not load")
 		}
 	})
@@ -103,8 +104,30 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 			Scripts int    `json:"scripts"`
 		}
 		b.js(&state, `return {title: document.title, pwned: window.pwned !== undefined, scripts: document.scripts.length}`)
-		if state.Title != "Your projects" || state.Pwned || state.Scripts != 1 {
-			t.Errorf("page state = %+v, want the title untouched, no window.pwned and only the page's own script", state)
+		if state.Title != "Your projects" || state.Pwned || state.Scripts != 2 {
+			t.Errorf("page state = %+v, want the title untouched, no window.pwned and only the page's own scripts (the navigation bar's and the page's)", state)
+		}
+	})
+
+	t.Run("a javascript: repository URL is shown as text, not as a link", func(t *testing.T) {
+		cell := `tr[data-folder="` + string(scriptLink.Dir) + `"] td.repo`
+		var got struct {
+			Text  string `json:"text"`
+			Links int    `json:"links"`
+			Bad   int    `json:"bad"`
+		}
+		b.js(&got, `const cell = document.querySelector(arguments[0]);
+			return {text: cell.textContent, links: cell.querySelectorAll("a").length,
+				bad: document.querySelectorAll('a[href*="ZgotmplZ"], a[href^="javascript:" i]').length}`, cell)
+		if got.Text != scriptLinkURL || got.Links != 0 || got.Bad != 0 {
+			t.Errorf("the repository cell = %+v, want the URL %q as text, no link in it, and no link on the page to #ZgotmplZ or javascript:", got, scriptLinkURL)
+		}
+		var links []string
+		b.js(&links, `return Array.from(document.querySelectorAll("td.repo a")).map(a => a.href)`)
+		for _, l := range links {
+			if !strings.HasPrefix(l, "https://") {
+				t.Errorf("a repository link goes to %s, not to a repository (the fixtures' are all https)", l)
+			}
 		}
 	})
 	b.screenshot("02-projects")
@@ -156,7 +179,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 		if got := b.text("#status"); !strings.Contains(got, "Deleted "+string(requirements.Dir)) {
 			t.Errorf("status reads %q", got)
 		}
-		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile},
+		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
 			Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry on claim-bitnik (-want +got):\n%s", diff)
@@ -277,8 +300,8 @@ func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
 	}
 	b.js(&frame, `return {rows: document.querySelectorAll("#projects tbody tr").length, nav: document.querySelector("nav.hub") !== null,
 		form: document.getElementById("launch") !== null}`)
-	if frame.Rows != 4 || frame.Nav || !frame.Form {
-		t.Errorf("the frame = %+v, want bitnik's 4 projects and the launch form, without a second navigation bar", frame)
+	if frame.Rows != 5 || frame.Nav || !frame.Form {
+		t.Errorf("the frame = %+v, want bitnik's 5 projects and the launch form, without a second navigation bar", frame)
 	}
 	b.leaveFrames()
 	b.screenshot("hub-home")
@@ -287,4 +310,169 @@ func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
 	b.leaveFrames()
 	want := w.hub.BinderURL + "v2/gh/binder-examples/requirements/" + requirements.Commit
 	b.waitFor("BinderHub's page in the whole window", `return document.location.href === arguments[0]`, want)
+}
+
+// navBar is a page's navigation bar as a user meets it: its links (a menu with its entries), the
+// user's name, Logout, and how the hub's stylesheet draws it. The hub's own pages and the projects
+// page are described alike, so that they can be compared.
+type navBar struct {
+	Classes string   `json:"classes"`
+	Logo    string   `json:"logo"`
+	Items   []string `json:"items"`
+	User    string   `json:"user"`
+	Logout  string   `json:"logout"`
+	Style   []string `json:"style"`
+}
+
+// navBarJS describes the page's nav.navbar (JupyterHub 3's page.html).
+const navBarJS = `const nav = document.querySelector("nav.navbar");
+const left = nav.querySelector("#thenavbar > ul.nav.navbar-nav:not(.navbar-right)");
+const logo = nav.querySelector("#jupyterhub-logo a");
+const logout = nav.querySelector("#logout");
+const text = e => e.textContent.replace(/\s+/g, " ").trim();
+const item = li => li.classList.contains("dropdown")
+	? text(li.querySelector(".dropdown-toggle")) + " menu: " + Array.from(li.querySelectorAll(".dropdown-menu a.dropdown-item")).map(a => text(a) + " " + a.href).join(", ")
+	: text(li.querySelector("a")) + " " + li.querySelector("a").href;
+const css = (e, ...props) => props.map(p => e.tagName.toLowerCase() + "." + e.className + " " + p + ": " + getComputedStyle(e)[p]);
+return {
+	classes: nav.className,
+	logo: logo.href + " " + logo.querySelector("img").src + " " + logo.querySelector("img").className,
+	items: left ? Array.from(left.children).map(item) : [],
+	user: text(nav.querySelector("#login_widget .navbar-text")),
+	logout: text(logout) + " " + logout.href + " " + logout.className,
+	style: [].concat(
+		css(nav, "backgroundColor", "borderBottomColor", "minHeight", "height", "fontFamily", "fontSize"),
+		css(nav.querySelector("#jupyterhub-logo img"), "height"),
+		left ? css(left.querySelector("a"), "color", "paddingTop", "paddingLeft", "fontSize") : [],
+		css(nav.querySelector("#login_widget .navbar-text"), "color", "marginTop"),
+		css(logout, "backgroundColor", "borderTopColor", "fontSize", "marginTop", "height")),
+};`
+
+// navBar describes the current page's navigation bar.
+func (b *wd) navBar() navBar {
+	b.t.Helper()
+	var nav navBar
+	b.js(&nav, navBarJS)
+	return nav
+}
+
+// hubNavBar describes the navigation bar of the hub's home page, and comes back to the projects page.
+func (b *wd) hubNavBar(w *world) navBar {
+	b.t.Helper()
+	b.navigate(w.origin + w.hub.BaseURL + "hub/home")
+	b.waitFor("the hub's home page", `return document.querySelector("nav.navbar #logout") !== null`)
+	nav := b.navBar()
+	b.navigate(w.origin + w.prefix)
+	b.waitFor("the projects page", `return document.title === "Your projects"`)
+	return nav
+}
+
+// withoutServices is nav without its Services menu.
+func withoutServices(nav navBar) navBar {
+	nav.Items = slices.DeleteFunc(slices.Clone(nav.Items), func(s string) bool { return strings.HasPrefix(s, "Services menu: ") })
+	return nav
+}
+
+// TestTheNavigationBarIsTheHubs compares the projects page's navigation bar with the one the real hub
+// shows the same user on its home page: the same links (Admin for a hub admin only), the user's name,
+// Logout, drawn alike by the hub's stylesheet; and the Services menu when the service's token may list
+// the hub's services, which opens like the hub's.
+func TestTheNavigationBarIsTheHubs(t *testing.T) {
+	logIn := func(t *testing.T, b *wd, w *world, user string) {
+		t.Helper()
+		b.navigate(w.origin + w.prefix)
+		b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
+		b.typeInto("#username_input", user)
+		b.typeInto("#password_input", w.hub.Password)
+		b.click("#login_submit")
+		b.waitFor("the projects page", `return document.title === "Your projects"`)
+	}
+
+	t.Run("Admin is there for a hub admin, as on the hub's pages; the Services menu is not, as the documented role may not list services", func(t *testing.T) {
+		w := newWorld(t, fixtureObjects(t)...)
+		b := startBrowser(t)
+		logIn(t, b, w, hubAdmin)
+		hub, ours := b.hubNavBar(w), b.navBar()
+		if diff := cmp.Diff(withoutServices(hub), ours); diff != "" {
+			t.Errorf("navigation bar (-the hub's, without Services +the projects page's):\n%s", diff)
+		}
+		want := []string{"Home " + w.origin + "/hub/home", "Token " + w.origin + "/hub/token", "Admin " + w.origin + "/hub/admin"}
+		if diff := cmp.Diff(want, ours.Items); diff != "" || ours.User != hubAdmin {
+			t.Errorf("a hub admin's items (-want +got):\n%s\nuser %q", diff, ours.User)
+		}
+		if !slices.ContainsFunc(hub.Items, func(s string) bool { return strings.HasPrefix(s, "Services menu: ") }) {
+			t.Errorf("the hub shows no Services menu (%q): the comparison proves less than it should", hub.Items)
+		}
+		b.screenshot("hub-admin")
+	})
+
+	t.Run("with list:services and read:services, the Services menu is the hub's and opens like it", func(t *testing.T) {
+		w := newWorldOn(t, hubKind{base: "/", serviceScopes: "list:services,read:services"}, fixtureObjects(t)...)
+		b := startBrowser(t)
+		logIn(t, b, w, "bitnik")
+		hub, ours := b.hubNavBar(w), b.navBar()
+		if diff := cmp.Diff(hub, ours); diff != "" {
+			t.Errorf("navigation bar (-the hub's +the projects page's):\n%s", diff)
+		}
+		want := []string{"Home " + w.origin + "/hub/home", "Token " + w.origin + "/hub/token",
+			"Services menu: projects " + w.origin + "/services/projects/, binder " + w.origin + "/services/binder/"}
+		if diff := cmp.Diff(want, ours.Items); diff != "" {
+			t.Errorf("a plain user's items (-want +got):\n%s", diff)
+		}
+		var menu struct {
+			Shown, Open bool
+		}
+		b.js(&menu, `return {Shown: document.querySelector("li.dropdown .dropdown-menu").offsetParent !== null, Open: false}`)
+		if menu.Shown {
+			t.Error("the Services menu is open before it is clicked")
+		}
+		b.click("li.dropdown .dropdown-toggle")
+		b.js(&menu, `const li = document.querySelector("li.dropdown");
+			return {Shown: li.querySelector(".dropdown-menu").offsetParent !== null, Open: li.querySelector(".dropdown-toggle").getAttribute("aria-expanded") === "true"}`)
+		if !menu.Shown || !menu.Open {
+			t.Errorf("after a click the Services menu = %+v, want it shown and expanded", menu)
+		}
+		b.screenshot("services-menu")
+		b.click("h1")
+		b.js(&menu, `return {Shown: document.querySelector("li.dropdown .dropdown-menu").offsetParent !== null, Open: false}`)
+		if menu.Shown {
+			t.Error("a click elsewhere leaves the Services menu open")
+		}
+		b.click(`li.dropdown .dropdown-toggle`)
+		b.click(`.dropdown-menu a[href$="/services/binder/"]`)
+		b.waitFor("the BinderHub stand-in", `return document.location.pathname === arguments[0]`, w.hub.BaseURL+"services/binder/")
+	})
+}
+
+// TestAnUnreadableEntryInChromium: carol's registry has an entry that cannot be read; the page lists
+// the other two and says so, instead of saying she has no projects.
+func TestAnUnreadableEntryInChromium(t *testing.T) {
+	w := newWorld(t, append(fixtureObjects(t), carolsClaim(t))...)
+	b := startBrowser(t)
+	b.navigate(w.origin + w.prefix)
+	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
+	b.typeInto("#username_input", "carol")
+	b.typeInto("#password_input", w.hub.Password)
+	b.click("#login_submit")
+	b.waitFor("the projects page", `return document.title === "Your projects"`)
+	var page struct {
+		Rows    []string `json:"rows"`
+		Note    string   `json:"note"`
+		Visible bool     `json:"visible"`
+		Empty   bool     `json:"empty"`
+	}
+	b.js(&page, `const note = document.getElementById("unreadable");
+		return {rows: Array.from(document.querySelectorAll("#projects tbody tr")).map(r => r.dataset.folder),
+			note: note ? note.textContent : "", visible: note !== null && note.offsetParent !== null,
+			empty: !document.getElementById("empty").hidden}`)
+	if diff := cmp.Diff([]string{"gh_carol_thesis", "gh_carol_notes"}, page.Rows); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(page.Note, "One entry of your projects could not be read, so it is not listed.") || !page.Visible {
+		t.Errorf("the page's note = %q (shown: %v), want it to say that one entry could not be read", page.Note, page.Visible)
+	}
+	if page.Empty {
+		t.Error("the page says there are no projects")
+	}
+	b.screenshot("unreadable-entry")
 }

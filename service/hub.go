@@ -20,11 +20,13 @@ import (
 )
 
 // HubUser is the part of JupyterHub's user model (GET /hub/api/user) the service uses: who the
-// token's owner is, and the token's own scopes (expanded, as JupyterHub lists them). The model's admin
-// flag is not read: what a token may do here depends on its scopes alone.
+// token's owner is, and the token's own scopes (expanded, as JupyterHub lists them). What a token may
+// do here depends on its scopes alone; the model's admin flag (which every token may read of its own
+// user) only shows the hub's Admin link in the navigation bar, as the hub's pages show it.
 type HubUser struct {
 	Kind   string   `json:"kind"`
 	Name   string   `json:"name"`
+	Admin  bool     `json:"admin"`
 	Scopes []string `json:"scopes"`
 }
 

@@ -364,7 +364,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 	b := newBrowser(t, w)
 	b.login("bitnik")
 	path := w.projectsPath("bitnik", string(gitlab.Dir))
-	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements}}
+	unchanged := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, requirements, scriptLink}}
 
 	tests := []struct {
 		name    string
@@ -402,7 +402,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("status = %d, want 204\n%s", resp.StatusCode, body)
 		}
-		want := projects.Registry{Projects: []projects.Project{conda, hostile, requirements},
+		want := projects.Registry{Projects: []projects.Project{conda, hostile, requirements, scriptLink},
 			Deletions: []projects.Queued{{Dir: gitlab.Dir, QueuedAt: testNow}}}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
@@ -538,7 +538,7 @@ func TestOnlyTheEmbeddedPageMayBeFramedAndOnlyByTheHub(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, tt.ancestors) {
 			t.Errorf("%s: Content-Security-Policy %q, want it to end with %q", tt.path, csp, tt.ancestors)
 		}
-		if got := strings.Contains(body, `<nav class="hub"`); got != tt.nav {
+		if got := strings.Contains(body, `<nav class="navbar navbar-default">`); got != tt.nav {
 			t.Errorf("%s: navigation bar %v, want %v", tt.path, got, tt.nav)
 		}
 	}

@@ -34,7 +34,16 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
+	"linkable": linkable,
 }).Parse(pageHTML))
+
+// linkable reports whether the page links a repository URL: http and https URLs only. Any other
+// (javascript:, data:, an ssh or scp-like git URL, a bare host) is shown as text: html/template would
+// turn it into a link to #ZgotmplZ.
+func linkable(repoURL string) bool {
+	u := strings.ToLower(repoURL)
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+}
 
 // pageProject is a table row.
 type pageProject struct {
@@ -57,6 +66,7 @@ type pageScript struct {
 }
 
 type pageData struct {
+	Title string
 	Nonce string
 	// Embed: the page in a frame of the hub's home page.
 	Embed bool
@@ -64,10 +74,14 @@ type pageData struct {
 	Hub    string
 	Prefix string
 	Me     string
+	// Nav is the navigation bar's Admin link and Services menu (nav.go).
+	Nav hubNav
 	// ManagesAll: the token may manage every user's projects (AdminScope).
-	ManagesAll   bool
-	User         string
-	Projects     []pageProject
+	ManagesAll bool
+	User       string
+	Projects   []pageProject
+	// Unreadable says what of the projects could not be read (unreadableNote), "" when all could.
+	Unreadable   string
 	BinderHubURL string
 	Script       pageScript
 	// Status and Message make the error page.
@@ -101,7 +115,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, embed, aerr.status, aerr.message)
 		return
 	}
-	list, err := s.cfg.Store.List(r.Context(), user)
+	list, unreadable, err := s.listReadable(r.Context(), user)
 	if err != nil {
 		s.log.Error(err, "listing the projects of a user", "user", user)
 		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
@@ -112,12 +126,18 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit),
 			LatestURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, "")})
 	}
+	whose := "your"
+	if user != id.Name {
+		whose = user + "'s"
+	}
 	d := pageData{
+		Title:        "Your projects",
 		Embed:        embed,
 		Me:           id.Name,
 		ManagesAll:   managesAll(id.Scopes),
 		User:         user,
 		Projects:     rows,
+		Unreadable:   unreadableNote(unreadable, whose),
 		BinderHubURL: s.cfg.BinderHubURL,
 		Script: pageScript{
 			Prefix:    s.cfg.Prefix,
@@ -129,12 +149,15 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			Embed:     embed,
 		},
 	}
+	if !embed {
+		d.Nav = s.navFor(r.Context(), id.HubUser)
+	}
 	s.render(w, r, http.StatusOK, "page", d)
 }
 
 // errorPage is an error for a person in a browser: the status, and what to do.
 func (s *Server) errorPage(w http.ResponseWriter, embed bool, status int, message string) {
-	s.render(w, nil, status, "error", pageData{Embed: embed, Status: status, Message: message})
+	s.render(w, nil, status, "error", pageData{Title: "Projects: error", Embed: embed, Status: status, Message: message})
 }
 
 // hubPages is where the hub's own pages are, for browsers: {host}{base URL}hub/.
@@ -152,16 +175,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	// Defence in depth: html/template escapes every value; the policy also refuses any script or
-	// style the page did not carry itself. Images: the hub's logo, from the hub's origin (this one,
-	// unless JUPYTERHUB_HOST names another).
+	// Defence in depth: html/template escapes every value; the policy also refuses any script the
+	// page did not carry itself, and any style but its own and the hub's. The hub's origin (this one,
+	// unless JUPYTERHUB_HOST names another) serves its stylesheet, with its fonts and images, and its logo.
 	// Framing: never, except the embedded form by the hub's origin.
+	hub := strings.TrimSpace("'self' " + s.cfg.HubHost)
 	ancestors, frameOptions := "'none'", "DENY"
 	if d.Embed {
-		ancestors, frameOptions = strings.TrimSpace("'self' "+s.cfg.HubHost), "SAMEORIGIN"
+		ancestors, frameOptions = hub, "SAMEORIGIN"
 	}
-	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "+
-		"connect-src 'self'; img-src 'self' %s data:; form-action 'self'; base-uri 'none'; frame-ancestors %s", d.Nonce, d.Nonce, s.cfg.HubHost, ancestors))
+	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s' %s; font-src %s; "+
+		"connect-src 'self'; img-src %s data:; form-action 'self'; base-uri 'none'; frame-ancestors %s", d.Nonce, d.Nonce, hub, hub, hub, ancestors))
 	h.Set("X-Frame-Options", frameOptions)
 	w.WriteHeader(status)
 	if r != nil && r.Method == http.MethodHead {

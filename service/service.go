@@ -5,8 +5,10 @@
 //	GET    {prefix}                                    the projects page (browser; OAuth with the hub;
 //	                                                   ?embed=1: for a frame in the hub's home page)
 //	GET    {prefix}oauth_callback                      the end of the hub's OAuth flow
-//	GET    {prefix}api/users/{user}/projects           the user's projects (JSON list of projects.Listed)
-//	GET    {prefix}api/users/{user}/projects/{folder}  one project
+//	GET    {prefix}api/users/{user}/projects           the user's projects (JSON list of projects.Listed;
+//	                                                   those that can be read, and a "Warning: 299" header
+//	                                                   for each claim with an entry that cannot)
+//	GET    {prefix}api/users/{user}/projects/{folder}  one project (the same Warning header)
 //	DELETE {prefix}api/users/{user}/projects/{folder}  delete it: 204, or 409 while the hub lists a
 //	                                                   server of the user (202: one started meanwhile)
 //	POST   {prefix}api/users/{user}/projects/{folder}/update  queue an update of it for its next
@@ -206,6 +208,8 @@ type Server struct {
 	mux  *http.ServeMux
 	// cross refuses state-changing browser requests from other origins (Sec-Fetch-Site, else Origin).
 	cross *http.CrossOriginProtection
+	// services is the hub's Services menu, for the navigation bar.
+	services servicesMenu
 }
 
 // New makes the service.

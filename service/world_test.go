@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/service/hubtest"
@@ -47,24 +48,38 @@ const (
 	hubAdmin      = "hubadmin"
 )
 
-// The hubs the tests share, one per base URL: a hub starts in about three seconds, and the tests of
-// one package run one after another, so each test sets its own service behind the shared hub's proxy.
+// hubKind is a kind of hub the tests share: its base URL, and the scopes (comma-separated) its
+// projects service's token gets beyond the documented values.
+type hubKind struct {
+	base          string
+	serviceScopes string
+}
+
+func (k hubKind) String() string {
+	if k.serviceScopes == "" {
+		return "base URL " + k.base
+	}
+	return "base URL " + k.base + " and the service's scopes " + k.serviceScopes
+}
+
+// The hubs the tests share, one per kind: a hub starts in about three seconds, and the tests of one
+// package run one after another, so each test sets its own service behind the shared hub's proxy.
 var hubs = struct {
 	sync.Mutex
-	running map[string]*hubtest.Hub
+	running map[hubKind]*hubtest.Hub
 	dirs    []string
-	failed  map[string]error
-}{running: map[string]*hubtest.Hub{}, failed: map[string]error{}}
+	failed  map[hubKind]error
+}{running: map[hubKind]*hubtest.Hub{}, failed: map[hubKind]error{}}
 
-// sharedHub is the running hub with base URL base, started on first use.
-func sharedHub(t *testing.T, base string) *hubtest.Hub {
+// sharedHub is the running hub of kind, started on first use.
+func sharedHub(t *testing.T, kind hubKind) *hubtest.Hub {
 	t.Helper()
 	hubs.Lock()
 	defer hubs.Unlock()
-	if err := hubs.failed[base]; err != nil {
-		t.Fatalf("the hub at base URL %s did not start: %v", base, err)
+	if err := hubs.failed[kind]; err != nil {
+		t.Fatalf("the hub with %s did not start: %v", kind, err)
 	}
-	if h := hubs.running[base]; h != nil {
+	if h := hubs.running[kind]; h != nil {
 		return h
 	}
 	dir, err := os.MkdirTemp("", "binder-projects-hub-")
@@ -76,20 +91,23 @@ func sharedHub(t *testing.T, base string) *hubtest.Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hubtest.New(dir, hubtest.Options{BaseURL: base, Admins: []string{hubAdmin}, Binder: binderHubStandIn(),
-		TemplatePaths: []string{templates}})
+	opts := hubtest.Options{BaseURL: kind.base, Admins: []string{hubAdmin}, Binder: binderHubStandIn(), TemplatePaths: []string{templates}}
+	if kind.serviceScopes != "" {
+		opts.ServiceScopes = strings.Split(kind.serviceScopes, ",")
+	}
+	h, err := hubtest.New(dir, opts)
 	if err == nil {
 		err = h.Start()
 	}
 	if err != nil {
-		hubs.failed[base] = err
+		hubs.failed[kind] = err
 		if h != nil {
 			h.Close()
 		}
-		t.Fatalf("starting JupyterHub at base URL %s: %v", base, err)
+		t.Fatalf("starting JupyterHub with %s: %v", kind, err)
 	}
-	t.Logf("JupyterHub 3.0 with base URL %s served %s after its start", base, h.StartTime.Round(time.Millisecond))
-	hubs.running[base] = h
+	t.Logf("JupyterHub 3.0 with %s served %s after its start", kind, h.StartTime.Round(time.Millisecond))
+	hubs.running[kind] = h
 	return h
 }
 
@@ -138,12 +156,18 @@ func newWorld(t *testing.T, objs ...client.Object) *world {
 	return newWorldAt(t, "/", objs...)
 }
 
-// newWorldAt puts a new service, on a KubeStore over a fake API server holding objs, behind the shared
-// hub with base URL base. Users: bitnik and anna.müller@uni.example (plain users), ada (projects admin),
-// hubadmin (hub admin).
+// newWorldAt is a world with the hub at base URL base.
 func newWorldAt(t *testing.T, base string, objs ...client.Object) *world {
+	return newWorldOn(t, hubKind{base: base}, objs...)
+}
+
+// newWorldOn puts a new service, on a KubeStore over a fake API server holding objs, behind the shared
+// hub of kind. Users: bitnik and anna.müller@uni.example (plain users), ada (projects admin), hubadmin
+// (hub admin).
+func newWorldOn(t *testing.T, kind hubKind, objs ...client.Object) *world {
 	t.Helper()
-	h := sharedHub(t, base)
+	base := kind.base
+	h := sharedHub(t, kind)
 	w := &world{hub: h, origin: h.Origin, prefix: h.ServicePrefix, logs: &syncLog{}, calls: &callCounter{n: map[string]int{}}}
 	fakeAPI := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).Build()
 	w.client = fakeAPI
@@ -302,21 +326,48 @@ var (
 	hostileURL = `https://github.com/a/"><script>window.pwned=1;document.title='pwned';alert(1)</script>`
 	hostile    = projects.Project{Dir: "gh_a_hostile", RepoURL: hostileURL, Commit: "HEAD",
 		LastUsed: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	// scriptLink's repository URL is a javascript: URL, which html/template would make a link to
+	// #ZgotmplZ: the page shows it as text.
+	scriptLinkURL = "javascript:alert(document.domain)"
+	scriptLink    = projects.Project{Dir: "git_a_script-link", RepoURL: scriptLinkURL, Commit: "HEAD",
+		LastUsed: time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)}
 	annaProject = projects.Project{Dir: "gh_anna_thesis", RepoURL: "https://github.com/anna/thesis",
 		Commit: "aaaabbbbccccddddeeeeffff0000111122223333", LastUsed: time.Date(2026, 5, 1, 7, 30, 0, 0, time.UTC)}
 )
 
 const anna = "anna.müller@uni.example"
 
-// fixtureObjects: bitnik's claim with four projects (one with a hostile URL); anna's claim with one
+// fixtureObjects: bitnik's claim with five projects (two with hostile URLs); anna's claim with one
 // project, and a server pod of anna's. The service never reads pods (its Role allows none): whether a
 // server runs is the hub's answer.
 func fixtureObjects(t *testing.T) []client.Object {
 	return []client.Object{
-		claimWith(t, "claim-bitnik.yaml", conda, gitlab, hostile, requirements),
+		claimWith(t, "claim-bitnik.yaml", conda, gitlab, hostile, requirements, scriptLink),
 		claimWith(t, "claim-unusual-username.yaml", annaProject),
 		fixture(t, "pod-unusual-username.yaml", &corev1.Pod{}),
 	}
+}
+
+// carol's claim holds three projects, the second of which a hand edit broke (a folder name that is
+// not one): carolsProjects is the annotation's value, carolsReadable the two that can be read.
+const carolsProjects = `[{"dir":"gh_carol_thesis","repoURL":"https://github.com/carol/thesis","commit":"HEAD","lastUsed":"2026-05-02T09:00:00Z"},` +
+	`{"dir":"../../etc","repoURL":"https://github.com/carol/etc","lastUsed":"2026-05-03T09:00:00Z"},` +
+	`{"dir":"gh_carol_notes","repoURL":"https://github.com/carol/notes","commit":"HEAD","lastUsed":"2026-04-01T09:00:00Z"}]`
+
+var carolsReadable = []projects.Project{
+	{Dir: "gh_carol_thesis", RepoURL: "https://github.com/carol/thesis", Commit: "HEAD", LastUsed: time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC)},
+	{Dir: "gh_carol_notes", RepoURL: "https://github.com/carol/notes", Commit: "HEAD", LastUsed: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)},
+}
+
+// carolsClaim is KubeSpawner's claim of the user carol, with carolsProjects.
+func carolsClaim(t *testing.T) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	pvc := fixture(t, "claim-bitnik.yaml", &corev1.PersistentVolumeClaim{})
+	pvc.Name = "claim-carol"
+	pvc.Labels[contract.AnnotationHubUsername] = "carol"
+	pvc.Annotations[contract.AnnotationHubUsername] = "carol"
+	pvc.Annotations[projects.AnnotationProjects] = carolsProjects
+	return pvc
 }
 
 // registryOf reads the registry on a claim from the fake API server.

@@ -67,6 +67,9 @@ type Options struct {
 	// TemplatePaths are folders of hub templates (JupyterHub.template_paths), e.g. the one of
 	// service/hubtemplates that puts the projects on the hub's home page.
 	TemplatePaths []string
+	// ServiceScopes are scopes the projects service's token gets beyond the documented values, with a
+	// role of the harness's (e.g. list:services and read:services, for the Services menu).
+	ServiceScopes []string
 }
 
 // Hub is a running JupyterHub.
@@ -234,6 +237,7 @@ func (h *Hub) Start() error {
 	}
 	admins, _ := json.Marshal(append([]string{}, h.opts.Admins...))
 	templates, _ := json.Marshal(append([]string{}, h.opts.TemplatePaths...))
+	serviceScopes, _ := json.Marshal(append([]string{}, h.opts.ServiceScopes...))
 	groups, _ := json.Marshal(h.opts.Groups)
 	if h.opts.Groups == nil {
 		groups = []byte("{}")
@@ -259,6 +263,7 @@ func (h *Hub) Start() error {
 		"BINDER_PROJECTS_HUB_TEMPLATE_PATHS=" + string(templates),
 		"BINDER_PROJECTS_HUB_SERVICE_NAME=" + ServiceName,
 		"BINDER_PROJECTS_HUB_SERVICE_TOKEN=" + h.ServiceToken,
+		"BINDER_PROJECTS_HUB_SERVICE_SCOPES=" + string(serviceScopes),
 		"BINDER_PROJECTS_HUB_SERVICE_URL=http://" + h.serviceAddr,
 		"BINDER_PROJECTS_HUB_HARNESS_TOKEN=" + h.harnessToken,
 		"BINDER_PROJECTS_HUB_BINDER_URL=" + binderURL,

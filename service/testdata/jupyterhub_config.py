@@ -80,6 +80,11 @@ projects = services[need("BINDER_PROJECTS_HUB_SERVICE_NAME")]
 projects["api_token"] = need("BINDER_PROJECTS_HUB_SERVICE_TOKEN")
 projects["url"] = need("BINDER_PROJECTS_HUB_SERVICE_URL")
 
+# Scopes a test gives the projects service beyond the documented values.
+service_scopes = json.loads(env.get("BINDER_PROJECTS_HUB_SERVICE_SCOPES", "[]"))
+if service_scopes:
+    c.JupyterHub.load_roles.append({"name": "projects-service-test", "scopes": service_scopes, "services": [projects["name"]]})
+
 # A BinderHub stand-in behind the proxy at /services/binder/, as BinderHub is deployed.
 if env.get("BINDER_PROJECTS_HUB_BINDER_URL"):
     c.JupyterHub.services.append({"name": "binder", "url": env["BINDER_PROJECTS_HUB_BINDER_URL"]})
