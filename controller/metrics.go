@@ -10,6 +10,11 @@ var registryRepairs = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Claims whose projects registry did not parse and was written anew after a successful launch (the bad value kept in a -corrupt annotation).",
 })
 
+var projectsExpired = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "binder_projects_projects_expired_total",
+	Help: "Projects deleted (their folders queued for the trash) by the expiry controller, not used for --expire-projects-after.",
+})
+
 func init() {
-	metrics.Registry.MustRegister(registryRepairs)
+	metrics.Registry.MustRegister(registryRepairs, projectsExpired)
 }

@@ -3,6 +3,7 @@ package projects
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,4 +70,27 @@ func ChangeRegistry(ctx context.Context, read client.Reader, write client.Writer
 		return nil
 	})
 	return done, err
+}
+
+// claimPageSize is how many claims ListClaims asks the API server for at a time.
+const claimPageSize = 500
+
+// ListClaims lists the metadata of every claim in namespace with read, page by page (claimPageSize
+// at a time: a hub's namespace may hold a claim for each of its many thousand users), and hands each
+// page to page, in order. The items are page's to keep.
+func ListClaims(ctx context.Context, read client.Reader, namespace string, page func([]metav1.PartialObjectMetadata) error) error {
+	cont := ""
+	for {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaimList"))
+		if err := read.List(ctx, list, client.InNamespace(namespace), client.Limit(claimPageSize), client.Continue(cont)); err != nil {
+			return fmt.Errorf("listing the claims of namespace %s: %w", namespace, err)
+		}
+		if err := page(list.Items); err != nil {
+			return err
+		}
+		if cont = list.Continue; cont == "" {
+			return nil
+		}
+	}
 }

@@ -76,6 +76,11 @@ type Config struct {
 	// https://notebooks.example.org/services/binder/.
 	BinderHubURL string
 
+	// ExpireAfter is serve's --expire-projects-after: a project not used for that long is deleted by the
+	// expiry controller (projects.Project.ExpiresAt says when), which the page tells users before it
+	// happens. 0: projects never expire.
+	ExpireAfter time.Duration
+
 	// HTTPClient talks to the hub (http.DefaultClient with a timeout when nil).
 	HTTPClient *http.Client
 	// TokenCacheTTL is how long a token's user is remembered (default one minute).

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -102,6 +103,10 @@ type serveOptions struct {
 	Manager   managerOptions // the API connection, the namespace, leader election, metrics and probes
 	Claims    claimOptions   // the claims the claim controller creates
 	Verbosity int            // -v
+
+	// ExpireAfter is --expire-projects-after: the expiry controller deletes the projects not used for
+	// that long (0: off, the controller is not started).
+	ExpireAfter time.Duration
 }
 
 // webhookOptions are the admission webhook's: its HTTPS server, how it builds the patch, and the
@@ -150,12 +155,13 @@ func (o *serveOptions) AddFlags(fs *flag.FlagSet) {
 	o.Webhook.AddFlags(fs)
 	o.Manager.AddFlags(fs)
 	o.Claims.AddFlags(fs)
+	addExpireAfterFlag(fs, &o.ExpireAfter)
 	fs.IntVar(&o.Verbosity, "v", o.Verbosity, "log verbosity (0: decisions and errors)")
 }
 
 // Validate reports every bad value at once.
 func (o serveOptions) Validate() error {
-	return errors.Join(o.Mutation.Validate(), o.Webhook.Validate(), o.Claims.Validate())
+	return errors.Join(o.Mutation.Validate(), o.Webhook.Validate(), o.Claims.Validate(), validateExpireAfter(o.ExpireAfter))
 }
 
 // AddFlags binds the options onto fs.
@@ -216,6 +222,7 @@ type serviceOptions struct {
 	Kubeconfig   string              // --kubeconfig
 	BinderHubURL string              // --binderhub-url (empty: no launch links)
 	Claims       contract.ClaimNames // --claim-name-template, --slug-scheme: as the webhook's
+	ExpireAfter  time.Duration       // --expire-projects-after: as serve's, to tell users when
 	Verbosity    int                 // -v
 }
 
@@ -236,8 +243,11 @@ func (o *serviceOptions) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, kubeconfigUsage)
 	fs.StringVar(&o.BinderHubURL, "binderhub-url", o.BinderHubURL, "BinderHub's public URL, for launch links, e.g. https://notebooks.example.org/services/binder/ (default: $BINDERHUB_URL)")
 	addClaimNameFlags(fs, &o.Claims)
+	addExpireAfterFlag(fs, &o.ExpireAfter)
 	fs.IntVar(&o.Verbosity, "v", o.Verbosity, "log verbosity (0: errors and deletions; 1: logins)")
 }
 
 // Validate reports every bad value at once.
-func (o serviceOptions) Validate() error { return o.Claims.Validate() }
+func (o serviceOptions) Validate() error {
+	return errors.Join(o.Claims.Validate(), validateExpireAfter(o.ExpireAfter))
+}

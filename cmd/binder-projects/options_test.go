@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -80,6 +82,10 @@ func TestServeOptionsValidate(t *testing.T) {
 		{name: "a patch mode other than plan or diff is refused, naming --patch",
 			change: func(o *serveOptions) { o.Webhook.Patch = "both" },
 			want:   []string{`--patch: "both" is not a patch mode: want plan or diff`}},
+		{name: "projects that expire after 90 days are valid", change: func(o *serveOptions) { o.ExpireAfter = 90 * 24 * time.Hour }},
+		{name: "a negative expiry is refused, naming --expire-projects-after",
+			change: func(o *serveOptions) { o.ExpireAfter = -24 * time.Hour },
+			want:   []string{"--expire-projects-after=-1d must be 0 (never) or more"}},
 		{name: "a claim size that is no quantity is refused, naming --claim-size",
 			change: func(o *serveOptions) { o.Claims.Size = "lots" },
 			want:   []string{`--claim-size="lots": quantities must match`}},
@@ -124,9 +130,15 @@ func TestServiceOptionsValidate(t *testing.T) {
 		{name: "a slug scheme other than safe or escape is refused, naming --slug-scheme",
 			change: func(o *serviceOptions) { o.Claims.SlugScheme = "pretty" },
 			want:   []string{`--slug-scheme: invalid slug scheme: "pretty"`}},
+		{name: "a negative expiry is refused, naming --expire-projects-after",
+			change: func(o *serviceOptions) { o.ExpireAfter = -36 * time.Hour },
+			want:   []string{"--expire-projects-after=-36h0m0s must be 0 (never) or more"}},
 		{name: "every bad value is reported at once, each named by its flag",
-			change: func(o *serviceOptions) { o.Claims.ClaimNameTemplate, o.Claims.SlugScheme = "", "pretty" },
-			want:   []string{"--claim-name-template must not be empty", `--slug-scheme: invalid slug scheme: "pretty"`}},
+			change: func(o *serviceOptions) {
+				o.Claims.ClaimNameTemplate, o.Claims.SlugScheme, o.ExpireAfter = "", "pretty", -time.Hour
+			},
+			want: []string{"--claim-name-template must not be empty", `--slug-scheme: invalid slug scheme: "pretty"`,
+				"--expire-projects-after=-1h0m0s must be 0 (never) or more"}},
 	})
 }
 
@@ -166,7 +178,7 @@ func TestEveryChartFlagReachesTheOptions(t *testing.T) {
 		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
 		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true", "--claim-size=1Gi",
 		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "-v=2", "--bind-address=127.0.0.1", "--patch=diff",
-		"--kubeconfig=/etc/kubeconfig")
+		"--kubeconfig=/etc/kubeconfig", "--expire-projects-after=90d")
 	want := serveOptions{
 		Mutation: patch.Config{NotebookContainer: "nb", InitContainerName: "seed", HomeMountPath: "/home/user", ProjectsMountPath: "/work",
 			ClaimNames:           contract.ClaimNames{ClaimNameTemplate: "home-{username}", VolumeNameTemplate: "home-{username}", SlugScheme: contract.SlugEscape},
@@ -175,8 +187,9 @@ func TestEveryChartFlagReachesTheOptions(t *testing.T) {
 			Patch: webhook.PatchDiff, MaxProjects: 9},
 		Manager: managerOptions{Kubeconfig: "/etc/kubeconfig", Namespace: "bhub", MetricsBindAddress: "0", HealthProbeBindAddress: ":8081",
 			LeaderElectionID: "binder-projects"},
-		Claims:    claimOptions{Size: "1Gi", StorageClass: "fast", AccessMode: corev1.ReadWriteMany},
-		Verbosity: 2,
+		Claims:      claimOptions{Size: "1Gi", StorageClass: "fast", AccessMode: corev1.ReadWriteMany},
+		Verbosity:   2,
+		ExpireAfter: 90 * 24 * time.Hour,
 	}
 	if diff := cmp.Diff(want, gotServe); diff != "" {
 		t.Errorf("serve's options (-want +got):\n%s", diff)
@@ -187,10 +200,10 @@ func TestEveryChartFlagReachesTheOptions(t *testing.T) {
 
 	gotService := newServiceOptions(envOf(map[string]string{"POD_NAMESPACE": "from-env", "BINDERHUB_URL": "https://env.example.org/"}))
 	parse(t, &gotService, "--listen=:9000", "--namespace=bhub", "--claim-name-template=home-{username}",
-		"--slug-scheme=escape", "--binderhub-url=https://b.example.org/", "-v=1", "--kubeconfig=/etc/kubeconfig")
+		"--slug-scheme=escape", "--binderhub-url=https://b.example.org/", "-v=1", "--kubeconfig=/etc/kubeconfig", "--expire-projects-after=90d")
 	wantService := serviceOptions{Listen: ":9000", Namespace: "bhub", Kubeconfig: "/etc/kubeconfig", BinderHubURL: "https://b.example.org/",
 		Claims:    contract.ClaimNames{ClaimNameTemplate: "home-{username}", VolumeNameTemplate: contract.DefaultClaimNames().VolumeNameTemplate, SlugScheme: contract.SlugEscape},
-		Verbosity: 1}
+		Verbosity: 1, ExpireAfter: 90 * 24 * time.Hour}
 	if diff := cmp.Diff(wantService, gotService); diff != "" {
 		t.Errorf("projects-service's options (-want +got):\n%s", diff)
 	}
@@ -254,16 +267,62 @@ func TestTheClaimNameFlagsAreDeclaredOnce(t *testing.T) {
 	}
 }
 
+// TestTheExpiryFlagIsDeclaredOnce: --expire-projects-after, which serve (to expire projects) and
+// projects-service (to tell users when) must be given equal, has one declaration (addExpireAfterFlag):
+// one help text and one default in both commands' -h.
+func TestTheExpiryFlagIsDeclaredOnce(t *testing.T) {
+	var declared bytes.Buffer
+	fs := flag.NewFlagSet("declared", flag.ContinueOnError)
+	fs.SetOutput(&declared)
+	var d time.Duration
+	addExpireAfterFlag(fs, &d)
+	fs.PrintDefaults()
+	for _, cmd := range []string{"serve", "projects-service"} {
+		got := runCommand(t, "", cmd, "-h")
+		if diff := cmp.Diff(flagHelp(t, declared.String(), "expire-projects-after"), flagHelp(t, got.Stdout+got.Stderr, "expire-projects-after")); diff != "" {
+			t.Errorf("%s -h shows -expire-projects-after otherwise than its one declaration (-want +got):\n%s", cmd, diff)
+		}
+	}
+}
+
+func TestADurationFlagTakesDaysAndGoDurations(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string // want: as String prints it back
+		d        time.Duration
+	}{
+		{"90d", "90d", 90 * 24 * time.Hour},
+		{"1d", "1d", 24 * time.Hour},
+		{"0", "0", 0},
+		{"0d", "0", 0},
+		{"36h", "36h0m0s", 36 * time.Hour},
+		{"48h", "2d", 48 * time.Hour},
+		{"90m", "1h30m0s", 90 * time.Minute},
+		{"-2d", "-2d", -48 * time.Hour},
+	} {
+		var d dayDuration
+		if err := d.Set(tc.in); err != nil || time.Duration(d) != tc.d || d.String() != tc.want {
+			t.Errorf("Set(%q) = %v, %v, printed %q; want %v, printed %q", tc.in, time.Duration(d), err, d.String(), tc.d, tc.want)
+		}
+	}
+	for _, bad := range []string{"soon", "1.5d", "d", "90 d", "90days", "99999999999999d", ""} {
+		var d dayDuration
+		if err := d.Set(bad); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("Set(%q) = %v, want an error naming the value", bad, err)
+		}
+	}
+}
+
 // TestServeReportsEveryBadValueAtOnce: a bad command line is refused before anything starts, with
 // every bad value named by its flag.
 func TestServeReportsEveryBadValueAtOnce(t *testing.T) {
-	got := runCommand(t, "", "serve", "--slug-scheme=pretty", "--helper-mode=sidecar", "--patch=both", "--max-projects=-1", "--claim-size=lots")
+	got := runCommand(t, "", "serve", "--slug-scheme=pretty", "--helper-mode=sidecar", "--patch=both", "--max-projects=-1", "--claim-size=lots",
+		"--expire-projects-after=-1d")
 	if got.Code != 2 || got.Stdout != "" {
 		t.Errorf("exit %d, stdout %q; want exit 2 and nothing on stdout", got.Code, got.Stdout)
 	}
 	for _, w := range []string{
 		"binder-projects serve: ", "--helper-image must name", `--helper-mode: "sidecar"`, `--slug-scheme: invalid slug scheme: "pretty"`,
-		`--patch: "both"`, "--max-projects=-1", `--claim-size="lots"`,
+		`--patch: "both"`, "--max-projects=-1", `--claim-size="lots"`, "--expire-projects-after=-1d",
 	} {
 		if !strings.Contains(got.Stderr, w) {
 			t.Errorf("stderr does not say %q:\n%s", w, got.Stderr)

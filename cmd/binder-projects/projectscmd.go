@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,12 +18,15 @@ import (
 )
 
 const projectsUsage = `usage:
-  binder-projects projects list   --user USER [--namespace NS] [--kubeconfig FILE] [--json]
+  binder-projects projects list   --user USER [--unused-for D] [-o table|json] [--namespace NS] [--kubeconfig FILE]
+  binder-projects projects list   --all       [--unused-for D] [-o table|json] [--namespace NS] [--kubeconfig FILE]
   binder-projects projects delete --user USER [--namespace NS] [--kubeconfig FILE] FOLDER
 
-list shows a user's projects, read from the registry on their claims. delete removes a project from the
-record and queues its folder: the folder and all its files are deleted the next time the user's server
-starts. Like the projects API, delete is refused while a server pod of the user exists.
+list shows a user's projects, read from the registry on their claims; with --all, the projects on every
+claim of the namespace with their users, the least recently used first. --unused-for D keeps those not
+used for D (90d: days; 36h). -o json prints a JSON list (--json is the same). delete removes a project
+from the record and queues its folder: the folder and all its files are deleted the next time the
+user's server starts. Like the projects API, delete is refused while a server pod of the user exists.
 USER is the JupyterHub user name, as the hub shows it (e.g. anna.müller@uni.example).
 `
 
@@ -79,12 +80,12 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	name := "binder-projects projects " + sub
 	fs := newFlagSet(name, "", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, projectsUsage) }
-	user := fs.String("user", "", "the JupyterHub user name (required)")
+	user := fs.String("user", "", "the JupyterHub user name (required, or --all with list)")
 	namespace := fs.String("namespace", "", "the hub's namespace (empty: the kubeconfig's)")
 	kubeconfig := fs.String("kubeconfig", "", kubeconfigUsage)
-	asJSON := false
+	var l listOptions
 	if sub == "list" {
-		fs.BoolVar(&asJSON, "json", false, "print JSON (the projects API's format) instead of a table")
+		l.AddFlags(fs)
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -93,7 +94,12 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	if err != nil {
 		return 2
 	}
-	if *user == "" {
+	if sub == "list" {
+		if err := l.Validate(*user); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n\n%s", name, err, projectsUsage)
+			return 2
+		}
+	} else if *user == "" {
 		fmt.Fprintf(stderr, "%s: --user is required\n\n%s", name, projectsUsage)
 		return 2
 	}
@@ -136,33 +142,10 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		return 0
 	}
 
-	list, err := store.List(ctx, *user)
-	if err != nil {
+	if err := l.run(ctx, store, *user, stdout); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	if asJSON {
-		if list == nil {
-			list = []projects.Listed{}
-		}
-		b, err := json.MarshalIndent(list, "", "  ")
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
-			return 1
-		}
-		fmt.Fprintln(stdout, string(b))
-		return 0
-	}
-	if len(list) == 0 {
-		fmt.Fprintf(stdout, "%s has no projects in namespace %s\n", *user, ns)
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FOLDER\tREPOSITORY\tCOMMIT\tLAST USED\tCLAIM")
-	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Dir, orDash(p.RepoURL), orDash(shortCommit(p.Commit)), lastUsed(p.LastUsed), p.Claim)
-	}
-	tw.Flush()
 	return 0
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -112,7 +113,15 @@ func TestProjectsList(t *testing.T) {
 			stdout: "nobody has no projects in namespace bhub\n"},
 		{name: "another namespace holds nothing of theirs", args: []string{"list", "--user", "bitnik", "--namespace", "elsewhere"},
 			stdout: "bitnik has no projects in namespace elsewhere\n"},
-		{name: "--user is required", args: []string{"list"}, code: 2, stderr: "--user is required"},
+		{name: "--user or --all is required", args: []string{"list"}, code: 2, stderr: "--user or --all is required"},
+		{name: "--user and --all are exclusive", args: []string{"list", "--user", "bitnik", "--all"}, code: 2, stderr: "--user and --all are exclusive"},
+		{name: "an output format other than table or json is a usage error", args: []string{"list", "--all", "-o", "yaml"}, code: 2,
+			stderr: `-o "yaml": want table or json`},
+		{name: "--unused-for takes days or a Go duration", args: []string{"list", "--all", "--unused-for", "soon"}, code: 2,
+			stderr: `"soon" is not a duration`},
+		{name: "a negative --unused-for is a usage error", args: []string{"list", "--all", "--unused-for=-1d"}, code: 2,
+			stderr: "--unused-for=-1d must be 0"},
+		{name: "--all is list's only", args: []string{"delete", "--all", "gh_x"}, code: 2, stderr: "flag provided but not defined: -all"},
 		{name: "an unknown subcommand is a usage error", args: []string{"remove", "--user", "bitnik"}, code: 2, stderr: `unknown command "remove"`},
 	}
 	for _, tt := range tests {
@@ -134,19 +143,110 @@ func TestProjectsList(t *testing.T) {
 }
 
 func TestProjectsListAsJSONIsTheAPIsFormat(t *testing.T) {
-	got := runProjects(t, cluster(t), "list", "--user", "bitnik", "--json")
+	for _, flags := range [][]string{{"-o", "json"}, {"--json"}} {
+		got := runProjects(t, cluster(t), append([]string{"list", "--user", "bitnik"}, flags...)...)
+		if got.Code != 0 {
+			t.Fatalf("%s: exit %d: %s", flags, got.Code, got.Stderr)
+		}
+		var list []projects.Listed
+		if err := json.Unmarshal([]byte(got.Stdout), &list); err != nil {
+			t.Fatalf("%s: not JSON: %v\n%s", flags, err, got.Stdout)
+		}
+		want := []projects.Listed{{Project: cliRequirements, Claim: "claim-bitnik"}, {Project: cliConda, Claim: "claim-bitnik"}}
+		if diff := cmp.Diff(want, list); diff != "" {
+			t.Errorf("%s: (-want +got):\n%s", flags, diff)
+		}
+		if got := runProjects(t, cluster(t), append([]string{"list", "--user", "nobody"}, flags...)...); strings.TrimSpace(got.Stdout) != "[]" {
+			t.Errorf("%s: no projects as JSON = %q, want []", flags, got.Stdout)
+		}
+	}
+}
+
+// allCluster is cluster with sizes measured, a claim that names no user, and a claim in another
+// namespace.
+func allCluster(t *testing.T) client.Client {
+	conda := cliConda
+	conda.Size = &projects.Size{Bytes: 1610612736, At: conda.LastUsed}
+	orphan := claimRecording(t, "claim-bitnik.yaml", projects.Project{Dir: "gh_old_one", LastUsed: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC),
+		Size: &projects.Size{Bytes: 512}})
+	orphan.Name = "claim-orphan"
+	delete(orphan.Annotations, contract.AnnotationHubUsername)
+	elsewhere := claimRecording(t, "claim-bitnik.yaml", cliThesis)
+	elsewhere.Namespace = "other"
+	return fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(
+		claimRecording(t, "claim-bitnik.yaml", conda, cliRequirements),
+		claimRecording(t, "claim-unusual-username.yaml", cliThesis),
+		orphan, elsewhere,
+	).Build()
+}
+
+// unusedSinceApril30 is --unused-for for the projects not used since 2026-04-30 12:00 UTC (conda and
+// gh_old_one), to the hour, from now.
+func unusedSinceApril30() string {
+	return fmt.Sprintf("%dh", time.Since(time.Date(2026, 4, 30, 12, 0, 0, 0, time.UTC))/time.Hour)
+}
+
+func TestProjectsListAll(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		stdout string
+	}{
+		{name: "the table shows every claim's projects with their users, sizes and last use, the least recently used first",
+			args: []string{"list", "--all"},
+			stdout: "USER                     CLAIM                                     FOLDER                           SIZE     LAST USED\n" +
+				"-                        claim-orphan                              gh_old_one                       512 B    2026-03-01 08:00 UTC\n" +
+				"bitnik                   claim-bitnik                              gh_binder-examples_conda         1.5 GiB  2026-04-28 09:05 UTC\n" +
+				"anna.müller@uni.example  claim-anna-m-ller-uni-example---b22940a4  gh_anna_thesis                   -        2026-05-01 07:30 UTC\n" +
+				"bitnik                   claim-bitnik                              gh_binder-examples_requirements  -        2026-05-03 16:20 UTC\n"},
+		{name: "--unused-for keeps those not used for that long",
+			args: []string{"list", "--all", "--unused-for", unusedSinceApril30()},
+			stdout: "USER    CLAIM         FOLDER                    SIZE     LAST USED\n" +
+				"-       claim-orphan  gh_old_one                512 B    2026-03-01 08:00 UTC\n" +
+				"bitnik  claim-bitnik  gh_binder-examples_conda  1.5 GiB  2026-04-28 09:05 UTC\n"},
+		{name: "--unused-for takes days",
+			args: []string{"list", "--all", "--unused-for=36500d", "--namespace", "bhub"}, stdout: "no projects unused for 36500d in namespace bhub\n"},
+		{name: "--unused-for keeps a user's projects too",
+			args: []string{"list", "--user", "bitnik", "--unused-for", unusedSinceApril30()},
+			stdout: "FOLDER                    REPOSITORY                                COMMIT        LAST USED             CLAIM\n" +
+				"gh_binder-examples_conda  https://github.com/binder-examples/conda  0a1b2c3d4e5f  2026-04-28 09:05 UTC  claim-bitnik\n"},
+		{name: "a namespace without claims has no projects", args: []string{"list", "--all", "--namespace", "empty"},
+			stdout: "no projects in namespace empty\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runProjects(t, allCluster(t), tt.args...)
+			if got.Code != 0 {
+				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", got.Code, got.Stdout, got.Stderr)
+			}
+			if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestProjectsListAllAsJSONHasStableFieldNames(t *testing.T) {
+	got := runProjects(t, allCluster(t), "list", "--all", "-o", "json", "--unused-for", unusedSinceApril30())
 	if got.Code != 0 {
 		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
-	var list []projects.Listed
-	if err := json.Unmarshal([]byte(got.Stdout), &list); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, got.Stdout)
+	// The names docs/flags.md gives: the projects API's, with user and claim.
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(got.Stdout), &raw); err != nil {
+		t.Fatalf("not a JSON list: %v\n%s", err, got.Stdout)
 	}
-	want := []projects.Listed{{Project: cliRequirements, Claim: "claim-bitnik"}, {Project: cliConda, Claim: "claim-bitnik"}}
-	if diff := cmp.Diff(want, list); diff != "" {
+	want := []map[string]any{
+		{"user": "", "claim": "claim-orphan", "dir": "gh_old_one", "lastUsed": "2026-03-01T08:00:00Z",
+			"size": map[string]any{"bytes": 512.0, "at": "0001-01-01T00:00:00Z"}},
+		{"user": "bitnik", "claim": "claim-bitnik", "dir": "gh_binder-examples_conda", "repoURL": "https://github.com/binder-examples/conda",
+			"commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", "lastUsed": "2026-04-28T09:05:00Z",
+			"size": map[string]any{"bytes": 1610612736.0, "at": "2026-04-28T09:05:00Z"}},
+	}
+	if diff := cmp.Diff(want, raw); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if got := runProjects(t, cluster(t), "list", "--user", "nobody", "--json"); strings.TrimSpace(got.Stdout) != "[]" {
+	if got := runProjects(t, allCluster(t), "list", "--all", "-o", "json", "--namespace", "empty"); strings.TrimSpace(got.Stdout) != "[]" {
 		t.Errorf("no projects as JSON = %q, want []", got.Stdout)
 	}
 }

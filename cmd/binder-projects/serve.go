@@ -135,6 +135,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error(err, "setting up the claim controller")
 		return 1
 	}
+	// Off (0): not added. It reads the pods from the cache, and lists the claims from the API server
+	// (the cache's claims hold no project's last use).
+	if err := (&controller.ExpiryController{After: o.ExpireAfter, Namespace: o.Manager.Namespace, Pods: mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(), Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("binder-projects")}).SetupWithManager(ctx, mgr); err != nil {
+		log.Error(err, "setting up the expiry controller")
+		return 1
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		log.Error(err, "adding the health check")
 		return 1

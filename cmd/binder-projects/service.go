@@ -82,6 +82,7 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 	cfg.Store = &projects.KubeStore{Client: c, Namespace: ns, Servers: service.HubServers(cfg),
 		ClaimName: func(user string) (string, error) { return o.Claims.ClaimName(user, "") }}
 	cfg.BinderHubURL = o.BinderHubURL
+	cfg.ExpireAfter = o.ExpireAfter
 	cfg.Log = log
 	srv, err := service.New(cfg)
 	if err != nil {

@@ -461,7 +461,7 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--set", "webhook.claim.accessMode=ReadWriteMany", "--set", "webhook.leaderElection=false",
 		"--set", "webhook.logLevel=2", "--set", "webhook.metrics.enabled=false", "--set", "webhook.port=10443",
 		"--set", "projectsService.binderhubURL=https://b.example.org/", "--set", "projectsService.logLevel=1",
-		"--set", "projectsService.port=9000", "--set", "projectsService.name=mine")
+		"--set", "projectsService.port=9000", "--set", "projectsService.name=mine", "--set", "webhook.expireProjectsAfter=90d")
 	want := []string{"serve", "--namespace=bhub", "--port=10443", "--cert-dir=/etc/binder-projects/tls",
 		"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--leader-elect=false",
 		"--leader-election-id=binder-projects", "--max-projects=9", "--claim-name-template=home-{username}",
@@ -469,13 +469,13 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--projects-mount-path=/work", "--notebook-container=nb", "--init-container-name=seed",
 		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
 		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true", "--claim-size=1Gi",
-		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "-v=2"}
+		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "--expire-projects-after=90d", "-v=2"}
 	if diff := cmp.Diff(want, webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args); diff != "" {
 		t.Errorf("serve's args (-want +got):\n%s", diff)
 	}
 	c := serviceDeployment(t, r).Spec.Template.Spec.Containers[0]
 	wantSvc := []string{"projects-service", "--listen=:9000", "--namespace=bhub", "--claim-name-template=home-{username}",
-		"--slug-scheme=escape", "--binderhub-url=https://b.example.org/", "-v=1"}
+		"--slug-scheme=escape", "--binderhub-url=https://b.example.org/", "--expire-projects-after=90d", "-v=1"}
 	if diff := cmp.Diff(wantSvc, c.Args); diff != "" {
 		t.Errorf("projects-service's args (-want +got):\n%s", diff)
 	}
@@ -493,6 +493,14 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 	if serviceDeployment(t, r).Spec.Template.Labels["hub.jupyter.org/network-access-hub"] != "true" {
 		t.Error("the projects service's pods lack hub.jupyter.org/network-access-hub: z2jh's NetworkPolicy would keep them from the hub")
 	}
+	// By default projects never expire: neither command gets the flag.
+	byDefault := render(t)
+	for _, args := range [][]string{webhookDeployment(t, byDefault).Spec.Template.Spec.Containers[0].Args,
+		serviceDeployment(t, byDefault).Spec.Template.Spec.Containers[0].Args} {
+		if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--expire-projects-after") }) {
+			t.Errorf("by default %s gets --expire-projects-after: %q", args[0], args)
+		}
+	}
 }
 
 func TestTheSchemaRejectsBadValuesReadably(t *testing.T) {
@@ -509,6 +517,8 @@ func TestTheSchemaRejectsBadValuesReadably(t *testing.T) {
 		{[]string{"--set", "tls.mode=secret"}, []string{"secret", "name"}},
 		{[]string{"--set", "webhook.claim.accessMode=ReadWriteSometimes"}, []string{"accessMode"}},
 		{[]string{"--set", "webhook.updates.helperMode=sidecar"}, []string{"helperMode", "image-volume", "init-container"}},
+		{[]string{"--set", "webhook.expireProjectsAfter=three months"}, []string{"expireProjectsAfter"}},
+		{[]string{"--set", "webhook.expireProjectsAfter=-1d"}, []string{"expireProjectsAfter"}},
 	} {
 		_, err := helm(templateArgs(tc.flags...)...)
 		if err == nil {

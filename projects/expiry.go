@@ -1,0 +1,21 @@
+package projects
+
+import "time"
+
+// ExpiresAt is when p expires, with projects expiring after being unused for after (serve's
+// --expire-projects-after): its last use plus after. The zero time when it never does: expiry is off
+// (after 0), or the last use is not recorded (a project is never expired on an unknown date). The
+// expiry controller sweeps hourly, so an expired project leaves within the hour after.
+func (p Project) ExpiresAt(after time.Duration) time.Time {
+	if after <= 0 || p.LastUsed.IsZero() {
+		return time.Time{}
+	}
+	return p.LastUsed.Add(after)
+}
+
+// Expired says whether p has expired at now: it was not used for after or longer (ExpiresAt). Whether
+// a running server has it open is the expiry controller's to check: such a project is never expired.
+func (p Project) Expired(after time.Duration, now time.Time) bool {
+	at := p.ExpiresAt(after)
+	return !at.IsZero() && !now.Before(at)
+}
