@@ -227,8 +227,8 @@ func (e *ExpiryController) openDirs(ctx context.Context, claim string) (map[cont
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || pod.Annotations[contract.AnnotationClaim] != claim {
 			continue
 		}
-		if dir := pod.Annotations[contract.AnnotationProjectDir]; dir != "" {
-			open[contract.ProjectDir(dir)] = true
+		if dir, err := contract.LaunchedDir(pod.Annotations); err == nil {
+			open[dir] = true
 		}
 	}
 	return open, nil
