@@ -77,7 +77,18 @@ type Usage struct {
 	Size int64     `json:"size"`
 	Free int64     `json:"free"`
 	At   time.Time `json:"at"`
+	// Basis says what Size and Free are: UsageFilesystem (the filesystem's, statfs) or UsageClaim
+	// (the claim's capacity, and what the projects and the trash take of it: on a shared filesystem,
+	// such as NFS, statfs tells the share's size, not the user's). Empty in a record written before
+	// it was kept: the filesystem's.
+	Basis string `json:"basis,omitempty"`
 }
+
+// The bases of Usage.
+const (
+	UsageFilesystem = "filesystem"
+	UsageClaim      = "claim"
+)
 
 // Update is what an update of a project did (contract.UpdateReport, docs/updates.md's rules).
 type Update struct {
@@ -349,7 +360,9 @@ func (r *Registry) UpdateRan(handed Queued) {
 
 // Delete removes the project in dir from the record and queues its folder for deletion. It returns
 // the queue entry that stands for the deletion (a new one, or the one already queued) and the project
-// as it was recorded.
+// as it was recorded. The project's record is kept in Trash, pending (not InTrash), named by that
+// entry, whatever the trash days: the init container's report says whether the folder went to the
+// volume's trash or was deleted at once (Observed).
 func (r *Registry) Delete(dir contract.ProjectDir, now time.Time) (Queued, Project, error) {
 	i := r.Find(dir)
 	if i < 0 {
@@ -358,11 +371,13 @@ func (r *Registry) Delete(dir contract.ProjectDir, now time.Time) (Queued, Proje
 	p := r.Projects[i]
 	r.Projects = slices.Delete(r.Projects, i, i+1)
 	r.Updates = slices.DeleteFunc(r.Updates, func(q Queued) bool { return q.Dir == dir })
-	if j := slices.IndexFunc(r.Deletions, func(q Queued) bool { return q.Dir == dir }); j >= 0 {
-		return r.Deletions[j], p, nil
-	}
 	q := Queued{Dir: dir, QueuedAt: now}
-	r.Deletions = append(r.Deletions, q)
+	if j := slices.IndexFunc(r.Deletions, func(q Queued) bool { return q.Dir == dir }); j >= 0 {
+		q = r.Deletions[j]
+	} else {
+		r.Deletions = append(r.Deletions, q)
+	}
+	r.trash(Trashed{Project: p, DeletedAt: q.QueuedAt})
 	return q, p, nil
 }
 
@@ -377,8 +392,9 @@ func (r *Registry) Deleted(handed []Queued, gone []contract.ProjectDir) {
 
 // Launched takes off the queue the entries for dir, the folder a pod just launched, that were not
 // handed to its init container: that pod's admission did not see them (they raced with the launch),
-// so the user now works in the folder as it was, and deleting it later would destroy that work. It
-// returns the entries it cancelled.
+// so the user now works in the folder as it was, and deleting it later would destroy that work. A
+// cancelled deletion's pending record leaves Trash (the folder never went). It returns the entries it
+// cancelled.
 func (r *Registry) Launched(dir contract.ProjectDir, handed []Queued) []Queued {
 	var cancelled []Queued
 	r.Deletions = slices.DeleteFunc(r.Deletions, func(q Queued) bool {
@@ -388,13 +404,17 @@ func (r *Registry) Launched(dir contract.ProjectDir, handed []Queued) []Queued {
 		cancelled = append(cancelled, q)
 		return true
 	})
+	for _, q := range cancelled {
+		r.untrash(q)
+	}
 	return cancelled
 }
 
-// Unqueue takes the exact entry q off the queue and, if p is not recorded, records it again: the
-// undoing of a Delete that must not happen.
+// Unqueue takes the exact entry q off the queue, and its pending record off Trash, and, if p is not
+// recorded, records it again: the undoing of a Delete that must not happen.
 func (r *Registry) Unqueue(q Queued, p Project) {
 	r.Deletions = slices.DeleteFunc(r.Deletions, q.Same)
+	r.untrash(q)
 	if r.Find(p.Dir) < 0 {
 		r.Projects = append(r.Projects, p)
 		r.sort()
@@ -403,7 +423,8 @@ func (r *Registry) Unqueue(q Queued, p Project) {
 
 // Admit decides whether a pod may launch the project in dir, with at most max projects per claim
 // (0: no limit), while the user's other pods on the claim launch the projects in launching (those not
-// recorded yet count as projects: a project is recorded only once its init container succeeded). A
+// recorded yet count as projects: a project is recorded only once its init container succeeded).
+// Recently deleted projects (Trash) never count, whether their folders are in the trash yet or not. A
 // project already recorded may always be launched again; a new one only below the limit, else
 // ErrTooManyProjects with a message that names the projects and how to delete one.
 func (r Registry) Admit(dir contract.ProjectDir, max int, launching []contract.ProjectDir) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -228,7 +229,8 @@ func TestRegistryOperations(t *testing.T) {
 		if _, _, err := r.Delete("a", t0.Add(time.Minute)); !errors.Is(err, ErrNoSuchProject) {
 			t.Errorf("second delete: err = %v, want ErrNoSuchProject", err)
 		}
-		want := Registry{Projects: []Project{{Dir: "b"}}, Deletions: []Queued{{Dir: "a", QueuedAt: t0}}}
+		want := Registry{Projects: []Project{{Dir: "b"}}, Deletions: []Queued{{Dir: "a", QueuedAt: t0}},
+			Trash: []Trashed{{Project: Project{Dir: "a", Commit: "c1"}, DeletedAt: t0}}}
 		if diff := cmp.Diff(want, r); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
@@ -257,7 +259,7 @@ func TestRegistryOperations(t *testing.T) {
 			t.Errorf("queue (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("taking a deletion back removes exactly its entry and records the project again", func(t *testing.T) {
+	t.Run("taking a deletion back removes exactly its entry and its trash record and records the project again", func(t *testing.T) {
 		r := Registry{Projects: []Project{{Dir: "b"}}}
 		q, p, err := r.Delete("b", t0)
 		if err != nil {
@@ -266,7 +268,7 @@ func TestRegistryOperations(t *testing.T) {
 		r.Deletions = append(r.Deletions, Queued{Dir: "z", QueuedAt: t0})
 		r.Unqueue(q, p)
 		want := Registry{Projects: []Project{{Dir: "b"}}, Deletions: []Queued{{Dir: "z", QueuedAt: t0}}}
-		if diff := cmp.Diff(want, r); diff != "" {
+		if diff := cmp.Diff(want, r, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
 	})

@@ -129,7 +129,8 @@ func TestKubeStoreAskingTheHub(t *testing.T) {
 		if err := s.Delete(context.Background(), anna, "gh_a_old"); err != nil {
 			t.Fatal(err)
 		}
-		want := Registry{Projects: []Project{mine.Projects[1]}, Deletions: []Queued{{Dir: "gh_a_old", QueuedAt: t0}}}
+		want := Registry{Projects: []Project{mine.Projects[1]}, Deletions: []Queued{{Dir: "gh_a_old", QueuedAt: t0}},
+			Trash: []Trashed{{Project: mine.Projects[0], DeletedAt: t0}}}
 		if diff := cmp.Diff(want, registry(t, s)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
@@ -149,7 +150,8 @@ func TestKubeStoreAskingTheHub(t *testing.T) {
 		if !errors.Is(err, ErrServerStarted) || errors.Is(err, ErrServerRunning) || !strings.Contains(err.Error(), "The deletion stays queued") {
 			t.Fatalf("err = %v, want ErrServerStarted saying the deletion stays queued", err)
 		}
-		want := Registry{Projects: []Project{mine.Projects[1]}, Deletions: []Queued{{Dir: "gh_a_old", QueuedAt: t0}}}
+		want := Registry{Projects: []Project{mine.Projects[1]}, Deletions: []Queued{{Dir: "gh_a_old", QueuedAt: t0}},
+			Trash: []Trashed{{Project: mine.Projects[0], DeletedAt: t0}}}
 		if diff := cmp.Diff(want, registry(t, s)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}

@@ -1,0 +1,316 @@
+package projects
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/binder-projects/binder-projects/contract"
+)
+
+// trashed is p's pending record in the trash, deleted at `at`.
+func trashed(p Project, at time.Time) Trashed { return Trashed{Project: p, DeletedAt: at} }
+
+// inTrash is the record once the init container moved it into the trash.
+func inTrash(p Project, at time.Time) Trashed {
+	return Trashed{Project: p, DeletedAt: at, InTrash: true}
+}
+
+// sized is p with its size measured at `at`.
+func sized(p Project, bytes int64, at time.Time) Project {
+	p.Size = &Size{Bytes: bytes, At: at}
+	return p
+}
+
+const gib = int64(1) << 30
+
+func TestTrashRequests(t *testing.T) {
+	a := Project{Dir: "gh_a_b", RepoURL: "https://github.com/a/b", Commit: "c1", LastUsed: t0.Add(-time.Hour)}
+	c := Project{Dir: "gh_c_d", LastUsed: t0.Add(-2 * time.Hour)}
+	del := Queued{Dir: "gh_a_b", QueuedAt: t0}
+	old := Queued{Dir: "gh_c_d", QueuedAt: t0.Add(-24 * time.Hour)}
+	for _, tt := range []struct {
+		sentence string
+		before   Registry
+		do       func(r *Registry) error
+		want     Registry
+		wantErr  error
+	}{{
+		sentence: "deleting a project keeps its record in the trash, pending, named by the deletion's queue entry",
+		before:   Registry{Projects: []Project{a, c}},
+		do:       func(r *Registry) error { _, _, err := r.Delete("gh_a_b", t0); return err },
+		want:     Registry{Projects: []Project{c}, Deletions: []Queued{del}, Trash: []Trashed{trashed(a, t0)}},
+	}, {
+		sentence: "deleting a project whose folder is queued already keeps one record, named by the queued entry",
+		before:   Registry{Projects: []Project{a}, Deletions: []Queued{del}},
+		do:       func(r *Registry) error { _, _, err := r.Delete("gh_a_b", t0.Add(time.Minute)); return err },
+		want:     Registry{Deletions: []Queued{del}, Trash: []Trashed{trashed(a, t0)}},
+	}, {
+		sentence: "the trash keeps the oldest deletion first, and a project deleted twice has two records",
+		before:   Registry{Projects: []Project{a}, Trash: []Trashed{inTrash(a, t0.Add(-48*time.Hour)), inTrash(c, old.QueuedAt)}},
+		do:       func(r *Registry) error { _, _, err := r.Delete("gh_a_b", t0); return err },
+		want: Registry{Deletions: []Queued{del},
+			Trash: []Trashed{inTrash(a, t0.Add(-48*time.Hour)), inTrash(c, old.QueuedAt), trashed(a, t0)}},
+	}, {
+		sentence: "restoring a deletion still queued takes it back: the project is recorded again and its trash record goes",
+		before:   Registry{Projects: []Project{c}, Deletions: []Queued{del}, Trash: []Trashed{trashed(a, t0)}, Purges: []Queued{del}},
+		do:       func(r *Registry) error { _, err := r.RequestRestore(del); return err },
+		want:     Registry{Projects: []Project{a, c}},
+	}, {
+		sentence: "restoring a project in the trash queues the request for the next init container",
+		before:   Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}},
+		do:       func(r *Registry) error { _, err := r.RequestRestore(old); return err },
+		want:     Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Restores: []Queued{old}},
+	}, {
+		sentence: "restoring a project whose deletion was done while its record is still pending queues the request too",
+		before:   Registry{Trash: []Trashed{trashed(a, t0)}},
+		do:       func(r *Registry) error { _, err := r.RequestRestore(del); return err },
+		want:     Registry{Trash: []Trashed{trashed(a, t0)}, Restores: []Queued{del}},
+	}, {
+		sentence: "a restore already waiting stays as it is",
+		before:   Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Restores: []Queued{old}},
+		do:       func(r *Registry) error { _, err := r.RequestRestore(old); return err },
+		want:     Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Restores: []Queued{old}},
+	}, {
+		sentence: "restoring takes back a purge asked for before: the last request wins",
+		before:   Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Purges: []Queued{old}},
+		do:       func(r *Registry) error { _, err := r.RequestRestore(old); return err },
+		want:     Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Restores: []Queued{old}},
+	}, {
+		sentence: "restoring what is not in the trash is refused and changes nothing",
+		before:   Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}},
+		do: func(r *Registry) error {
+			_, err := r.RequestRestore(Queued{Dir: "gh_c_d", QueuedAt: old.QueuedAt.Add(time.Nanosecond)})
+			return err
+		},
+		want:    Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}},
+		wantErr: ErrNotInTrash,
+	}, {
+		sentence: "deleting for good queues the request, once, and takes back a restore asked for before",
+		before:   Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Restores: []Queued{old}},
+		do: func(r *Registry) error {
+			if err := r.RequestPurge(old); err != nil {
+				return err
+			}
+			return r.RequestPurge(old)
+		},
+		want: Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}, Purges: []Queued{old}},
+	}, {
+		sentence: "deleting for good a deletion still queued queues the request beside the deletion",
+		before:   Registry{Deletions: []Queued{del}, Trash: []Trashed{trashed(a, t0)}},
+		do:       func(r *Registry) error { return r.RequestPurge(del) },
+		want:     Registry{Deletions: []Queued{del}, Trash: []Trashed{trashed(a, t0)}, Purges: []Queued{del}},
+	}, {
+		sentence: "deleting for good what is not in the trash is refused",
+		before:   Registry{Projects: []Project{a}},
+		do:       func(r *Registry) error { return r.RequestPurge(del) },
+		want:     Registry{Projects: []Project{a}},
+		wantErr:  ErrNotInTrash,
+	}, {
+		sentence: "taking a deletion back (Unqueue) removes its trash record and the purge asked for it",
+		before:   Registry{Deletions: []Queued{del, old}, Trash: []Trashed{trashed(c, old.QueuedAt), trashed(a, t0)}, Purges: []Queued{del}},
+		do:       func(r *Registry) error { r.Unqueue(del, a); return nil },
+		want:     Registry{Projects: []Project{a}, Deletions: []Queued{old}, Trash: []Trashed{trashed(c, old.QueuedAt)}},
+	}, {
+		sentence: "a launch that cancels a raced deletion removes that deletion's trash record, and only that",
+		before:   Registry{Projects: []Project{a}, Deletions: []Queued{del}, Trash: []Trashed{inTrash(a, t0.Add(-time.Hour)), trashed(a, t0)}},
+		do:       func(r *Registry) error { r.Launched("gh_a_b", nil); return nil },
+		want:     Registry{Projects: []Project{a}, Trash: []Trashed{inTrash(a, t0.Add(-time.Hour))}},
+	}} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			r := tt.before
+			err := tt.do(&r)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, r, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("registry (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRestoringADeletionStillQueuedSaysTheProjectIsBackAtOnce(t *testing.T) {
+	r := Registry{Projects: []Project{{Dir: "gh_a_b"}}}
+	q, _, err := r.Delete("gh_a_b", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := r.RequestRestore(q); err != nil || !back {
+		t.Errorf("RequestRestore of a queued deletion = %v, %v; want back at once", back, err)
+	}
+	if _, _, err := r.Delete("gh_a_b", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r.Deleted(r.Deletions, []contract.ProjectDir{"gh_a_b"})
+	if back, err := r.RequestRestore(Queued{Dir: "gh_a_b", QueuedAt: t0.Add(time.Minute)}); err != nil || back {
+		t.Errorf("RequestRestore of a deletion done = %v, %v; want it queued, not back", back, err)
+	}
+}
+
+func TestTrashedProjectsNeverCountAgainstTheLimit(t *testing.T) {
+	r := Registry{Projects: []Project{{Dir: "a"}}}
+	for _, d := range []contract.ProjectDir{"b", "c"} {
+		r.Record(Project{Dir: d})
+		if _, _, err := r.Delete(d, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Trash = append(r.Trash, inTrash(Project{Dir: "d"}, t0.Add(-time.Hour)))
+	if err := r.Admit("e", 2, nil); err != nil {
+		t.Errorf("one project and three deleted ones, limit 2: a new one is refused: %v", err)
+	}
+	if err := r.Admit("e", 1, nil); !errors.Is(err, ErrTooManyProjects) {
+		t.Errorf("one project, limit 1: err = %v, want ErrTooManyProjects", err)
+	}
+}
+
+func TestObserved(t *testing.T) {
+	at := t0.Add(time.Hour) // when the init container finished
+	a := Project{Dir: "gh_a_b", RepoURL: "https://github.com/a/b", Commit: "c1", LastUsed: t0.Add(-time.Hour),
+		Size: &Size{Bytes: 5, At: t0.Add(-time.Hour)}}
+	c := Project{Dir: "gh_c_d", LastUsed: t0.Add(-2 * time.Hour)}
+	x := Project{Dir: "gh_x_y", LastUsed: t0.Add(-3 * time.Hour)}
+	delA := Queued{Dir: "gh_a_b", QueuedAt: t0}
+	delC := Queued{Dir: "gh_c_d", QueuedAt: t0.Add(-24 * time.Hour)}
+	delX := Queued{Dir: "gh_x_y", QueuedAt: t0.Add(-48 * time.Hour)}
+	listed := func(q Queued, bytes int64) contract.Trashed {
+		return contract.Trashed{ID: contract.TrashID(q), Dir: q.Dir, Bytes: bytes}
+	}
+	restoredAs := contract.RestoredName("gh_a_b", contract.TrashID(delA))
+	for _, tt := range []struct {
+		sentence    string
+		before      Registry
+		o           Observation
+		want        Registry
+		wantRestore []Restore
+	}{{
+		sentence: "a report without usage, restores, purges or trash changes nothing",
+		before:   Registry{Projects: []Project{a}, Trash: []Trashed{inTrash(c, delC.QueuedAt)}, Usage: &Usage{Size: 10, Free: 5, At: t0}},
+		o:        Observation{Report: contract.Report{Project: contract.ProjectExisted}, At: at},
+		want:     Registry{Projects: []Project{a}, Trash: []Trashed{inTrash(c, delC.QueuedAt)}, Usage: &Usage{Size: 10, Free: 5, At: t0}},
+	}, {
+		sentence: "the usage is recorded from the filesystem, with each measured project's size; a project not measured keeps its last size",
+		before:   Registry{Projects: []Project{a, c}},
+		o: Observation{Report: contract.Report{Usage: &contract.Usage{Size: 10 * gib, Free: 4 * gib,
+			Projects: []contract.Measured{{Dir: "gh_c_d", Bytes: 3 * gib}, {Dir: "not_a_project", Bytes: 1}}}}, Capacity: 10 * gib, At: at},
+		want: Registry{Projects: []Project{a, sized(c, 3*gib, at)}, Usage: &Usage{Size: 10 * gib, Free: 4 * gib, At: at, Basis: UsageFilesystem}},
+	}, {
+		sentence: "a filesystem at most twice the claim's capacity is the claim's own: its statfs is recorded",
+		before:   Registry{Projects: []Project{c}},
+		o:        Observation{Report: contract.Report{Usage: &contract.Usage{Size: 20 * gib, Free: 19 * gib}}, Capacity: 10 * gib, At: at},
+		want:     Registry{Projects: []Project{c}, Usage: &Usage{Size: 20 * gib, Free: 19 * gib, At: at, Basis: UsageFilesystem}},
+	}, {
+		sentence: "on a shared filesystem (more than twice the claim's capacity) the projects and the trash are counted against the claim",
+		before:   Registry{Projects: []Project{c, x}, Trash: []Trashed{inTrash(a, delA.QueuedAt)}},
+		o: Observation{Report: contract.Report{Usage: &contract.Usage{Size: 20*gib + 1, Free: 15 * gib,
+			Projects: []contract.Measured{{Dir: "gh_c_d", Bytes: 3 * gib}}},
+			Trash: []contract.Trashed{listed(delA, 2*gib)}, TrashComplete: true}, Capacity: 10 * gib, At: at},
+		want: Registry{Projects: []Project{sized(c, 3*gib, at), x}, Trash: []Trashed{inTrash(sized(a, 2*gib, at), delA.QueuedAt)},
+			Usage: &Usage{Size: 10 * gib, Free: 5 * gib, At: at, Basis: UsageClaim}},
+	}, {
+		sentence: "on a shared filesystem that is fuller than the claim, the share's free space is what is left",
+		before:   Registry{Projects: []Project{c}},
+		o: Observation{Report: contract.Report{Usage: &contract.Usage{Size: 1000 * gib, Free: gib,
+			Projects: []contract.Measured{{Dir: "gh_c_d", Bytes: 3 * gib}}}}, Capacity: 10 * gib, At: at},
+		want: Registry{Projects: []Project{sized(c, 3*gib, at)}, Usage: &Usage{Size: 10 * gib, Free: gib, At: at, Basis: UsageClaim}},
+	}, {
+		sentence: "without the claim's capacity the filesystem's usage is recorded, however large",
+		before:   Registry{},
+		o:        Observation{Report: contract.Report{Usage: &contract.Usage{Size: 1000 * gib, Free: gib}}, At: at},
+		want:     Registry{Usage: &Usage{Size: 1000 * gib, Free: gib, At: at, Basis: UsageFilesystem}},
+	}, {
+		sentence: "a handed restore reported done leaves the queue and the trash, and the project is recorded again as it was",
+		before:   Registry{Projects: []Project{x}, Trash: []Trashed{inTrash(c, delC.QueuedAt), inTrash(a, delA.QueuedAt)}, Restores: []Queued{delC, delA}},
+		o: Observation{Report: contract.Report{Restored: []contract.Restored{{At: 2, As: "gh_a_b"}}},
+			Restores: []Queued{delC, delA}, At: at},
+		want:        Registry{Projects: []Project{a, x}, Trash: []Trashed{inTrash(c, delC.QueuedAt)}, Restores: []Queued{delC}},
+		wantRestore: []Restore{{Entry: delA, As: "gh_a_b"}},
+	}, {
+		sentence: "a project restored beside the one that took its name is recorded under its new folder, and the other is kept",
+		before:   Registry{Projects: []Project{{Dir: "gh_a_b", LastUsed: t0}}, Trash: []Trashed{inTrash(a, delA.QueuedAt)}, Restores: []Queued{delA}},
+		o: Observation{Report: contract.Report{Restored: []contract.Restored{{At: 1, As: restoredAs}}},
+			Restores: []Queued{delA}, At: at},
+		want: Registry{Projects: []Project{{Dir: "gh_a_b", LastUsed: t0},
+			{Dir: restoredAs, RepoURL: a.RepoURL, Commit: a.Commit, LastUsed: a.LastUsed, Size: a.Size}}},
+		wantRestore: []Restore{{Entry: delA, As: restoredAs}},
+	}, {
+		sentence: "a restore queued after the pod was admitted, or handed and not reported done, stays queued",
+		before:   Registry{Trash: []Trashed{inTrash(c, delC.QueuedAt), inTrash(a, delA.QueuedAt)}, Restores: []Queued{delC, delA}},
+		o:        Observation{Report: contract.Report{Restored: []contract.Restored{{At: 7, As: "gh_c_d"}}}, Restores: []Queued{delC}, At: at},
+		want:     Registry{Trash: []Trashed{inTrash(c, delC.QueuedAt), inTrash(a, delA.QueuedAt)}, Restores: []Queued{delC, delA}},
+	}, {
+		sentence: "a handed purge reported done leaves the queue and the trash; one not reported stays",
+		before:   Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), inTrash(c, delC.QueuedAt)}, Purges: []Queued{delX, delC}},
+		o:        Observation{Report: contract.Report{Purged: []int{2}}, Purges: []Queued{delX, delC}, At: at},
+		want:     Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt)}, Purges: []Queued{delX}},
+	}, {
+		sentence: "a complete trash list marks what it holds in the trash with its size, and what it does not hold that was in the trash is gone",
+		before:   Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), inTrash(c, delC.QueuedAt), trashed(a, delA.QueuedAt)}},
+		o: Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delC, -1), listed(delA, 7)}, TrashComplete: true},
+			At: at},
+		want: Registry{Trash: []Trashed{inTrash(c, delC.QueuedAt), inTrash(sized(a, 7, at), delA.QueuedAt)}},
+	}, {
+		sentence: "an incomplete trash list marks what it holds and removes nothing",
+		before:   Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), trashed(a, delA.QueuedAt)}},
+		o:        Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delA, 7)}}, At: at},
+		want:     Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), inTrash(sized(a, 7, at), delA.QueuedAt)}},
+	}, {
+		sentence: "a pending record whose deletion is done and which a complete trash list does not hold was deleted at once, and goes",
+		before:   Registry{Trash: []Trashed{trashed(a, delA.QueuedAt)}},
+		o:        Observation{Report: contract.Report{Deleted: []int{1}, TrashComplete: true}, At: at},
+		want:     Registry{},
+	}, {
+		sentence: "a pending record whose deletion is still queued stays, whatever the trash list",
+		before:   Registry{Deletions: []Queued{delA}, Trash: []Trashed{trashed(a, delA.QueuedAt)}},
+		o:        Observation{Report: contract.Report{Kept: []int{1}, TrashComplete: true}, At: at},
+		want:     Registry{Deletions: []Queued{delA}, Trash: []Trashed{trashed(a, delA.QueuedAt)}},
+	}, {
+		sentence: "while the deletion queue does not parse, a complete trash list removes no record",
+		before: Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), trashed(a, delA.QueuedAt)},
+			Corrupt: map[string]string{AnnotationDeleteQueue: "[{"}},
+		o: Observation{Report: contract.Report{TrashComplete: true}, At: at},
+		want: Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), trashed(a, delA.QueuedAt)},
+			Corrupt: map[string]string{AnnotationDeleteQueue: "[{"}},
+	}, {
+		sentence: "an entry in the trash without a record gets one of its folder, so that it can be restored or purged",
+		before:   Registry{},
+		o:        Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delC, 3)}, TrashComplete: true}, At: at},
+		want:     Registry{Trash: []Trashed{inTrash(sized(Project{Dir: "gh_c_d"}, 3, at), delC.QueuedAt)}},
+	}, {
+		sentence: "restore and purge requests whose record is gone leave their queues",
+		before: Registry{Trash: []Trashed{inTrash(x, delX.QueuedAt), inTrash(c, delC.QueuedAt)},
+			Restores: []Queued{delX}, Purges: []Queued{delC}},
+		o:    Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delC, 3)}, TrashComplete: true}, At: at},
+		want: Registry{Trash: []Trashed{inTrash(sized(c, 3, at), delC.QueuedAt)}, Purges: []Queued{delC}},
+	}} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			r := tt.before
+			got := r.Observed(tt.o)
+			if diff := cmp.Diff(tt.want, r, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("registry (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantRestore, got); diff != "" {
+				t.Errorf("restores (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLargestListsTheMeasuredProjectsAndTrashEntriesLargestFirst(t *testing.T) {
+	delC := Queued{Dir: "gh_c_d", QueuedAt: t0}
+	r := Registry{
+		Projects: []Project{sized(Project{Dir: "small"}, 1, t0), {Dir: "unmeasured"}, sized(Project{Dir: "big"}, 9, t0)},
+		Trash:    []Trashed{inTrash(sized(Project{Dir: "gh_c_d"}, 5, t0), t0), trashed(sized(Project{Dir: "pending"}, 100, t0), t0)},
+	}
+	want := []Folder{{Dir: "big", Bytes: 9}, {Dir: "gh_c_d", Bytes: 5, Trashed: &delC}}
+	if diff := cmp.Diff(want, r.Largest(2)); diff != "" {
+		t.Errorf("Largest(2) (-want +got):\n%s", diff)
+	}
+	if got := r.Taken(); got != 15 {
+		t.Errorf("Taken() = %d, want 15: the measured projects and what is in the trash, not a pending deletion's folder twice", got)
+	}
+}
