@@ -28,7 +28,26 @@ func (q QueueEntry) Same(o QueueEntry) bool {
 // webhook handed to the pod's init container. None when it is absent; a value that does not parse (or
 // names a bad folder) is an error.
 func HandedDeletions(annotations map[string]string) ([]QueueEntry, error) {
-	qs, err := annotationJSON[[]QueueEntry](annotations, AnnotationDeletions)
+	return handed(annotations, AnnotationDeletions)
+}
+
+// HandedRestores reads AnnotationRestores from a pod's annotations: the restore queue entries the
+// webhook handed to the pod's init container, in their order in EnvRestore (the report names them by
+// position, Report.Restored). None when it is absent; a value that does not parse is an error.
+func HandedRestores(annotations map[string]string) ([]QueueEntry, error) {
+	return handed(annotations, AnnotationRestores)
+}
+
+// HandedPurges reads AnnotationPurges from a pod's annotations: the purge queue entries the webhook
+// handed to the pod's init container, in their order in EnvPurge (Report.Purged). None when it is
+// absent; a value that does not parse is an error.
+func HandedPurges(annotations map[string]string) ([]QueueEntry, error) {
+	return handed(annotations, AnnotationPurges)
+}
+
+// handed reads the JSON list of queue entries in annotations[key] (annotationJSON).
+func handed(annotations map[string]string, key string) ([]QueueEntry, error) {
+	qs, err := annotationJSON[[]QueueEntry](annotations, key)
 	if qs == nil {
 		return nil, err
 	}

@@ -27,11 +27,25 @@ func TestTheAnnotationsOfAMutatedPodReadBack(t *testing.T) {
 	handed := []QueueEntry{{Dir: "gh_a_b", QueuedAt: at}}
 	b, _ := json.Marshal(handed)
 	u, _ := json.Marshal(handed[0])
+	restores := []QueueEntry{{Dir: "gh_r_s", QueuedAt: at.Add(time.Nanosecond)}, {Dir: "gh_a_b", QueuedAt: at}}
+	purges := []QueueEntry{{Dir: "gh_p_q", QueuedAt: at.Add(-time.Hour)}}
+	rb, _ := json.Marshal(restores)
+	pb, _ := json.Marshal(purges)
 	ann := map[string]string{AnnotationDeletions: string(b), AnnotationUpdateHanded: string(u), AnnotationProjectDir: "gh_c_d",
-		AnnotationUpdateDeferred: `{"asked":"queue","open":[{"pod":"jupyter-x","server":""}]}`}
+		AnnotationUpdateDeferred: `{"asked":"queue","open":[{"pod":"jupyter-x","server":""}]}`,
+		AnnotationRestores:       string(rb), AnnotationPurges: string(pb)}
 	got, err := HandedDeletions(ann)
 	if err != nil || !cmp.Equal(handed, got) {
 		t.Errorf("HandedDeletions = %+v, %v; want %+v", got, err, handed)
+	}
+	if got, err := HandedRestores(ann); err != nil || !cmp.Equal(restores, got) {
+		t.Errorf("HandedRestores = %+v, %v; want %+v, in order, to the nanosecond", got, err, restores)
+	}
+	if got, err := HandedPurges(ann); err != nil || !cmp.Equal(purges, got) {
+		t.Errorf("HandedPurges = %+v, %v; want %+v", got, err, purges)
+	}
+	if got, err := HandedRestores(map[string]string{}); err != nil || got != nil {
+		t.Errorf("HandedRestores of a pod handed none = %+v, %v; want none", got, err)
 	}
 	gotU, err := HandedUpdate(ann)
 	if err != nil || gotU == nil || !gotU.Same(handed[0]) {
@@ -48,6 +62,8 @@ func TestTheAnnotationsOfAMutatedPodReadBack(t *testing.T) {
 		AnnotationUpdateHanded:   func(a map[string]string) error { _, err := HandedUpdate(a); return err },
 		AnnotationUpdateDeferred: func(a map[string]string) error { _, err := DeferredUpdate(a); return err },
 		AnnotationProjectDir:     func(a map[string]string) error { _, err := LaunchedDir(a); return err },
+		AnnotationRestores:       func(a map[string]string) error { _, err := HandedRestores(a); return err },
+		AnnotationPurges:         func(a map[string]string) error { _, err := HandedPurges(a); return err },
 	} {
 		if err := read(map[string]string{key: `{"asked":`}); err == nil {
 			t.Errorf("a value of %s that does not parse is accepted", key)

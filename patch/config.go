@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/binder-projects/binder-projects/contract"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -48,6 +49,26 @@ type Config struct {
 	// registry records for it. Off, an update runs only when asked for (AnnotationUpdate, or the
 	// registry's update queue).
 	UpdateOnLaunch bool
+	// TrashDays is how many days a deleted project stays in the volume's trash before it goes for good
+	// (contract.EnvTrashDays, 0 to MaxTrashDays); 0 deletes at once.
+	TrashDays int
+	// UsageBudget is how long a start may spend measuring the project folders it did not seed or
+	// update (contract.EnvUsageBudget, whole milliseconds, 0 to MaxUsageBudget); 0 measures none.
+	UsageBudget time.Duration
+}
+
+// The bounds of Config.TrashDays and Config.UsageBudget (contract.EnvTrashDays, contract.EnvUsageBudget).
+const (
+	MaxTrashDays   = 3650
+	MaxUsageBudget = 60 * time.Second
+)
+
+// CheckTrashDays checks a --trash-days value: the webhook's and the projects service's, one rule.
+func CheckTrashDays(days int) error {
+	if days < 0 || days > MaxTrashDays {
+		return fmt.Errorf("--trash-days=%d must be 0 (delete at once) to %d", days, MaxTrashDays)
+	}
+	return nil
 }
 
 // HelperMode is how the helper's binary reaches our init container (Config.HelperMode).
@@ -116,6 +137,8 @@ func DefaultConfig() Config {
 		ClaimNames:          contract.DefaultClaimNames(),
 		CoLocateUserServers: true,
 		HelperMode:          HelperImageVolume,
+		TrashDays:           7,
+		UsageBudget:         contract.DefaultUsageBudget * time.Millisecond,
 	}
 }
 
@@ -164,6 +187,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseHelperMode(string(c.HelperMode)); err != nil {
 		errs = append(errs, fmt.Errorf("--helper-mode: %w", err))
+	}
+	if err := CheckTrashDays(c.TrashDays); err != nil {
+		errs = append(errs, err)
+	}
+	if c.UsageBudget < 0 || c.UsageBudget > MaxUsageBudget || c.UsageBudget%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("--usage-budget=%s must be whole milliseconds from 0 (measure nothing) to %s", c.UsageBudget, MaxUsageBudget))
 	}
 	return errors.Join(append(errs, c.ClaimNames.Validate())...)
 }

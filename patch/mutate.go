@@ -21,6 +21,10 @@ type Registered struct {
 	Deletions []contract.QueueEntry
 	// Updates is the update queue: only an entry for the launched project goes to its init container.
 	Updates []contract.QueueEntry
+	// Restores and Purges are the trash entries waiting to be put back or deleted for good (named by
+	// their deletion, contract.TrashEntryOf): every entry goes to the init container.
+	Restores []contract.QueueEntry
+	Purges   []contract.QueueEntry
 	// Commits maps a project folder to the commit the registry records for it (for
 	// Config.UpdateOnLaunch); nil is none.
 	Commits map[contract.ProjectDir]string
@@ -176,9 +180,11 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 // recorded one) sets EnvUpdate, unless the project is open in another server of the user
 // (reg.OpenElsewhere): then the update is not handed to this launch (no EnvUpdate, no
 // AnnotationUpdateHanded, so a queued request stays queued) and AnnotationUpdateDeferred says why.
-// The pod records what the registry controller needs: the claim (AnnotationClaim), the project
-// folder, repository, image and commit, and the entries handed over. Apply never modifies in, and
-// applying it to its own output changes nothing.
+// Every queued restore and purge goes to the init container (EnvRestore, EnvPurge; recorded in
+// AnnotationRestores, AnnotationPurges), with the trash days and the usage budget (EnvTrashDays,
+// EnvUsageBudget). The pod records what the registry controller needs: the claim (AnnotationClaim),
+// the project folder, repository, image and commit, and the entries handed over. Apply never
+// modifies in, and applying it to its own output changes nothing.
 func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
 	p := l.Project
 	handed := reg.Deletions
@@ -207,6 +213,7 @@ func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
 	ensureMount(nbc, corev1.VolumeMount{Name: l.vol.name, MountPath: cfg.HomeMountPath, SubPath: string(p.Dir)})
 	ensureMount(nbc, corev1.VolumeMount{Name: l.vol.name, MountPath: cfg.ProjectsMountPath})
 	ic := initContainer(cfg, nbc, l.vol.name, p, handed)
+	ic.Env = append(ic.Env, trashEnv(cfg, reg.Restores, reg.Purges)...)
 	if update {
 		ic.Env = append(ic.Env, corev1.EnvVar{Name: contract.EnvUpdate, Value: "1"})
 	}
@@ -222,6 +229,8 @@ func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
 		out.Annotations = map[string]string{}
 	}
 	setJSON(out.Annotations, contract.AnnotationDeletions, handed, len(handed) > 0)
+	setJSON(out.Annotations, contract.AnnotationRestores, reg.Restores, len(reg.Restores) > 0)
+	setJSON(out.Annotations, contract.AnnotationPurges, reg.Purges, len(reg.Purges) > 0)
 	setJSON(out.Annotations, contract.AnnotationUpdateHanded, updateHanded, updateHanded != nil)
 	setJSON(out.Annotations, contract.AnnotationUpdateDeferred, deferral, deferral != nil)
 	out.Annotations[contract.AnnotationClaim] = l.Claim
@@ -410,6 +419,30 @@ func deletionIDs(dirs []contract.ProjectDir, handed []contract.QueueEntry) strin
 		}
 	}
 	return strings.Join(ids, " ")
+}
+
+// trashEnv is the init container's trash and usage inputs: the trash days and the usage budget, and
+// the trash entries to put back and to delete for good, when there are any (EnvRestore, EnvPurge:
+// each TrashEntryName, in queue order, which the report's positions refer to).
+func trashEnv(cfg Config, restores, purges []contract.QueueEntry) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: contract.EnvTrashDays, Value: strconv.Itoa(cfg.TrashDays)},
+		{Name: contract.EnvUsageBudget, Value: strconv.FormatInt(cfg.UsageBudget.Milliseconds(), 10)},
+	}
+	for _, l := range []struct {
+		name    string
+		entries []contract.QueueEntry
+	}{{contract.EnvRestore, restores}, {contract.EnvPurge, purges}} {
+		if len(l.entries) == 0 {
+			continue
+		}
+		names := make([]string, len(l.entries))
+		for i, q := range l.entries {
+			names[i] = contract.TrashEntryName(contract.TrashID(q), q.Dir)
+		}
+		env = append(env, corev1.EnvVar{Name: l.name, Value: strings.Join(names, " ")})
+	}
+	return env
 }
 
 // joinDirs is EnvDelete's value: the folders, separated by spaces.

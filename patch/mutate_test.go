@@ -64,6 +64,8 @@ func seedContainer(image, volume, dir, deletions, commit string, nb corev1.Conta
 			{Name: contract.EnvDeleteIDs, Value: strings.TrimSpace(strings.Repeat("0 ", len(strings.Fields(deletions))))},
 			{Name: contract.EnvReport, Value: "/dev/termination-log"},
 			{Name: contract.EnvPod, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+			{Name: contract.EnvTrashDays, Value: "7"},
+			{Name: contract.EnvUsageBudget, Value: "200"},
 			{Name: contract.EnvCommit, Value: commit},
 		},
 		VolumeMounts: []corev1.VolumeMount{

@@ -143,6 +143,48 @@ func TestAdmissionWithTheRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("the queued restores and purges reach the init container through the claim, and deleted projects do not count against the limit", func(t *testing.T) {
+		r := registryOf("gh_a_1", "gh_a_2", "gh_a_3")
+		at := time.Date(2026, 11, 20, 10, 0, 0, 123456789, time.UTC)
+		for i, d := range []contract.ProjectDir{"gh_a_2", "gh_a_3"} {
+			if _, _, err := r.Delete(d, at.Add(time.Duration(i)*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Deleted(r.Deletions, []contract.ProjectDir{"gh_a_2", "gh_a_3"})
+		if _, err := r.RequestRestore(r.Trash[0].Entry()); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.RequestPurge(r.Trash[1].Entry()); err != nil {
+			t.Fatal(err)
+		}
+		pod, code, msg := admit(t, fromClaim(r), 2, nil)
+		if code != http.StatusOK {
+			t.Fatalf("one project and two deleted ones, limit 2: code = %d (%s), want allowed", code, msg)
+		}
+		env := map[string]string{}
+		for _, e := range pod.Spec.InitContainers[len(pod.Spec.InitContainers)-1].Env {
+			env[e.Name] = e.Value
+		}
+		want := map[string]string{
+			contract.EnvRestore: contract.TrashEntryName(contract.TrashID(r.Restores[0]), "gh_a_2"),
+			contract.EnvPurge:   contract.TrashEntryName(contract.TrashID(r.Purges[0]), "gh_a_3"),
+		}
+		for name, v := range want {
+			if env[name] != v {
+				t.Errorf("%s = %q, want %q", name, env[name], v)
+			}
+		}
+		restores, err := contract.HandedRestores(pod.Annotations)
+		if err != nil || len(restores) != 1 || !restores[0].Same(r.Restores[0]) {
+			t.Errorf("the pod records handed restores %+v (%v), want exactly the queue %+v", restores, err, r.Restores)
+		}
+		purges, err := contract.HandedPurges(pod.Annotations)
+		if err != nil || len(purges) != 1 || !purges[0].Same(r.Purges[0]) {
+			t.Errorf("the pod records handed purges %+v (%v), want exactly the queue %+v", purges, err, r.Purges)
+		}
+	})
+
 	t.Run("a registry that cannot be read refuses the pod with 503 rather than guessing", func(t *testing.T) {
 		_, code, msg := admit(t, failingRegistry{}, 5, nil)
 		if code != http.StatusServiceUnavailable || !strings.Contains(msg, "claim-bitnik") {

@@ -203,14 +203,15 @@ func (m *PodMutator) mutate(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, 
 	}
 
 	// Apply.
-	out := patch.Apply(pod, m.Config, l, patch.Registered{Deletions: reg.Deletions, Updates: reg.Updates, Commits: reg.Commits(), OpenElsewhere: open})
+	out := patch.Apply(pod, m.Config, l, patch.Registered{Deletions: reg.Deletions, Updates: reg.Updates,
+		Restores: reg.Restores, Purges: reg.Purges, Commits: reg.Commits(), OpenElsewhere: open})
 	m.launches.handed(ctx, pod, l.Claim, l.Dir)
 	if _, ok := out.Annotations[contract.AnnotationUpdateDeferred]; ok {
 		log.Info("update deferred: the project is open in another server of the user", "projectDir", l.Dir,
 			contract.AnnotationUpdateDeferred, out.Annotations[contract.AnnotationUpdateDeferred])
 	}
 	log.Info("pod mutated", "projectDir", l.Dir, "claim", l.Claim,
-		"initContainer", m.Config.InitContainerName, "deletions", len(reg.Deletions))
+		"initContainer", m.Config.InitContainerName, "deletions", len(reg.Deletions), "restores", len(reg.Restores), "purges", len(reg.Purges))
 	return out, nil
 }
 
