@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/binder-projects/binder-projects/contract"
+	"github.com/binder-projects/binder-projects/patch"
 	"github.com/binder-projects/binder-projects/projects"
 	"github.com/binder-projects/binder-projects/webhook"
 )
@@ -20,6 +21,10 @@ func TestTheControllersDecideTheSameOnAPodAsTheCacheHoldsIt(t *testing.T) {
 	handed := projects.Queued{Dir: launched.Dir, QueuedAt: admitted.Add(-time.Minute)}
 	earlier := projects.Project{Dir: launched.Dir, Commit: "0123456789ab", LastUsed: admitted.Add(-time.Hour)}
 	withUpdate := projects.Registry{Projects: []projects.Project{earlier}, Updates: []projects.Queued{handed}}
+	trashedAt := projects.Queued{Dir: "gh_a_b", QueuedAt: admitted.Add(-time.Hour)}
+	trash := []projects.Trashed{{Project: projects.Project{Dir: "gh_a_b"}, DeletedAt: trashedAt.QueuedAt, InTrash: true}}
+	toRestore := projects.Registry{Trash: trash, Restores: []projects.Queued{trashedAt}}
+	toPurge := projects.Registry{Trash: trash, Purges: []projects.Queued{trashedAt}}
 	pending := mutated(t, fixturePod(t, "binderhub-storage-none"))
 	pending.Status.Phase = corev1.PodPending
 	for _, tc := range []struct {
@@ -33,6 +38,11 @@ func TestTheControllersDecideTheSameOnAPodAsTheCacheHoldsIt(t *testing.T) {
 		{"a launch that updated its project", updatedPod(t, 0, report(contract.Report{Project: contract.ProjectExisted, Update: &contract.UpdateReport{
 			State: contract.UpdateUpdated, Commit: launched.Commit, From: earlier.Commit, Counted: true, Replaced: 1}}), &handed), withUpdate},
 		{"a launch whose update was deferred", deferredPod(t, handed), withUpdate},
+		{"a launch that restored a project and found the volume nearly full", launchedPodWith(t, 0, report(contract.Report{Project: contract.ProjectExisted,
+			Restored: []contract.Restored{{At: 1, As: "gh_a_b"}}, Usage: &contract.Usage{Size: 100, Free: 1}}),
+			patch.Registered{Restores: []contract.QueueEntry{trashedAt}}), toRestore},
+		{"a launch that purged a project", launchedPodWith(t, 0, report(contract.Report{Project: contract.ProjectExisted, Purged: []int{1}}),
+			patch.Registered{Purges: []contract.QueueEntry{trashedAt}}), toPurge},
 		{"a pending pod without storage", pending, projects.Registry{}},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {

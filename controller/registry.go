@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,10 @@ type Launch struct {
 	// server of the user (contract.AnnotationUpdateDeferred): the launch records the project without its
 	// commit, so that --update-on-launch asks again at the next launch.
 	UpdateDeferred bool
+	// Restores and Purges are the restore and purge queue entries the webhook handed to the init
+	// container, in their order in EnvRestore and EnvPurge (the report names them by position); none
+	// without a report.
+	Restores, Purges []projects.Queued
 	// Report is the init container's report (its termination message).
 	Report contract.Report
 }
@@ -82,6 +87,12 @@ func LaunchOf(pod *corev1.Pod, initContainer string) (Launch, bool) {
 			if handed, err := contract.HandedUpdate(ann); err == nil {
 				l.UpdateHanded = handed
 			}
+		}
+		if handed, err := contract.HandedRestores(ann); err == nil {
+			l.Restores = handed
+		}
+		if handed, err := contract.HandedPurges(ann); err == nil {
+			l.Purges = handed
 		}
 		requested, _ := contract.RequestedDeletions(ann)
 		if handed, err := contract.HandedDeletions(ann); err == nil {
@@ -129,7 +140,20 @@ const (
 	ReasonDeletionCancelled = "DeletionCancelled"
 	// ReasonRegistryCorrupt: a registry annotation on the claim did not parse; it was set aside.
 	ReasonRegistryCorrupt = "RegistryCorrupt"
+	// ReasonProjectRestored: the init container put a deleted project back from the trash; the note
+	// says where it is now (its own name, or a new one beside the project that took it).
+	ReasonProjectRestored = "ProjectRestored"
+	// ReasonVolumeNearlyFull: the init container measured the user's volume at least nearlyFull used;
+	// the note says how full, and which projects and deleted ones take the most.
+	ReasonVolumeNearlyFull = "VolumeNearlyFull"
 )
+
+// nearlyFull is the share of the volume used (size - free over size) from which VolumeNearlyFull is
+// told.
+const nearlyFull = 0.9
+
+// largestTold is how many of the largest folders VolumeNearlyFull names.
+const largestTold = 3
 
 // errOtherUsersClaim: the claim a pod names belongs to another user (its hub.jupyter.org/username
 // annotation names someone else); nothing is recorded on it.
@@ -140,10 +164,12 @@ const maxEventNote = 1024
 
 // RegistryReconciler keeps the projects registry on each user's claim from what it observes: once a
 // mutated pod's init container has succeeded, the launched project is recorded (or its last use
-// updated) and exactly the queue entries that init container was handed and reported deleted leave the
-// queue. Updates are optimistic: a conflicting write reads the claim again and retries, so concurrent
-// updates all land. What the init container reported (a failure, a warning, the project ready)
-// becomes an Event on the pod, where the hub's spawn progress shows it.
+// updated), exactly the queue entries that init container was handed and reported done leave the
+// queues, and what it reported of the trash and the volume is recorded (projects.Registry.Observed:
+// the projects restored, the trash, the usage, against the claim's capacity on a shared filesystem).
+// Updates are optimistic: a conflicting write reads the claim again and retries, so concurrent updates
+// all land. What the init container reported (a failure, a warning, the project ready, a project
+// restored, a volume nearly full) becomes an Event on the pod, where the hub's spawn progress shows it.
 type RegistryReconciler struct {
 	Client client.Client
 	// APIReader reads claims from the API server, not the cache, so a retry sees the newest version.
@@ -172,8 +198,17 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !ok {
 		return ctrl.Result{}, nil
 	}
+	key := client.ObjectKey{Namespace: pod.Namespace, Name: l.Claim}
+	var capacity int64
+	if l.Report.Usage != nil {
+		var err error
+		if capacity, err = r.claimCapacity(ctx, key); err != nil {
+			return ctrl.Result{}, fmt.Errorf("reading the capacity of claim %s for pod %s: %w", l.Claim, pod.Name, err)
+		}
+	}
 	var cancelled []projects.Queued
-	done, err := projects.ChangeRegistry(ctx, r.APIReader, r.Client, client.ObjectKey{Namespace: pod.Namespace, Name: l.Claim},
+	var seen observed
+	done, err := projects.ChangeRegistry(ctx, r.APIReader, r.Client, key,
 		func(claim metav1.Object, reg *projects.Registry) error {
 			if owner := projects.Owner(claim); owner != "" && owner != l.User {
 				// Another user's claim (slugs that collide): admission refuses such a pod, and the
@@ -192,6 +227,12 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 				reg.UpdateRan(*l.UpdateHanded)
 			}
 			cancelled = reg.Launched(l.Project.Dir, l.Handed)
+			seen = observed{restored: reg.Observed(projects.Observation{Report: l.Report, Restores: l.Restores, Purges: l.Purges,
+				Capacity: capacity, At: l.Project.LastUsed})}
+			if l.Report.Usage != nil && reg.Usage != nil {
+				usage := *reg.Usage
+				seen.usage, seen.largest = &usage, reg.Largest(largestTold)
+			}
 			return nil
 		})
 	if errors.Is(err, errOtherUsersClaim) {
@@ -203,7 +244,8 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	log := ctrl.LoggerFrom(ctx)
 	if done.Claim != nil {
-		log.Info("registry updated", "claim", l.Claim, "projectDir", l.Project.Dir, "deleted", len(l.Gone), "cancelled", len(cancelled))
+		log.Info("registry updated", "claim", l.Claim, "projectDir", l.Project.Dir, "deleted", len(l.Gone), "cancelled", len(cancelled),
+			"restored", len(seen.restored), "purged", len(l.Report.Purged))
 	}
 	if done.Claim != nil && done.Corrupt != nil {
 		log.Info("a corrupt registry was set aside and written anew", "claim", l.Claim, "error", done.Corrupt.Error())
@@ -211,12 +253,39 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		r.event(done.Claim, corev1.EventTypeWarning, ReasonRegistryCorrupt,
 			fmt.Sprintf("%v. The bad value is kept in the annotation's -corrupt twin; launches go on, and the registry was written anew from the launch of %s by pod %s.", done.Corrupt, l.Project.Dir, pod.Name))
 	}
-	r.reportSuccess(&pod, l, cancelled)
+	r.reportSuccess(&pod, l, cancelled, seen)
 	return ctrl.Result{}, nil
 }
 
+// observed is what the registry made of a report's restores and usage, for the Events.
+type observed struct {
+	restored []projects.Restore
+	// usage is the volume's usage as recorded from this report (nil: it measured none), and largest
+	// the folders the registry knows to take the most.
+	usage   *projects.Usage
+	largest []projects.Folder
+}
+
+// claimCapacity is the claim's capacity in bytes: its status's (what was provisioned, which may be
+// more than asked for), else its request; 0 when it says neither, or is gone. It reads the claim from
+// the API server (the cache holds claims as metadata only).
+func (r *RegistryReconciler) claimCapacity(ctx context.Context, key client.ObjectKey) (int64, error) {
+	var pvc corev1.PersistentVolumeClaim
+	if err := r.APIReader.Get(ctx, key, &pvc); err != nil {
+		return 0, client.IgnoreNotFound(err)
+	}
+	q, ok := pvc.Status.Capacity[corev1.ResourceStorage]
+	if !ok {
+		q, ok = pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	}
+	if !ok {
+		return 0, nil
+	}
+	return q.Value(), nil
+}
+
 // reportSuccess turns a successful init container's report into Events on the pod, once per run.
-func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled []projects.Queued) {
+func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled []projects.Queued, seen observed) {
 	status := initStatus(pod, r.InitContainer)
 	if !r.firstTime(pod, status) {
 		return
@@ -237,6 +306,71 @@ func (r *RegistryReconciler) reportSuccess(pod *corev1.Pod, l Launch, cancelled 
 		r.event(pod, corev1.EventTypeWarning, ReasonDeletionCancelled, fmt.Sprintf(
 			"binder-projects: project %s was launched while its deletion (asked for at %s) was waiting, so it was not deleted and keeps your files; to delete it, stop the server first, then delete it on the projects page",
 			q.Dir, q.QueuedAt.Format(time.RFC3339)))
+	}
+	for _, rs := range seen.restored {
+		r.event(pod, corev1.EventTypeNormal, ReasonProjectRestored, restoredNote(rs))
+	}
+	if seen.usage != nil {
+		if note, full := nearlyFullNote(*seen.usage, seen.largest); full {
+			r.event(pod, corev1.EventTypeWarning, ReasonVolumeNearlyFull, note)
+		}
+	}
+}
+
+// restoredNote is the ProjectRestored Event's note: where the project is now.
+func restoredNote(rs projects.Restore) string {
+	deleted := rs.Entry.QueuedAt.UTC().Format("2006-01-02 15:04 UTC")
+	if rs.As == rs.Entry.Dir {
+		return fmt.Sprintf("binder-projects: project %s, deleted on %s, is back under its own name, %s", rs.Entry.Dir, deleted, rs.As)
+	}
+	return fmt.Sprintf("binder-projects: project %s, deleted on %s, is back as %s, beside %s: that name was taken by a project launched since, which keeps it",
+		rs.Entry.Dir, deleted, rs.As, rs.Entry.Dir)
+}
+
+// nearlyFullNote is the VolumeNearlyFull Event's note, and whether u is at least nearlyFull used:
+// how full (in percent and GiB, against the filesystem or, on a shared one, the claim) and which
+// folders take the most.
+func nearlyFullNote(u projects.Usage, largest []projects.Folder) (string, bool) {
+	if u.Size <= 0 {
+		return "", false
+	}
+	used := float64(u.Size-u.Free) / float64(u.Size)
+	if used < nearlyFull {
+		return "", false
+	}
+	gib := func(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<30)) }
+	var note string
+	if u.Basis == projects.UsageClaim {
+		note = fmt.Sprintf("binder-projects: your projects and recently deleted ones take %d%% of your volume: %s of its %s GiB (it is on a shared filesystem, so this counts what was measured of your folders)",
+			int(math.Floor(used*100)), gib(u.Size-u.Free), gib(u.Size))
+	} else {
+		note = fmt.Sprintf("binder-projects: your volume is %d%% full: %s of %s GiB used, %s GiB free",
+			int(math.Floor(used*100)), gib(u.Size-u.Free), gib(u.Size), gib(u.Free))
+	}
+	note += ". To make room, delete projects you no longer need on the projects page, and delete for good those under recently deleted"
+	if len(largest) == 0 {
+		return note + ".", true
+	}
+	names := make([]string, len(largest))
+	for i, f := range largest {
+		if f.Trashed != nil {
+			names[i] = fmt.Sprintf("%s, recently deleted (%s)", f.Dir, sizeText(f.Bytes))
+		} else {
+			names[i] = fmt.Sprintf("%s (%s)", f.Dir, sizeText(f.Bytes))
+		}
+	}
+	return note + ". The largest: " + strings.Join(names, "; ") + ".", true
+}
+
+// sizeText is a folder's size for a person: GiB with one decimal, else MiB, else KiB.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.0f KiB", math.Ceil(float64(n)/(1<<10)))
 	}
 }
 

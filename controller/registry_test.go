@@ -38,8 +38,14 @@ func report(r contract.Report) string { return string(r.Encode()) }
 // whose init container ended with exitCode and wrote message as its termination message.
 func launchedPod(t *testing.T, exitCode int32, message string, handed ...projects.Queued) *corev1.Pod {
 	t.Helper()
+	return launchedPodWith(t, exitCode, message, patch.Registered{Deletions: handed})
+}
+
+// launchedPodWith is launchedPod admitted with what reg holds (queue entries handed to it).
+func launchedPodWith(t *testing.T, exitCode int32, message string, reg patch.Registered) *corev1.Pod {
+	t.Helper()
 	in := fixturePod(t, "z2jh4-binderhub-dynamic")
-	pod, errs := mutatePod(in, testConfig(), patch.Registered{Deletions: handed})
+	pod, errs := mutatePod(in, testConfig(), reg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
