@@ -75,6 +75,10 @@ type Config struct {
 	// BinderHubURL is BinderHub's public URL (its launch links are {BinderHubURL}v2/...), e.g.
 	// https://notebooks.example.org/services/binder/.
 	BinderHubURL string
+	// TrashDays is how many days a deleted project stays in the trash on the user's volume before it
+	// goes for good (the webhook's --trash-days; 0: a deletion deletes at once), to say when a
+	// recently deleted project goes.
+	TrashDays int
 
 	// ExpireAfter is serve's --expire-projects-after: a project not used for that long is deleted by the
 	// expiry controller (projects.Project.ExpiresAt says when), which the page tells users before it

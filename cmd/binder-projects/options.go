@@ -54,6 +54,17 @@ func addClaimNameFlags(fs *flag.FlagSet, c *contract.ClaimNames) {
 	fs.StringVar((*string)(&c.SlugScheme), "slug-scheme", string(c.SlugScheme), slugSchemeUsage)
 }
 
+// trashDaysUsage is --trash-days' help: one text, whichever command shows it.
+const trashDaysUsage = "how many days a deleted project stays in the trash on the user's volume, where the projects page can restore it, " +
+	"before it goes for good (0: a deletion deletes at once; at most 3650); the same in serve, mutate and projects-service"
+
+// addRetentionFlags binds --trash-days onto fs: the one declaration of the setting that serve (the
+// init container deletes by it), mutate and projects-service (which shows when a deleted project goes
+// for good) share. patch.CheckTrashDays reports a bad value.
+func addRetentionFlags(fs *flag.FlagSet, trashDays *int) {
+	fs.IntVar(trashDays, "trash-days", *trashDays, trashDaysUsage)
+}
+
 // addMutationFlags binds the settings of the pod mutation onto fs: serve and mutate have them all.
 // c.Validate reports the bad values (a bad --helper-mode too).
 func addMutationFlags(fs *flag.FlagSet, c *patch.Config) {
@@ -68,6 +79,8 @@ func addMutationFlags(fs *flag.FlagSet, c *patch.Config) {
 	fs.StringVar(&c.HelperImage, "helper-image", c.HelperImage, "image of binder-projects itself (required), whose binary the project's init container runs: binder-projects init seeds, deletes and updates projects on the user's volume (docs/init.md)")
 	fs.StringVar((*string)(&c.HelperMode), "helper-mode", string(c.HelperMode), "how --helper-image reaches the project's init container: "+string(patch.HelperImageVolume)+" (mounted read-only as an image volume: no extra container; needs Kubernetes 1.35 or later and a runtime with image volume support, such as containerd 2.1+ or CRI-O 1.31+) or "+string(patch.HelperInitContainer)+" (an extra init container copies the binary into an emptyDir: for older clusters or runtimes, about 1 s more per launch)")
 	fs.BoolVar(&c.UpdateOnLaunch, "update-on-launch", c.UpdateOnLaunch, "update a project whenever it is launched at a commit other than the one its registry entry records (off: only when asked for, by the projects page or the binder-projects.io/update annotation)")
+	addRetentionFlags(fs, &c.TrashDays)
+	fs.DurationVar(&c.UsageBudget, "usage-budget", c.UsageBudget, "how long a start of a project may spend measuring the sizes of the user's other projects, for the projects page and the volume nearly full warning (whole milliseconds, at most 1m; 0: measure none); a project not reached keeps its last known size")
 }
 
 // mutateOptions are the settings of `binder-projects mutate`.
@@ -223,6 +236,7 @@ type serviceOptions struct {
 	BinderHubURL string              // --binderhub-url (empty: no launch links)
 	Claims       contract.ClaimNames // --claim-name-template, --slug-scheme: as the webhook's
 	ExpireAfter  time.Duration       // --expire-projects-after: as serve's, to tell users when
+	TrashDays    int                 // --trash-days: as the webhook's
 	Verbosity    int                 // -v
 }
 
@@ -233,6 +247,7 @@ func newServiceOptions(getenv func(string) string) serviceOptions {
 		Namespace:    getenv("POD_NAMESPACE"),
 		BinderHubURL: getenv("BINDERHUB_URL"),
 		Claims:       contract.DefaultClaimNames(),
+		TrashDays:    patch.DefaultConfig().TrashDays,
 	}
 }
 
@@ -244,10 +259,11 @@ func (o *serviceOptions) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.BinderHubURL, "binderhub-url", o.BinderHubURL, "BinderHub's public URL, for launch links, e.g. https://notebooks.example.org/services/binder/ (default: $BINDERHUB_URL)")
 	addClaimNameFlags(fs, &o.Claims)
 	addExpireAfterFlag(fs, &o.ExpireAfter)
+	addRetentionFlags(fs, &o.TrashDays)
 	fs.IntVar(&o.Verbosity, "v", o.Verbosity, "log verbosity (0: errors and deletions; 1: logins)")
 }
 
 // Validate reports every bad value at once.
 func (o serviceOptions) Validate() error {
-	return errors.Join(o.Claims.Validate(), validateExpireAfter(o.ExpireAfter))
+	return errors.Join(o.Claims.Validate(), validateExpireAfter(o.ExpireAfter), patch.CheckTrashDays(o.TrashDays))
 }

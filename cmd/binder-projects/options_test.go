@@ -98,6 +98,19 @@ func TestServeOptionsValidate(t *testing.T) {
 		{name: "a claim name template without the user's name is refused, naming --claim-name-template",
 			change: func(o *serveOptions) { o.Mutation.ClaimNameTemplate = "claim-shared" },
 			want:   []string{`--claim-name-template="claim-shared" must contain {username}`}},
+		{name: "0 trash days (delete at once) and no usage budget are valid",
+			change: func(o *serveOptions) { o.Mutation.TrashDays, o.Mutation.UsageBudget = 0, 0 }},
+		{name: "ten years of trash and a minute of measuring are valid",
+			change: func(o *serveOptions) { o.Mutation.TrashDays, o.Mutation.UsageBudget = 3650, time.Minute }},
+		{name: "trash days beyond ten years are refused, naming --trash-days",
+			change: func(o *serveOptions) { o.Mutation.TrashDays = 3651 },
+			want:   []string{"--trash-days=3651 must be 0 (delete at once) to 3650"}},
+		{name: "negative trash days are refused, naming --trash-days",
+			change: func(o *serveOptions) { o.Mutation.TrashDays = -1 },
+			want:   []string{"--trash-days=-1 must be 0 (delete at once) to 3650"}},
+		{name: "a usage budget over a minute is refused, naming --usage-budget",
+			change: func(o *serveOptions) { o.Mutation.UsageBudget = 2 * time.Minute },
+			want:   []string{"--usage-budget=2m0s must be whole milliseconds from 0 (measure nothing) to 1m0s"}},
 		{name: "every bad value is reported at once, each named by its flag",
 			change: func(o *serveOptions) {
 				o.Mutation.HelperImage = ""
@@ -107,11 +120,15 @@ func TestServeOptionsValidate(t *testing.T) {
 				o.Webhook.MaxProjects = -1
 				o.Webhook.Patch = "both"
 				o.Claims.Size = "lots"
+				o.Mutation.TrashDays = -7
+				o.Mutation.UsageBudget = -time.Second
 			},
 			want: []string{
 				`--home-mount-path="relative" must be a clean absolute path other than /`,
 				"--helper-image must name the image of binder-projects itself",
 				`--helper-mode: "sidecar" is not a helper mode`,
+				"--trash-days=-7",
+				"--usage-budget=-1s",
 				"--volume-name-template must not be empty",
 				`--patch: "both" is not a patch mode`,
 				"--max-projects=-1 must be 0 (no limit) or more",
@@ -133,12 +150,16 @@ func TestServiceOptionsValidate(t *testing.T) {
 		{name: "a negative expiry is refused, naming --expire-projects-after",
 			change: func(o *serviceOptions) { o.ExpireAfter = -36 * time.Hour },
 			want:   []string{"--expire-projects-after=-36h0m0s must be 0 (never) or more"}},
+		{name: "0 trash days (deleted projects go at once) are valid", change: func(o *serviceOptions) { o.TrashDays = 0 }},
+		{name: "trash days beyond ten years are refused, naming --trash-days, as serve refuses them",
+			change: func(o *serviceOptions) { o.TrashDays = 3651 },
+			want:   []string{"--trash-days=3651 must be 0 (delete at once) to 3650"}},
 		{name: "every bad value is reported at once, each named by its flag",
 			change: func(o *serviceOptions) {
-				o.Claims.ClaimNameTemplate, o.Claims.SlugScheme, o.ExpireAfter = "", "pretty", -time.Hour
+				o.Claims.ClaimNameTemplate, o.Claims.SlugScheme, o.ExpireAfter, o.TrashDays = "", "pretty", -time.Hour, -1
 			},
 			want: []string{"--claim-name-template must not be empty", `--slug-scheme: invalid slug scheme: "pretty"`,
-				"--expire-projects-after=-1h0m0s must be 0 (never) or more"}},
+				"--expire-projects-after=-1h0m0s must be 0 (never) or more", "--trash-days=-1"}},
 	})
 }
 
@@ -177,12 +198,14 @@ func TestEveryChartFlagReachesTheOptions(t *testing.T) {
 		"--projects-mount-path=/work", "--notebook-container=nb", "--init-container-name=seed",
 		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
 		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true", "--claim-size=1Gi",
+		"--trash-days=30", "--usage-budget=1.5s",
 		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "-v=2", "--bind-address=127.0.0.1", "--patch=diff",
 		"--kubeconfig=/etc/kubeconfig", "--expire-projects-after=90d")
 	want := serveOptions{
 		Mutation: patch.Config{NotebookContainer: "nb", InitContainerName: "seed", HomeMountPath: "/home/user", ProjectsMountPath: "/work",
 			ClaimNames:           contract.ClaimNames{ClaimNameTemplate: "home-{username}", VolumeNameTemplate: "home-{username}", SlugScheme: contract.SlugEscape},
-			AllowPerServerClaims: true, HelperImage: "registry.example.org/helper:2", HelperMode: patch.HelperInitContainer, UpdateOnLaunch: true},
+			AllowPerServerClaims: true, HelperImage: "registry.example.org/helper:2", HelperMode: patch.HelperInitContainer, UpdateOnLaunch: true,
+			TrashDays: 30, UsageBudget: 1500 * time.Millisecond},
 		Webhook: webhookOptions{ServerOptions: webhook.ServerOptions{Host: "127.0.0.1", Port: 10443, CertDir: "/etc/binder-projects/tls"},
 			Patch: webhook.PatchDiff, MaxProjects: 9},
 		Manager: managerOptions{Kubeconfig: "/etc/kubeconfig", Namespace: "bhub", MetricsBindAddress: "0", HealthProbeBindAddress: ":8081",
@@ -200,10 +223,10 @@ func TestEveryChartFlagReachesTheOptions(t *testing.T) {
 
 	gotService := newServiceOptions(envOf(map[string]string{"POD_NAMESPACE": "from-env", "BINDERHUB_URL": "https://env.example.org/"}))
 	parse(t, &gotService, "--listen=:9000", "--namespace=bhub", "--claim-name-template=home-{username}",
-		"--slug-scheme=escape", "--binderhub-url=https://b.example.org/", "-v=1", "--kubeconfig=/etc/kubeconfig", "--expire-projects-after=90d")
+		"--slug-scheme=escape", "--trash-days=30", "--binderhub-url=https://b.example.org/", "-v=1", "--kubeconfig=/etc/kubeconfig", "--expire-projects-after=90d")
 	wantService := serviceOptions{Listen: ":9000", Namespace: "bhub", Kubeconfig: "/etc/kubeconfig", BinderHubURL: "https://b.example.org/",
 		Claims:    contract.ClaimNames{ClaimNameTemplate: "home-{username}", VolumeNameTemplate: contract.DefaultClaimNames().VolumeNameTemplate, SlugScheme: contract.SlugEscape},
-		Verbosity: 1, ExpireAfter: 90 * 24 * time.Hour}
+		TrashDays: 30, Verbosity: 1, ExpireAfter: 90 * 24 * time.Hour}
 	if diff := cmp.Diff(wantService, gotService); diff != "" {
 		t.Errorf("projects-service's options (-want +got):\n%s", diff)
 	}
@@ -267,21 +290,42 @@ func TestTheClaimNameFlagsAreDeclaredOnce(t *testing.T) {
 	}
 }
 
-// TestTheExpiryFlagIsDeclaredOnce: --expire-projects-after, which serve (to expire projects) and
-// projects-service (to tell users when) must be given equal, has one declaration (addExpireAfterFlag):
-// one help text and one default in both commands' -h.
-func TestTheExpiryFlagIsDeclaredOnce(t *testing.T) {
-	var declared bytes.Buffer
-	fs := flag.NewFlagSet("declared", flag.ContinueOnError)
-	fs.SetOutput(&declared)
-	var d time.Duration
-	addExpireAfterFlag(fs, &d)
-	fs.PrintDefaults()
-	for _, cmd := range []string{"serve", "projects-service"} {
-		got := runCommand(t, "", cmd, "-h")
-		if diff := cmp.Diff(flagHelp(t, declared.String(), "expire-projects-after"), flagHelp(t, got.Stdout+got.Stderr, "expire-projects-after")); diff != "" {
-			t.Errorf("%s -h shows -expire-projects-after otherwise than its one declaration (-want +got):\n%s", cmd, diff)
-		}
+// TestTheFlagsOfSharedSettingsAreDeclaredOnce: --expire-projects-after (serve expires projects,
+// projects-service tells users when) and --trash-days (serve's init containers delete by it, mutate
+// shows it, projects-service says when a deleted project goes for good) must be given equal to every
+// command that has them: each has one declaration (addExpireAfterFlag, addRetentionFlags), one help
+// text and one default in every command's -h.
+func TestTheFlagsOfSharedSettingsAreDeclaredOnce(t *testing.T) {
+	for _, tc := range []struct {
+		flag     string
+		declare  func(*flag.FlagSet)
+		commands []string
+	}{
+		{"expire-projects-after", func(fs *flag.FlagSet) { var d time.Duration; addExpireAfterFlag(fs, &d) }, []string{"serve", "projects-service"}},
+		{"trash-days", func(fs *flag.FlagSet) { days := patch.DefaultConfig().TrashDays; addRetentionFlags(fs, &days) },
+			[]string{"serve", "mutate", "projects-service"}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			var declared bytes.Buffer
+			fs := flag.NewFlagSet("declared", flag.ContinueOnError)
+			fs.SetOutput(&declared)
+			tc.declare(fs)
+			fs.PrintDefaults()
+			for _, cmd := range tc.commands {
+				got := runCommand(t, "", cmd, "-h")
+				if diff := cmp.Diff(flagHelp(t, declared.String(), tc.flag), flagHelp(t, got.Stdout+got.Stderr, tc.flag)); diff != "" {
+					t.Errorf("%s -h shows -%s otherwise than its one declaration (-want +got):\n%s", cmd, tc.flag, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestDeletedProjectsStayAWeekInEveryCommandByDefault: serve's and projects-service's defaults of
+// --trash-days are one.
+func TestDeletedProjectsStayAWeekInEveryCommandByDefault(t *testing.T) {
+	if serve, service := newServeOptions().Mutation.TrashDays, newServiceOptions(envOf(nil)).TrashDays; serve != 7 || service != serve {
+		t.Errorf("--trash-days defaults to %d in serve and %d in projects-service, want 7 in both", serve, service)
 	}
 }
 

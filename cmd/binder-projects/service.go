@@ -83,6 +83,7 @@ func projectsService(ctx context.Context, args []string, getenv func(string) str
 		ClaimName: func(user string) (string, error) { return o.Claims.ClaimName(user, "") }}
 	cfg.BinderHubURL = o.BinderHubURL
 	cfg.ExpireAfter = o.ExpireAfter
+	cfg.TrashDays = o.TrashDays
 	cfg.Log = log
 	srv, err := service.New(cfg)
 	if err != nil {
