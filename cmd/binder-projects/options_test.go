@@ -197,10 +197,9 @@ func TestEveryChartFlagReachesTheOptions(t *testing.T) {
 		"--slug-scheme=escape", "--volume-name-template=home-{username}", "--home-mount-path=/home/user",
 		"--projects-mount-path=/work", "--notebook-container=nb", "--init-container-name=seed",
 		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
-		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true", "--claim-size=1Gi",
-		"--trash-days=30", "--usage-budget=1.5s",
-		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "-v=2", "--bind-address=127.0.0.1", "--patch=diff",
-		"--kubeconfig=/etc/kubeconfig", "--expire-projects-after=90d")
+		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true",
+		"--trash-days=30", "--usage-budget=1.5s", "--claim-size=1Gi", "--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany",
+		"--expire-projects-after=90d", "-v=2", "--bind-address=127.0.0.1", "--patch=diff", "--kubeconfig=/etc/kubeconfig")
 	want := serveOptions{
 		Mutation: patch.Config{NotebookContainer: "nb", InitContainerName: "seed", HomeMountPath: "/home/user", ProjectsMountPath: "/work",
 			ClaimNames:           contract.ClaimNames{ClaimNameTemplate: "home-{username}", VolumeNameTemplate: "home-{username}", SlugScheme: contract.SlugEscape},

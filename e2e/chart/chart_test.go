@@ -456,7 +456,7 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--set", "webhook.notebookContainer=nb", "--set", "webhook.initContainerName=seed",
 		"--set", "webhook.allowPerServerClaims=true", "--set", "webhook.coLocateUserServers=false",
 		"--set", "webhook.updates.helperImage=registry.example.org/helper:2", "--set", "webhook.updates.helperMode=init-container",
-		"--set", "webhook.updates.onLaunch=true",
+		"--set", "webhook.updates.onLaunch=true", "--set", "webhook.trashDays=30", "--set", "webhook.usageBudget=1.5s",
 		"--set", "webhook.claim.size=1Gi", "--set", "webhook.claim.storageClass=fast",
 		"--set", "webhook.claim.accessMode=ReadWriteMany", "--set", "webhook.leaderElection=false",
 		"--set", "webhook.logLevel=2", "--set", "webhook.metrics.enabled=false", "--set", "webhook.port=10443",
@@ -468,14 +468,15 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 		"--slug-scheme=escape", "--volume-name-template=home-{username}", "--home-mount-path=/home/user",
 		"--projects-mount-path=/work", "--notebook-container=nb", "--init-container-name=seed",
 		"--allow-per-server-claims=true", "--co-locate-user-servers=false",
-		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true", "--claim-size=1Gi",
+		"--helper-image=registry.example.org/helper:2", "--helper-mode=init-container", "--update-on-launch=true",
+		"--trash-days=30", "--usage-budget=1.5s", "--claim-size=1Gi",
 		"--claim-storage-class=fast", "--claim-access-mode=ReadWriteMany", "--expire-projects-after=90d", "-v=2"}
 	if diff := cmp.Diff(want, webhookDeployment(t, r).Spec.Template.Spec.Containers[0].Args); diff != "" {
 		t.Errorf("serve's args (-want +got):\n%s", diff)
 	}
 	c := serviceDeployment(t, r).Spec.Template.Spec.Containers[0]
 	wantSvc := []string{"projects-service", "--listen=:9000", "--namespace=bhub", "--claim-name-template=home-{username}",
-		"--slug-scheme=escape", "--binderhub-url=https://b.example.org/", "--expire-projects-after=90d", "-v=1"}
+		"--slug-scheme=escape", "--trash-days=30", "--binderhub-url=https://b.example.org/", "--expire-projects-after=90d", "-v=1"}
 	if diff := cmp.Diff(wantSvc, c.Args); diff != "" {
 		t.Errorf("projects-service's args (-want +got):\n%s", diff)
 	}
@@ -503,6 +504,15 @@ func TestEveryFlagValueReachesTheCommandLine(t *testing.T) {
 	}
 }
 
+func TestAUsageBudgetOfNoneMayBeWrittenAsZeroOrAsADuration(t *testing.T) {
+	for _, v := range []string{"0", "0s"} {
+		args := webhookDeployment(t, render(t, "--set", "webhook.usageBudget="+v)).Spec.Template.Spec.Containers[0].Args
+		if !slices.Contains(args, "--usage-budget="+v) {
+			t.Errorf("webhook.usageBudget=%s: serve's args %q lack --usage-budget=%s", v, args, v)
+		}
+	}
+}
+
 func TestTheSchemaRejectsBadValuesReadably(t *testing.T) {
 	for _, tc := range []struct {
 		flags []string
@@ -519,6 +529,10 @@ func TestTheSchemaRejectsBadValuesReadably(t *testing.T) {
 		{[]string{"--set", "webhook.updates.helperMode=sidecar"}, []string{"helperMode", "image-volume", "init-container"}},
 		{[]string{"--set", "webhook.expireProjectsAfter=three months"}, []string{"expireProjectsAfter"}},
 		{[]string{"--set", "webhook.expireProjectsAfter=-1d"}, []string{"expireProjectsAfter"}},
+		{[]string{"--set", "webhook.trashDays=3651"}, []string{"trashDays", "maximum"}},
+		{[]string{"--set", "webhook.trashDays=-1"}, []string{"trashDays"}},
+		{[]string{"--set", "webhook.usageBudget=soon"}, []string{"usageBudget"}},
+		{[]string{"--set", "webhook.usageBudget=5"}, []string{"usageBudget"}},
 	} {
 		_, err := helm(templateArgs(tc.flags...)...)
 		if err == nil {
