@@ -80,7 +80,7 @@ func addMutationFlags(fs *flag.FlagSet, c *patch.Config) {
 	fs.StringVar((*string)(&c.HelperMode), "helper-mode", string(c.HelperMode), "how --helper-image reaches the project's init container: "+string(patch.HelperImageVolume)+" (mounted read-only as an image volume: no extra container; needs Kubernetes 1.35 or later and a runtime with image volume support, such as containerd 2.1+ or CRI-O 1.31+) or "+string(patch.HelperInitContainer)+" (an extra init container copies the binary into an emptyDir: for older clusters or runtimes, about 1 s more per launch)")
 	fs.BoolVar(&c.UpdateOnLaunch, "update-on-launch", c.UpdateOnLaunch, "update a project whenever it is launched at a commit other than the one its registry entry records (off: only when asked for, by the projects page or the binder-projects.io/update annotation)")
 	addRetentionFlags(fs, &c.TrashDays)
-	fs.DurationVar(&c.UsageBudget, "usage-budget", c.UsageBudget, "how long a start of a project may spend measuring the sizes of the user's other projects, for the projects page and the volume nearly full warning (whole milliseconds, at most 1m; 0: measure none); a project not reached keeps its last known size")
+	fs.DurationVar(&c.UsageBudget, "usage-budget", c.UsageBudget, "how long a start of a project may spend measuring the sizes of the project folders it did not seed or update, for the projects page and the volume nearly full warning (whole milliseconds, at most 1m; 0: measure none); a project not reached keeps its last known size")
 }
 
 // mutateOptions are the settings of `binder-projects mutate`.
