@@ -354,24 +354,12 @@ func nearlyFullNote(u projects.Usage, largest []projects.Folder) (string, bool) 
 	names := make([]string, len(largest))
 	for i, f := range largest {
 		if f.Trashed != nil {
-			names[i] = fmt.Sprintf("%s, recently deleted (%s)", f.Dir, sizeText(f.Bytes))
+			names[i] = fmt.Sprintf("%s, recently deleted (%s GiB)", f.Dir, gib(f.Bytes))
 		} else {
-			names[i] = fmt.Sprintf("%s (%s)", f.Dir, sizeText(f.Bytes))
+			names[i] = fmt.Sprintf("%s (%s GiB)", f.Dir, gib(f.Bytes))
 		}
 	}
 	return note + ". The largest: " + strings.Join(names, "; ") + ".", true
-}
-
-// sizeText is a folder's size for a person: GiB with one decimal, else MiB, else KiB.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.0f KiB", math.Ceil(float64(n)/(1<<10)))
-	}
 }
 
 // updateNote is the ProjectUpdated Event's note.

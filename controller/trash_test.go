@@ -118,7 +118,7 @@ func TestTheControllerRecordsTheTrashAndTheVolumeFromTheReportAndTellsThePod(t *
 			Usage: &projects.Usage{Size: 10 * gib, Free: gib, At: finished, Basis: projects.UsageFilesystem}},
 		events: []recorded{ready, {"jupyter-bitnik", "Warning", ReasonVolumeNearlyFull,
 			"binder-projects: your volume is 90% full: 9.0 of 10.0 GiB used, 1.0 GiB free. To make room, delete projects you no longer need on the projects page, " +
-				"and delete for good those under recently deleted. The largest: " + string(launched.Dir) + " (6.0 GiB); gh_bitnik_thesis, recently deleted (2.0 GiB); gh_old_one (512 MiB)."}},
+				"and delete for good those under recently deleted. The largest: " + string(launched.Dir) + " (6.0 GiB); gh_bitnik_thesis, recently deleted (2.0 GiB); gh_old_one (0.5 GiB)."}},
 	}, {
 		sentence: "a report without usage records nothing new and tells nothing of the volume, however full it was",
 		before:   projects.Registry{Usage: &projects.Usage{Size: 10 * gib, At: admitted}},
