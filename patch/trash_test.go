@@ -20,11 +20,10 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 	longer := initContainerHelperConfig()
 	longer.TrashDays, longer.UsageBudget = 30, 1500*time.Millisecond
 	for _, tc := range []struct {
-		sentence                 string
-		cfg                      Config
-		reg                      Registered
-		wantEnv                  map[string]string // the trash's and the usage's env; absent: unset
-		wantRestores, wantPurges []contract.QueueEntry
+		sentence string
+		cfg      Config
+		reg      Registered        // every restore and purge in it is handed, and recorded on the pod
+		wantEnv  map[string]string // the trash's and the usage's env; absent: unset
 	}{{
 		sentence: "with nothing queued, the init container gets the trash days and the usage budget, and the pod records no restores or purges",
 		cfg:      testConfig(),
@@ -36,21 +35,18 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 		wantEnv: map[string]string{contract.EnvTrashDays: "7", contract.EnvUsageBudget: "200",
 			contract.EnvRestore: "1795168800123456789/gh_a_b 1795165200123456789/gh_c_d",
 			contract.EnvPurge:   "1795168800123456790/gh_x_y"},
-		wantRestores: []contract.QueueEntry{restoreA, restoreC}, wantPurges: []contract.QueueEntry{purgeX},
 	}, {
 		sentence: "trash days 0 (delete at once) and no usage budget are handed as 0, not left to the init command's defaults",
 		cfg:      atOnce,
 		reg:      Registered{Purges: []contract.QueueEntry{purgeX}},
 		wantEnv: map[string]string{contract.EnvTrashDays: "0", contract.EnvUsageBudget: "0",
 			contract.EnvPurge: "1795168800123456790/gh_x_y"},
-		wantPurges: []contract.QueueEntry{purgeX},
 	}, {
 		sentence: "the operator's trash days and usage budget (in milliseconds) are handed in init-container mode too",
 		cfg:      longer,
 		reg:      Registered{Restores: []contract.QueueEntry{restoreC}},
 		wantEnv: map[string]string{contract.EnvTrashDays: "30", contract.EnvUsageBudget: "1500",
 			contract.EnvRestore: "1795165200123456789/gh_c_d"},
-		wantRestores: []contract.QueueEntry{restoreC},
 	}} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			in := fixture(t, "z2jh4-binderhub-dynamic")
@@ -73,8 +69,8 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 				read func(map[string]string) ([]contract.QueueEntry, error)
 				want []contract.QueueEntry
 				env  string
-			}{{contract.AnnotationRestores, contract.HandedRestores, tc.wantRestores, contract.EnvRestore},
-				{contract.AnnotationPurges, contract.HandedPurges, tc.wantPurges, contract.EnvPurge}} {
+			}{{contract.AnnotationRestores, contract.HandedRestores, tc.reg.Restores, contract.EnvRestore},
+				{contract.AnnotationPurges, contract.HandedPurges, tc.reg.Purges, contract.EnvPurge}} {
 				handed, err := list.read(out.Annotations)
 				if err != nil {
 					t.Fatal(err)
