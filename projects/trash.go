@@ -108,7 +108,8 @@ const sharedFilesystemFactor = 2
 //
 //   - A handed restore reported Restored leaves Restores and Trash, and the project is recorded again
 //     under the folder it went to: its record as it was, Dir the new folder (a record of that folder
-//     used more recently, such as the launch that took its name, is kept).
+//     used more recently, such as the launch that took its name, is kept). A restore neither queued
+//     nor in Trash any more was observed already, and is not recorded again.
 //   - A handed purge reported Purged leaves Purges and Trash.
 //   - Each entry the report's trash list holds is InTrash, with its size (when measured); an entry
 //     without a record gets one of its folder alone, so that it can be restored or purged.
@@ -131,6 +132,10 @@ func (r *Registry) Observed(o Observation) []Restore {
 		p := Project{Dir: entry.Dir}
 		if i := r.FindTrashed(entry); i >= 0 {
 			p = r.Trash[i].Project
+		} else if !slices.ContainsFunc(r.Restores, entry.Same) {
+			// Observed already (a pod's later status carries the same report): recording it again
+			// would bring back a project deleted since.
+			continue
 		}
 		p.Dir = rs.As
 		r.untrash(entry)

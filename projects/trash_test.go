@@ -238,6 +238,12 @@ func TestObserved(t *testing.T) {
 			{Dir: restoredAs, RepoURL: a.RepoURL, Commit: a.Commit, LastUsed: a.LastUsed, Size: a.Size}}},
 		wantRestore: []Restore{{Entry: delA, As: restoredAs}},
 	}, {
+		sentence: "a restore observed again (a later status of the same pod) records nothing anew: a project deleted since stays deleted",
+		before:   Registry{Deletions: []Queued{{Dir: "gh_a_b", QueuedAt: at}}, Trash: []Trashed{trashed(a, at)}},
+		o: Observation{Report: contract.Report{Restored: []contract.Restored{{At: 1, As: "gh_a_b"}}},
+			Restores: []Queued{delA}, At: at.Add(time.Hour)},
+		want: Registry{Deletions: []Queued{{Dir: "gh_a_b", QueuedAt: at}}, Trash: []Trashed{trashed(a, at)}},
+	}, {
 		sentence: "a restore queued after the pod was admitted, or handed and not reported done, stays queued",
 		before:   Registry{Trash: []Trashed{inTrash(c, delC.QueuedAt), inTrash(a, delA.QueuedAt)}, Restores: []Queued{delC, delA}},
 		o:        Observation{Report: contract.Report{Restored: []contract.Restored{{At: 7, As: "gh_c_d"}}}, Restores: []Queued{delC}, At: at},
