@@ -208,7 +208,9 @@ func TestEncodeMakesEveryMessageOneShortLine(t *testing.T) {
 }
 
 func TestEncodeCutsProjectSizesThenTrashEntriesThenWarnings(t *testing.T) {
-	dir := func(prefix string, i int) ProjectDir { return ProjectDir(fmt.Sprintf("%s_%03d_%s", prefix, i, strings.Repeat("x", 60))) }
+	dir := func(prefix string, i int) ProjectDir {
+		return ProjectDir(fmt.Sprintf("%s_%03d_%s", prefix, i, strings.Repeat("x", 60)))
+	}
 	var projects []Measured
 	var trash []Trashed
 	for i := range 40 {

@@ -12,7 +12,9 @@ import (
 // of its deletion), and <dir> the project's folder, moved there by rename.
 
 // TrashEntryName is the name EnvRestore and EnvPurge give a trash entry: "<id>/<dir>".
-func TrashEntryName(id int64, dir ProjectDir) string { return strconv.FormatInt(id, 10) + "/" + string(dir) }
+func TrashEntryName(id int64, dir ProjectDir) string {
+	return strconv.FormatInt(id, 10) + "/" + string(dir)
+}
 
 // ParseTrashEntryName reads TrashEntryName's form, checking both parts.
 func ParseTrashEntryName(s string) (id int64, dir ProjectDir, err error) {
