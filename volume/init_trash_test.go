@@ -309,8 +309,8 @@ func TestInitTrashRules(t *testing.T) {
 				userProject(t, fx, "gh_r", "new work\n")
 				userProject(t, fx, string(contract.RestoredName("gh_r", id)), "other work\n")
 			},
-			env:  []string{restoreEnv(entryName(id, "gh_r"))},
-			want: reportWant{project: contract.ProjectSeeded, warnings: []string{"could not restore project gh_r (trash entry " + entryName(id, "gh_r") + ", deleted on "}},
+			env:   []string{restoreEnv(entryName(id, "gh_r"))},
+			want:  reportWant{project: contract.ProjectSeeded, warnings: []string{"could not restore project gh_r (trash entry " + entryName(id, "gh_r") + ", deleted on "}},
 			trash: []string{entryName(id, "gh_r")},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertSubtreeUnchanged(t, fx, before, contract.TrashFolder)
@@ -332,8 +332,8 @@ func TestInitTrashRules(t *testing.T) {
 				readOnlyProject(t, fx.trashPath(deletedAgo(3), "gh_a"), "a\n")
 				trashedProject(t, fx, id, "gh_b", "b\n")
 			},
-			env: []string{purgeEnv(entryName(deletedAgo(3), "gh_a"), entryName(5, "gh_none"), entryName(id, "gh_b")), restoreEnv(entryName(id, "gh_b"))},
-			want: reportWant{project: contract.ProjectSeeded, warnings: []string{"trash entry " + entryName(id, "gh_b") + " is to be both restored and deleted for good: it is not deleted"}},
+			env:      []string{purgeEnv(entryName(deletedAgo(3), "gh_a"), entryName(5, "gh_none"), entryName(id, "gh_b")), restoreEnv(entryName(id, "gh_b"))},
+			want:     reportWant{project: contract.ProjectSeeded, warnings: []string{"trash entry " + entryName(id, "gh_b") + " is to be both restored and deleted for good: it is not deleted"}},
 			restored: []contract.Restored{{At: 1, As: "gh_b"}}, purged: []int{1, 2},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertNames(t, fx.path(contract.TrashFolder), idText(id))
@@ -346,7 +346,7 @@ func TestInitTrashRules(t *testing.T) {
 				trashedProject(t, fx, deletedAgo(400), "gh_a", "a\n")
 			},
 			del: "gh_p", ids: idText(id), env: []string{contract.EnvTrashDays + "=3651"},
-			want: reportWant{kept: []int{1}, project: contract.ProjectSeeded, warnings: []string{"BINDER_PROJECTS_TRASH_DAYS is not a number of days from 0 to 3650: the queued projects are not deleted at this start (they stay queued), and nothing in the trash expires"}},
+			want:  reportWant{kept: []int{1}, project: contract.ProjectSeeded, warnings: []string{"BINDER_PROJECTS_TRASH_DAYS is not a number of days from 0 to 3650: the queued projects are not deleted at this start (they stay queued), and nothing in the trash expires"}},
 			trash: []string{entryName(deletedAgo(400), "gh_a")},
 			check: func(t *testing.T, fx *initFixture, before map[string]treeEntry) {
 				assertSubtreeUnchanged(t, fx, before, "gh_p")
@@ -354,7 +354,7 @@ func TestInitTrashRules(t *testing.T) {
 			}},
 		{name: "trash entries that are not valid, or repeated, are ignored with warnings; the valid ones are done",
 			plant: func(t *testing.T, fx *initFixture) { trashedProject(t, fx, id, "gh_r", "r\n") },
-			env: []string{restoreEnv("gh_r", "0/gh_r", entryName(id, "gh_r"), entryName(id, "gh_r")), purgeEnv("../../etc/passwd", "1/..")},
+			env:   []string{restoreEnv("gh_r", "0/gh_r", entryName(id, "gh_r"), entryName(id, "gh_r")), purgeEnv("../../etc/passwd", "1/..")},
 			want: reportWant{project: contract.ProjectSeeded, warnings: []string{
 				"BINDER_PROJECTS_RESTORE holds entries that are not trash entries (<id>/<folder>) at positions 1 2 of 4: they are ignored",
 				"BINDER_PROJECTS_RESTORE names a trash entry again at positions 4 of 4: it is restored once, at its first position",
