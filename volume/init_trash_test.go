@@ -405,3 +405,271 @@ func TestInitTrashRules(t *testing.T) {
 		})
 	}
 }
+
+// frozenProject builds a project as a user leaves one after weeks of work: many files, folders and
+// files without write permission, the project folder itself read-only.
+func frozenProject(t *testing.T, p string) {
+	t.Helper()
+	addFiles(t, filepath.Join(p, "results"), 200, &[2]int{userUID, userGID})
+	buildTree(t, p, &[2]int{userUID, userGID}, treeDir(".", 0o555), treeFile("notes.txt", 0o444, "notes\n"),
+		treeDir("frozen", 0o555), treeDir("frozen/a", 0o500), treeFile("frozen/a/x", 0o400, "x"))
+}
+
+// whereIs says where the folder that was at one of places (in before) is now, whole: the index of the
+// one place that holds it, or -1 (and a test error) if none or more than one does.
+func whereIs(t *testing.T, fx *initFixture, before map[string]treeEntry, was string, places ...string) int {
+	t.Helper()
+	want := subTree(before, fx.rel(t, was))
+	after := snapshotTree(t, fx.base)
+	found := -1
+	for i, p := range places {
+		got := subTree(after, fx.rel(t, p))
+		if len(got) == 0 {
+			continue
+		}
+		if diff := diffTrees(want, got); diff != "" {
+			t.Errorf("%s holds part of the folder, or another (-was +now):\n%s", fx.rel(t, p), diff)
+			return -1
+		}
+		if found >= 0 {
+			t.Errorf("the folder is both at %s and at %s", places[found], p)
+			return -1
+		}
+		found = i
+	}
+	if found < 0 {
+		t.Errorf("the folder is at none of %v: lost", places)
+	}
+	return found
+}
+
+// TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash: a start killed with SIGKILL at
+// every crash point of a deletion into the trash leaves the project folder (read-only, recorded, with
+// many files) either where it was or in the trash, whole, never both, never half-moved or lost; the
+// next start ends with it in the trash, its tombstone written and nothing left behind.
+func TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash(t *testing.T) {
+	requireRoot(t, "to run the init command as uid 1000")
+	start := goInit(t)
+	id := deletedAgo(1)
+	var before map[string]treeEntry
+	prepare := func() (*initFixture, []string) {
+		fx := newInitFixture(t)
+		if res := start.run(t, fx.env("gh_p", "", commitEnv(commitA)), true); res.code != 0 {
+			t.Fatalf("seeding gh_p: exit %d\n%s", res.code, res.out)
+		}
+		frozenProject(t, fx.path("gh_p"))
+		userProject(t, fx, "gh_q", "q\n")
+		before = snapshotTree(t, fx.base)
+		return fx, fx.env("gh_q", "gh_p", deleteIDs(idText(id)), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
+	}
+	states := map[int]int{}
+	n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
+		states[whereIs(t, fx, before, fx.path("gh_p"), fx.path("gh_p"), fx.trashPath(id, "gh_p"))]++
+		fx.resetReport(t)
+		res := start.run(t, env, true)
+		if res.code != 0 {
+			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
+		}
+		rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
+		if diff := cmp.Diff([]string{entryName(id, "gh_p")}, trashNames(rep)); diff != "" {
+			t.Errorf("the report's trash (-want +got):\n%s", diff)
+		}
+		assertMoved(t, fx, before, fx.path("gh_p"), fx.trashPath(id, "gh_p"))
+		assertAbsent(t, fx.path("gh_p"), ManifestPath(fx.root, "gh_p"))
+		assertTombstones(t, fx, map[string]string{"gh_p": idText(id)})
+		assertNoLeftovers(t, fx)
+	})
+	t.Logf("%d crash points; right after the kill, where it was: %d, in the trash: %d", n, states[0], states[1])
+	if states[0] == 0 || states[1] == 0 {
+		t.Errorf("the kills did not land both before and after the move: %v", states)
+	}
+}
+
+// TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored: a start killed at every crash point
+// of a restore (to its own name, and beside a project of its name) leaves the folder whole, either in
+// the trash or where it is restored to; the next start (same inputs, as kubelet runs the init
+// container again) reports where it went, even when the killed one had moved it already.
+func TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored(t *testing.T) {
+	requireRoot(t, "to run the init command as uid 1000")
+	start := goInit(t)
+	id := deletedAgo(1)
+	for _, taken := range []bool{false, true} {
+		as := "gh_r"
+		if taken {
+			as = string(contract.RestoredName("gh_r", id))
+		}
+		t.Run("restored as "+as, func(t *testing.T) {
+			var before map[string]treeEntry
+			prepare := func() (*initFixture, []string) {
+				fx := newInitFixture(t)
+				frozenProject(t, fx.trashPath(id, "gh_r"))
+				chownTree(t, fx.path(contract.TrashFolder), userUID, userGID)
+				if taken {
+					userProject(t, fx, "gh_r", "new work\n")
+				}
+				userProject(t, fx, "gh_q", "q\n")
+				before = snapshotTree(t, fx.base)
+				return fx, fx.env("gh_q", "", restoreEnv(entryName(id, "gh_r")), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
+			}
+			states := map[int]int{}
+			n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
+				states[whereIs(t, fx, before, fx.trashPath(id, "gh_r"), fx.trashPath(id, "gh_r"), fx.path(as))]++
+				fx.resetReport(t)
+				res := start.run(t, env, true)
+				if res.code != 0 {
+					t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
+				}
+				rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
+				if diff := cmp.Diff([]contract.Restored{{At: 1, As: contract.ProjectDir(as)}}, rep.Restored); diff != "" {
+					t.Errorf("restored (-want +got):\n%s", diff)
+				}
+				assertMoved(t, fx, before, fx.trashPath(id, "gh_r"), fx.path(as))
+				if taken {
+					assertSubtreeUnchanged(t, fx, before, "gh_r")
+				}
+				if len(rep.Trash) != 0 || len(trashOnVolume(t, fx)) != 0 {
+					t.Errorf("the trash still holds %v", trashOnVolume(t, fx))
+				}
+				assertNoLeftovers(t, fx)
+			})
+			t.Logf("%d crash points; right after the kill, in the trash: %d, restored: %d", n, states[0], states[1])
+			if states[0] == 0 || states[1] == 0 {
+				t.Errorf("the kills did not land both before and after the move: %v", states)
+			}
+		})
+	}
+}
+
+// TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone: a start killed at every crash point of a
+// deletion for good from the trash leaves the entry whole in the trash, or out of it (what is left of
+// it under its reserved name is no entry); the next start reports it deleted and leaves nothing.
+func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
+	requireRoot(t, "to run the init command as uid 1000")
+	start := goInit(t)
+	id := deletedAgo(1)
+	var before map[string]treeEntry
+	prepare := func() (*initFixture, []string) {
+		fx := newInitFixture(t)
+		frozenProject(t, fx.trashPath(id, "gh_x"))
+		trashedProject(t, fx, id, "gh_y", "y\n")
+		userProject(t, fx, "gh_q", "q\n")
+		before = snapshotTree(t, fx.base)
+		return fx, fx.env("gh_q", "", purgeEnv(entryName(id, "gh_x")), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
+	}
+	states := map[string]int{}
+	n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
+		if _, err := os.Lstat(fx.trashPath(id, "gh_x")); err == nil {
+			assertMoved(t, fx, before, fx.trashPath(id, "gh_x"), fx.trashPath(id, "gh_x"))
+			states["whole"]++
+		} else {
+			states["gone"]++
+		}
+		fx.resetReport(t)
+		res := start.run(t, env, true)
+		if res.code != 0 {
+			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
+		}
+		rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
+		if diff := cmp.Diff([]int{1}, rep.Purged); diff != "" {
+			t.Errorf("purged (-want +got):\n%s", diff)
+		}
+		assertNames(t, fx.path(contract.TrashFolder, idText(id)), "gh_y")
+		assertSubtreeUnchanged(t, fx, before, filepath.Join(contract.TrashFolder, idText(id), "gh_y"))
+	})
+	t.Logf("%d crash points; right after the kill: %v", n, states)
+	if states["whole"] == 0 || states["gone"] == 0 {
+		t.Errorf("the kills did not land both before and after the rename: %v", states)
+	}
+}
+
+// TestInitFullVolumeWithTrash: on a full ext4 volume (loop-mounted from a file), the trash never locks
+// a user out: a seed that finds no space deletes the oldest trash entry for good (a warning says which)
+// and the newer ones stay; a queued project still goes into the trash (room is made the same way);
+// and with an empty trash it is deleted for good, as without the trash: a full volume is still
+// cleaned. Each fails on the code before (which had no trash: the seed failed for want of space).
+func TestInitFullVolumeWithTrash(t *testing.T) {
+	requireRoot(t, "to make and loop-mount an ext4 file system")
+	old, newer := deletedAgo(10), deletedAgo(5)
+	bigProject := func(t *testing.T, p string) {
+		payload := strings.Repeat("0123456789abcdef", 1<<16)
+		nodes := []treeNode{treeDir(".", 0o755)}
+		for i := range 6 {
+			nodes = append(nodes, treeFile("data/part"+strconv.Itoa(i)+".bin", 0o644, payload))
+		}
+		buildTree(t, p, &[2]int{userUID, userGID}, nodes...)
+		chownTree(t, p, userUID, userGID)
+	}
+	for _, tc := range []struct {
+		name    string
+		trashed []int64
+		del     string
+		warn    []string
+		trash   []string
+	}{
+		{name: "a full volume with trashed projects still seeds a new project: the oldest trash entry goes first",
+			trashed: []int64{old, newer},
+			warn:    []string{"project gh_t, in the trash since " + dateOf(old) + " (trash entry " + entryName(old, "gh_t") + "), was deleted for good to make room for project " + initProject},
+			trash:   []string{entryName(newer, "gh_t")}},
+		{name: "a queued project still goes into the trash of a full volume: the oldest entry makes room",
+			trashed: []int64{old}, del: "gh_big",
+			warn:  []string{"was deleted for good to make room in the trash for project gh_big"},
+			trash: []string{entryName(deletedAgo(1), "gh_big")}},
+		{name: "a queued project on a full volume with an empty trash is deleted for good, as without the trash",
+			del:  "gh_big",
+			warn: []string{"and the trash holds nothing to delete for good to make room: project gh_big is deleted for good, not kept in the trash"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newInitFixture(t)
+			if err := os.RemoveAll(fx.root); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(fx.root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			mountExt4(t, fx.root, 32<<20)
+			fx.seedRoot(t)
+			for _, id := range tc.trashed {
+				bigProject(t, fx.trashPath(id, "gh_t"))
+			}
+			if len(tc.trashed) > 0 {
+				chownTree(t, fx.path(contract.TrashFolder), userUID, userGID)
+			}
+			if tc.del != "" {
+				bigProject(t, fx.path(tc.del))
+			}
+			fillVolume(t, fx.root)
+			before := snapshotTree(t, fx.base)
+			env := fx.env(initProject, tc.del, commitEnv(commitA), trashDays(30), clockEnv())
+			if tc.del != "" {
+				env = append(env, deleteIDs(idText(deletedAgo(1))))
+			}
+			res := goInit(t).run(t, env, true)
+			t.Logf("output:\n%s", res.out)
+			if res.code != 0 {
+				t.Fatalf("exit status %d, want 0", res.code)
+			}
+			want := seededReport()
+			if tc.del != "" {
+				want = seededReport(1)
+			}
+			want.warnings = tc.warn
+			rep := checkReport(t, res, readTestFile(t, fx.report), want)
+			if diff := cmp.Diff(tc.trash, trashNames(rep), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("the trash after the start (-want +got):\n%s", diff)
+			}
+			checkSizes(t, fx, rep)
+			fx.checkCommon(t, before)
+			assertCopyOfHome(t, fx, initProject)
+			fx.checkManifest(t, initProject, commitA)
+			if len(tc.trashed) == 2 {
+				assertSubtreeUnchanged(t, fx, before, filepath.Join(contract.TrashFolder, idText(newer)))
+			}
+			if tc.del != "" {
+				assertAbsent(t, fx.path(tc.del))
+				if len(tc.trash) > 0 {
+					assertMoved(t, fx, before, fx.path(tc.del), fx.trashPath(deletedAgo(1), tc.del))
+				}
+			}
+		})
+	}
+}

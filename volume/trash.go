@@ -419,6 +419,7 @@ func (s *initRun) purgeEntry(e trashEntry, wait bool) purgeOutcome {
 		if idDir.Exists(gone) {
 			s.removeUnlessLocked(idDir, gone, "left by the interrupted deletion of a project from the trash")
 		}
+		crashPoint()
 		err = movePlanned(idDir, e.dir, idDir, gone, st)
 		switch {
 		case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNotPlanned):
