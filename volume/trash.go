@@ -158,7 +158,7 @@ func (s *initRun) renameIntoTrash(d Deletion, e trashEntry, st Stamp) (trashOutc
 		if err != nil {
 			return 0, err
 		}
-		s.warnf("%s (the name is reserved for binder-projects)", what)
+		s.warnf("%s", what)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, err
 	}
