@@ -3,6 +3,7 @@
 package volume
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,7 +107,9 @@ func checkSizes(t *testing.T, fx *initFixture, rep contract.Report) {
 		t.Fatalf("the report has no usage")
 	}
 	for _, m := range rep.Usage.Projects {
-		if want := du(t, fx.path(string(m.Dir))); m.Bytes != want {
+		want := du(t, fx.path(string(m.Dir)))
+		t.Logf("project %s: reported %d bytes, du -s -B1 says %d", m.Dir, m.Bytes, want)
+		if m.Bytes != want {
 			t.Errorf("project %s: reported %d bytes, du -s -B1 says %d", m.Dir, m.Bytes, want)
 		}
 	}
@@ -670,6 +673,49 @@ func TestInitFullVolumeWithTrash(t *testing.T) {
 					assertMoved(t, fx, before, fx.path(tc.del), fx.trashPath(deletedAgo(1), tc.del))
 				}
 			}
+		})
+	}
+}
+
+// TestStartsAtOnceTrashOneDeletionOnce: starts handed the same deletion at the same time (the pods of
+// a user's named servers) move the folder into the trash once, whole; each reports it deleted, none
+// moves anything else, and the trash holds one entry.
+func TestStartsAtOnceTrashOneDeletionOnce(t *testing.T) {
+	requireRoot(t, "to run the init command as uid 1000")
+	start := goInit(t)
+	for round := range 3 {
+		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
+			fx := newInitFixture(t)
+			frozenProject(t, fx.path("gh_p"))
+			id := deletedAgo(1)
+			before := snapshotTree(t, fx.base)
+			type started struct {
+				out    *syncBuffer
+				done   <-chan error
+				report string
+			}
+			var starts []started
+			for i := range 4 {
+				report := filepath.Join(sharedTempDir(t), "termination-log")
+				makeReportFile(t, report)
+				env := append(fx.env(fmt.Sprintf("gh_launch_%d", i), "gh_p", trashDays(30), clockEnv(), deleteIDs(idText(id)), podEnv(fmt.Sprintf("jupyter-user-%d", i))),
+					contract.EnvReport+"="+report)
+				out, done := startInBackground(t, start.command(env, true))
+				starts = append(starts, started{out, done, report})
+			}
+			for _, s := range starts {
+				res := waitForEnd(t, s.out, s.done)
+				if res.code != 0 {
+					t.Fatalf("exit status %d", res.code)
+				}
+				checkReport(t, res, readTestFile(t, s.report), seededReport(1))
+			}
+			assertMoved(t, fx, before, fx.path("gh_p"), fx.trashPath(id, "gh_p"))
+			if diff := cmp.Diff([]string{entryName(id, "gh_p")}, trashOnVolume(t, fx)); diff != "" {
+				t.Errorf("the trash (-want +got):\n%s", diff)
+			}
+			assertTombstones(t, fx, map[string]string{"gh_p": idText(id)})
+			assertNoLeftovers(t, fx)
 		})
 	}
 }
