@@ -446,6 +446,28 @@ func whereIs(t *testing.T, fx *initFixture, before map[string]treeEntry, was str
 	return found
 }
 
+// rerun is the start after a kill: the same inputs, as kubelet runs the init container again; it
+// must end ready.
+func rerun(t *testing.T, start starter, fx *initFixture, env []string) initResult {
+	t.Helper()
+	fx.resetReport(t)
+	res := start.run(t, env, true)
+	if res.code != 0 {
+		t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
+	}
+	return res
+}
+
+// bothSides asserts that the kills of a sweep of n crash points landed on both sides of its move:
+// states counts where the folder was right after each kill.
+func bothSides(t *testing.T, n int, states map[string]int, before, after string) {
+	t.Helper()
+	t.Logf("%d crash points; right after the kill: %v", n, states)
+	if states[before] == 0 || states[after] == 0 {
+		t.Errorf("the kills did not land both %s and %s: %v", before, after, states)
+	}
+}
+
 // TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash: a start killed with SIGKILL at
 // every crash point of a deletion into the trash leaves the project folder (read-only, recorded, with
 // many files) either where it was or in the trash, whole, never both, never half-moved or lost; the
@@ -465,14 +487,10 @@ func TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash(t *test
 		before = snapshotTree(t, fx.base)
 		return fx, fx.env("gh_q", "gh_p", deleteIDs(idText(id)), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
 	}
-	states := map[int]int{}
+	states := map[string]int{}
 	n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
-		states[whereIs(t, fx, before, fx.path("gh_p"), fx.path("gh_p"), fx.trashPath(id, "gh_p"))]++
-		fx.resetReport(t)
-		res := start.run(t, env, true)
-		if res.code != 0 {
-			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
-		}
+		states[[]string{"lost", "where it was", "in the trash"}[1+whereIs(t, fx, before, fx.path("gh_p"), fx.path("gh_p"), fx.trashPath(id, "gh_p"))]]++
+		res := rerun(t, start, fx, env)
 		rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 		if diff := cmp.Diff([]string{entryName(id, "gh_p")}, trashNames(rep)); diff != "" {
 			t.Errorf("the report's trash (-want +got):\n%s", diff)
@@ -482,10 +500,7 @@ func TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash(t *test
 		assertTombstones(t, fx, map[string]string{"gh_p": idText(id)})
 		assertNoLeftovers(t, fx)
 	})
-	t.Logf("%d crash points; right after the kill, where it was: %d, in the trash: %d", n, states[0], states[1])
-	if states[0] == 0 || states[1] == 0 {
-		t.Errorf("the kills did not land both before and after the move: %v", states)
-	}
+	bothSides(t, n, states, "where it was", "in the trash")
 }
 
 // TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored: a start killed at every crash point
@@ -514,14 +529,10 @@ func TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored(t *testing.
 				before = snapshotTree(t, fx.base)
 				return fx, fx.env("gh_q", "", restoreEnv(entryName(id, "gh_r")), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
 			}
-			states := map[int]int{}
+			states := map[string]int{}
 			n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
-				states[whereIs(t, fx, before, fx.trashPath(id, "gh_r"), fx.trashPath(id, "gh_r"), fx.path(as))]++
-				fx.resetReport(t)
-				res := start.run(t, env, true)
-				if res.code != 0 {
-					t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
-				}
+				states[[]string{"lost", "in the trash", "restored"}[1+whereIs(t, fx, before, fx.trashPath(id, "gh_r"), fx.trashPath(id, "gh_r"), fx.path(as))]]++
+				res := rerun(t, start, fx, env)
 				rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
 				if diff := cmp.Diff([]contract.Restored{{At: 1, As: contract.ProjectDir(as)}}, rep.Restored); diff != "" {
 					t.Errorf("restored (-want +got):\n%s", diff)
@@ -535,10 +546,7 @@ func TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored(t *testing.
 				}
 				assertNoLeftovers(t, fx)
 			})
-			t.Logf("%d crash points; right after the kill, in the trash: %d, restored: %d", n, states[0], states[1])
-			if states[0] == 0 || states[1] == 0 {
-				t.Errorf("the kills did not land both before and after the move: %v", states)
-			}
+			bothSides(t, n, states, "in the trash", "restored")
 		})
 	}
 }
@@ -567,11 +575,7 @@ func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
 		} else {
 			states["gone"]++
 		}
-		fx.resetReport(t)
-		res := start.run(t, env, true)
-		if res.code != 0 {
-			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
-		}
+		res := rerun(t, start, fx, env)
 		rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
 		if diff := cmp.Diff([]int{1}, rep.Purged); diff != "" {
 			t.Errorf("purged (-want +got):\n%s", diff)
@@ -579,10 +583,7 @@ func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
 		assertNames(t, fx.path(contract.TrashFolder, idText(id)), "gh_y")
 		assertSubtreeUnchanged(t, fx, before, filepath.Join(contract.TrashFolder, idText(id), "gh_y"))
 	})
-	t.Logf("%d crash points; right after the kill: %v", n, states)
-	if states["whole"] == 0 || states["gone"] == 0 {
-		t.Errorf("the kills did not land both before and after the rename: %v", states)
-	}
+	bothSides(t, n, states, "whole", "gone")
 }
 
 // TestInitFullVolumeWithTrash: on a full ext4 volume (loop-mounted from a file), the trash never locks
@@ -623,14 +624,7 @@ func TestInitFullVolumeWithTrash(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newInitFixture(t)
-			if err := os.RemoveAll(fx.root); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Mkdir(fx.root, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			mountExt4(t, fx.root, 32<<20)
-			fx.seedRoot(t)
+			fx.rootOnExt4(t, 32<<20)
 			for _, id := range tc.trashed {
 				bigProject(t, fx.trashPath(id, "gh_t"))
 			}

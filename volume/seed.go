@@ -337,7 +337,7 @@ func (s *initRun) seedOnce(home bool) error {
 			src.Close()
 		}
 	} else if err = w.dir.Mkdir(w.name, 0o777); err == nil {
-		res.Blocks, err = allocated(w.dir.Fd(), w.name)
+		res.Blocks, _ = allocated(w.dir.Fd(), w.name) // only for the report: a failure is no reason to fail
 	}
 	if err != nil {
 		return s.seedFailed(w, err, home)
