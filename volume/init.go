@@ -72,7 +72,7 @@ type Deletion struct {
 type TrashRef struct {
 	At  int
 	ID  int64
-	Dir string
+	Dir contract.ProjectDir
 }
 
 type notice struct {
@@ -276,7 +276,7 @@ func (in *InitInput) trashRefs(env, v, done string) []TrashRef {
 			repeated = append(repeated, strconv.Itoa(i+1))
 		default:
 			seen[f] = true
-			refs = append(refs, TrashRef{At: i + 1, ID: id, Dir: string(dir)})
+			refs = append(refs, TrashRef{At: i + 1, ID: id, Dir: dir})
 		}
 	}
 	if len(bad) > 0 {

@@ -384,7 +384,7 @@ func (s *initRun) seedOnce(home bool) error {
 		s.logf("project %s is ready (empty)", p)
 	}
 	if placed {
-		s.exact = &contract.Measured{Dir: contract.ProjectDir(p), Bytes: res.Blocks}
+		s.sized(res.Blocks)
 	}
 	if s.in.Update {
 		s.rep.Update = &contract.UpdateReport{State: contract.UpdateNotNeeded}

@@ -49,11 +49,12 @@ func markName(prefix, dir string) string {
 // trashEntry is a folder of the trash: TrashFolder/<id>/<dir>.
 type trashEntry struct {
 	id  int64
-	dir string
+	dir contract.ProjectDir
 }
 
 func (e trashEntry) idName() string { return strconv.FormatInt(e.id, 10) }
-func (e trashEntry) String() string { return contract.TrashEntryName(e.id, contract.ProjectDir(e.dir)) }
+func (e trashEntry) name() string   { return string(e.dir) }
+func (e trashEntry) String() string { return contract.TrashEntryName(e.id, e.dir) }
 
 // parseTrashID reads the name of an id folder: a positive decimal id, without leading zeros.
 func parseTrashID(name string) (int64, bool) {
@@ -111,7 +112,12 @@ const (
 // the oldest trash entries (deleted for good, one at a time); with none left, the folder is deleted
 // for good, as without the trash (a full volume is still cleaned), with a warning.
 func (s *initRun) moveToTrash(d Deletion, st Stamp) trashOutcome {
-	e := trashEntry{id: s.trashID(d), dir: d.Name}
+	dir, err := contract.ParseProjectDir(d.Name) // checked as an input already
+	if err != nil {
+		s.warnf("could not move project %s into the trash (%v); it stays where it was, queued", d.Name, err)
+		return trashKept
+	}
+	e := trashEntry{id: s.trashID(d), dir: dir}
 	for {
 		out, err := s.renameIntoTrash(d, e, st)
 		switch {
@@ -220,7 +226,7 @@ type restoreRecord struct {
 func (s *initRun) restoreAll() {
 	for _, r := range s.in.Restore {
 		if as, ok := s.restore(trashEntry{id: r.ID, dir: r.Dir}); ok {
-			s.rep.Restored = append(s.rep.Restored, contract.Restored{At: r.At, As: contract.ProjectDir(as)})
+			s.rep.Restored = append(s.rep.Restored, contract.Restored{At: r.At, As: as})
 		}
 	}
 }
@@ -228,8 +234,8 @@ func (s *initRun) restoreAll() {
 // restore puts the trash entry e back at the volume root by rename (never replacing anything): under
 // its own name, or beside it as contract.RestoredName where that is taken. It returns the folder it
 // became; false if it stays where it is (a warning says why).
-func (s *initRun) restore(e trashEntry) (string, bool) {
-	cannot := func(why string, args ...any) (string, bool) {
+func (s *initRun) restore(e trashEntry) (contract.ProjectDir, bool) {
+	cannot := func(why string, args ...any) (contract.ProjectDir, bool) {
 		s.warnf("could not restore project %s (trash entry %s, deleted on %s): %s", e.dir, e, dateOf(e.id), fmt.Sprintf(why, args...))
 		return "", false
 	}
@@ -252,7 +258,7 @@ func (s *initRun) restore(e trashEntry) (string, bool) {
 	}
 	defer idDir.Close()
 	for look := 1; look <= maxDeleteLooks; look++ {
-		st, err := idDir.Stat(e.dir)
+		st, err := idDir.Stat(e.name())
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if as, ok := s.restoredBefore(idDir, e); ok {
@@ -265,21 +271,21 @@ func (s *initRun) restore(e trashEntry) (string, bool) {
 		case !st.Mode.IsDir():
 			return cannot("%s/%s is a %s, not a project folder; it is left alone (never followed)", contract.TrashFolder, e, st.Kind())
 		}
-		held, lock := s.lockEntry(idDir, e.dir, st, true)
+		held, lock := s.lockEntry(idDir, e.name(), st, true)
 		if lock != lockTaken {
 			continue
 		}
 		as := e.dir
-		if s.root.Exists(as) {
-			as = string(contract.RestoredName(contract.ProjectDir(e.dir), e.id))
+		if s.root.Exists(string(as)) {
+			as = contract.RestoredName(e.dir, e.id)
 		}
-		if s.root.Exists(as) {
+		if s.root.Exists(string(as)) {
 			closeDir(held)
 			return cannot("%s and %s are both taken at the volume root; it stays in the trash: rename one of them, then ask again", e.dir, as)
 		}
 		s.recordRestore(idDir, e, as, st)
 		crashPoint()
-		err = movePlanned(idDir, e.dir, s.root, as, st)
+		err = movePlanned(idDir, e.name(), s.root, string(as), st)
 		closeDir(held)
 		switch {
 		case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNotPlanned):
@@ -304,13 +310,13 @@ func (s *initRun) restore(e trashEntry) (string, bool) {
 // recordRestore writes the record of the restore of e as as (st: the entry) into its id folder (a new
 // file renamed over the old record). A failure is only logged: the record only tells a start handed
 // the same restore after this one is stopped where it went.
-func (s *initRun) recordRestore(idDir *Dir, e trashEntry, as string, st Stamp) {
-	data, err := json.Marshal(restoreRecord{Dir: e.dir, As: as, Dev: st.Dev, Ino: st.Ino})
+func (s *initRun) recordRestore(idDir *Dir, e trashEntry, as contract.ProjectDir, st Stamp) {
+	data, err := json.Marshal(restoreRecord{Dir: e.name(), As: string(as), Dev: st.Dev, Ino: st.Ino})
 	if err == nil {
-		tmp := markName(restoringPrefix, e.dir)
+		tmp := markName(restoringPrefix, e.name())
 		_ = idDir.Remove(tmp)
 		if err = writeSmallFile(idDir, tmp, data); err == nil {
-			err = idDir.Replace(tmp, idDir, markName(restoredPrefix, e.dir))
+			err = idDir.Replace(tmp, idDir, markName(restoredPrefix, e.name()))
 		}
 	}
 	if err != nil {
@@ -320,20 +326,24 @@ func (s *initRun) recordRestore(idDir *Dir, e trashEntry, as string, st Stamp) {
 
 // restoredBefore says whether a start restored e already (its record names a folder at the volume
 // root that is that very entry, by its inode), and as what.
-func (s *initRun) restoredBefore(idDir *Dir, e trashEntry) (string, bool) {
-	data, err := idDir.ReadFile(markName(restoredPrefix, e.dir), 4096)
+func (s *initRun) restoredBefore(idDir *Dir, e trashEntry) (contract.ProjectDir, bool) {
+	data, err := idDir.ReadFile(markName(restoredPrefix, e.name()), 4096)
 	if err != nil {
 		return "", false
 	}
 	var rec restoreRecord
-	if json.Unmarshal(data, &rec) != nil || rec.Dir != e.dir || !validName(rec.As) {
+	if json.Unmarshal(data, &rec) != nil || rec.Dir != e.name() {
+		return "", false
+	}
+	as, err := contract.ParseProjectDir(rec.As)
+	if err != nil {
 		return "", false
 	}
 	st, err := s.root.Stat(rec.As)
 	if err != nil || !st.Mode.IsDir() || st.Dev != rec.Dev || st.Ino != rec.Ino {
 		return "", false
 	}
-	return rec.As, true
+	return as, true
 }
 
 // ---- deleted for good ----
@@ -395,21 +405,21 @@ func (s *initRun) purgeEntry(e trashEntry, wait bool) purgeOutcome {
 		return failed(err, "its folder cannot be opened")
 	}
 	defer idDir.Close()
-	gone := markName(purgingPrefix, e.dir)
+	gone := markName(purgingPrefix, e.name())
 	for look := 1; look <= maxDeleteLooks; look++ {
-		st, err := idDir.Stat(e.dir)
+		st, err := idDir.Stat(e.name())
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return purgeGone
 		case err != nil:
 			return failed(err, "it cannot be looked at")
 		case !st.Mode.IsDir():
-			if err := idDir.Remove(e.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := idDir.Remove(e.name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return failed(err, "it cannot be removed")
 			}
 			return purgeDone
 		}
-		held, lock := s.lockEntry(idDir, e.dir, st, wait)
+		held, lock := s.lockEntry(idDir, e.name(), st, wait)
 		switch lock {
 		case lockBusy:
 			return purgeBusy
@@ -420,7 +430,7 @@ func (s *initRun) purgeEntry(e trashEntry, wait bool) purgeOutcome {
 			s.removeUnlessLocked(idDir, gone, "left by the interrupted deletion of a project from the trash")
 		}
 		crashPoint()
-		err = movePlanned(idDir, e.dir, idDir, gone, st)
+		err = movePlanned(idDir, e.name(), idDir, gone, st)
 		switch {
 		case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNotPlanned):
 			closeDir(held)
@@ -433,7 +443,7 @@ func (s *initRun) purgeEntry(e trashEntry, wait bool) purgeOutcome {
 		err = removeIn(idDir, gone, held)
 		if err != nil {
 			where := "what is left stays in the trash"
-			if idDir.Rename(gone, idDir, e.dir) != nil {
+			if idDir.Rename(gone, idDir, e.name()) != nil {
 				where = "what is left is in " + idDir.join(gone)
 			}
 			closeDir(held)
@@ -559,15 +569,16 @@ func (s *initRun) listTrash() (entries []trashEntry, complete bool) {
 		}
 		inside, err := idDir.Names()
 		complete = complete && err == nil
-		for _, dir := range inside {
-			if st, err := idDir.Stat(dir); validName(dir) && err == nil && st.Mode.IsDir() {
+		for _, name := range inside {
+			dir, err := contract.ParseProjectDir(name)
+			if st, serr := idDir.Stat(name); err == nil && serr == nil && st.Mode.IsDir() {
 				entries = append(entries, trashEntry{id: id, dir: dir})
 			}
 		}
 		idDir.Close()
 	}
 	slices.SortFunc(entries, func(a, b trashEntry) int {
-		return cmp.Or(cmp.Compare(a.id, b.id), strings.Compare(a.dir, b.dir))
+		return cmp.Or(cmp.Compare(a.id, b.id), strings.Compare(a.name(), b.name()))
 	})
 	return entries, complete
 }

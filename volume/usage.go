@@ -99,20 +99,28 @@ func (s *initRun) measureExact() {
 		s.logf("could not measure project %s (%v)", p, unwrapPath(err))
 		return
 	}
-	s.exact = &contract.Measured{Dir: contract.ProjectDir(p), Bytes: n}
+	s.sized(n)
+}
+
+// sized records n as the exact size of the launched project.
+func (s *initRun) sized(n int64) {
+	if dir, err := contract.ParseProjectDir(s.in.Project); err == nil {
+		s.exact = &contract.Measured{Dir: dir, Bytes: n}
+	}
 }
 
 // projectFolders are the folders at the volume root that may be projects (a valid project folder
 // name; never a link), by name.
-func (s *initRun) projectFolders() ([]string, error) {
+func (s *initRun) projectFolders() ([]contract.ProjectDir, error) {
 	names, err := s.root.Names()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []contract.ProjectDir
 	for _, n := range names {
-		if st, err := s.root.Stat(n); validName(n) && err == nil && st.Mode.IsDir() {
-			out = append(out, n)
+		dir, err := contract.ParseProjectDir(n)
+		if st, serr := s.root.Stat(n); err == nil && serr == nil && st.Mode.IsDir() {
+			out = append(out, dir)
 		}
 	}
 	slices.Sort(out)
@@ -140,9 +148,9 @@ func (s *initRun) measure() {
 	if err != nil {
 		s.logf("cannot list the volume root to measure the projects (%v)", unwrapPath(err))
 	}
-	var others []string
+	var others []contract.ProjectDir
 	for _, p := range projects {
-		if s.exact != nil && p == string(s.exact.Dir) {
+		if s.exact != nil && p == s.exact.Dir {
 			u.Projects = append(u.Projects, *s.exact)
 		} else {
 			others = append(others, p)
@@ -152,7 +160,7 @@ func (s *initRun) measure() {
 		if !left() {
 			break
 		}
-		n, err := walk.size(s.root.Fd(), p)
+		n, err := walk.size(s.root.Fd(), string(p))
 		if errors.Is(err, errBudget) {
 			break
 		}
@@ -160,7 +168,7 @@ func (s *initRun) measure() {
 			s.logf("could not measure project %s (%v); it is not reported", p, err)
 			continue
 		}
-		u.Projects = append(u.Projects, contract.Measured{Dir: contract.ProjectDir(p), Bytes: n})
+		u.Projects = append(u.Projects, contract.Measured{Dir: p, Bytes: n})
 	}
 	u.All = err == nil && len(u.Projects) == len(projects)
 
@@ -168,7 +176,7 @@ func (s *initRun) measure() {
 	trash := make([]contract.Trashed, len(entries))
 	order := make([]int, len(entries))
 	for i, e := range entries {
-		trash[i] = contract.Trashed{ID: e.id, Dir: contract.ProjectDir(e.dir), Bytes: -1}
+		trash[i] = contract.Trashed{ID: e.id, Dir: e.dir, Bytes: -1}
 		order[i] = i
 	}
 	sized := 0
@@ -202,5 +210,5 @@ func (s *initRun) entrySize(t *Dir, e trashEntry, walk *sizeWalk) (int64, error)
 		return 0, err
 	}
 	defer idDir.Close()
-	return walk.size(idDir.Fd(), e.dir)
+	return walk.size(idDir.Fd(), e.name())
 }
