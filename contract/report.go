@@ -157,31 +157,62 @@ func OneLine(msg string) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// Encode is r as the termination message: one JSON object of at most reportLimit bytes. Warnings
-// that do not fit are counted in a last warning (they are in the log).
+// Encode is r as the termination message: one JSON object of at most reportLimit bytes. What does not
+// fit is cut, in this order: the measured project sizes from the end (Usage.All becomes false), then
+// the trash entries from the end (TrashComplete becomes false), then the warnings from the end,
+// counted in a last warning (they are in the log). r itself is not changed.
 func (r Report) Encode() []byte {
 	r.Error = OneLine(r.Error)
 	ws := make([]string, len(r.Warnings))
 	for i, w := range r.Warnings {
 		ws[i] = OneLine(w)
 	}
-	for keep := len(ws); ; keep-- {
-		r.Warnings = ws[:keep]
-		if keep < len(ws) {
-			r.Warnings = append(slices.Clip(r.Warnings), fmt.Sprintf("%d more warnings are only in the log", len(ws)-keep))
-		}
+	r.Warnings = ws
+	if r.Usage != nil {
+		u := *r.Usage
+		r.Usage = &u
+	}
+	fits := func() ([]byte, bool) {
 		data, err := json.Marshal(r)
-		if err == nil && (len(data) <= reportLimit || keep == 0) {
+		return data, err == nil && len(data) <= reportLimit
+	}
+	if data, ok := fits(); ok {
+		return data
+	}
+	if u := r.Usage; u != nil {
+		all := u.Projects
+		for keep := len(all) - 1; keep >= 0; keep-- {
+			u.Projects, u.All = slices.Clip(all[:keep]), false
+			if data, ok := fits(); ok {
+				return data
+			}
+		}
+	}
+	trash := r.Trash
+	for keep := len(trash) - 1; keep >= 0; keep-- {
+		r.Trash, r.TrashComplete = slices.Clip(trash[:keep]), false
+		if data, ok := fits(); ok {
 			return data
 		}
 	}
+	data, _ := fits()
+	for keep := len(ws) - 1; keep >= 0; keep-- {
+		r.Warnings = append(slices.Clip(ws[:keep]), fmt.Sprintf("%d more warnings are only in the log", len(ws)-keep))
+		var ok bool
+		if data, ok = fits(); ok {
+			break
+		}
+	}
+	return data
 }
 
 // DecodeReport reads a report from a termination message. Text that is not a JSON object (an empty
 // message, or the end of the log kubelet used in its place) holds no report: Present is false. A JSON
 // object that is not a valid report fails, wrapping ErrBadReport: a position that is not positive, a
-// position listed twice or both deleted and kept, an unknown project or update state, or a bad
-// commit: such a report is not to be trusted.
+// position listed twice or both deleted and kept (restored and purged are positions in lists of
+// their own, each listed once), an unknown project or update state, a bad commit, a project folder
+// name that is not valid, a negative size (but -1, not measured, for a trash entry), a trash entry
+// without a positive id or listed twice, a folder measured twice: such a report is not to be trusted.
 func DecodeReport(s string) (Report, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, "{") {
@@ -207,6 +238,9 @@ func DecodeReport(s string) (Report, error) {
 			}
 			seen[p] = true
 		}
+	}
+	if err := r.checkTrashAndUsage(); err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrBadReport, err)
 	}
 	switch r.Project {
 	case ProjectSeeded, ProjectExisted, ProjectSeededEmpty, ProjectFailed:
@@ -235,4 +269,73 @@ func DecodeReport(s string) (Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// checkTrashAndUsage checks what a report says of the trash and of the volume's usage.
+func (r Report) checkTrashAndUsage() error {
+	positions := func(what string, ps []int) error {
+		seen := map[int]bool{}
+		for _, p := range ps {
+			if p < 1 {
+				return fmt.Errorf("%s: position %d is not positive", what, p)
+			}
+			if seen[p] {
+				return fmt.Errorf("%s: position %d listed twice", what, p)
+			}
+			seen[p] = true
+		}
+		return nil
+	}
+	at := make([]int, len(r.Restored))
+	for i, x := range r.Restored {
+		at[i] = x.At
+		if err := ValidateProjectDir(string(x.As)); err != nil {
+			return fmt.Errorf("restored: %w", err)
+		}
+	}
+	if err := positions("restored", at); err != nil {
+		return err
+	}
+	if err := positions("purged", r.Purged); err != nil {
+		return err
+	}
+	if u := r.Usage; u != nil {
+		if u.Size < 0 || u.Free < 0 {
+			return errors.New("usage: a negative size")
+		}
+		seen := map[ProjectDir]bool{}
+		for _, m := range u.Projects {
+			if err := ValidateProjectDir(string(m.Dir)); err != nil {
+				return fmt.Errorf("usage: %w", err)
+			}
+			if m.Bytes < 0 {
+				return fmt.Errorf("usage: project %s has a negative size", m.Dir)
+			}
+			if seen[m.Dir] {
+				return fmt.Errorf("usage: project %s listed twice", m.Dir)
+			}
+			seen[m.Dir] = true
+		}
+	}
+	type key struct {
+		id  int64
+		dir ProjectDir
+	}
+	seen := map[key]bool{}
+	for _, e := range r.Trash {
+		if e.ID < 1 {
+			return fmt.Errorf("trash: id %d is not positive", e.ID)
+		}
+		if err := ValidateProjectDir(string(e.Dir)); err != nil {
+			return fmt.Errorf("trash: %w", err)
+		}
+		if e.Bytes < -1 {
+			return fmt.Errorf("trash: entry %s has a negative size", TrashEntryName(e.ID, e.Dir))
+		}
+		if seen[key{e.ID, e.Dir}] {
+			return fmt.Errorf("trash: entry %s listed twice", TrashEntryName(e.ID, e.Dir))
+		}
+		seen[key{e.ID, e.Dir}] = true
+	}
+	return nil
 }

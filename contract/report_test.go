@@ -35,6 +35,12 @@ func TestAReportSurvivesTheTerminationMessage(t *testing.T) {
 			Report{Project: ProjectFailed, Update: &UpdateReport{State: UpdateUnfinished}, Error: "the update could not be rolled back"}},
 		{"an update deferred while the project is open elsewhere", Report{Project: ProjectExisted, Update: &UpdateReport{State: UpdateDeferred}}},
 		{"unicode in messages", Report{Project: ProjectSeeded, Warnings: []string{"ünïcode 名前 ✓"}}},
+		{"a start with trash: deletions moved into the trash, restores, purges, the trash after it and the volume's usage",
+			Report{Deleted: []int{1}, Restored: []Restored{{At: 2, As: "gh_o_r-restored-20261206-101112"}, {At: 1, As: "gh_a"}}, Purged: []int{3, 1},
+				Usage: &Usage{Size: 10 << 30, Free: 1 << 30, Projects: []Measured{{Dir: "gh_a", Bytes: 4096}, {Dir: "gh_b", Bytes: 0}}, All: true},
+				Trash: []Trashed{{ID: 1, Dir: "gh_old", Bytes: -1}, {ID: 1765015872000000000, Dir: "gh_b", Bytes: 8192}}, TrashComplete: true,
+				Project: ProjectSeeded}},
+		{"a usage without projects, an empty trash listed completely", Report{Project: ProjectExisted, Usage: &Usage{Size: 1, Free: 0, All: true}, TrashComplete: true}},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			msg := tc.r.Encode()
@@ -111,6 +117,23 @@ func TestDecodeReportRefusesEveryMalformedReport(t *testing.T) {
 		{"an update with a negative count", updated(`,"counted":true,"replaced":-1`)},
 		{"an update with a count that is not a whole number", updated(`,"counted":true,"added":1.5`)},
 		{"an update with an unknown state of recovery", updated(`,"recovered":"maybe"`)},
+		{"a restored position 0", `{"restored":[{"at":0,"as":"gh_a"}],"project":"seeded"}`},
+		{"a restored position listed twice", `{"restored":[{"at":1,"as":"gh_a"},{"at":1,"as":"gh_b"}],"project":"seeded"}`},
+		{"a restore to a folder name that is not valid", `{"restored":[{"at":1,"as":"../gh_a"}],"project":"seeded"}`},
+		{"a restore to no folder", `{"restored":[{"at":1}],"project":"seeded"}`},
+		{"a negative purged position", `{"purged":[-2],"project":"seeded"}`},
+		{"a purged position listed twice", `{"purged":[2,2],"project":"seeded"}`},
+		{"a negative volume size", `{"usage":{"size":-1,"free":0},"project":"seeded"}`},
+		{"a negative free space", `{"usage":{"size":1,"free":-1},"project":"seeded"}`},
+		{"a project measured at a negative size (-1 is only for trash entries)", `{"usage":{"size":1,"free":0,"projects":[{"dir":"gh_a","bytes":-1}]},"project":"seeded"}`},
+		{"a project measured twice", `{"usage":{"size":1,"free":0,"projects":[{"dir":"gh_a","bytes":1},{"dir":"gh_a","bytes":2}]},"project":"seeded"}`},
+		{"a measured folder that is not a project folder name", `{"usage":{"size":1,"free":0,"projects":[{"dir":".binder-projects-seeds","bytes":1}]},"project":"seeded"}`},
+		{"a trash entry without an id", `{"trash":[{"dir":"gh_a","bytes":1}],"project":"seeded"}`},
+		{"a trash entry with a negative id", `{"trash":[{"id":-5,"dir":"gh_a","bytes":1}],"project":"seeded"}`},
+		{"a trash entry of a size below -1", `{"trash":[{"id":5,"dir":"gh_a","bytes":-2}],"project":"seeded"}`},
+		{"a trash entry whose folder name is not valid", `{"trash":[{"id":5,"dir":"a/b","bytes":1}],"project":"seeded"}`},
+		{"a trash entry listed twice", `{"trash":[{"id":5,"dir":"gh_a","bytes":1},{"id":5,"dir":"gh_a","bytes":-1}],"project":"seeded"}`},
+		{"a trash that is not a list", `{"trash":{"id":5},"project":"seeded"}`},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			got, err := DecodeReport(tc.in)
@@ -181,5 +204,90 @@ func TestEncodeMakesEveryMessageOneShortLine(t *testing.T) {
 	if len(cut) > messageLimit || !strings.HasSuffix(cut, " ...") || !utf8.ValidString(cut) ||
 		!strings.HasPrefix(long, strings.TrimSuffix(cut, " ...")) || len(cut) < messageLimit-4 {
 		t.Errorf("a %d-byte warning became %d bytes %q, want at most %d: its start, whole runes, then \" ...\"", len(long), len(cut), cut, messageLimit)
+	}
+}
+
+func TestEncodeCutsProjectSizesThenTrashEntriesThenWarnings(t *testing.T) {
+	dir := func(prefix string, i int) ProjectDir {
+		return ProjectDir(fmt.Sprintf("%s_%03d_%s", prefix, i, strings.Repeat("x", 60)))
+	}
+	var projects []Measured
+	var trash []Trashed
+	for i := range 40 {
+		projects = append(projects, Measured{Dir: dir("gh_p", i), Bytes: int64(i) << 20})
+		trash = append(trash, Trashed{ID: int64(i + 1), Dir: dir("gh_t", i), Bytes: -1})
+	}
+	var ws []string
+	for i := range 20 {
+		ws = append(ws, fmt.Sprintf("warning %02d: %s", i, strings.Repeat("w", 100)))
+	}
+	full := Report{Deleted: []int{1}, Restored: []Restored{{At: 1, As: "gh_r"}}, Purged: []int{1}, Project: ProjectSeeded,
+		Usage: &Usage{Size: 1 << 30, Free: 1 << 20, Projects: projects, All: true}, Trash: trash, TrashComplete: true}
+	decode := func(t *testing.T, r Report) Report {
+		t.Helper()
+		msg := r.Encode()
+		if len(msg) > reportLimit {
+			t.Fatalf("Encode() is %d bytes, want at most %d", len(msg), reportLimit)
+		}
+		got, err := DecodeReport(string(msg))
+		if err != nil {
+			t.Fatalf("DecodeReport(Encode()): %v", err)
+		}
+		return got
+	}
+	t.Run("the measured projects go first, from the end, and All becomes false; the trash and the warnings stay", func(t *testing.T) {
+		r := full
+		r.Trash, r.Warnings = trash[:5], ws[:3]
+		got := decode(t, r)
+		n := len(got.Usage.Projects)
+		if n == 0 || n == len(projects) || got.Usage.All {
+			t.Fatalf("%d of %d projects kept, All %v: want some cut, and All false", n, len(projects), got.Usage.All)
+		}
+		if diff := cmp.Diff(projects[:n], got.Usage.Projects); diff != "" {
+			t.Errorf("the projects kept are not the first ones (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(trash[:5], got.Trash); diff != "" || !got.TrashComplete || len(got.Warnings) != 3 {
+			t.Errorf("the trash (-want +got):\n%s\ncomplete %v, %d warnings", diff, got.TrashComplete, len(got.Warnings))
+		}
+		if got.Usage.Size != 1<<30 || got.Usage.Free != 1<<20 {
+			t.Errorf("the volume's size and free space are lost: %+v", got.Usage)
+		}
+	})
+	t.Run("then the trash entries, from the end, and TrashComplete becomes false; the warnings stay", func(t *testing.T) {
+		r := full
+		r.Warnings = ws[:3]
+		got := decode(t, r)
+		n := len(got.Trash)
+		if len(got.Usage.Projects) != 0 || got.Usage.All || n == 0 || n == len(trash) || got.TrashComplete {
+			t.Fatalf("%d projects, All %v, %d of %d trash entries, complete %v: want no projects, some trash entries, not complete",
+				len(got.Usage.Projects), got.Usage.All, n, len(trash), got.TrashComplete)
+		}
+		if diff := cmp.Diff(trash[:n], got.Trash); diff != "" {
+			t.Errorf("the trash entries kept are not the first (oldest) ones (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(ws[:3], got.Warnings); diff != "" {
+			t.Errorf("warnings were cut before the trash (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("then the warnings, counted; positions, restores and the volume's size are never cut", func(t *testing.T) {
+		r := full
+		long := make([]string, 50)
+		for i := range long {
+			long[i] = strings.Repeat("v", 200)
+		}
+		r.Warnings = long
+		got := decode(t, r)
+		if len(got.Usage.Projects) != 0 || len(got.Trash) != 0 || got.TrashComplete || got.Usage.All {
+			t.Errorf("projects and trash entries must go before warnings: %+v", got)
+		}
+		if last := got.Warnings[len(got.Warnings)-1]; !strings.HasSuffix(last, "more warnings are only in the log") {
+			t.Errorf("the last warning %q does not count the ones left out", last)
+		}
+		if diff := cmp.Diff(full.Restored, got.Restored); diff != "" || len(got.Deleted) != 1 || len(got.Purged) != 1 || got.Usage.Size != 1<<30 {
+			t.Errorf("what must never be cut was: %+v (-want +got restored):\n%s", got, diff)
+		}
+	})
+	if len(full.Usage.Projects) != 40 || !full.Usage.All || len(full.Trash) != 40 || !full.TrashComplete {
+		t.Error("Encode changed the report it was called on")
 	}
 }

@@ -44,6 +44,9 @@ const copyBuffer = 256 << 10
 type copyResult struct {
 	Files, Dirs, Links, HardLinks int
 	Bytes                         int64
+	// Blocks is the disk the copy takes, in bytes (st_blocks*512 of every entry it made, the top
+	// folder too, a file of several names once): du -s -B1 of the copy, read as each entry was made.
+	Blocks int64
 	// Entries are the copy's entries, sorted by path (only when hashing).
 	Entries []Entry
 	// Warnings are the entries of the home that were not copied (named pipes, sockets, devices).
@@ -89,6 +92,7 @@ type copier struct {
 	hardMu  sync.Mutex
 	hard    map[[2]uint64]*hardLink
 	keptFds int
+	blocks  atomic.Int64 // copyResult.Blocks
 }
 
 // maxKeptFds bounds the descriptors kept open to make hard links.
@@ -137,6 +141,7 @@ func copyTree(src *Dir, dst *Dir, name string, hashFiles bool) (*copyResult, err
 	if c.err != nil {
 		return nil, c.err
 	}
+	c.res.Blocks = c.blocks.Load()
 	if hashFiles {
 		slices.SortFunc(c.res.Entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
 	}
@@ -249,6 +254,10 @@ func (c *copier) finishDir(d *copyDir) error {
 	}
 	if err := c.setMeta(d.dst, &st, true); err != nil {
 		return fmt.Errorf("cannot set the mode, owner or times of folder %s: %w", showRel(d.rel), err)
+	}
+	var own unix.Stat_t
+	if err := unix.Fstat(d.dst, &own); err == nil {
+		c.blocks.Add(own.Blocks * 512)
 	}
 	mode, err := c.modeSet(d.dst, &st)
 	if err != nil {
@@ -429,6 +438,7 @@ func (c *copier) copyFile(j copyJob, buf []byte, h hash.Hash) error {
 	if err := unix.Close(dfd); err != nil {
 		return fmt.Errorf("cannot write %s: %w", showRel(rel), err)
 	}
+	c.allocated(j.dir.dst, j.name)
 	c.record(e, n, false)
 	return nil
 }
@@ -522,8 +532,27 @@ func (c *copier) copyLink(j copyJob) error {
 	}
 	// A link's times, as cp -a keeps them (some file systems have none to set: not an error).
 	_ = unix.UtimesNanoAt(j.dir.dst, j.name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+	c.allocated(j.dir.dst, j.name)
 	c.record(Entry{Path: rel, Type: TypeSymlink, Target: target}, 0, false)
 	return nil
+}
+
+// allocated adds the disk the entry name of the copy's folder dirfd takes (after it was closed: some
+// file systems give back what they reserved ahead on close).
+func (c *copier) allocated(dirfd int, name string) {
+	if n, err := allocated(dirfd, name); err == nil {
+		c.blocks.Add(n)
+	}
+}
+
+// allocated is the disk the entry name in the folder dirfd takes itself, in bytes (st_blocks*512; a
+// link is not followed).
+func allocated(dirfd int, name string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, err
+	}
+	return st.Blocks * 512, nil
 }
 
 // readlinkAt is the target of the symbolic link name in the folder fd.

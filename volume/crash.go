@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // TEST HOOKS. Nothing but the tests of this package and of cmd/binder-projects sets these variables;
@@ -20,7 +21,19 @@ const (
 	// TestFailStepEnv (test hook): BINDER_PROJECTS_UPDATE_TEST_FAIL_STEP=N makes applying step N (from
 	// 0) of the journal fail, as a real error would, so that the update is rolled back.
 	TestFailStepEnv = "BINDER_PROJECTS_UPDATE_TEST_FAIL_STEP"
+	// TestNowEnv (test hook): BINDER_PROJECTS_INIT_TEST_NOW=<Unix ns> is the init command's clock (the
+	// id of a deletion without one, the trash's expiry), so that a test can age the trash.
+	TestNowEnv = "BINDER_PROJECTS_INIT_TEST_NOW"
 )
+
+// testNow is the clock TestNowEnv sets, if it does.
+func testNow() (time.Time, bool) {
+	n, err := strconv.ParseInt(os.Getenv(TestNowEnv), 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
 
 var testHooks struct {
 	once     sync.Once

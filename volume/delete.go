@@ -31,6 +31,10 @@ func (s *initRun) deleteQueued(d Deletion) bool {
 			held.Close() // releases the lock, after the tombstone is written
 		}
 	}()
+	trash := s.trashing()
+	if trash {
+		s.recoverBeforeTrash(name)
+	}
 look:
 	for look := 1; ; look++ {
 		if held != nil {
@@ -121,6 +125,18 @@ look:
 			}
 		}
 
+		if trash {
+			switch s.moveToTrash(d, st) {
+			case trashMoved:
+				return true
+			case trashKept:
+				return false
+			case trashAgain:
+				continue look
+			}
+			trash = false // no room in the trash: deleted for good, as without it
+		}
+
 		// Rename first (atomic, needs no space): a killed start leaves a folder any later start
 		// removes, never a half-deleted project under its own name.
 		err = s.root.Rename(name, s.root, gone)
@@ -168,12 +184,30 @@ look:
 	}
 }
 
-// removeFolder removes the folder name at the root: through held, its descriptor, if there is one.
-func (s *initRun) removeFolder(name string, held *Dir) error {
-	if held != nil {
-		return removeHeld(s.root, name, held)
+// recoverBeforeTrash finishes or rolls back an interrupted update of name, a project about to go into
+// the trash, so that what is restored later is whole. A failure is a warning: it goes as it is.
+func (s *initRun) recoverBeforeTrash(name string) {
+	if s.updatesDirBad || !s.updateWorkExists(name) {
+		return
 	}
-	return s.root.RemoveAll(name)
+	state, _, err := Recover(s.in.Root, name, s.subLog)
+	switch {
+	case err != nil:
+		s.warnf("an interrupted update of project %s could not be finished or rolled back (%v); it goes into the trash as it is", name, unwrapPath(err))
+	case state != "":
+		s.logf("project %s: the interrupted update was %s before it goes into the trash", name, recoveredWord(state))
+	}
+}
+
+// removeFolder removes the folder name at the root: through held, its descriptor, if there is one.
+func (s *initRun) removeFolder(name string, held *Dir) error { return removeIn(s.root, name, held) }
+
+// removeIn removes the folder name in parent: through held, its descriptor, if there is one.
+func removeIn(parent *Dir, name string, held *Dir) error {
+	if held != nil {
+		return removeHeld(parent, name, held)
+	}
+	return parent.RemoveAll(name)
 }
 
 // waitForDeletion waits, if another start holds the lock of gone (it is deleting the queued name right

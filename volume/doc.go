@@ -7,11 +7,13 @@
 // # The init command
 //
 // Init (RunInit reads its inputs from the environment: EnvRoot, EnvProject, EnvSource, EnvDelete,
-// EnvDeleteIDs, EnvPod, EnvCommit, EnvUpdate, EnvReport) makes the launched project ready, in this
-// order, and writes one JSON Report (the init container's termination message):
+// EnvDeleteIDs, EnvPod, EnvCommit, EnvUpdate, EnvReport, EnvTrashDays, EnvRestore, EnvPurge,
+// EnvUsageBudget) makes the launched project ready, in this order, and writes one JSON Report (the
+// init container's termination message):
 //
 //  1. it checks every input, and changes nothing if one is bad (ExitBadInput); bad deletion ids, a
-//     bad pod name, commit or update request are only ignored, with a warning;
+//     bad pod name, commit or update request, bad trash days, trash entries or usage budget are only
+//     ignored, with a warning (in a way that loses nothing);
 //  2. it removes what earlier starts provably left behind (below);
 //  3. it makes way for the names it keeps at the volume root (SeedsDir, UpdatesDir, DoneDir, the
 //     update lock, the project's manifest) where something else is there: what holds no data (a
@@ -20,10 +22,14 @@
 //     user may not write turns updates off for the start, with a warning: never a reason to fail;
 //  4. it finishes or rolls back an interrupted update of the project (Recover), and fails
 //     (ExitFailed) only if an update's work folder of the project is there and cannot be dealt with;
-//  5. it deletes the queued project folders (below);
-//  6. it seeds the project from the image's home if nothing of its name exists, or updates the
+//  5. it deletes the queued project folders, or moves them into the trash (below);
+//  6. it puts back the trash entries of EnvRestore, deletes those of EnvPurge for good, and deletes
+//     for good the entries older than EnvTrashDays (the trash, below);
+//  7. it seeds the project from the image's home if nothing of its name exists (on a full volume,
+//     deleting the oldest trash entries for good, one at a time, until it fits), or updates the
 //     existing project to EnvCommit when EnvUpdate asks for it (Update). A failed update that left the
-//     project as it was is a warning; one that could not be rolled back fails the start.
+//     project as it was is a warning; one that could not be rolled back fails the start;
+//  8. it measures the volume and its projects (usage.go), failed starts too.
 //
 // Names at the volume root: a start makes only reserved names there (they start with a dot, which no
 // project folder name can), and touches nothing else but the named project folders: a user's own
@@ -38,6 +44,7 @@
 //	.binder-projects-trash.XXXXXX         left by older versions of init.sh
 //	.binder-projects-done/<name>          tombstones: the id of the latest deletion of <name>
 //	.binder-projects-seeds/<name>         manifests (below); .binder-projects-updates: updates
+//	.binder-projects-trash/<id>/<name>    the trash (contract.TrashFolder): deleted projects
 //
 // Leftovers: a start removes only what is provably dead. The lock rule: a start makes its work
 // folder as .binder-projects-new.*, makes the lock file .lock in it, takes flock(2) on it (held until
@@ -78,6 +85,24 @@
 // work folder, and the start that removes that folder puts it in place if the project is still the
 // folder it renamed (by its inode). A user's edit after the rename is never recorded as the image's.
 // A start killed at any point leaves no project (the next start seeds it) or the whole one.
+//
+// # The trash
+//
+// With EnvTrashDays > 0 a queued deletion moves the folder to TrashFolder/<id>/<name> (the deletion's
+// id; the start's own time for a deletion without one) by one rename, under the same flock and
+// tombstones (a trash entry of the same deletion counts as its tombstone), checked by its inode after
+// the rename (anything else goes back at once); an interrupted update of it is finished or rolled back
+// first; a read-only folder of the user's is made writable for the move (its ".." changes) and given
+// its mode back. A start killed at any point leaves it where it was or in the trash, whole. EnvRestore
+// entries go back by NOREPLACE rename, under their own name or beside it as contract.RestoredName,
+// recorded first in the id folder (.restored.<name>) so that a start handed the same restore after a
+// kill reports where it went. EnvPurge entries, and entries older than EnvTrashDays by the start's
+// clock (never while it is 0), are deleted for good by the deletion protocol (locked, renamed in place
+// to .purging.<name>, checked, removed through the descriptor, put back if they cannot be). A seed
+// that finds no space deletes the oldest trash entry for good and tries again; a queued folder that
+// cannot go into a full volume's empty trash is deleted for good, as without the trash. The trash and
+// its id folders are reserved names: anything there but a folder of this user's is set aside, never
+// followed. docs/init.md has the whole account, and the usage rules (usage.go).
 //
 // # Updates
 //

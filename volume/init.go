@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/binder-projects/binder-projects/contract"
 )
@@ -39,6 +40,19 @@ type InitInput struct {
 	Update bool
 	// ReportPath is where RunInit writes the report ("" none).
 	ReportPath string
+	// TrashDays is how many days a deleted project stays in the trash (EnvTrashDays); 0: a queued
+	// deletion deletes at once, and nothing in the trash expires.
+	TrashDays int
+	// Restore and Purge are the valid trash entries of EnvRestore and EnvPurge, with their positions.
+	Restore, Purge []TrashRef
+	// UsageBudget is how long the start may walk project folders and trash entries to measure them
+	// (EnvUsageBudget).
+	UsageBudget time.Duration
+	// Now is the start's clock (zero: the time Init is called; the test hook TestNowEnv sets it).
+	Now time.Time
+
+	// trashBad says EnvTrashDays was not valid: queued deletions stay queued, nothing expires.
+	trashBad bool
 
 	// notices are what reading the environment has to say (ignored inputs), logged by Init.
 	notices []notice
@@ -51,6 +65,14 @@ type Deletion struct {
 	// ID is the deletion's id; IDText is it as given (a tombstone holds it as given, leading zeros too).
 	ID     int64
 	IDText string
+}
+
+// TrashRef is one trash entry named by EnvRestore or EnvPurge: its 1-based position in the list, and
+// the deletion that made it (contract.TrashEntryName).
+type TrashRef struct {
+	At  int
+	ID  int64
+	Dir contract.ProjectDir
 }
 
 type notice struct {
@@ -194,7 +216,76 @@ func ReadInitEnv(lookup func(string) (string, bool)) (InitInput, error) {
 	default:
 		in.warn("%s is ignored: it must be 1 (update) or 0 (do not)", contract.EnvUpdate)
 	}
+	in.readTrashEnv(get)
 	return in, nil
+}
+
+// maxTrashDays and maxUsageBudget bound EnvTrashDays and EnvUsageBudget.
+const (
+	maxTrashDays   = 3650
+	maxUsageBudget = 60000
+)
+
+// readTrashEnv reads EnvTrashDays, EnvRestore, EnvPurge and EnvUsageBudget. None is ever a refusal: a
+// bad value is ignored, with a warning, in the way that loses nothing (a bad EnvTrashDays keeps the
+// queued deletions queued, a bad trash entry is neither restored nor deleted).
+func (in *InitInput) readTrashEnv(get func(string) string) {
+	if v := get(contract.EnvTrashDays); v != "" {
+		n, ok := parseBounded(v, maxTrashDays)
+		if ok {
+			in.TrashDays = n
+		} else {
+			in.trashBad = true
+			in.warn("%s is not a number of days from 0 to %d: the queued projects are not deleted at this start (they stay queued), and nothing in the trash expires", contract.EnvTrashDays, maxTrashDays)
+		}
+	}
+	in.Restore = in.trashRefs(contract.EnvRestore, get(contract.EnvRestore), "restored")
+	in.Purge = in.trashRefs(contract.EnvPurge, get(contract.EnvPurge), "deleted for good")
+	in.UsageBudget = contract.DefaultUsageBudget * time.Millisecond
+	if v := get(contract.EnvUsageBudget); v != "" {
+		if n, ok := parseBounded(v, maxUsageBudget); ok {
+			in.UsageBudget = time.Duration(n) * time.Millisecond
+		} else {
+			in.warn("%s is ignored (it must be a number of milliseconds from 0 to %d): the default, %d ms, is used", contract.EnvUsageBudget, maxUsageBudget, contract.DefaultUsageBudget)
+		}
+	}
+}
+
+// parseBounded reads a number of 1 to 5 decimal digits, at most max.
+func parseBounded(s string, max int) (int, bool) {
+	if len(s) > 5 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n <= max
+}
+
+// trashRefs reads the trash entries of the list env (value v): bad ones (by position only: a bad one
+// may hold anything) and repeated ones are ignored, with a warning.
+func (in *InitInput) trashRefs(env, v, done string) []TrashRef {
+	var refs []TrashRef
+	var bad, repeated []string
+	seen := map[string]bool{}
+	fields := fieldsOf(v)
+	for i, f := range fields {
+		id, dir, err := contract.ParseTrashEntryName(f)
+		switch {
+		case err != nil:
+			bad = append(bad, strconv.Itoa(i+1))
+		case seen[f]:
+			repeated = append(repeated, strconv.Itoa(i+1))
+		default:
+			seen[f] = true
+			refs = append(refs, TrashRef{At: i + 1, ID: id, Dir: dir})
+		}
+	}
+	if len(bad) > 0 {
+		in.warn("%s holds entries that are not trash entries (<id>/<folder>) at positions %s of %d: they are ignored, and nothing in the trash is touched for them", env, strings.Join(bad, " "), len(fields))
+	}
+	if len(repeated) > 0 {
+		in.warn("%s names a trash entry again at positions %s of %d: it is %s once, at its first position", env, strings.Join(repeated, " "), len(fields), done)
+	}
+	return refs
 }
 
 func (in *InitInput) warn(format string, args ...any) {
@@ -275,6 +366,10 @@ type initRun struct {
 	work *workDir
 	// tombstones counts the tombstones written through the work folder.
 	tombstones int
+	// now is the start's clock (InitInput.Now).
+	now time.Time
+	// exact is the size of the project seeded or updated at this start, nil if none.
+	exact *contract.Measured
 }
 
 // initFailed stops a start: the project could not be made ready (ExitFailed), or a bad input
@@ -282,6 +377,9 @@ type initRun struct {
 type initFailed struct {
 	status int
 	msg    string
+	// full says the volume is full (how: how full): the trash may give room (seed.go).
+	full bool
+	how  string
 }
 
 func (e *initFailed) Error() string { return e.msg }
@@ -328,7 +426,13 @@ func Init(in InitInput, log Logger) (rep contract.Report, status int) {
 	if log == nil {
 		log = func(string) {}
 	}
-	s := &initRun{in: in, log: log, uid: os.Geteuid()}
+	s := &initRun{in: in, log: log, uid: os.Geteuid(), now: in.Now}
+	if s.now.IsZero() {
+		s.now = time.Now()
+		if t, ok := testNow(); ok {
+			s.now = t
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			msg := contract.OneLine(fmt.Sprintf("the init command stopped unexpectedly (%v); its log says more", r))
@@ -369,19 +473,24 @@ func (s *initRun) run() error {
 	}
 	s.root = root
 	defer s.dropWork()
+	defer s.measure()
 	s.removeLeftovers()
 	s.checkReserved()
 	if err := s.recoverProject(); err != nil {
 		return err
 	}
 	for i, d := range s.in.Delete {
-		if s.deleteQueued(d) {
+		if !s.in.trashBad && s.deleteQueued(d) {
 			s.rep.Deleted = append(s.rep.Deleted, i+1)
 			s.forget(d.Name)
 		} else {
 			s.rep.Kept = append(s.rep.Kept, i+1)
 		}
 	}
+	s.restoreAll()
+	s.purgeAll()
+	s.expireTrash()
+	s.tidyTrash()
 	return s.seedOrUpdate()
 }
 

@@ -207,14 +207,7 @@ func TestInitFullVolumeDeletesWithoutSpace(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			fx := newInitFixture(t)
-			if err := os.RemoveAll(fx.root); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Mkdir(fx.root, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			mountExt4(t, fx.root, 32<<20)
-			fx.seedRoot(t)
+			fx.rootOnExt4(t, 32<<20)
 			del := ""
 			if queued {
 				del = "gh_big"
@@ -253,6 +246,20 @@ func TestInitFullVolumeDeletesWithoutSpace(t *testing.T) {
 			assertTombstones(t, fx, map[string]string{"gh_big": "9"})
 		})
 	}
+}
+
+// rootOnExt4 makes the volume root a fresh ext4 file system of size bytes (mountExt4), with the user's
+// old files (seedRoot).
+func (fx *initFixture) rootOnExt4(t *testing.T, size int64) {
+	t.Helper()
+	if err := os.RemoveAll(fx.root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(fx.root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mountExt4(t, fx.root, size)
+	fx.seedRoot(t)
 }
 
 // mountExt4 makes a fresh ext4 file system of size bytes in a file and loop-mounts it at dir (a real

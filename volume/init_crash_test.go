@@ -52,11 +52,7 @@ func TestASeedKilledAtAnyPointLeavesNoProjectOrAWholeOne(t *testing.T) {
 		} else {
 			states["absent"]++
 		}
-		fx.resetReport(t)
-		res := start.run(t, env, true)
-		if res.code != 0 {
-			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
-		}
+		res := rerun(t, start, fx, env)
 		want := seededReport()
 		if placed {
 			want.project = contract.ProjectExisted
@@ -105,11 +101,7 @@ func TestADeletionKilledAtAnyPointLeavesTheFolderOrNothingOfIt(t *testing.T) {
 		} else {
 			states["gone"]++
 		}
-		fx.resetReport(t)
-		res := start.run(t, env, true)
-		if res.code != 0 {
-			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
-		}
+		res := rerun(t, start, fx, env)
 		checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 		assertAbsent(t, fx.path("gh_p"), ManifestPath(fx.root, "gh_p"), WorkPath(fx.root, "gh_p"))
 		assertTombstones(t, fx, map[string]string{"gh_p": id})
@@ -134,11 +126,7 @@ func TestAProjectDeletedAndSeededAnewKilledAtAnyPointEndsAFreshCopy(t *testing.T
 		return fx, fx.env(initProject, initProject, deleteIDs(id), commitEnv(commitB), podEnv("jupyter-user-a"))
 	}
 	n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
-		fx.resetReport(t)
-		res := start.run(t, env, true)
-		if res.code != 0 {
-			t.Fatalf("the next start: exit %d\n%s", res.code, res.out)
-		}
+		rerun(t, start, fx, env)
 		assertCopyOfHome(t, fx, initProject)
 		fx.checkManifest(t, initProject, commitB)
 		assertTombstones(t, fx, map[string]string{initProject: id})

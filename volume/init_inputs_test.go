@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
@@ -307,7 +308,7 @@ func TestInitReadInitEnv(t *testing.T) {
 	}
 	want := InitInput{Root: root, Source: "/home/jovyan", Project: "gh_a", ReportPath: "/dev/termination-log",
 		Delete: []Deletion{{Name: "gh_b", ID: 7, IDText: "0000000000000000007"}, {Name: "gh_c", ID: 1<<63 - 1, IDText: "9223372036854775807"}},
-		Pod:    "jupyter-a", Commit: "abc1234", Update: true}
+		Pod:    "jupyter-a", Commit: "abc1234", Update: true, UsageBudget: contract.DefaultUsageBudget * time.Millisecond}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(InitInput{})); diff != "" {
 		t.Errorf("ReadInitEnv (-want +got):\n%s", diff)
 	}

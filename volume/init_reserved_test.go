@@ -29,6 +29,27 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 		warning string
 		update  string
 		check   func(t *testing.T, fx *initFixture)
+		// env is added to the start's environment (the trash's cases: trash days, restores, purges).
+		env []string
+	}
+	trashed, other := deletedAgo(1), deletedAgo(3) // the queued deletion's id; another trash entry's
+	trashEnv := []string{trashDays(30), clockEnv(), deleteIDs(idText(trashed))}
+	trashedDel := func(t *testing.T, fx *initFixture) {
+		t.Helper()
+		if _, err := os.Stat(fx.trashPath(trashed, "gh_del")); err != nil {
+			t.Errorf("the queued project is not in the trash: %v", err)
+		}
+	}
+	setAsideTrash := func(kind string) string {
+		return contract.TrashFolder + " at the volume root was " + kind + ", which binder-projects cannot use (the name is reserved for it); it is set aside as " + SetAsidePrefix + "binder-projects-trash.1"
+	}
+	report := func(t *testing.T, fx *initFixture) contract.Report {
+		t.Helper()
+		r, err := contract.DecodeReport(readTestFile(t, fx.report))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 	cases := []hostile{
 		{name: SeedsDir + " is a symbolic link to another project", plant: func(t *testing.T, fx *initFixture) {
@@ -100,6 +121,95 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 		{name: "the queued project's deleted name is a named pipe", plant: func(t *testing.T, fx *initFixture) {
 			mkfifo(t, fx.path(deletedPrefix+"gh_del"))
 		}, update: contract.UpdateUpdated},
+		{name: contract.TrashFolder + " is a symbolic link to another project: set aside, never followed; the queued project goes into a trash of its own", plant: func(t *testing.T, fx *initFixture) {
+			makeTestLink(t, "gh_other", fx.path(contract.TrashFolder))
+		}, warning: setAsideTrash("a symbolic link, not a folder"), update: contract.UpdateUpdated, env: trashEnv,
+			check: func(t *testing.T, fx *initFixture) {
+				trashedDel(t, fx)
+				if got, err := os.Readlink(fx.path(SetAsidePrefix + "binder-projects-trash.1")); err != nil || got != "gh_other" {
+					t.Errorf("the link set aside: %q, %v", got, err)
+				}
+			}},
+		{name: contract.TrashFolder + " is a symbolic link to a folder outside the volume", plant: func(t *testing.T, fx *initFixture) {
+			makeTestLink(t, fx.outside, fx.path(contract.TrashFolder))
+		}, warning: setAsideTrash("a symbolic link, not a folder"), update: contract.UpdateUpdated, env: trashEnv, check: trashedDel},
+		{name: contract.TrashFolder + " is a named pipe", plant: func(t *testing.T, fx *initFixture) {
+			mkfifo(t, fx.path(contract.TrashFolder))
+		}, warning: setAsideTrash("a named pipe, not a folder"), update: contract.UpdateUpdated, env: trashEnv, check: trashedDel},
+		{name: contract.TrashFolder + " is a file with data", plant: func(t *testing.T, fx *initFixture) {
+			writeTestFile(t, fx.path(contract.TrashFolder), "the user's notes\n")
+		}, warning: setAsideTrash("a file, not a folder"), update: contract.UpdateUpdated, env: trashEnv,
+			check: func(t *testing.T, fx *initFixture) {
+				trashedDel(t, fx)
+				if got := readTestFile(t, fx.path(SetAsidePrefix+"binder-projects-trash.1")); got != "the user's notes\n" {
+					t.Errorf("the file set aside holds %q", got)
+				}
+			}},
+		{name: contract.TrashFolder + " is a folder of root's, holding an entry: set aside whole, and a trash of the user's made", plant: func(t *testing.T, fx *initFixture) {
+			buildTree(t, fx.path(contract.TrashFolder), &[2]int{0, 0}, treeDir(".", 0o755), treeDir(idText(other), 0o755),
+				treeDir(idText(other)+"/gh_old", 0o755), treeFile(idText(other)+"/gh_old/f", 0o644, "root's\n"))
+		}, warning: setAsideTrash("a folder owned by uid 0, not by this user (uid 1000)"), update: contract.UpdateUpdated, env: trashEnv,
+			check: func(t *testing.T, fx *initFixture) {
+				trashedDel(t, fx)
+				if got := readTestFile(t, fx.path(SetAsidePrefix+"binder-projects-trash.1", idText(other), "gh_old", "f")); got != "root's\n" {
+					t.Errorf("the folder set aside holds %q", got)
+				}
+			}},
+		{name: "the queued deletion's id folder in the trash is a symbolic link to another project: set aside, never followed", plant: func(t *testing.T, fx *initFixture) {
+			mkdirUser(t, fx.path(contract.TrashFolder))
+			makeTestLink(t, "../gh_other", fx.path(contract.TrashFolder, idText(trashed)))
+		}, warning: contract.TrashFolder + "/" + idText(trashed) + " was a symbolic link, not a folder, which binder-projects cannot use (the name is reserved for it); it is set aside as " +
+			contract.TrashFolder + "/" + SetAsidePrefix + idText(trashed) + ".1", update: contract.UpdateUpdated, env: trashEnv, check: trashedDel},
+		{name: "the queued deletion's trash entry is a symbolic link to another project: only the link is removed", plant: func(t *testing.T, fx *initFixture) {
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(trashed)))
+			makeTestLink(t, "../../gh_other", fx.trashPath(trashed, "gh_del"))
+		}, warning: contract.TrashFolder + "/" + idText(trashed) + "/gh_del was a symbolic link, not a folder; it was removed (not what it points to)", update: contract.UpdateUpdated, env: trashEnv,
+			check: func(t *testing.T, fx *initFixture) {
+				trashedDel(t, fx)
+				if got := readTestFile(t, filepath.Join(fx.trashPath(trashed, "gh_del"), "my-work.txt")); got != "to delete\n" {
+					t.Errorf("the trash entry holds %q, not the queued project", got)
+				}
+			}},
+		{name: "a trash entry to restore that is a symbolic link to another project is left alone, never followed", plant: func(t *testing.T, fx *initFixture) {
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(other)))
+			makeTestLink(t, "../../gh_other", fx.trashPath(other, "gh_lnk"))
+		}, warning: "could not restore project gh_lnk (trash entry " + entryName(other, "gh_lnk") + ", deleted on " + dateOf(other) + "): " +
+			contract.TrashFolder + "/" + entryName(other, "gh_lnk") + " is a symbolic link, not a project folder; it is left alone (never followed)",
+			update: contract.UpdateUpdated, env: append([]string{restoreEnv(entryName(other, "gh_lnk"))}, trashEnv...),
+			check: func(t *testing.T, fx *initFixture) {
+				assertAbsent(t, fx.path("gh_lnk"))
+				if got, err := os.Readlink(fx.trashPath(other, "gh_lnk")); err != nil || got != "../../gh_other" {
+					t.Errorf("the link in the trash: %q, %v", got, err)
+				}
+			}},
+		{name: "a trash entry to delete for good that is a symbolic link to a folder outside the volume loses only the link", plant: func(t *testing.T, fx *initFixture) {
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(other)))
+			makeTestLink(t, fx.outside, fx.trashPath(other, "gh_lnk"))
+		}, update: contract.UpdateUpdated, env: append([]string{purgeEnv(entryName(other, "gh_lnk"))}, trashEnv...),
+			check: func(t *testing.T, fx *initFixture) {
+				assertAbsent(t, fx.trashPath(other, "gh_lnk"))
+				if got := report(t, fx).Purged; len(got) != 1 || got[0] != 1 {
+					t.Errorf("purged %v, want [1]", got)
+				}
+			}},
+		{name: "an id folder to restore from that is a symbolic link to another project is never followed", plant: func(t *testing.T, fx *initFixture) {
+			mkdirUser(t, fx.path(contract.TrashFolder))
+			userProject(t, fx, filepath.Join("gh_other", "gh_x"), "another project's folder\n")
+			makeTestLink(t, "../gh_other", fx.path(contract.TrashFolder, idText(other)))
+		}, warning: "could not restore project gh_x (trash entry " + entryName(other, "gh_x") + ", deleted on " + dateOf(other) + "): " +
+			contract.TrashFolder + "/" + idText(other) + " is not a folder (it was not followed)",
+			update: contract.UpdateUpdated, env: append([]string{restoreEnv(entryName(other, "gh_x"))}, trashEnv...),
+			check: func(t *testing.T, fx *initFixture) { assertAbsent(t, fx.path("gh_x")) }},
+		{name: "an id folder to delete for good from that is a symbolic link to another project is never followed: nothing is deleted", plant: func(t *testing.T, fx *initFixture) {
+			mkdirUser(t, fx.path(contract.TrashFolder))
+			userProject(t, fx, filepath.Join("gh_other", "gh_x"), "another project's folder\n")
+			makeTestLink(t, "../gh_other", fx.path(contract.TrashFolder, idText(other)))
+		}, update: contract.UpdateUpdated, env: append([]string{purgeEnv(entryName(other, "gh_x"))}, trashEnv...),
+			check: func(t *testing.T, fx *initFixture) {
+				if got := report(t, fx).Purged; len(got) != 1 {
+					t.Errorf("purged %v, want [1]: the entry is not in the trash", got)
+				}
+			}},
 		{name: "a dead work folder of root's that the user may not remove", plant: func(t *testing.T, fx *initFixture) {
 			buildTree(t, fx.path(tmpPrefix+"Root12"), &[2]int{0, 0}, treeDir(".", 0o755), treeFile(".lock", 0o644, ""), treeFile("x", 0o644, "x"))
 		}, warning: "could not remove " + tmpPrefix + "Root12, left by an earlier interrupted run; the next start tries again", update: contract.UpdateUpdated},
@@ -122,7 +232,7 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 			changeHome(t, fx)
 			before := snapshotTree(t, fx.base)
 			fx.resetReport(t)
-			res := start.run(t, fx.env(p, "gh_del", commitEnv(commitB), updateEnv, deleteIDs("7"), podEnv("jupyter-a")), true)
+			res := start.run(t, fx.env(p, "gh_del", append([]string{commitEnv(commitB), updateEnv, deleteIDs("7"), podEnv("jupyter-a")}, tc.env...)...), true)
 			t.Logf("output:\n%s", res.out)
 			if res.code != 0 {
 				t.Fatalf("exit status %d, want 0: a reserved name must never lock the user out", res.code)
@@ -182,6 +292,19 @@ func assertNoLeftoversBut(t *testing.T, fx *initFixture, but string) {
 	for _, l := range reservedLeftovers(t, fx.root) {
 		if filepath.Base(l) != but {
 			t.Errorf("left at the volume root: %s", l)
+		}
+	}
+}
+
+// mkdirUser makes the folder p (and its parents under it), owned by the notebook user.
+func mkdirUser(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for q := p; filepath.Base(q) != "projects"; q = filepath.Dir(q) {
+		if err := os.Lchown(q, userUID, userGID); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -77,14 +77,17 @@ func (s *initRun) leftover(prefix, name string) {
 	}
 }
 
-// removeNamed removes the leftover name (never following a link), or warns.
-func (s *initRun) removeNamed(name, why string) {
-	if err := s.root.RemoveAll(name); err != nil {
+// removeNamed removes the leftover name at the volume root (never following a link), or warns.
+func (s *initRun) removeNamed(name, why string) { s.removeNamedIn(s.root, name, why) }
+
+// removeNamedIn removes the leftover name in parent (never following a link), or warns.
+func (s *initRun) removeNamedIn(parent *Dir, name, why string) {
+	if err := parent.RemoveAll(name); err != nil {
 		s.detail(err)
-		s.warnf("could not remove %s, %s; the next start tries again", name, why)
+		s.warnf("could not remove %s, %s; the next start tries again", parent.join(name), why)
 		return
 	}
-	s.logf("removed %s, %s", name, why)
+	s.logf("removed %s, %s", parent.join(name), why)
 }
 
 // keepYoung removes the leftover folder name once it is more than 24 hours old, else leaves it.
@@ -137,13 +140,18 @@ func (s *initRun) removeLockedLeftover(name string, st Stamp) {
 // removeDeletedLeftover removes name, a project folder renamed for deletion, unless a start that is
 // still running holds its lock (it is deleting it right now).
 func (s *initRun) removeDeletedLeftover(name string) {
-	const why = "left by the interrupted deletion of a project"
-	d, err := s.root.OpenDir(name)
+	s.removeUnlessLocked(s.root, name, "left by the interrupted deletion of a project")
+}
+
+// removeUnlessLocked removes the folder name in parent (renamed for deletion), unless a start that is
+// still running holds its lock (it is deleting it right now).
+func (s *initRun) removeUnlessLocked(parent *Dir, name, why string) {
+	d, err := parent.OpenDir(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	if err != nil {
-		s.removeNamed(name, why) // cannot be opened, so cannot be locked by anyone either
+		s.removeNamedIn(parent, name, why) // cannot be opened, so cannot be locked by anyone either
 		return
 	}
 	defer d.Close()
@@ -151,16 +159,16 @@ func (s *initRun) removeDeletedLeftover(name string) {
 	switch {
 	case err != nil:
 		s.flockFailed(err)
-		s.removeNamed(name, why)
+		s.removeNamedIn(parent, name, why)
 	case !free:
-		s.logf("leaving %s: a start that is still running is deleting it", name)
+		s.logf("leaving %s: a start that is still running is deleting it", parent.join(name))
 	default:
-		if err := removeHeld(s.root, name, d); err != nil {
+		if err := removeHeld(parent, name, d); err != nil {
 			s.detail(err)
-			s.warnf("could not remove %s, %s; the next start tries again", name, why)
+			s.warnf("could not remove %s, %s; the next start tries again", parent.join(name), why)
 			return
 		}
-		s.logf("removed %s, %s", name, why)
+		s.logf("removed %s, %s", parent.join(name), why)
 	}
 }
 

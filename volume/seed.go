@@ -54,6 +54,12 @@ func (s *initRun) checkReserved() {
 			s.warnf("%s: project updates are off for this start, and what a new project is seeded with is not recorded; the operator should give it to the user, or remove it", s.updatesOff)
 		}
 	}
+	// The trash: a folder of this user's, or set aside (never followed), as the update engine's.
+	if t, err := s.openTrash(false); err != nil {
+		s.warnf("%v: deleted projects cannot be moved into the trash, restored or deleted for good at this start", err)
+	} else if t != nil {
+		t.Close()
+	}
 	if sd, err := s.root.OpenDir(SeedsDir); err == nil {
 		what, err := makeWay(sd, s.in.Project, false)
 		if what != "" {
@@ -163,6 +169,7 @@ func (s *initRun) update() error {
 			u.Recovered = s.recovered
 		}
 		s.rep.Update = u
+		s.measureExact()
 	case errors.Is(err, ErrUnfinished):
 		s.rep.Update = &contract.UpdateReport{State: contract.UpdateUnfinished}
 		return s.fail("the update of project %s to commit %s failed and could not be rolled back (%v); the server does not start on a half-updated project: start again (the next start finishes or rolls back the update); if this repeats, ask the operator", p, c, unwrapPath(err))
@@ -286,21 +293,39 @@ func (s *initRun) makeWorkDir() (*workDir, error) {
 // manifest taken from that private copy, then renamed into place only if nothing of the project's
 // name is there, and the manifest put in place right after. A start killed at any point leaves no
 // project (the next start seeds it) or the complete one (and its manifest: the next start puts it in
-// place if it was killed before; salvageSeed).
+// place if it was killed before; salvageSeed). A seed that fails because the volume is full deletes
+// the oldest entry of the trash for good (a warning says which), and tries again, until the trash
+// holds nothing more.
 func (s *initRun) seed() error {
 	p := s.in.Project
 	home := false
 	if info, err := os.Stat(s.in.Source); err == nil && info.IsDir() {
 		home = true
-		s.logf("copying the image's home folder into new project %s", p)
 	} else {
 		s.warnf("the image has no home folder at %s, so project %s starts empty; the operator should check --home-mount-path (the notebook's home folder in the image)", s.in.Source, p)
+	}
+	for {
+		err := s.seedOnce(home)
+		var f *initFailed
+		if !errors.As(err, &f) || !f.full || !s.makeRoom("for project "+p, f.how) {
+			return err
+		}
+		s.clearWork()
+		s.logf("trying again to seed project %s", p)
+	}
+}
+
+// seedOnce is one try of seed.
+func (s *initRun) seedOnce(home bool) error {
+	p := s.in.Project
+	if home {
+		s.logf("copying the image's home folder into new project %s", p)
 	}
 	w, err := s.workFolder()
 	if err != nil {
 		s.detail(err)
 		if full, how := isFull(s.root, err); full {
-			return s.fail("could not create a temporary folder on the volume for project %s: %s. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project %s was not created.", p, how, p)
+			return s.failFull(how, "could not create a temporary folder on the volume for project %s: %s. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project %s was not created.", p, how, p)
 		}
 		return s.fail("could not create a temporary folder on the volume for project %s; is the volume full or not writable by this user (uid %s)?", p, s.uidText())
 	}
@@ -311,8 +336,8 @@ func (s *initRun) seed() error {
 			res, err = copyTree(src, w.dir, w.name, s.in.Commit != "")
 			src.Close()
 		}
-	} else {
-		err = w.dir.Mkdir(w.name, 0o777)
+	} else if err = w.dir.Mkdir(w.name, 0o777); err == nil {
+		res.Blocks, _ = allocated(w.dir.Fd(), w.name) // only for the report: a failure is no reason to fail
 	}
 	if err != nil {
 		return s.seedFailed(w, err, home)
@@ -358,10 +383,32 @@ func (s *initRun) seed() error {
 		s.rep.Project = contract.ProjectSeededEmpty
 		s.logf("project %s is ready (empty)", p)
 	}
+	if placed {
+		s.sized(res.Blocks)
+	}
 	if s.in.Update {
 		s.rep.Update = &contract.UpdateReport{State: contract.UpdateNotNeeded}
 	}
 	return nil
+}
+
+// failFull is fail for a volume that is full (how: how full).
+func (s *initRun) failFull(how, format string, args ...any) error {
+	err := s.fail(format, args...).(*initFailed)
+	err.full, err.how = true, how
+	return err
+}
+
+// clearWork removes from this start's work folder what a failed try of a seed left there (its copy,
+// the staged manifest and record), for another try.
+func (s *initRun) clearWork() {
+	if w := s.work; w != nil {
+		for _, n := range []string{w.name, seedManifestName, seedRecordName} {
+			if err := w.dir.RemoveAll(n); err != nil {
+				s.detail(err)
+			}
+		}
+	}
 }
 
 // seedFailed removes the work folder (what the volume's usage says is measured before) and fails.
@@ -374,9 +421,9 @@ func (s *initRun) seedFailed(w *workDir, err error, home bool) error {
 	}
 	switch {
 	case full && home:
-		return s.fail("could not copy the image's home folder into project %s: %s. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project %s was not created.", p, how, p)
+		return s.failFull(how, "could not copy the image's home folder into project %s: %s. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again. Project %s was not created.", p, how, p)
 	case full:
-		return s.fail("could not create project %s: %s. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again.", p, how)
+		return s.failFull(how, "could not create project %s: %s. Free some space (delete files or projects you no longer need) or ask the operator for a larger volume, then start again.", p, how)
 	case !home:
 		return s.fail("could not create the empty project %s (%v); is the volume writable by this user (uid %s)?", p, unwrapPath(err), s.uidText())
 	}
@@ -435,7 +482,7 @@ func (s *initRun) place(w *workDir, staged bool) (bool, error) {
 	if err != nil {
 		s.detail(err)
 		if full, how := isFull(s.root, err); full {
-			return false, s.fail("could not rename the copy into project %s: %s; it was not created", p, how)
+			return false, s.failFull(how, "could not rename the copy into project %s: %s; it was not created", p, how)
 		}
 		return false, s.fail("could not rename the copy into project %s; it was not created", p)
 	}

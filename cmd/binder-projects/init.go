@@ -15,9 +15,11 @@ const initUsage = `Usage (the command of a project's init container, as the note
   binder-projects init
 
 Makes the launched project ready on the user's volume: removes what earlier starts provably left,
-finishes or rolls back an interrupted update of the project, deletes the queued project folders,
-seeds the project from the image's home if it is missing, or updates it to the image's commit when
-asked. Inputs, from the environment only:
+finishes or rolls back an interrupted update of the project, deletes the queued project folders (or
+moves them into the volume's trash), restores and deletes trash entries and expires old ones, seeds
+the project from the image's home if it is missing (on a full volume, deleting the oldest trash
+entries first), or updates it to the image's commit when asked, and reports the volume's usage.
+Inputs, from the environment only:
   ` + contract.EnvRoot + `        where the user's volume is mounted (absolute)
   ` + contract.EnvProject + `     the project folder's name
   ` + contract.EnvSource + `      the image's home to seed from (absolute)
@@ -27,6 +29,10 @@ asked. Inputs, from the environment only:
   ` + contract.EnvCommit + `       the image's commit (optional)
   ` + contract.EnvUpdate + `       1 to update an existing project to that commit
   ` + contract.EnvReport + `       where the JSON report goes (e.g. /dev/termination-log)
+  ` + contract.EnvTrashDays + `   days a deleted project stays in the trash (0 or unset: none)
+  ` + contract.EnvRestore + `      trash entries to put back, <id>/<folder> (optional)
+  ` + contract.EnvPurge + `        trash entries to delete for good now (optional)
+  ` + contract.EnvUsageBudget + ` ms to spend measuring project sizes (default 200; 0: none)
 Log lines on stderr. Exit status: 0 ready; 1 the project could not be made ready; 2 a bad input,
 nothing changed.
 `

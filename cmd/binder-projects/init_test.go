@@ -76,7 +76,12 @@ func TestTheBuiltBinaryRunsTheInitCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := contract.Report{Deleted: []int{1}, Project: contract.ProjectSeeded, Update: &contract.UpdateReport{State: contract.UpdateNotNeeded}, Present: true}
+	// The volume's usage: the sizes are checked against du in package volume; here, that they are there.
+	if u := got.Usage; u == nil || !u.All || len(u.Projects) != 1 || u.Projects[0].Dir != "gh_binder-examples_requirements" || u.Projects[0].Bytes <= 0 || u.Size <= 0 {
+		t.Errorf("the report's usage: %+v", u)
+	}
+	got.Usage = nil
+	want := contract.Report{Deleted: []int{1}, Project: contract.ProjectSeeded, Update: &contract.UpdateReport{State: contract.UpdateNotNeeded}, TrashComplete: true, Present: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the report (-want +got):\n%s", diff)
 	}
