@@ -413,7 +413,9 @@ func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
 	c := interceptor.NewClient(kubeClient(t), interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			err := c.Get(ctx, key, obj, opts...)
-			if _, isClaim := obj.(*corev1.PersistentVolumeClaim); isClaim {
+			// The registry is read as the claim's metadata (projects.ChangeRegistry); a typed read
+			// counts too.
+			if isClaim(obj) {
 				mu.Lock()
 				reads++
 				if reads == 2 {
@@ -430,9 +432,11 @@ func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
 			}
 			return err
 		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			err := c.Update(ctx, obj, opts...)
-			if apierrors.IsConflict(err) {
+		// The registry is written as a merge patch carrying the claim's resourceVersion: a conflicting
+		// write is refused by the API server.
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			err := c.Patch(ctx, obj, patch, opts...)
+			if isClaim(obj) && apierrors.IsConflict(err) {
 				mu.Lock()
 				conflicts++
 				mu.Unlock()
@@ -466,4 +470,15 @@ func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
 		t.Errorf("no write conflicted (%d claim reads): the two updates did not race", reads)
 	}
 	t.Logf("%d claim reads, %d conflicts retried", reads, conflicts)
+}
+
+// isClaim says whether obj is a claim, typed or as its metadata.
+func isClaim(obj client.Object) bool {
+	switch o := obj.(type) {
+	case *corev1.PersistentVolumeClaim:
+		return true
+	case *metav1.PartialObjectMetadata:
+		return o.Kind == "PersistentVolumeClaim"
+	}
+	return false
 }
