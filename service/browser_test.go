@@ -180,7 +180,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 			t.Errorf("status reads %q", got)
 		}
 		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
-			Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}
+			Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}, Trash: deletedNow(requirements)}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry on claim-bitnik (-want +got):\n%s", diff)
 		}
