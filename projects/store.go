@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,40 @@ import (
 type Listed struct {
 	Project
 	Claim string `json:"claim"`
+	// Expires is when the project expires unless it is launched again (Project.ExpiresAt), set by the
+	// projects service while projects expire; nil otherwise, and always from the store.
+	Expires *time.Time `json:"expiresAt,omitempty"`
+}
+
+// Storage is what one claim of a user records of its volume beyond the projects: its usage, the
+// folders that take the most, and the recently deleted projects.
+type Storage struct {
+	Claim string
+	// Usage is the volume's size and free space as last measured, nil before the first measure.
+	Usage *Usage
+	// Largest are the measured folders, projects and deleted ones in the trash, largest first
+	// (Registry.Largest).
+	Largest []Folder
+	// Trash are the claim's recently deleted projects, most recently deleted first.
+	Trash []ListedTrash
+}
+
+// ListedTrash is a recently deleted project as the projects API shows it: with its trash entry's id,
+// the claim that holds it and what is asked of it.
+type ListedTrash struct {
+	Trashed
+	// ID is the trash entry's id (contract.TrashID of its deletion, DeletedAt in Unix nanoseconds), in
+	// decimal: a JSON number that large loses digits in JavaScript.
+	ID    string `json:"id"`
+	Claim string `json:"claim"`
+	// Restoring and Purging say that a restore, or a deletion for good, waits for the next init
+	// container (Registry.Restores, Registry.Purges).
+	Restoring bool `json:"restoring,omitempty"`
+	Purging   bool `json:"purging,omitempty"`
+	// KeptUntil is when its folder is deleted for good at the latest: the first start of a server
+	// after it (DeletedAt and the trash days). Set by the projects service for an entry in the trash
+	// while there is one; nil otherwise, and always from the store.
+	KeptUntil *time.Time `json:"keptUntil,omitempty"`
 }
 
 // Store is what the projects service and the CLI do with a user's projects. User names are
@@ -41,6 +76,19 @@ type Store interface {
 	// user that records it (the webhook hands it to that launch; docs/updates.md). ErrNoSuchProject if
 	// no claim of the user records dir. A request already waiting stays as it is.
 	RequestUpdate(ctx context.Context, user string, dir contract.ProjectDir) error
+	// Storage returns, for each of the user's claims, the volume's usage, the largest folders and the
+	// recently deleted projects; like ListReadable, what could be read, and an error wrapping
+	// ErrCorruptRegistry for what could not.
+	Storage(ctx context.Context, user string) ([]Storage, error)
+	// Restore asks for the recently deleted project named by entry (its deletion) back, on every claim
+	// of the user whose trash holds it (Registry.RequestRestore): back says the deletion was still
+	// queued on each and was simply taken back (the project is recorded again now); otherwise the
+	// restore waits for the next init container. ErrNotInTrash if no claim of the user holds entry.
+	Restore(ctx context.Context, user string, entry Queued) (back bool, err error)
+	// Purge asks for the recently deleted project named by entry to be deleted for good by the next
+	// init container, on every claim of the user whose trash holds it (Registry.RequestPurge).
+	// ErrNotInTrash if no claim of the user holds entry.
+	Purge(ctx context.Context, user string, entry Queued) error
 }
 
 // ErrServerStarted: a server of the user started while a project was being deleted. The deletion stays
@@ -84,19 +132,11 @@ func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
 
 // ListReadable implements Store.
 func (s *KubeStore) ListReadable(ctx context.Context, user string) ([]Listed, error) {
-	claims, err := s.claims(ctx, user)
-	if err != nil {
-		return nil, err
-	}
+	regs, unreadable := s.registries(ctx, user)
 	var out []Listed
-	var unreadable []error
-	for i := range claims {
-		// An unreadable entry hides only itself: the user sees what can be read; the next write sets
-		// the bad value aside.
-		r, err := FromClaim(&claims[i])
-		unreadable = append(unreadable, err)
+	for _, r := range regs {
 		for _, p := range r.Projects {
-			out = append(out, Listed{Project: p, Claim: claims[i].Name})
+			out = append(out, Listed{Project: p, Claim: r.claim})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Listed) int {
@@ -105,6 +145,49 @@ func (s *KubeStore) ListReadable(ctx context.Context, user string) ([]Listed, er
 		}
 		return cmp.Compare(a.Dir, b.Dir)
 	})
+	return out, unreadable
+}
+
+// Storage implements Store.
+func (s *KubeStore) Storage(ctx context.Context, user string) ([]Storage, error) {
+	regs, unreadable := s.registries(ctx, user)
+	var out []Storage
+	for _, r := range regs {
+		st := Storage{Claim: r.claim, Usage: r.Usage, Largest: r.Largest(-1)}
+		for _, t := range r.Trash {
+			e := t.Entry()
+			st.Trash = append(st.Trash, ListedTrash{Trashed: t, ID: strconv.FormatInt(contract.TrashID(e), 10), Claim: r.claim,
+				Restoring: slices.ContainsFunc(r.Restores, e.Same), Purging: slices.ContainsFunc(r.Purges, e.Same)})
+		}
+		slices.SortStableFunc(st.Trash, func(a, b ListedTrash) int {
+			return cmp.Or(b.DeletedAt.Compare(a.DeletedAt), cmp.Compare(a.Dir, b.Dir))
+		})
+		out = append(out, st)
+	}
+	return out, unreadable
+}
+
+// claimRegistry is the registry read from one claim.
+type claimRegistry struct {
+	Registry
+	claim string
+}
+
+// registries reads the registry of each of the user's claims. An unreadable entry hides only itself:
+// the user sees what can be read, and the next write sets the bad value aside. The error is any error
+// reading the claims, or FromClaim's of each (wrapping ErrCorruptRegistry), joined.
+func (s *KubeStore) registries(ctx context.Context, user string) ([]claimRegistry, error) {
+	claims, err := s.claims(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	var out []claimRegistry
+	var unreadable []error
+	for i := range claims {
+		r, err := FromClaim(&claims[i])
+		unreadable = append(unreadable, err)
+		out = append(out, claimRegistry{Registry: r, claim: claims[i].Name})
+	}
 	return out, errors.Join(unreadable...)
 }
 
@@ -196,32 +279,82 @@ func serverNames(names []string) string {
 // RequestUpdate implements Store. A running server does not stop it: the request waits for the
 // project's next launch.
 func (s *KubeStore) RequestUpdate(ctx context.Context, user string, dir contract.ProjectDir) error {
-	claims, err := s.claims(ctx, user)
-	if err != nil {
-		return err
-	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
-	found := false
+	found, err := s.changeEach(ctx, user, ErrNoSuchProject, func(_ string, r *Registry) error {
+		_, err := r.RequestUpdate(dir, now().UTC())
+		return err
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("%w: %s has no project %q", ErrNoSuchProject, user, dir)
+	}
+	return err
+}
+
+// Restore implements Store. A running server does not stop it: the restore waits for the next start
+// (a deletion still queued is taken back at once, as Registry.RequestRestore does). A restore that
+// brings a project back beyond the per-user limit is not refused: the limit counts launches of new
+// projects only.
+func (s *KubeStore) Restore(ctx context.Context, user string, entry Queued) (bool, error) {
+	// Whether each claim took the deletion back, as its last try did (ChangeRegistry tries again
+	// after a conflicting write).
+	backOn := map[string]bool{}
+	found, err := s.changeEach(ctx, user, ErrNotInTrash, func(claim string, r *Registry) error {
+		back, err := r.RequestRestore(entry)
+		backOn[claim] = back && err == nil
+		return err
+	})
+	if err == nil && !found {
+		err = notInTrash(user, entry)
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, back := range backOn {
+		if !back {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Purge implements Store. A running server does not stop it: the deletion for good waits for the
+// next start.
+func (s *KubeStore) Purge(ctx context.Context, user string, entry Queued) error {
+	found, err := s.changeEach(ctx, user, ErrNotInTrash, func(_ string, r *Registry) error { return r.RequestPurge(entry) })
+	if err == nil && !found {
+		err = notInTrash(user, entry)
+	}
+	return err
+}
+
+// notInTrash is ErrNotInTrash for the user's trash entry named by entry.
+func notInTrash(user string, entry Queued) error {
+	return fmt.Errorf("%w: %s has no recently deleted project %s", ErrNotInTrash, user, contract.TrashEntryName(contract.TrashID(entry), entry.Dir))
+}
+
+// changeEach applies change to the registry on each of the user's claims, named (ChangeRegistry:
+// again after a conflicting write). A claim where change returns an error wrapping absent (the
+// project or entry is not there) is left as it was; found says whether change succeeded on any claim.
+// Any other error stops it.
+func (s *KubeStore) changeEach(ctx context.Context, user string, absent error, change func(claim string, r *Registry) error) (found bool, err error) {
+	claims, err := s.claims(ctx, user)
+	if err != nil {
+		return false, err
+	}
 	for _, c := range claims {
-		err := s.update(ctx, c.Namespace, c.Name, func(r *Registry) error {
-			_, err := r.RequestUpdate(dir, now().UTC())
-			return err
-		})
+		err := s.update(ctx, c.Namespace, c.Name, func(r *Registry) error { return change(c.Name, r) })
 		switch {
-		case errors.Is(err, ErrNoSuchProject):
+		case errors.Is(err, absent):
 		case err != nil:
-			return fmt.Errorf("updating the registry on claim %s: %w", c.Name, err)
+			return found, fmt.Errorf("updating the registry on claim %s: %w", c.Name, err)
 		default:
 			found = true
 		}
 	}
-	if !found {
-		return fmt.Errorf("%w: %s has no project %q", ErrNoSuchProject, user, dir)
-	}
-	return nil
+	return found, nil
 }
 
 // queuedOn is a deletion queued on one claim: its queue entry and the project as it was recorded.

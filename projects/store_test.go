@@ -175,3 +175,148 @@ func TestKubeStoreAskingTheHub(t *testing.T) {
 		}
 	})
 }
+
+// TestTheStoresTrashAndUsage: Storage lists each claim's usage, largest folders and recently deleted
+// projects (with what is asked of them); Restore and Purge ask for a recently deleted project on every
+// claim of the user whose trash holds it, through the registry's rules.
+func TestTheStoresTrashAndUsage(t *testing.T) {
+	const anna = "anna.müller@uni.example"
+	old := Project{Dir: "gh_a_old", RepoURL: "https://github.com/a/old", LastUsed: t0.Add(-48 * time.Hour), Size: &Size{Bytes: 300, At: t0}}
+	pending := Project{Dir: "gh_a_pending", LastUsed: t0.Add(-24 * time.Hour)}
+	kept := Project{Dir: "gh_a_kept", LastUsed: t0, Size: &Size{Bytes: 500, At: t0}}
+	usage := &Usage{Size: 1000, Free: 100, At: t0, Basis: UsageFilesystem}
+	oldDeleted, pendingDeleted := t0.Add(-time.Hour), t0.Add(-time.Minute)
+	mine := Registry{
+		Projects:  []Project{kept},
+		Deletions: []Queued{{Dir: pending.Dir, QueuedAt: pendingDeleted}},
+		Trash: []Trashed{{Project: old, DeletedAt: oldDeleted, InTrash: true},
+			{Project: pending, DeletedAt: pendingDeleted}},
+		Usage: usage,
+	}
+	inTrash, stillQueued := mine.Trash[0].Entry(), mine.Trash[1].Entry()
+	build := func(t *testing.T, objs ...client.Object) *KubeStore {
+		t.Helper()
+		objs = append(objs, userClaim(t, "claim-anna", anna, mine), userClaim(t, "claim-bob", "bob", mine))
+		return &KubeStore{Client: fake.NewClientBuilder().WithObjects(objs...).Build(), Namespace: "bhub", Now: func() time.Time { return t0 }}
+	}
+	registry := func(t *testing.T, s *KubeStore, name string) Registry {
+		t.Helper()
+		pvc := ClaimMetadata()
+		if err := s.Client.Get(context.Background(), client.ObjectKey{Namespace: "bhub", Name: name}, pvc); err != nil {
+			t.Fatal(err)
+		}
+		r, err := FromClaim(pvc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	id := func(q Queued) string { return fmt.Sprint(q.QueuedAt.UnixNano()) }
+
+	t.Run("Storage lists the claim's usage, its largest folders and its recently deleted projects, most recently deleted first", func(t *testing.T) {
+		s := build(t)
+		if err := s.Purge(context.Background(), anna, inTrash); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Storage(context.Background(), anna)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Storage{{Claim: "claim-anna", Usage: usage,
+			Largest: []Folder{{Dir: kept.Dir, Bytes: 500}, {Dir: old.Dir, Bytes: 300, Trashed: &inTrash}},
+			Trash: []ListedTrash{
+				{Trashed: mine.Trash[1], ID: id(stillQueued), Claim: "claim-anna"},
+				{Trashed: mine.Trash[0], ID: id(inTrash), Claim: "claim-anna", Purging: true},
+			}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("restoring a project whose deletion is still queued takes the deletion back: back, and the project is recorded again", func(t *testing.T) {
+		s := build(t)
+		back, err := s.Restore(context.Background(), anna, stillQueued)
+		if err != nil || !back {
+			t.Fatalf("Restore = %v, %v; want back", back, err)
+		}
+		want := Registry{Projects: []Project{kept, pending}, Trash: mine.Trash[:1], Usage: usage}
+		if diff := cmp.Diff(want, registry(t, s, "claim-anna")); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(mine, registry(t, s, "claim-bob")); diff != "" {
+			t.Errorf("another user's claim changed (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("restoring a project in the trash queues the restore for the next start, and drops a purge asked for it", func(t *testing.T) {
+		s := build(t)
+		if err := s.Purge(context.Background(), anna, inTrash); err != nil {
+			t.Fatal(err)
+		}
+		back, err := s.Restore(context.Background(), anna, inTrash)
+		if err != nil || back {
+			t.Fatalf("Restore = %v, %v; want queued", back, err)
+		}
+		want := mine
+		want.Restores = []Queued{inTrash}
+		if diff := cmp.Diff(want, registry(t, s, "claim-anna")); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a restore beyond the per-user limit is not refused: the limit counts launches of new projects only", func(t *testing.T) {
+		s := build(t)
+		if _, err := s.Restore(context.Background(), anna, stillQueued); err != nil {
+			t.Fatal(err)
+		}
+		r := registry(t, s, "claim-anna")
+		if err := r.Admit(pending.Dir, 1, nil); err != nil {
+			t.Errorf("launching the restored project with a limit of 1: %v", err)
+		}
+	})
+
+	t.Run("deleting for good queues a purge for the next start, and drops a restore asked for it", func(t *testing.T) {
+		s := build(t)
+		if _, err := s.Restore(context.Background(), anna, inTrash); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(context.Background(), anna, inTrash); err != nil {
+			t.Fatal(err)
+		}
+		want := mine
+		want.Purges = []Queued{inTrash}
+		if diff := cmp.Diff(want, registry(t, s, "claim-anna")); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an entry the user's trash does not hold is ErrNotInTrash, named, and nothing changes", func(t *testing.T) {
+		s := build(t)
+		other := Queued{Dir: old.Dir, QueuedAt: oldDeleted.Add(time.Second)}
+		if _, err := s.Restore(context.Background(), anna, other); !errors.Is(err, ErrNotInTrash) || !strings.Contains(err.Error(), id(other)+"/gh_a_old") {
+			t.Errorf("Restore: %v, want ErrNotInTrash naming the entry", err)
+		}
+		if err := s.Purge(context.Background(), "carol", inTrash); !errors.Is(err, ErrNotInTrash) {
+			t.Errorf("Purge of a user without a claim: %v, want ErrNotInTrash", err)
+		}
+		if diff := cmp.Diff(mine, registry(t, s, "claim-anna")); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an entry on two claims of the user is restored on both; back only if both took it back", func(t *testing.T) {
+		second := mine
+		second.Deletions = nil
+		s := build(t, userClaim(t, "claim-anna--gpu", anna, second))
+		back, err := s.Restore(context.Background(), anna, stillQueued)
+		if err != nil || back {
+			t.Fatalf("Restore = %v, %v; want queued on the second claim", back, err)
+		}
+		if r := registry(t, s, "claim-anna"); r.Find(pending.Dir) < 0 || len(r.Deletions) != 0 {
+			t.Errorf("claim-anna: %+v, want the deletion taken back", r)
+		}
+		if r := registry(t, s, "claim-anna--gpu"); !cmp.Equal(r.Restores, []Queued{stillQueued}) {
+			t.Errorf("claim-anna--gpu restores %v, want the entry queued", r.Restores)
+		}
+	})
+}

@@ -24,8 +24,9 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user strin
 	writeJSON(w, http.StatusOK, list)
 }
 
-// list is the user's projects that could be read, for an API answer: a Warning header says what could
-// not be (unreadableProjects). Another error is answered, and list returns false.
+// list is the user's projects that could be read, for an API answer, with when each expires (while
+// projects expire): a Warning header says what could not be read (unreadableProjects). Another error
+// is answered, and list returns false.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, user string) ([]projects.Listed, bool) {
 	list, unreadable, err := s.listReadable(r.Context(), user)
 	warnUnreadable(w, unreadable)
@@ -33,7 +34,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, user string) ([]pr
 		s.storeError(w, err, "listing the projects of", user)
 		return nil, false
 	}
-	return list, true
+	return s.withExpiry(list), true
 }
 
 // getProject answers GET {prefix}api/users/{user}/projects/{folder} with one project.
@@ -138,7 +139,7 @@ func checkedDir(w http.ResponseWriter, name string) (contract.ProjectDir, bool) 
 // storeError answers with the status that the store's error means.
 func (s *Server) storeError(w http.ResponseWriter, err error, doing, user string) {
 	switch {
-	case errors.Is(err, projects.ErrNoSuchProject):
+	case errors.Is(err, projects.ErrNoSuchProject), errors.Is(err, projects.ErrNotInTrash):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, projects.ErrServerRunning):
 		writeError(w, http.StatusConflict, err.Error())

@@ -59,6 +59,15 @@ func checkErrorBody(t *testing.T, resp *http.Response, body []byte, status int, 
 	}
 }
 
+// deletedNow are the records a deletion at testNow keeps of ps, pending (projects.Registry.Delete).
+func deletedNow(ps ...projects.Project) []projects.Trashed {
+	var out []projects.Trashed
+	for _, p := range ps {
+		out = append(out, projects.Trashed{Project: p, DeletedAt: testNow})
+	}
+	return out
+}
+
 func listed(claim string, ps ...projects.Project) []projects.Listed {
 	out := []projects.Listed{}
 	for _, p := range ps {
@@ -156,11 +165,11 @@ func TestDeletingProjects(t *testing.T) {
 		{name: "a user deletes their own project: 204, and the claim records it gone and queued for deletion",
 			user: "bitnik", dir: string(requirements.Dir), by: "bitnik", status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
-				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}},
+				Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}, Trash: deletedNow(requirements)}},
 		{name: "a projects admin deletes someone else's project",
 			user: "bitnik", dir: string(conda.Dir), by: projectsAdmin, status: http.StatusNoContent,
 			claim: "claim-bitnik", want: projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements, scriptLink},
-				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}},
+				Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}, Trash: deletedNow(conda)}},
 		{name: "a hub admin without the projects-admin role deleting someone else's project is refused with 403",
 			user: "bitnik", dir: string(conda.Dir), by: hubAdmin, status: http.StatusForbidden,
 			message: "needs the scope custom:projects:admin",
@@ -243,7 +252,7 @@ func TestDeletingWhileTheServerRuns(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("after the server stopped: %d, want 204\n%s", resp.StatusCode, body)
 	}
-	want := projects.Registry{Deletions: []projects.Queued{{Dir: annaProject.Dir, QueuedAt: testNow}}}
+	want := projects.Registry{Deletions: []projects.Queued{{Dir: annaProject.Dir, QueuedAt: testNow}}, Trash: deletedNow(annaProject)}
 	if diff := cmp.Diff(want, w.registryOf(t, claim)); diff != "" {
 		t.Errorf("registry (-want +got):\n%s", diff)
 	}
@@ -284,7 +293,7 @@ func TestAServerStartingWhileADeletionIsWrittenLeavesItQueued(t *testing.T) {
 	}
 	checkErrorBody(t, resp, body, http.StatusAccepted, "(your server). The deletion stays queued: if that server was started for "+string(conda.Dir))
 	want := projects.Registry{Projects: []projects.Project{gitlab, hostile, requirements, scriptLink},
-		Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}}
+		Deletions: []projects.Queued{{Dir: conda.Dir, QueuedAt: testNow}}, Trash: deletedNow(conda)}
 	if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 		t.Errorf("registry (-want +got):\n%s", diff)
 	}
@@ -508,7 +517,8 @@ func TestAnUnreadableEntryHidesOnlyItself(t *testing.T) {
 		if got := pvc.Annotations[contract.AnnotationClaimProjectsCorrupt]; got != carolsProjects {
 			t.Errorf("%s = %q, want the whole value as it was", contract.AnnotationClaimProjectsCorrupt, got)
 		}
-		want := projects.Registry{Projects: carolsReadable[:1], Deletions: []projects.Queued{{Dir: "gh_carol_notes", QueuedAt: testNow}}}
+		want := projects.Registry{Projects: carolsReadable[:1], Deletions: []projects.Queued{{Dir: "gh_carol_notes", QueuedAt: testNow}},
+			Trash: deletedNow(carolsReadable[1])}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-carol")); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -180,7 +181,7 @@ func TestTheProjectsPageInChromium(t *testing.T) {
 			t.Errorf("status reads %q", got)
 		}
 		want := projects.Registry{Projects: []projects.Project{conda, gitlab, hostile, scriptLink},
-			Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}}
+			Deletions: []projects.Queued{{Dir: requirements.Dir, QueuedAt: testNow}}, Trash: deletedNow(requirements)}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry on claim-bitnik (-want +got):\n%s", diff)
 		}
@@ -312,6 +313,18 @@ func TestTheProjectsOnTheHubsHomePage(t *testing.T) {
 	b.waitFor("BinderHub's page in the whole window", `return document.location.href === arguments[0]`, want)
 }
 
+// logInToThePage opens the projects page, which sends the browser to the hub's login page, and logs in
+// there as user: the browser ends on the projects page.
+func (b *wd) logInToThePage(w *world, user string) {
+	b.t.Helper()
+	b.navigate(w.origin + w.prefix)
+	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
+	b.typeInto("#username_input", user)
+	b.typeInto("#password_input", w.hub.Password)
+	b.click("#login_submit")
+	b.waitFor("the projects page", `return document.title === "Your projects"`)
+}
+
 // navBar is a page's navigation bar as a user meets it: its links (a menu with its entries), the
 // user's name, Logout, and how the hub's stylesheet draws it. The hub's own pages and the projects
 // page are described alike, so that they can be compared.
@@ -378,20 +391,10 @@ func withoutServices(nav navBar) navBar {
 // Logout, drawn alike by the hub's stylesheet; and the Services menu when the service's token may list
 // the hub's services, which opens like the hub's.
 func TestTheNavigationBarIsTheHubs(t *testing.T) {
-	logIn := func(t *testing.T, b *wd, w *world, user string) {
-		t.Helper()
-		b.navigate(w.origin + w.prefix)
-		b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
-		b.typeInto("#username_input", user)
-		b.typeInto("#password_input", w.hub.Password)
-		b.click("#login_submit")
-		b.waitFor("the projects page", `return document.title === "Your projects"`)
-	}
-
 	t.Run("Admin is there for a hub admin, as on the hub's pages; the Services menu is not, as the documented role may not list services", func(t *testing.T) {
 		w := newWorld(t, fixtureObjects(t)...)
 		b := startBrowser(t)
-		logIn(t, b, w, hubAdmin)
+		b.logInToThePage(w, hubAdmin)
 		hub, ours := b.hubNavBar(w), b.navBar()
 		if diff := cmp.Diff(withoutServices(hub), ours); diff != "" {
 			t.Errorf("navigation bar (-the hub's, without Services +the projects page's):\n%s", diff)
@@ -409,7 +412,7 @@ func TestTheNavigationBarIsTheHubs(t *testing.T) {
 	t.Run("with list:services and read:services, the Services menu is the hub's and opens like it", func(t *testing.T) {
 		w := newWorldOn(t, hubKind{base: "/", serviceScopes: "list:services,read:services"}, fixtureObjects(t)...)
 		b := startBrowser(t)
-		logIn(t, b, w, "bitnik")
+		b.logInToThePage(w, "bitnik")
 		hub, ours := b.hubNavBar(w), b.navBar()
 		if diff := cmp.Diff(hub, ours); diff != "" {
 			t.Errorf("navigation bar (-the hub's +the projects page's):\n%s", diff)
@@ -449,12 +452,7 @@ func TestTheNavigationBarIsTheHubs(t *testing.T) {
 func TestAnUnreadableEntryInChromium(t *testing.T) {
 	w := newWorld(t, append(fixtureObjects(t), carolsClaim(t))...)
 	b := startBrowser(t)
-	b.navigate(w.origin + w.prefix)
-	b.waitFor("the hub's login page", `return document.getElementById("username_input") !== null`)
-	b.typeInto("#username_input", "carol")
-	b.typeInto("#password_input", w.hub.Password)
-	b.click("#login_submit")
-	b.waitFor("the projects page", `return document.title === "Your projects"`)
+	b.logInToThePage(w, "carol")
 	var page struct {
 		Rows    []string `json:"rows"`
 		Note    string   `json:"note"`
@@ -475,4 +473,159 @@ func TestAnUnreadableEntryInChromium(t *testing.T) {
 		t.Error("the page says there are no projects")
 	}
 	b.screenshot("unreadable-entry")
+}
+
+// TestStorageAndRecentlyDeletedInChromium drives the page of a user whose storage is 93 % full, with
+// projects that were measured, one expiring soon, and two recently deleted ones (one in the trash, one
+// still queued), with 7 trash days: the storage bar and its warning, the sizes, the expiry notice,
+// Restore and Delete forever (the claim's annotations after each click), and a deletion that lands in
+// Recently deleted. Its first screenshot is docs/projects-page.png.
+func TestStorageAndRecentlyDeletedInChromium(t *testing.T) {
+	w := newWorldConfigured(t, hubKind{base: "/"}, withTrashAndExpiry, storageObjects(t, storageRegistry)...)
+	b := startBrowser(t)
+	b.logInToThePage(w, "bitnik")
+	projectRow := func(dir contract.ProjectDir) string { return `#projects tr[data-folder="` + string(dir) + `"]` }
+	trashRow := func(dir contract.ProjectDir) string { return `#trash tr[data-folder="` + string(dir) + `"]` }
+	queue := func(key string) string { return w.annotationsOf(t, "claim-bitnik")[key] }
+	juliaQueued := `[{"dir":"gh_binder-examples_julia-python","queuedAt":"2026-05-01T15:30:00Z"}]`
+
+	t.Run("the storage bar says how full the storage is and on which basis, and warns from 90 %, naming the largest folders", func(t *testing.T) {
+		if got := b.text("#storage-used"); got != "9.3 GiB of 10.0 GiB used (93 %)" {
+			t.Errorf("the storage reads %q", got)
+		}
+		var meter struct {
+			Value, Max float64
+			Shown      bool
+		}
+		b.js(&meter, `const m = document.getElementById("storage-meter"); return {Value: m.value, Max: m.max, Shown: m.offsetWidth > 300}`)
+		if meter.Value != float64(fullUsage.Size-fullUsage.Free) || meter.Max != float64(fullUsage.Size) || !meter.Shown {
+			t.Errorf("the meter = %+v, want the used bytes of the size, shown as a bar", meter)
+		}
+		if got, want := b.text("#storage-basis"), "The filesystem of your storage. Measured 4 May 2026, 09:00 UTC, at a start of your server."; got != want {
+			t.Errorf("the basis reads %q, want %q", got, want)
+		}
+		if got, want := b.text("#storage-warning"), "Your storage is 93 % full: "+fullAdvice; got != want {
+			t.Errorf("the warning reads\n%q, want\n%q", got, want)
+		}
+	})
+
+	t.Run("each project shows its size, with when it was measured on hover; – when it was never measured", func(t *testing.T) {
+		var sizes map[string]string
+		b.js(&sizes, `const out = {};
+			document.querySelectorAll("#projects tbody tr").forEach(r => { const s = r.querySelector("td.size span"); out[r.dataset.folder] = s.textContent + " | " + s.title; });
+			return out`)
+		hover := " | measured 4 May 2026, 09:00 UTC"
+		want := map[string]string{string(conda.Dir): "3.1 GiB" + hover, string(gitlab.Dir): "2.0 GiB" + hover, string(requirements.Dir): "1.2 GiB" + hover,
+			string(scriptLink.Dir): "40.0 KiB" + hover, string(hostile.Dir): "– | not measured yet: each start of a server measures the projects it has time for"}
+		if diff := cmp.Diff(want, sizes); diff != "" {
+			t.Errorf("sizes (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a project expiring within 14 days says when it is removed unless launched; the others say nothing", func(t *testing.T) {
+		var notes map[string]string
+		b.js(&notes, `const out = {};
+			document.querySelectorAll("#projects small.expires").forEach(s => { out[s.closest("tr").dataset.folder] = s.textContent + " | " + s.title; });
+			return out`)
+		want := map[string]string{string(scriptLink.Dir): "removed on 12 May 2026 unless you launch it | A project not launched for 100 days is deleted"}
+		if diff := cmp.Diff(want, notes); diff != "" {
+			t.Errorf("expiry notices (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Recently deleted lists the trash, most recently deleted first, with when each goes", func(t *testing.T) {
+		var rows [][]string
+		b.js(&rows, `return Array.from(document.querySelectorAll("#trash tbody tr")).map(r =>
+			Array.from(r.cells).map(c => c.textContent.replace(/\s+/g, " ").trim()))`)
+		want := [][]string{
+			{string(notes.Dir), notes.RepoURL, "–", "4 May 2026, 09:30 UTC", "goes to the trash at your next server start, for 7 days", "Restore Delete forever"},
+			{string(julia.Dir), julia.RepoURL, "2.5 GiB", "1 May 2026, 15:30 UTC", "goes for good on 8 May 2026", "Restore Delete forever"},
+		}
+		if diff := cmp.Diff(want, rows); diff != "" {
+			t.Errorf("recently deleted (-want +got):\n%s", diff)
+		}
+	})
+	b.screenshotPage("01-storage-and-trash")
+
+	t.Run("Restore of a project in the trash queues the restore on the claim; the row says it comes back at the next start", func(t *testing.T) {
+		b.click(trashRow(julia.Dir) + " button.restore")
+		b.waitFor("the row to say so", `const r = document.querySelector(arguments[0]);
+			return r !== null && r.querySelector("td.next").textContent.trim() === "restored at your next server start"`, trashRow(julia.Dir))
+		if got := b.text("#trash-status"); got != "gh_binder-examples_julia-python is restored at your next server start, beside gh_binder-examples_julia-python as gh_binder-examples_julia-python-restored-20260501-153000 if that name is taken again by then." {
+			t.Errorf("status reads %q", got)
+		}
+		if got := queue(contract.AnnotationClaimRestoreQueue); got != juliaQueued {
+			t.Errorf("%s = %q, want %s", contract.AnnotationClaimRestoreQueue, got, juliaQueued)
+		}
+		var buttons []string
+		b.js(&buttons, `return Array.from(document.querySelectorAll(arguments[0] + " button")).map(b => b.textContent)`, trashRow(julia.Dir))
+		if diff := cmp.Diff([]string{"Delete forever"}, buttons); diff != "" {
+			t.Errorf("buttons (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Delete forever asks for confirmation: dismissed, nothing changes; confirmed, the purge is queued and the restore dropped", func(t *testing.T) {
+		b.click(trashRow(julia.Dir) + " button.purge")
+		question := b.alertText()
+		for _, want := range []string{`Delete "gh_binder-examples_julia-python" forever?`, "all its files are deleted for good the next time your server starts. This cannot be undone."} {
+			if !strings.Contains(question, want) {
+				t.Errorf("confirmation %q does not say %q", question, want)
+			}
+		}
+		b.dismissAlert()
+		if got := queue(contract.AnnotationClaimPurgeQueue); got != "" {
+			t.Errorf("dismissed, yet %s = %s", contract.AnnotationClaimPurgeQueue, got)
+		}
+		b.click(trashRow(julia.Dir) + " button.purge")
+		b.acceptAlert()
+		b.waitFor("the row to say so", `const r = document.querySelector(arguments[0]);
+			return r !== null && r.querySelector("td.next").textContent.trim() === "deleted for good at your next server start"`, trashRow(julia.Dir))
+		if got := b.text("#trash-status"); got != "gh_binder-examples_julia-python is deleted for good at your next server start." {
+			t.Errorf("status reads %q", got)
+		}
+		if got, restores := queue(contract.AnnotationClaimPurgeQueue), queue(contract.AnnotationClaimRestoreQueue); got != juliaQueued || restores != "" {
+			t.Errorf("%s = %q, want %s; %s = %q, want none", contract.AnnotationClaimPurgeQueue, got, juliaQueued, contract.AnnotationClaimRestoreQueue, restores)
+		}
+	})
+
+	t.Run("Restore of a deletion still queued takes it back: the project is listed again, and its deletion leaves the claim", func(t *testing.T) {
+		b.click(trashRow(notes.Dir) + " button.restore")
+		b.waitFor("the project back in the list", `return document.querySelector(arguments[0]) !== null && document.querySelector(arguments[1]) === null`,
+			projectRow(notes.Dir), trashRow(notes.Dir))
+		if got := b.text("#trash-status"); !strings.HasPrefix(got, "gh_bitnik_old-notes is back: its deletion had not happened yet") {
+			t.Errorf("status reads %q", got)
+		}
+		if got := queue(contract.AnnotationClaimDeleteQueue); got != "" {
+			t.Errorf("%s = %s, want none", contract.AnnotationClaimDeleteQueue, got)
+		}
+		r := w.registryOf(t, "claim-bitnik")
+		if r.Find(notes.Dir) < 0 || len(r.Trash) != 1 || r.Trash[0].Dir != julia.Dir {
+			t.Errorf("registry = %+v, want gh_bitnik_old-notes recorded again and only julia in the trash", r)
+		}
+	})
+
+	t.Run("Delete says the project goes to Recently deleted, where it is listed at once, pending", func(t *testing.T) {
+		b.click(projectRow(conda.Dir) + " button.delete")
+		question := b.alertText()
+		if want := "The folder gh_binder-examples_conda and all its files go to Recently deleted the next time your server starts. You can restore them there for 7 days; then they are deleted for good."; !strings.Contains(question, want) {
+			t.Errorf("confirmation %q does not say %q", question, want)
+		}
+		b.acceptAlert()
+		b.waitFor("the project in Recently deleted", `return document.querySelector(arguments[0]) === null && document.querySelector(arguments[1]) !== null`,
+			projectRow(conda.Dir), trashRow(conda.Dir))
+		if got, want := b.text("#status"), "Deleted gh_binder-examples_conda. It goes to Recently deleted the next time your server starts; restore it there within 7 days."; got != want {
+			t.Errorf("status reads %q, want %q", got, want)
+		}
+		if got := b.text(trashRow(conda.Dir) + " td.next"); got != "goes to the trash at your next server start, for 7 days" {
+			t.Errorf("the new row says %q", got)
+		}
+		if got, want := queue(contract.AnnotationClaimDeleteQueue), `[{"dir":"gh_binder-examples_conda","queuedAt":"2026-05-04T10:00:00Z"}]`; got != want {
+			t.Errorf("%s = %s, want %s", contract.AnnotationClaimDeleteQueue, got, want)
+		}
+		r := w.registryOf(t, "claim-bitnik")
+		if i := slices.IndexFunc(r.Trash, func(t projects.Trashed) bool { return t.Dir == conda.Dir }); i < 0 || r.Trash[i].InTrash || !r.Trash[i].DeletedAt.Equal(testNow) {
+			t.Errorf("trash = %+v, want conda's record pending, deleted at %v", r.Trash, testNow)
+		}
+		b.screenshotPage("02-after-restore-and-delete")
+	})
 }

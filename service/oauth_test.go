@@ -403,7 +403,7 @@ func TestCookieAuthenticatedDeleteNeedsTheXSRFHeader(t *testing.T) {
 			t.Fatalf("status = %d, want 204\n%s", resp.StatusCode, body)
 		}
 		want := projects.Registry{Projects: []projects.Project{conda, hostile, requirements, scriptLink},
-			Deletions: []projects.Queued{{Dir: gitlab.Dir, QueuedAt: testNow}}}
+			Deletions: []projects.Queued{{Dir: gitlab.Dir, QueuedAt: testNow}}, Trash: deletedNow(gitlab)}
 		if diff := cmp.Diff(want, w.registryOf(t, "claim-bitnik")); diff != "" {
 			t.Errorf("registry (-want +got):\n%s", diff)
 		}

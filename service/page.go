@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
 )
 
@@ -34,7 +36,12 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
-	"linkable": linkable,
+	"humanDay": func(t time.Time) string {
+		return t.UTC().Format("2 Jan 2006")
+	},
+	"humanBytes": humanBytes,
+	"days":       days,
+	"linkable":   linkable,
 }).Parse(pageHTML))
 
 // linkable reports whether the page links a repository URL: http and https URLs only. Any other
@@ -52,6 +59,8 @@ type pageProject struct {
 	// LatestURL launches the repository's latest commit (its default branch), where an update
 	// asked for on the page is carried out.
 	LatestURL string
+	// Expiry says when the project is removed unless launched, when that is soon (expiryNote).
+	Expiry string
 }
 
 // pageScript is what the page's script gets (html/template writes it as a JavaScript object).
@@ -63,6 +72,8 @@ type pageScript struct {
 	XSRF      string `json:"xsrf"`
 	BinderHub string `json:"binderhub"`
 	Embed     bool   `json:"embed"`
+	// TrashDays: a deleted project can be restored for that many days (0: there is no trash).
+	TrashDays int `json:"trashDays"`
 }
 
 type pageData struct {
@@ -79,9 +90,20 @@ type pageData struct {
 	// ManagesAll: the token may manage every user's projects (AdminScope).
 	ManagesAll bool
 	User       string
-	Projects   []pageProject
+	// Whose is "your", or "bitnik's" for a projects admin on bitnik's page.
+	Whose    string
+	Projects []pageProject
 	// Unreadable says what of the projects could not be read (unreadableNote), "" when all could.
-	Unreadable   string
+	Unreadable string
+	// Usage is how full the user's storage is, nil before it was measured.
+	Usage *storageUsage
+	// Trash are the recently deleted projects; TrashDays how long they are kept (0: there is no
+	// trash, and the page has no Recently deleted). TrashUnreadable is the unreadableNote of them.
+	Trash           []projects.ListedTrash
+	TrashDays       int
+	TrashUnreadable string
+	// ExpireAfter is how long an unused project is kept, in words ("" when projects do not expire).
+	ExpireAfter  string
 	BinderHubURL string
 	Script       pageScript
 	// Status and Message make the error page.
@@ -121,23 +143,33 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
 		return
 	}
+	storages, trashUnreadable, err := s.storageOf(r.Context(), user)
+	if err != nil {
+		s.log.Error(err, "reading the storage of a user", "user", user)
+		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("reading the storage of %s failed: %v", user, err))
+		return
+	}
+	now := s.cfg.Now()
 	rows := make([]pageProject, 0, len(list))
-	for _, p := range list {
+	for _, p := range s.withExpiry(list) {
 		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit),
-			LatestURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, "")})
+			LatestURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, ""), Expiry: expiryNote(p, now)})
 	}
-	whose := "your"
-	if user != id.Name {
-		whose = user + "'s"
-	}
+	whose := whoseFor(id, user)
 	d := pageData{
-		Title:        "Your projects",
-		Embed:        embed,
-		Me:           id.Name,
-		ManagesAll:   managesAll(id.Scopes),
-		User:         user,
-		Projects:     rows,
-		Unreadable:   unreadableNote(unreadable, whose),
+		Title:      "Your projects",
+		Embed:      embed,
+		Me:         id.Name,
+		ManagesAll: managesAll(id.Scopes),
+		User:       user,
+		Whose:      whose,
+		Projects:   rows,
+		Unreadable: unreadableNote(unreadable, whose, "projects"),
+		Usage:      s.usageOf(storages, whose),
+		TrashDays:  s.cfg.TrashDays,
+		TrashUnreadable: unreadableNote(slices.DeleteFunc(trashUnreadable, func(u *projects.Unreadable) bool {
+			return u.Annotation != contract.AnnotationClaimTrash
+		}), whose, "recently deleted projects"),
 		BinderHubURL: s.cfg.BinderHubURL,
 		Script: pageScript{
 			Prefix:    s.cfg.Prefix,
@@ -147,7 +179,14 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			XSRF:      id.sess.XSRF,
 			BinderHub: s.cfg.BinderHubURL,
 			Embed:     embed,
+			TrashDays: s.cfg.TrashDays,
 		},
+	}
+	if s.cfg.TrashDays > 0 {
+		d.Trash = s.trashOf(storages)
+	}
+	if s.cfg.ExpireAfter > 0 {
+		d.ExpireAfter = durationWords(s.cfg.ExpireAfter)
 	}
 	if !embed {
 		d.Nav = s.navFor(r.Context(), id.HubUser)

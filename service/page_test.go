@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/projects"
@@ -89,7 +90,7 @@ func TestThePageSaysWhatCouldNotBeRead(t *testing.T) {
 		{"everything could be read", nil, "your", ""},
 	} {
 		t.Run(tt.sentence, func(t *testing.T) {
-			got := unreadableNote(tt.bad, tt.whose)
+			got := unreadableNote(tt.bad, tt.whose, "projects")
 			if !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
 				t.Errorf("note = %q, want it to start with %q", got, tt.want)
 			}
@@ -106,13 +107,117 @@ func TestThePageSaysWhatCouldNotBeRead(t *testing.T) {
 	t.Run("the page lists the rest and says so, instead of saying there are no projects", func(t *testing.T) {
 		rest := pageProject{Listed: projects.Listed{Project: projects.Project{Dir: contract.ProjectDir("gh_a_b"), RepoURL: "https://github.com/a/b"}}}
 		for _, rows := range [][]pageProject{{rest}, nil} {
-			page := renderPage(t, pageData{Projects: rows, Unreadable: unreadableNote([]*projects.Unreadable{one}, "your")})
+			page := renderPage(t, pageData{Projects: rows, Unreadable: unreadableNote([]*projects.Unreadable{one}, "your", "projects")})
 			if !strings.Contains(page, `<div id="unreadable" class="alert alert-warning" role="alert">One entry of your projects could not be read`) {
 				t.Errorf("with %d rows the page does not say that one entry could not be read:\n%s", len(rows), page)
 			}
 			if strings.Contains(page, "You have no projects yet") {
 				t.Errorf("with %d rows the page says there are no projects", len(rows))
 			}
+		}
+	})
+}
+
+func TestSizesAndDatesForAPerson(t *testing.T) {
+	for _, tt := range []struct {
+		bytes int64
+		want  string
+	}{{0, "0 B"}, {812, "812 B"}, {1536, "1.5 KiB"}, {40 << 10, "40.0 KiB"}, {3 << 29, "1.5 GiB"}, {10 << 30, "10.0 GiB"}, {5 << 40, "5.0 TiB"}} {
+		if got := humanBytes(tt.bytes); got != tt.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tt.bytes, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{{24 * time.Hour, "1 day"}, {90 * 24 * time.Hour, "90 days"}, {36 * time.Hour, "36h0m0s"}} {
+		if got := durationWords(tt.d); got != tt.want {
+			t.Errorf("durationWords(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestAProjectExpiringWithinTwoWeeksSaysWhen(t *testing.T) {
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	expiring := func(at time.Time) projects.Listed { return projects.Listed{Expires: &at} }
+	for _, tt := range []struct {
+		sentence string
+		p        projects.Listed
+		want     string
+	}{
+		{"a project that never expires says nothing", projects.Listed{}, ""},
+		{"one expiring in 15 days says nothing yet", expiring(now.Add(15 * 24 * time.Hour)), ""},
+		{"one expiring in exactly 14 days says the date", expiring(now.Add(14 * 24 * time.Hour)), "removed on 18 May 2026 unless you launch it"},
+		{"one expiring tomorrow says the date", expiring(now.Add(20 * time.Hour)), "removed on 5 May 2026 unless you launch it"},
+		{"one expired, not swept yet, goes within the hour", expiring(now.Add(-time.Minute)), "removed within the hour unless you launch it"},
+	} {
+		t.Run(tt.sentence, func(t *testing.T) {
+			if got := expiryNote(tt.p, now); got != tt.want {
+				t.Errorf("note = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestThePageShowsTheStorageAndRecentlyDeleted(t *testing.T) {
+	s := &Server{cfg: Config{TrashDays: 7}}
+	until := julia.DeletedAt.Add(7 * 24 * time.Hour)
+	trash := []projects.ListedTrash{{Trashed: notes, ID: trashID(notes)}, {Trashed: julia, ID: trashID(julia), KeptUntil: &until}}
+	rows := []pageProject{{Listed: projects.Listed{Project: sizedConda}}, {Listed: projects.Listed{Project: hostile}}}
+
+	t.Run("the usage, each project's size with when it was measured, and the trash with what happens next", func(t *testing.T) {
+		page := renderPage(t, pageData{Projects: rows, Whose: "your", TrashDays: 7, Trash: trash,
+			Usage: s.usageOf([]projects.Storage{{Claim: "claim-bitnik", Usage: fullUsage}}, "your")})
+		for _, want := range []string{
+			`<span id="storage-used">9.3 GiB of 10.0 GiB used (93 %)</span>`,
+			`The filesystem of your storage. Measured <time datetime="2026-05-04T09:00:00Z">4 May 2026, 09:00 UTC</time>`,
+			`<div id="storage-warning" class="alert alert-danger" role="alert">Your storage is 93 % full: delete projects you no longer need.`,
+			`<td class="size"><span title="measured 4 May 2026, 09:00 UTC">3.1 GiB</span></td>`,
+			`<td class="size"><span title="not measured yet: each start of a server measures the projects it has time for">–</span></td>`,
+			`<h2 id="trash-heading">Recently deleted</h2>`,
+			`<tr data-folder="gh_bitnik_old-notes" data-id="` + trashID(notes) + `">`,
+			`goes to the trash at your next server start, for 7 days`,
+			`goes for good on 8 May 2026</span>`,
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the page has no %s", want)
+			}
+		}
+	})
+
+	t.Run("on a shared filesystem the page says the usage is against the claim's capacity", func(t *testing.T) {
+		shared := *fullUsage
+		shared.Basis = projects.UsageClaim
+		page := renderPage(t, pageData{Whose: "bitnik's", Usage: s.usageOf([]projects.Storage{{Usage: &shared}}, "bitnik's")})
+		if !strings.Contains(html.UnescapeString(page), "What bitnik's projects and recently deleted ones take, against the capacity of bitnik's storage (it is on a shared filesystem") {
+			t.Errorf("the page does not say the basis:\n%s", page)
+		}
+	})
+
+	t.Run("a storage not measured yet says when it will be", func(t *testing.T) {
+		page := renderPage(t, pageData{Whose: "your"})
+		if !strings.Contains(page, `<span id="storage-used">not measured yet: each start of your server measures it.</span>`) || strings.Contains(page, "<meter") {
+			t.Errorf("the page does not say the storage was not measured:\n%s", page)
+		}
+	})
+
+	t.Run("restore and delete forever asked for say so, and offer the other", func(t *testing.T) {
+		restoring, purging := trash[1], trash[1]
+		restoring.Restoring, purging.Purging = true, true
+		page := renderPage(t, pageData{Whose: "your", TrashDays: 7, Trash: []projects.ListedTrash{restoring}})
+		if !strings.Contains(page, "restored at your next server start") || strings.Contains(page, `class="restore"`) || !strings.Contains(page, `class="purge"`) {
+			t.Errorf("a restore asked for:\n%s", page)
+		}
+		page = renderPage(t, pageData{Whose: "your", TrashDays: 7, Trash: []projects.ListedTrash{purging}})
+		if !strings.Contains(page, "deleted for good at your next server start") || !strings.Contains(page, `class="restore"`) || strings.Contains(page, `class="purge"`) {
+			t.Errorf("a deletion for good asked for:\n%s", page)
+		}
+	})
+
+	t.Run("without trash days there is no trash, and no Recently deleted", func(t *testing.T) {
+		page := renderPage(t, pageData{Whose: "your", Trash: trash})
+		if strings.Contains(page, "Recently deleted</h2>") || strings.Contains(page, `id="trash"`) {
+			t.Errorf("the page has a Recently deleted section without a trash:\n%s", page)
 		}
 	})
 }

@@ -1,6 +1,6 @@
 // Package service is the projects service: a JupyterHub external service, reached at
-// /services/<name>/ through the hub's proxy, that shows a user their projects, deletes one, and
-// launches repositories on BinderHub.
+// /services/<name>/ through the hub's proxy, that shows a user their projects and how full their
+// storage is, deletes, restores and launches projects on BinderHub.
 //
 //	GET    {prefix}                                    the projects page (browser; OAuth with the hub;
 //	                                                   ?embed=1: for a frame in the hub's home page)
@@ -13,12 +13,22 @@
 //	                                                   server of the user (202: one started meanwhile)
 //	POST   {prefix}api/users/{user}/projects/{folder}/update  queue an update of it for its next
 //	                                                   launch: 202 (docs/updates.md)
+//	GET    {prefix}api/users/{user}/usage              how full the user's storage is, as last measured
+//	                                                   (404 before a measure), with a warning from 90 %
+//	GET    {prefix}api/users/{user}/trash              the recently deleted projects (JSON list of
+//	                                                   projects.ListedTrash), most recently deleted first
+//	GET    {prefix}api/users/{user}/trash/{id}/{folder}  one of them ({id}: projects.ListedTrash.ID)
+//	DELETE {prefix}api/users/{user}/trash/{id}/{folder}  delete it for good at the next server start: 202
+//	POST   {prefix}api/users/{user}/trash/{id}/{folder}/restore  restore it: 200 when its deletion was
+//	                                                   still queued and is taken back, else 202 (at the
+//	                                                   next server start)
 //	GET    /healthz                                    liveness and readiness (no authentication)
 //
 // Identity comes from JupyterHub: scripts send "Authorization: token <JupyterHub token>" (or
 // "Bearer"), which the service resolves with GET {JUPYTERHUB_API_URL}/user; browsers go through the
-// hub's OAuth authorization-code flow and then hold an encrypted session cookie. A user sees and deletes
-// only their own projects; a token with the scope custom:projects:admin (AdminScope) anyone's. Errors
+// hub's OAuth authorization-code flow and then hold an encrypted session cookie. A user sees, deletes
+// and restores only their own projects; a token with the scope custom:projects:admin (AdminScope)
+// anyone's. Errors
 // are real HTTP status codes with a JSON body {"status": N, "message": "..."}.
 package service
 
@@ -294,12 +304,32 @@ func (s *Server) routes() {
 		s.updateProject(w, r, r.PathValue("user"), r.PathValue("folder"))
 	})
 	mux.HandleFunc(projects+"/{folder}/update", notAllowed(http.MethodPost))
+	mux.HandleFunc("GET "+p+"api/users/{user}/usage", func(w http.ResponseWriter, r *http.Request) {
+		s.getUsage(w, r, r.PathValue("user"))
+	})
+	mux.HandleFunc(p+"api/users/{user}/usage", notAllowed(http.MethodGet, http.MethodHead))
+	trash := p + "api/users/{user}/trash"
+	mux.HandleFunc("GET "+trash, func(w http.ResponseWriter, r *http.Request) {
+		s.listTrash(w, r, r.PathValue("user"))
+	})
+	mux.HandleFunc(trash, notAllowed(http.MethodGet, http.MethodHead))
+	mux.HandleFunc("GET "+trash+"/{id}/{folder}", func(w http.ResponseWriter, r *http.Request) {
+		s.getTrashed(w, r, r.PathValue("user"), r.PathValue("id"), r.PathValue("folder"))
+	})
+	mux.HandleFunc("DELETE "+trash+"/{id}/{folder}", func(w http.ResponseWriter, r *http.Request) {
+		s.purgeTrashed(w, r, r.PathValue("user"), r.PathValue("id"), r.PathValue("folder"))
+	})
+	mux.HandleFunc(trash+"/{id}/{folder}", notAllowed(http.MethodGet, http.MethodHead, http.MethodDelete))
+	mux.HandleFunc("POST "+trash+"/{id}/{folder}/restore", func(w http.ResponseWriter, r *http.Request) {
+		s.restoreTrashed(w, r, r.PathValue("user"), r.PathValue("id"), r.PathValue("folder"))
+	})
+	mux.HandleFunc(trash+"/{id}/{folder}/restore", notAllowed(http.MethodPost))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, p) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("nothing here: the projects service answers under %s", p))
 			return
 		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page or API route: %s (the API is %sapi/users/{user}/projects[/{folder}])", r.URL.Path, p))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page or API route: %s (the API is %[2]sapi/users/{user}/projects[/{folder}], %[2]sapi/users/{user}/trash[/{id}/{folder}] and %[2]sapi/users/{user}/usage)", r.URL.Path, p))
 	})
 	s.mux = mux
 }

@@ -325,3 +325,23 @@ func (b *wd) screenshot(name string) string {
 	}
 	return path
 }
+
+// screenshotPage saves a PNG of the whole page, not only the viewport, as <artifacts>/<name>.png: the
+// window is made as tall as the page for the screenshot, then given its size back.
+func (b *wd) screenshotPage(name string) string {
+	b.t.Helper()
+	type rect struct {
+		Width  int `json:"width"`
+		Height int `json:"height"`
+	}
+	var was rect
+	b.cmd(http.MethodGet, "/window/rect", nil, &was)
+	var page struct {
+		Height int `json:"height"`
+		Chrome int `json:"chrome"`
+	}
+	b.js(&page, `return {height: document.documentElement.scrollHeight, chrome: window.outerHeight - window.innerHeight}`)
+	b.cmd(http.MethodPost, "/window/rect", rect{Width: was.Width, Height: page.Height + page.Chrome}, nil)
+	defer b.cmd(http.MethodPost, "/window/rect", was, nil)
+	return b.screenshot(name)
+}

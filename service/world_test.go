@@ -166,6 +166,13 @@ func newWorldAt(t *testing.T, base string, objs ...client.Object) *world {
 // (hub admin).
 func newWorldOn(t *testing.T, kind hubKind, objs ...client.Object) *world {
 	t.Helper()
+	return newWorldConfigured(t, kind, nil, objs...)
+}
+
+// newWorldConfigured is newWorldOn with the service's configuration changed by configure (when not
+// nil) before the service is made: the trash days, the expiry, the clock.
+func newWorldConfigured(t *testing.T, kind hubKind, configure func(*Config), objs ...client.Object) *world {
+	t.Helper()
 	base := kind.base
 	h := sharedHub(t, kind)
 	w := &world{hub: h, origin: h.Origin, prefix: h.ServicePrefix, logs: &syncLog{}, calls: &callCounter{n: map[string]int{}}}
@@ -206,6 +213,9 @@ func newWorldOn(t *testing.T, kind hubKind, objs ...client.Object) *world {
 	cfg.Store = w.store
 	cfg.BinderHubURL = h.BinderURL
 	cfg.Log = funcr.NewJSON(w.logs.add, funcr.Options{Verbosity: 10})
+	if configure != nil {
+		configure(&cfg)
+	}
 	w.service, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
