@@ -148,7 +148,8 @@ func cutJSONString(s, key string, empty bool) (rest string, ok bool) {
 // cachedProject is of a recorded project what admission reads (Registry.Find, Admit, Commits): its
 // folder and commit, in projects.Project's JSON. A reading of more in admission (the image, the last
 // use, the size) must be added here, or admission's tests, which read claims through TransformClaim
-// too, will not see it.
+// too, will not see it. isSlimProjects knows this JSON too, and should learn a field added here (its
+// fuzz test fails if json.Marshal always writes the field).
 type cachedProject struct {
 	Dir    contract.ProjectDir `json:"dir"`
 	Commit string              `json:"commit,omitempty"`
