@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,38 +24,132 @@ import (
 // and resourceVersion, the owner (hub.jupyter.org/username) and the annotations binder-projects owns
 // (contract.Prefix: the registry), and of each recorded project only what admission reads
 // (cachedProject). A projects annotation that does not parse is kept as it is, so that admission finds
-// it corrupt as before. It is idempotent, and any other object passes unchanged.
+// it corrupt as before. It is idempotent: a claim that is already as it makes it is returned itself,
+// not a copy (isCachedClaim). Any other object passes unchanged.
 func TransformClaim(obj any) (any, error) {
 	claim, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
+	if cached, err := isCachedClaim(claim); err != nil || cached {
+		return claim, err
+	}
 	kept := map[string]string{}
 	for key, v := range claim.Annotations {
-		if key == contract.AnnotationHubUsername || strings.HasPrefix(key, contract.Prefix) {
+		if keptAnnotation(key) {
 			kept[key] = v
 		}
 	}
-	var recorded []projects.Project
-	if v, ok := kept[projects.AnnotationProjects]; ok && json.Unmarshal([]byte(v), &recorded) == nil && len(recorded) > 0 {
-		slim := make([]cachedProject, 0, len(recorded))
-		for _, p := range recorded {
-			slim = append(slim, cachedProject{Dir: p.Dir, Commit: p.Commit})
-		}
-		b, err := json.Marshal(slim)
+	if v, ok := kept[projects.AnnotationProjects]; ok {
+		slim, parsed, err := slimProjects(v)
 		if err != nil {
 			return nil, err
 		}
-		kept[projects.AnnotationProjects] = string(b)
+		if parsed {
+			kept[projects.AnnotationProjects] = slim
+		}
 	}
 	return &metav1.PartialObjectMetadata{TypeMeta: claim.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 		Name: claim.Name, Namespace: claim.Namespace, ResourceVersion: claim.ResourceVersion, Annotations: kept}}, nil
 }
 
+// keptAnnotation tells the annotations of a claim that the cache keeps: its owner and those
+// binder-projects owns.
+func keptAnnotation(key string) bool {
+	return key == contract.AnnotationHubUsername || strings.HasPrefix(key, contract.Prefix)
+}
+
+// slimProjects is what the cache keeps of a projects annotation: of each project its folder and commit
+// (cachedProject). parsed is false when v does not parse as projects, or holds none: the cache then
+// keeps v as it is.
+func slimProjects(v string) (slim string, parsed bool, err error) {
+	var recorded []projects.Project
+	if json.Unmarshal([]byte(v), &recorded) != nil || len(recorded) == 0 {
+		return "", false, nil
+	}
+	kept := make([]cachedProject, 0, len(recorded))
+	for _, p := range recorded {
+		kept = append(kept, cachedProject{Dir: p.Dir, Commit: p.Commit})
+	}
+	b, err := json.Marshal(kept)
+	if err != nil {
+		return "", false, err
+	}
+	return string(b), true, nil
+}
+
+// isCachedClaim reports whether TransformClaim would make of claim an equal claim: nothing in its
+// metadata but a name, namespace, resourceVersion and annotations, all of them kept ones, and a
+// projects annotation already slim. client-go transforms every claim of the initial list twice (as it
+// arrives, into the reflector's watch-list store, and again when the informer's queue takes the whole
+// list), and ClaimRegistry transforms each claim it reads from the cache: returning such a claim itself
+// spares a second copy of every cached claim during the sync, and the JSON work of a full transform.
+func isCachedClaim(claim *metav1.PartialObjectMetadata) (bool, error) {
+	if claim.Annotations == nil || !reflect.DeepEqual(&claim.ObjectMeta, &metav1.ObjectMeta{Name: claim.Name,
+		Namespace: claim.Namespace, ResourceVersion: claim.ResourceVersion, Annotations: claim.Annotations}) {
+		return false, nil
+	}
+	for key := range claim.Annotations {
+		if !keptAnnotation(key) {
+			return false, nil
+		}
+	}
+	v, ok := claim.Annotations[projects.AnnotationProjects]
+	if !ok || isSlimProjects(v) {
+		return true, nil
+	}
+	slim, parsed, err := slimProjects(v)
+	return !parsed || slim == v, err
+}
+
+// isSlimProjects reports, without decoding JSON, whether v is written exactly as json.Marshal writes a
+// non-empty []cachedProject whose folders and commits hold only characters it writes as they are
+// (printable ASCII but for the quote, the backslash, <, > and &). slimProjects of such a value is the
+// value itself, or it does not parse (a folder name that is not valid) and is kept as it is: either
+// way TransformClaim leaves it as it is. A value it does not recognize is checked by slimProjects.
+func isSlimProjects(v string) bool {
+	rest, ok := strings.CutPrefix(v, "[")
+	for ok {
+		if rest, ok = cutJSONString(rest, `{"dir":`, true); !ok {
+			return false
+		}
+		if r, ok := cutJSONString(rest, `,"commit":`, false); ok {
+			rest = r
+		}
+		if rest, ok = strings.CutPrefix(rest, "}"); !ok {
+			return false
+		}
+		if rest == "]" {
+			return true
+		}
+		rest, ok = strings.CutPrefix(rest, ",")
+	}
+	return false
+}
+
+// cutJSONString cuts from the start of s the key and then a JSON string of only characters that
+// json.Marshal writes unescaped (isSlimProjects); empty tells whether it may be "".
+func cutJSONString(s, key string, empty bool) (rest string, ok bool) {
+	if s, ok = strings.CutPrefix(s, key+`"`); !ok {
+		return "", false
+	}
+	end := strings.IndexByte(s, '"')
+	if end < 0 || end == 0 && !empty {
+		return "", false
+	}
+	for i := range end {
+		if c := s[i]; c < ' ' || c > '~' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return "", false
+		}
+	}
+	return s[end+1:], true
+}
+
 // cachedProject is of a recorded project what admission reads (Registry.Find, Admit, Commits): its
 // folder and commit, in projects.Project's JSON. A reading of more in admission (the image, the last
 // use, the size) must be added here, or admission's tests, which read claims through TransformClaim
-// too, will not see it.
+// too, will not see it. isSlimProjects knows this JSON too, and should learn a field added here (its
+// fuzz test fails if json.Marshal always writes the field).
 type cachedProject struct {
 	Dir    contract.ProjectDir `json:"dir"`
 	Commit string              `json:"commit,omitempty"`

@@ -105,6 +105,35 @@ func TestTheClaimCacheKeepsWhatAdmissionReads(t *testing.T) {
 		}
 	})
 
+	t.Run("a claim already as the cache holds it is returned itself, not a copy, since client-go transforms every claim of the initial list twice", func(t *testing.T) {
+		cached := asCached(t, kubeSpawnersClaim(t, full))[0]
+		again, err := TransformClaim(cached)
+		if err != nil || again != any(cached) {
+			t.Errorf("TransformClaim of a cached claim returned %p (error %v), want the claim itself, %p", again, err, cached)
+		}
+		if v := cached.GetAnnotations()[projects.AnnotationProjects]; !isSlimProjects(v) {
+			t.Errorf("isSlimProjects(%s) = false: each cached claim's projects are decoded again to find it cached", v)
+		}
+	})
+
+	t.Run("a claim that holds no more than the cache keeps but a projects annotation not yet slim is transformed in full", func(t *testing.T) {
+		// claimWith's claim has no uid, labels or finalizers: only its projects annotation tells it apart
+		pvc := claimWith(t, full)
+		m := projects.ClaimMetadata()
+		pvc.ObjectMeta.DeepCopyInto(&m.ObjectMeta)
+		got, err := TransformClaim(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == any(m) {
+			t.Fatal("TransformClaim returned the claim itself, with its full projects annotation")
+		}
+		want := asCached(t, kubeSpawnersClaim(t, full))[0].(*metav1.PartialObjectMetadata).Annotations[projects.AnnotationProjects]
+		if diff := cmp.Diff(want, got.(*metav1.PartialObjectMetadata).Annotations[projects.AnnotationProjects]); diff != "" {
+			t.Errorf("cached projects annotation (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("admission reads the same registry and owner from the cached claim as from the claim", func(t *testing.T) {
 		wantReg, wantOwner, wantErr := read(t, kubeSpawnersClaim(t, full))
 		gotReg, gotOwner, gotErr := read(t, asCached(t, kubeSpawnersClaim(t, full))...)
@@ -132,6 +161,40 @@ func TestTheClaimCacheKeepsWhatAdmissionReads(t *testing.T) {
 		}
 		if diff := cmp.Diff(wantReg, gotReg); diff != "" {
 			t.Errorf("registry (-claim +cache):\n%s", diff)
+		}
+	})
+}
+
+// FuzzASlimProjectsAnnotationIsRecognizedOnlyWhenTheTransformLeavesItAsItIs checks isSlimProjects,
+// which spares a claim already cached a second transform: a projects annotation it recognizes is one
+// that slimProjects leaves as it is (or that does not parse, and is kept as it is). The seeds are what
+// it must recognize, the transform's own output, and near misses it must leave to slimProjects.
+func FuzzASlimProjectsAnnotationIsRecognizedOnlyWhenTheTransformLeavesItAsItIs(f *testing.F) {
+	recognized := []string{
+		`[{"dir":"gh_a_b","commit":"` + strings.Repeat("c", 40) + `"},{"dir":"gh_d_e"}]`,
+		`[{"dir":"gh_a_b"}]`,
+		`[{"dir":"../x"}]`, // a folder name that is not valid: the annotation does not parse
+		`[{"dir":""}]`,
+	}
+	for _, v := range recognized {
+		if !isSlimProjects(v) {
+			f.Errorf("isSlimProjects(%s) = false, want true: a cached claim would be transformed again", v)
+		}
+		f.Add(v)
+	}
+	for _, v := range []string{
+		``, `[]`, `null`, `[{"dir":"gh_a_b","commit":""}]`, `[{"commit":"c","dir":"gh_a_b"}]`, `[{"dir":"gh_a_b"} ]`,
+		`[{"dir":"gh_a_b","commit":"c","image":"i"}]`, `[{"dir":"gh_a\u0026b"}]`, `[{"dir":"gh_a&b"}]`, `[{"dir":"gh_é"}]`,
+		`[{"dir":"gh_a_b"},]`, `[{"dir":"gh_a_b"}`, `[{"dir":"gh_a_b"}]]`, `[{"dir":"gh_a_b","lastUsed":"2026-11-01T00:00:00Z"}]`,
+	} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if !isSlimProjects(v) {
+			return
+		}
+		if slim, parsed, err := slimProjects(v); err != nil || parsed && slim != v {
+			t.Errorf("isSlimProjects(%q) = true, but the transform makes it %q (error %v)", v, slim, err)
 		}
 	})
 }
