@@ -34,6 +34,8 @@ Usage:
   binder-projects project-dir URL        print the project folder a repository URL maps to
   binder-projects certs -out DIR         write a self-signed CA and serving certificate (local runs, tests)
   binder-projects projects list|delete   list a user's projects, or delete one (admin CLI)
+  binder-projects projects trash|restore|purge  a user's recently deleted projects: list them, or
+                                         restore or purge one (admin CLI)
   binder-projects projects-service       run the projects page and API (a JupyterHub service)
   binder-projects init                   make the launched project ready on the user's volume (the
                                          project's init container; inputs from the environment)

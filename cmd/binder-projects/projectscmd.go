@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"text/tabwriter"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,12 +25,19 @@ const projectsUsage = `usage:
   binder-projects projects list   --user USER [--unused-for D] [-o table|json] [--namespace NS] [--kubeconfig FILE]
   binder-projects projects list   --all       [--unused-for D] [-o table|json] [--namespace NS] [--kubeconfig FILE]
   binder-projects projects delete --user USER [--namespace NS] [--kubeconfig FILE] FOLDER
+  binder-projects projects trash  --user USER [-o table|json] [--namespace NS] [--kubeconfig FILE]
+  binder-projects projects restore --user USER [--namespace NS] [--kubeconfig FILE] ID/FOLDER
+  binder-projects projects purge  --user USER [--namespace NS] [--kubeconfig FILE] ID/FOLDER
 
 list shows a user's projects, read from the registry on their claims; with --all, the projects on every
 claim of the namespace with their users, the least recently used first. --unused-for D keeps those not
 used for D (90d: days; 36h). -o json prints a JSON list (--json is the same). delete removes a project
 from the record and queues its folder: the folder and all its files are deleted the next time the
 user's server starts. Like the projects API, delete is refused while a server pod of the user exists.
+trash shows the user's recently deleted projects, the most recently deleted first: each is named by
+its trash entry ID/FOLDER, which restore and purge take. restore asks for it back (a deletion that has
+not happened yet is simply taken back); purge asks for it to be deleted for good. Both are done at the
+next start of the user's server, and neither is refused while it runs.
 USER is the JupyterHub user name, as the hub shows it (e.g. anna.müller@uni.example).
 `
 
@@ -62,7 +73,10 @@ func kubeClient(kubeconfig string) (client.Client, string, error) {
 	return c, ns, nil
 }
 
-// projectsCmd is `binder-projects projects list|delete`.
+// projectsSubcommands are the subcommands of `binder-projects projects`.
+var projectsSubcommands = []string{"list", "delete", "trash", "restore", "purge"}
+
+// projectsCmd is `binder-projects projects list|delete|trash|restore|purge`.
 func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, newClient kubeClientFunc) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, projectsUsage)
@@ -73,7 +87,7 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		return 0
 	}
 	sub := args[0]
-	if sub != "list" && sub != "delete" {
+	if !slices.Contains(projectsSubcommands, sub) {
 		fmt.Fprintf(stderr, "binder-projects projects: unknown command %q\n\n%s", sub, projectsUsage)
 		return 2
 	}
@@ -84,8 +98,14 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	namespace := fs.String("namespace", "", "the hub's namespace (empty: the kubeconfig's)")
 	kubeconfig := fs.String("kubeconfig", "", kubeconfigUsage)
 	var l listOptions
-	if sub == "list" {
+	var output string
+	var asJSON bool
+	switch sub {
+	case "list":
 		l.AddFlags(fs)
+	case "trash":
+		fs.StringVar(&output, "o", "table", "output `format`: table, or json (a JSON list: the projects API's trash entries)")
+		fs.BoolVar(&asJSON, "json", false, "the same as -o json")
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -103,9 +123,14 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		fmt.Fprintf(stderr, "%s: --user is required\n\n%s", name, projectsUsage)
 		return 2
 	}
+	if sub == "trash" && output != "table" && output != "json" {
+		fmt.Fprintf(stderr, "%s: -o %q: want table or json\n\n%s", name, output, projectsUsage)
+		return 2
+	}
 	var dir contract.ProjectDir
+	var entry projects.Queued
 	switch {
-	case sub == "list" && len(pos) > 0:
+	case (sub == "list" || sub == "trash") && len(pos) > 0:
 		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, pos[0])
 		return 2
 	case sub == "delete" && len(pos) != 1:
@@ -117,6 +142,16 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return 2
 		}
+	case (sub == "restore" || sub == "purge") && len(pos) != 1:
+		fmt.Fprintf(stderr, "%s: give exactly one trash entry ID/FOLDER (see `binder-projects projects trash --user %s`)\n", name, *user)
+		return 2
+	case sub == "restore" || sub == "purge":
+		id, d, err := contract.ParseTrashEntryName(pos[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return 2
+		}
+		entry = contract.TrashEntryOf(id, d)
 	}
 
 	c, ns, err := newClient(*kubeconfig)
@@ -141,12 +176,108 @@ func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, n
 		fmt.Fprintf(stdout, "deleted project %s of %s: its folder and all its files are deleted the next time %s's server starts\n", dir, *user, *user)
 		return 0
 	}
+	if sub == "trash" {
+		if err := listTrash(ctx, store, *user, output == "json" || asJSON, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return 1
+		}
+		return 0
+	}
+	if sub == "restore" || sub == "purge" {
+		if err := restoreOrPurge(ctx, store, sub, *user, entry, stdout); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			if errors.Is(err, projects.ErrNotInTrash) {
+				fmt.Fprintf(stderr, "see `binder-projects projects trash --user %s` for the entries\n", *user)
+			}
+			return 1
+		}
+		return 0
+	}
 
 	if err := l.run(ctx, store, *user, stdout); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+// listTrash prints the user's recently deleted projects on all their claims, the most recently deleted
+// first: a tab-aligned table, or (asJSON) the projects API's list of trash entries. A registry part
+// that cannot be read is reported on stderr; what can be read is shown.
+func listTrash(ctx context.Context, store *projects.KubeStore, user string, asJSON bool, stdout, stderr io.Writer) error {
+	storage, err := store.Storage(ctx, user)
+	if err != nil && !errors.Is(err, projects.ErrCorruptRegistry) {
+		return err
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: %v\n", err)
+	}
+	trash := []projects.ListedTrash{} // [], not null
+	for _, st := range storage {
+		trash = append(trash, st.Trash...)
+	}
+	slices.SortStableFunc(trash, func(a, b projects.ListedTrash) int {
+		return cmp.Or(b.DeletedAt.Compare(a.DeletedAt), cmp.Compare(a.Dir, b.Dir), cmp.Compare(a.Claim, b.Claim))
+	})
+	if asJSON {
+		b, err := json.MarshalIndent(trash, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, string(b))
+		return err
+	}
+	if len(trash) == 0 {
+		_, err := fmt.Fprintf(stdout, "%s has no recently deleted projects in namespace %s\n", user, store.Namespace)
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FOLDER\tID\tSIZE\tDELETED AT\tSTATE\tCLAIM")
+	for _, t := range trash {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Dir, t.ID, size(t.Size), lastUsed(t.DeletedAt), trashState(t), t.Claim)
+	}
+	return tw.Flush()
+}
+
+// trashState says where a recently deleted project is: "in the trash" (an init container moved its
+// folder there) or "queued" (not yet), and what waits for the next start.
+func trashState(t projects.ListedTrash) string {
+	s := "queued"
+	if t.InTrash {
+		s = "in the trash"
+	}
+	switch {
+	case t.Restoring:
+		s += ", restore asked"
+	case t.Purging:
+		s += ", purge asked"
+	}
+	return s
+}
+
+// restoreOrPurge asks (sub: restore or purge) for the user's trash entry back or gone for good, and
+// says what happens next.
+func restoreOrPurge(ctx context.Context, store *projects.KubeStore, sub, user string, entry projects.Queued, stdout io.Writer) error {
+	id := contract.TrashID(entry)
+	name := contract.TrashEntryName(id, entry.Dir)
+	if sub == "purge" {
+		if err := store.Purge(ctx, user, entry); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(stdout, "purge of %s asked: its folder and all its files are deleted for good at the next server start of %s\n", name, user)
+		return err
+	}
+	back, err := store.Restore(ctx, user, entry)
+	if err != nil {
+		return err
+	}
+	if back {
+		_, err = fmt.Fprintf(stdout, "restored %s: taken back, the deletion had not happened yet; %s is a project of %s again\n", name, entry.Dir, user)
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "restore of %s asked: restored at the next server start of %s (as %s, beside %s, if that name is taken again)\n",
+		name, user, contract.RestoredName(entry.Dir, id), entry.Dir)
+	return err
 }
 
 // parseInterspersed parses flags before and after the positional arguments

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -324,12 +325,235 @@ func TestProjectsReportsAnUnreachableCluster(t *testing.T) {
 
 func TestTheCommandListsTheProjectsCommands(t *testing.T) {
 	got := runCommand(t, "", "help")
-	for _, want := range []string{"binder-projects projects list|delete", "binder-projects projects-service"} {
+	for _, want := range []string{"binder-projects projects list|delete", "binder-projects projects trash|restore|purge", "binder-projects projects-service"} {
 		if !strings.Contains(got.Stdout, want) {
 			t.Errorf("usage does not mention %q", want)
 		}
 	}
 	if got := runCommand(t, "", "projects"); got.Code != 2 || !strings.Contains(got.Stderr, "binder-projects projects delete --user USER") {
 		t.Errorf("projects without a subcommand: exit %d, stderr %q", got.Code, got.Stderr)
+	}
+}
+
+var (
+	// Bitnik's recently deleted projects: conda in the trash, measured; gh_old_one deleted but not
+	// moved yet (its deletion still queued); gh_bitnik_notes in the trash with a restore asked.
+	condaDeletedAt = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	oldDeletedAt   = time.Date(2026, 5, 5, 12, 30, 0, 0, time.UTC)
+	notesDeletedAt = time.Date(2026, 4, 20, 8, 15, 0, 0, time.UTC)
+	cliOldOne      = projects.Project{Dir: "gh_old_one", RepoURL: "https://github.com/bitnik/old-one", LastUsed: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	trashedConda   = projects.Trashed{Project: cliConda, DeletedAt: condaDeletedAt, InTrash: true}
+	trashedOld     = projects.Trashed{Project: cliOldOne, DeletedAt: oldDeletedAt}
+	trashedNotes   = projects.Trashed{Project: projects.Project{Dir: "gh_bitnik_notes"}, DeletedAt: notesDeletedAt, InTrash: true}
+)
+
+func init() {
+	trashedConda.Size = &projects.Size{Bytes: 1610612736, At: condaDeletedAt}
+}
+
+// trashEntry is the trash entry name of t, as restore and purge take it.
+func trashEntry(t projects.Trashed) string {
+	return contract.TrashEntryName(contract.TrashID(t.Entry()), t.Dir)
+}
+
+// trashCluster is a fake API server where bitnik has one project and three recently deleted ones
+// (trashedConda, trashedOld, trashedNotes), and anna one project, nothing deleted, and a server pod.
+func trashCluster(t *testing.T) client.Client {
+	t.Helper()
+	bitnik := readObject(t, "claim-bitnik.yaml", &corev1.PersistentVolumeClaim{})
+	r := projects.Registry{
+		Projects:  []projects.Project{cliRequirements},
+		Deletions: []projects.Queued{trashedOld.Entry()},
+		Trash:     []projects.Trashed{trashedNotes, trashedConda, trashedOld},
+		Restores:  []projects.Queued{trashedNotes.Entry()},
+	}
+	if err := r.ToClaim(bitnik); err != nil {
+		t.Fatal(err)
+	}
+	return fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(
+		bitnik,
+		claimRecording(t, "claim-unusual-username.yaml", cliThesis),
+		readObject(t, "pod-unusual-username.yaml", &corev1.Pod{}),
+	).Build()
+}
+
+func TestProjectsTrash(t *testing.T) {
+	condaID, oldID, notesID := contract.TrashID(trashedConda.Entry()), contract.TrashID(trashedOld.Entry()), contract.TrashID(trashedNotes.Entry())
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // exact, unless empty
+		stderr string // contained
+	}{
+		{name: "the table shows a user's recently deleted projects, the most recently deleted first, in the trash or still queued",
+			args: []string{"trash", "--user", "bitnik"},
+			stdout: fmt.Sprintf("FOLDER                    ID                   SIZE     DELETED AT            STATE                        CLAIM\n"+
+				"gh_old_one                %d  -        2026-05-05 12:30 UTC  queued                       claim-bitnik\n"+
+				"gh_binder-examples_conda  %d  1.5 GiB  2026-05-04 10:00 UTC  in the trash                 claim-bitnik\n"+
+				"gh_bitnik_notes           %d  -        2026-04-20 08:15 UTC  in the trash, restore asked  claim-bitnik\n",
+				oldID, condaID, notesID)},
+		{name: "flags may follow the subcommand's name in any order", args: []string{"trash", "--namespace", "bhub", "--user", "anna.müller@uni.example"},
+			stdout: "anna.müller@uni.example has no recently deleted projects in namespace bhub\n"},
+		{name: "a user without claims has nothing in the trash", args: []string{"trash", "--user", "nobody"},
+			stdout: "nobody has no recently deleted projects in namespace bhub\n"},
+		{name: "trash needs --user", args: []string{"trash"}, code: 2, stderr: "--user is required"},
+		{name: "trash takes no argument", args: []string{"trash", "--user", "bitnik", "gh_x"}, code: 2, stderr: `unexpected argument "gh_x"`},
+		{name: "an output format other than table or json is a usage error", args: []string{"trash", "--user", "bitnik", "-o", "yaml"}, code: 2,
+			stderr: `-o "yaml": want table or json`},
+		{name: "--all is list's only", args: []string{"trash", "--all"}, code: 2, stderr: "flag provided but not defined: -all"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runProjects(t, trashCluster(t), tt.args...)
+			if got.Code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
+			}
+			if tt.stdout != "" {
+				if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
+					t.Errorf("stdout (-want +got):\n%s", diff)
+				}
+			}
+			if !strings.Contains(got.Stderr, tt.stderr) {
+				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestProjectsTrashAsJSONIsTheAPIsFormat(t *testing.T) {
+	for _, flags := range [][]string{{"-o", "json"}, {"--json"}} {
+		got := runProjects(t, trashCluster(t), append([]string{"trash", "--user", "bitnik"}, flags...)...)
+		if got.Code != 0 {
+			t.Fatalf("%s: exit %d: %s", flags, got.Code, got.Stderr)
+		}
+		var list []projects.ListedTrash
+		if err := json.Unmarshal([]byte(got.Stdout), &list); err != nil {
+			t.Fatalf("%s: not JSON: %v\n%s", flags, err, got.Stdout)
+		}
+		id := func(tr projects.Trashed) string { return fmt.Sprint(contract.TrashID(tr.Entry())) }
+		want := []projects.ListedTrash{
+			{Trashed: trashedOld, ID: id(trashedOld), Claim: "claim-bitnik"},
+			{Trashed: trashedConda, ID: id(trashedConda), Claim: "claim-bitnik"},
+			{Trashed: trashedNotes, ID: id(trashedNotes), Claim: "claim-bitnik", Restoring: true},
+		}
+		if diff := cmp.Diff(want, list); diff != "" {
+			t.Errorf("%s: (-want +got):\n%s", flags, diff)
+		}
+		// The id is a JSON string: a number that large loses digits in JavaScript.
+		if !strings.Contains(got.Stdout, `"id": "`+id(trashedConda)+`"`) {
+			t.Errorf("%s: the id is not a JSON string:\n%s", flags, got.Stdout)
+		}
+		if got := runProjects(t, trashCluster(t), append([]string{"trash", "--user", "nobody"}, flags...)...); strings.TrimSpace(got.Stdout) != "[]" {
+			t.Errorf("%s: an empty trash as JSON = %q, want []", flags, got.Stdout)
+		}
+	}
+}
+
+func TestProjectsRestoreAndPurge(t *testing.T) {
+	const claim = "claim-bitnik"
+	dirs := func(ts []projects.Trashed) []contract.ProjectDir {
+		var out []contract.ProjectDir
+		for _, t := range ts {
+			out = append(out, t.Dir)
+		}
+		return out
+	}
+	allTrash := []contract.ProjectDir{"gh_bitnik_notes", "gh_binder-examples_conda", "gh_old_one"}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // exact, unless empty
+		stderr string // contained
+		// the registry on claim-bitnik after
+		projects  []contract.ProjectDir
+		deletions []projects.Queued
+		trash     []contract.ProjectDir
+		restores  []projects.Queued
+		purges    []projects.Queued
+	}{
+		{name: "a project in the trash is restored at the next server start",
+			args: []string{"restore", "--user", "bitnik", trashEntry(trashedConda)},
+			stdout: "restore of " + trashEntry(trashedConda) + " asked: restored at the next server start of bitnik (as " +
+				string(contract.RestoredName(cliConda.Dir, contract.TrashID(trashedConda.Entry()))) + ", beside gh_binder-examples_conda, if that name is taken again)\n",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry(), trashedConda.Entry()}},
+		{name: "a deletion that has not happened yet is taken back at once",
+			args:     []string{"restore", trashEntry(trashedOld), "--user", "bitnik", "--namespace", "bhub"},
+			stdout:   "restored " + trashEntry(trashedOld) + ": taken back, the deletion had not happened yet; gh_old_one is a project of bitnik again\n",
+			projects: []contract.ProjectDir{cliRequirements.Dir, cliOldOne.Dir}, trash: []contract.ProjectDir{"gh_bitnik_notes", "gh_binder-examples_conda"},
+			restores: []projects.Queued{trashedNotes.Entry()}},
+		{name: "a project in the trash is purged at the next server start",
+			args:     []string{"purge", "--user", "bitnik", trashEntry(trashedConda)},
+			stdout:   "purge of " + trashEntry(trashedConda) + " asked: its folder and all its files are deleted for good at the next server start of bitnik\n",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}, purges: []projects.Queued{trashedConda.Entry()}},
+		{name: "a purge replaces the restore asked before it",
+			args:     []string{"purge", "--user", "bitnik", trashEntry(trashedNotes)},
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			purges: []projects.Queued{trashedNotes.Entry()}},
+		{name: "an entry not in the user's trash is refused, exit 1, nothing changes",
+			args: []string{"restore", "--user", "bitnik", "1777888999000000000/gh_binder-examples_conda"}, code: 1,
+			stderr:   "no such project in the trash: bitnik has no recently deleted project 1777888999000000000/gh_binder-examples_conda",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}},
+		{name: "another user's entry is not in this user's trash",
+			args: []string{"purge", "--user", "anna.müller@uni.example", trashEntry(trashedConda)}, code: 1,
+			stderr:   "see `binder-projects projects trash --user anna.müller@uni.example`",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}},
+		{name: "a folder alone is not a trash entry: a usage error",
+			args: []string{"restore", "--user", "bitnik", "gh_binder-examples_conda"}, code: 2, stderr: "is not <id>/<folder>",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}},
+		{name: "an entry whose folder cannot be a project folder is a usage error",
+			args: []string{"purge", "--user", "bitnik", "1777888999000000000/../etc"}, code: 2, stderr: `invalid project folder name "../etc"`,
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}},
+		{name: "no entry is a usage error", args: []string{"purge", "--user", "bitnik"}, code: 2, stderr: "give exactly one trash entry ID/FOLDER",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}},
+		{name: "restore needs --user", args: []string{"restore", trashEntry(trashedConda)}, code: 2, stderr: "--user is required",
+			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+			restores: []projects.Queued{trashedNotes.Entry()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := trashCluster(t)
+			got := runProjects(t, c, tt.args...)
+			if got.Code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
+			}
+			if tt.stdout != "" {
+				if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
+					t.Errorf("stdout (-want +got):\n%s", diff)
+				}
+			}
+			if !strings.Contains(got.Stderr, tt.stderr) {
+				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
+			}
+			r := registryOn(t, c, claim)
+			var ps []contract.ProjectDir
+			for _, p := range r.Projects {
+				ps = append(ps, p.Dir)
+			}
+			slices.Sort(ps)
+			slices.Sort(tt.projects)
+			for _, check := range []struct {
+				what      string
+				want, got any
+			}{
+				{"projects", tt.projects, ps},
+				{"deletions", tt.deletions, r.Deletions},
+				{"trash", tt.trash, dirs(r.Trash)},
+				{"restores", tt.restores, r.Restores},
+				{"purges", tt.purges, r.Purges},
+			} {
+				if diff := cmp.Diff(check.want, check.got, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("%s on %s (-want +got):\n%s", check.what, claim, diff)
+				}
+			}
+		})
 	}
 }
