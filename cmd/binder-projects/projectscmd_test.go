@@ -128,17 +128,7 @@ func TestProjectsList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := runProjects(t, cluster(t), tt.args...)
-			if got.Code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
-			}
-			if tt.stdout != "" {
-				if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
-					t.Errorf("stdout (-want +got):\n%s", diff)
-				}
-			}
-			if !strings.Contains(got.Stderr, tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
-			}
+			checkRun(t, got, tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
@@ -406,17 +396,7 @@ func TestProjectsTrash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := runProjects(t, trashCluster(t), tt.args...)
-			if got.Code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
-			}
-			if tt.stdout != "" {
-				if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
-					t.Errorf("stdout (-want +got):\n%s", diff)
-				}
-			}
-			if !strings.Contains(got.Stderr, tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
-			}
+			checkRun(t, got, tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
@@ -555,5 +535,22 @@ func TestProjectsRestoreAndPurge(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkRun checks a run's exit code, its whole stdout (when want is not empty) and that its stderr holds
+// wantErr.
+func checkRun(t *testing.T, got result, code int, want, wantErr string) {
+	t.Helper()
+	if got.Code != code {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, code, got.Stdout, got.Stderr)
+	}
+	if want != "" {
+		if diff := cmp.Diff(want, got.Stdout); diff != "" {
+			t.Errorf("stdout (-want +got):\n%s", diff)
+		}
+	}
+	if !strings.Contains(got.Stderr, wantErr) {
+		t.Errorf("stderr %q does not contain %q", got.Stderr, wantErr)
 	}
 }
