@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,7 @@ func TestADeletedProjectGoesToTheTrashAndARestoreBringsItsFilesBack(t *testing.T
 		return err
 	})
 	pod := dynamicPod(t, user, b)
+	waitHanded(ctx, t, pod, contract.EnvDelete, string(a.ProjectDir))
 	launch(ctx, t, pod)
 	r := waitRegistry(ctx, t, user, "A in the trash", 30*time.Second, func(r projects.Registry) bool {
 		i := r.FindTrashed(deletion)
@@ -87,6 +89,7 @@ func TestADeletedProjectGoesToTheTrashAndARestoreBringsItsFilesBack(t *testing.T
 		return err
 	})
 	pod = dynamicPod(t, user, b)
+	waitHanded(ctx, t, pod, contract.EnvRestore, contract.TrashEntryName(contract.TrashID(deletion), a.ProjectDir))
 	launch(ctx, t, pod)
 	waitRegistry(ctx, t, user, "A restored", 30*time.Second, func(r projects.Registry) bool {
 		return r.Find(a.ProjectDir) >= 0 && r.FindTrashed(deletion) < 0 && len(r.Restores) == 0
@@ -101,6 +104,28 @@ func TestADeletedProjectGoesToTheTrashAndARestoreBringsItsFilesBack(t *testing.T
 		t.Errorf("the restored project's home has not the user's file:\n%s", out)
 	}
 	stopServer(ctx, t, running.Name)
+}
+
+// waitHanded waits until the webhook hands what the registry queued to pod's init container (env
+// name holds want): the webhook reads the registry from its cache, which follows the API server by a
+// moment. It asks with server-side dry runs, which change nothing.
+func waitHanded(ctx context.Context, t *testing.T, pod *corev1.Pod, name, want string) {
+	t.Helper()
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := testCluster.Client().CoreV1().Pods(pod.Namespace).Create(ctx, pod.DeepCopy(), dry)
+		if err != nil {
+			t.Fatalf("a dry run of %s: %v", pod.Name, err)
+		}
+		if v, _ := initEnv(got, name); strings.Contains(v, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s the webhook still does not hand %s %q to %s's init container", name, want, pod.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // du is `du -s -B1` of dir: the bytes of disk its files use.
