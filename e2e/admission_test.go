@@ -109,6 +109,15 @@ func TestALaunchOntoAClaimOfAnotherUserIsRefused(t *testing.T) {
 	p.Name = "jupyter-" + slug
 	p.Annotations[contract.AnnotationHubUsername] = intruder
 	p.Spec.SchedulerName = unscheduled
+	// The webhook reads claims from its cache, which follows the API server by a moment: until it
+	// shows the new claim, the claim does not exist for it (and a pod would create it). Dry runs,
+	// which change nothing, ask until it is seen.
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, p.DeepCopy(), dry); err != nil {
+			break
+		}
+	}
 	err = createAtOnce(ctx, t, []*corev1.Pod{p})[p.Name]
 	if err == nil {
 		t.Fatalf("%q's pod was admitted onto %s, the claim of %q", intruder, pvc.Name, owner)
