@@ -138,24 +138,7 @@ func BenchmarkRelaunchOfALargeVersusASmallProject(b *testing.B) {
 		createClaim(ctx, b, u.name)
 		waitClaimBound(ctx, b, "claim-"+u.name)
 		timedLaunch(ctx, b, dynamicPod(b, u.name, repoA))
-		dir := filepath.Join(hostDir, string(repoA.ProjectDir), "work")
-		t0 := time.Now()
-		for i := 0; i < u.files; i++ {
-			sub := filepath.Join(dir, fmt.Sprintf("d%03d", i/1000))
-			if i%1000 == 0 {
-				if err := os.MkdirAll(sub, 0o755); err != nil {
-					b.Fatal(err)
-				}
-				os.Chown(sub, 1000, 100)
-			}
-			f := filepath.Join(sub, fmt.Sprintf("f%06d.txt", i))
-			if err := os.WriteFile(f, []byte("user work "+strconv.Itoa(i)+"\n"), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			os.Chown(f, 1000, 100)
-		}
-		os.Chown(dir, 1000, 100)
-		b.Logf("%s: %d files written into the project in %s", u.name, u.files, time.Since(t0).Round(time.Millisecond))
+		writeUserFiles(b, filepath.Join(hostDir, string(repoA.ProjectDir), "work"), u.files)
 	}
 	var small, huge []time.Duration
 	for b.Loop() {
@@ -168,6 +151,108 @@ func BenchmarkRelaunchOfALargeVersusASmallProject(b *testing.B) {
 	b.ReportMetric(r, "large/small")
 	b.Logf("relaunch create→Ready, median of %d: %d-file project %s, 10-file project %s: %.2f× (goal ≤ 1.5×)",
 		len(small), files, median(huge).Round(time.Millisecond), median(small).Round(time.Millisecond), r)
+}
+
+// Issue 16 §1: the relaunch of a project with usage reporting on (the init command's default
+// --usage-budget: it walks the other project folders within it, for their sizes) against off
+// (--usage-budget=0: statfs only), in the same run, the host webhook restarted with each setting in
+// turn. The user has a project of BENCH_E2E_PROJECT_FILES files (100,000 by default) besides the one
+// relaunched, so that the walk has more to do than its budget allows and spends all of it. Goal: on/off
+// within noise (the budget's default was chosen so).
+func BenchmarkRelaunchWithUsageReportingOnVersusOff(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	files := 100000
+	if n, err := strconv.Atoi(os.Getenv("BENCH_E2E_PROJECT_FILES")); err == nil && n > 0 {
+		files = n
+	}
+	const user = "bench-usage"
+	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
+	if err != nil {
+		b.Fatal(err)
+	}
+	createClaim(ctx, b, user)
+	waitClaimBound(ctx, b, "claim-"+user)
+	timedLaunch(ctx, b, dynamicPod(b, user, repoB))
+	writeUserFiles(b, filepath.Join(hostDir, string(repoB.ProjectDir), "work"), files)
+	timedLaunch(ctx, b, dynamicPod(b, user, repoA)) // seeds A; B's size is now known, from before its files
+	b.Cleanup(func() {
+		if err := testCluster.StopWebhook(); err != nil {
+			b.Error(err)
+		}
+		if err := testCluster.StartWebhook(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+	// relaunch restarts the webhook with args, relaunches A, and returns the time to Ready and whether
+	// the start measured B (the registry's size of B from after the launch began).
+	relaunch := func(args ...string) (time.Duration, bool) {
+		if err := testCluster.StopWebhook(); err != nil {
+			b.Fatal(err)
+		}
+		if err := testCluster.StartWebhookWith(ctx, args...); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		d := timedLaunch(ctx, b, dynamicPod(b, user, repoA))
+		r := waitRegistry(ctx, b, user, "A's relaunch recorded", 30*time.Second, func(r projects.Registry) bool {
+			i := r.Find(repoA.ProjectDir)
+			return i >= 0 && !r.Projects[i].LastUsed.Before(t0.Truncate(time.Second)) && r.Usage != nil && !r.Usage.At.Before(t0.Truncate(time.Second))
+		})
+		i := r.Find(repoB.ProjectDir)
+		return d, i >= 0 && r.Projects[i].Size != nil && !r.Projects[i].Size.At.Before(t0.Truncate(time.Second))
+	}
+	var on, off []time.Duration
+	var measuredOn, measuredOff int
+	for b.Loop() {
+		for i := 0; i < benchRounds(); i++ {
+			d, m := relaunch("--usage-budget=0")
+			off = append(off, d)
+			measuredOff += boolInt(m)
+			d, m = relaunch()
+			on = append(on, d)
+			measuredOn += boolInt(m)
+		}
+	}
+	if measuredOff > 0 {
+		b.Errorf("with --usage-budget=0, %d of %d starts measured project B: the flag did not reach the init command", measuredOff, len(off))
+	}
+	r := float64(median(on)) / float64(median(off))
+	b.ReportMetric(r, "on/off")
+	b.ReportMetric(ms(median(on)), "ms-on")
+	b.ReportMetric(ms(median(off)), "ms-off")
+	b.Logf("relaunch create→Ready beside a %d-file project, median of %d: usage reporting on (default budget) %s, off %s: %.2f× (goal: within noise); the %d-file project measured whole within the budget at %d of %d starts with it on; on: %v; off: %v",
+		files, len(on), median(on).Round(time.Millisecond), median(off).Round(time.Millisecond), r, files, measuredOn, len(on), on, off)
+}
+
+func boolInt(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// writeUserFiles writes n small files of the notebook user's into dir (a project folder's subfolder,
+// made), a thousand to a folder, straight onto the volume from the host.
+func writeUserFiles(b testing.TB, dir string, n int) {
+	b.Helper()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("d%03d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			os.Chown(sub, 1000, 100)
+		}
+		f := filepath.Join(sub, fmt.Sprintf("f%06d.txt", i))
+		if err := os.WriteFile(f, []byte("user work "+strconv.Itoa(i)+"\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		os.Chown(f, 1000, 100)
+	}
+	os.Chown(dir, 1000, 100)
+	b.Logf("%d files written into %s in %s", n, dir, time.Since(t0).Round(time.Millisecond))
 }
 
 // §2: the first launch of a 1 GiB, 20,000-file home vs `cp -a` of the same tree onto the same disk,

@@ -62,7 +62,7 @@ func kubeClient(t *testing.T) client.WithWatch {
 }
 
 // getClaim reads the user's claim from the API server.
-func getClaim(ctx context.Context, t *testing.T, user string) *corev1.PersistentVolumeClaim {
+func getClaim(ctx context.Context, t testing.TB, user string) *corev1.PersistentVolumeClaim {
 	t.Helper()
 	pvc, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Get(ctx, "claim-"+user, metav1.GetOptions{})
 	if err != nil {
@@ -90,7 +90,7 @@ func registryAnnotations(pvc *corev1.PersistentVolumeClaim) string {
 
 // waitRegistry waits (at most within) until the registry on the user's claim satisfies cond, described
 // by what for the failure message.
-func waitRegistry(ctx context.Context, t *testing.T, user, what string, within time.Duration, cond func(projects.Registry) bool) projects.Registry {
+func waitRegistry(ctx context.Context, t testing.TB, user, what string, within time.Duration, cond func(projects.Registry) bool) projects.Registry {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

@@ -131,6 +131,7 @@ func (r *e2eRun) metric(unit string) (float64, bool) {
 const (
 	benchRelaunch    = "RelaunchWithVersusWithoutTheWebhook"
 	benchLargeSmall  = "RelaunchOfALargeVersusASmallProject"
+	benchUsage       = "RelaunchWithUsageReportingOnVersusOff"
 	benchFirstLaunch = "FirstLaunchOfALargeHomeVersusCpA"
 	benchBurst       = "ABurstOf500Launches"
 	benchScale       = "ScaleWithManyClaims"
@@ -144,6 +145,7 @@ var (
 	reWithout     = regexp.MustCompile(`without: \[([^\]]*)\]`)
 	reNoop        = regexp.MustCompile(`no-op init: \[([^\]]*)\]`)
 	reLargeSmall  = regexp.MustCompile(`median of \d+: (\d+)-file project (\S+), (\d+)-file project (\S+):`)
+	reUsage       = regexp.MustCompile(`beside a (\d+)-file project, median of (\d+):`)
 	reFirstLaunch = regexp.MustCompile(`first launch of a (\d+)-file, (\d+) MiB home, median of \d+:`)
 	reOursCp      = regexp.MustCompile(`ours \[([^\]]*)\], cp \[([^\]]*)\]`)
 	reBurst       = regexp.MustCompile(`a burst of (\d+) creates, (\d+) in flight, ([^:]+): with the webhook p50 (\S+) p90 (\S+) p99 (\S+) max (\S+) \((\S+) wall\); without p50 (\S+) p90 (\S+) p99 (\S+) max (\S+) \((\S+) wall\); (\d+) errors`)
@@ -449,10 +451,12 @@ func (e *e2eResults) launchSection() (e2eSection, bool) {
 	first, okF := e.firstLaunch()
 	large := e.runs[benchLargeSmall]
 	lm := large.log(reLargeSmall)
-	if !okR && !okF && lm == nil {
+	usage := e.runs[benchUsage]
+	um := usage.log(reUsage)
+	if !okR && !okF && lm == nil && um == nil {
 		return e2eSection{}, false
 	}
-	s := e2eSection{n: 2, file: "performance-launch.png", names: []string{benchRelaunch, benchLargeSmall, benchFirstLaunch}}
+	s := e2eSection{n: 2, file: "performance-launch.png", names: []string{benchRelaunch, benchLargeSmall, benchUsage, benchFirstLaunch}}
 	var b strings.Builder
 	b.WriteString("| what | measured | baseline, same run | ratio | goal |\n")
 	b.WriteString("|---|---:|---:|---:|---:|\n")
@@ -482,6 +486,13 @@ func (e *e2eResults) launchSection() (e2eSection, bool) {
 		}
 		fmt.Fprintf(&b, "| relaunch of a %s-file project | %.2f s | %.2f s (a %s-file project) | **%.2f×** | %s |\n",
 			thousands(atoi(lm[1])), mustDuration(lm[2]).Seconds(), mustDuration(lm[4]).Seconds(), thousands(atoi(lm[3])), ratio, goal(g))
+	}
+	if um != nil {
+		on, _ := usage.metric("ms-on")
+		off, _ := usage.metric("ms-off")
+		ratio, _ := usage.metric("on/off")
+		fmt.Fprintf(&b, "| relaunch with usage reporting on (the default budget), beside a %s-file project | %.2f s | %.2f s (usage reporting off: `--usage-budget=0`), %s rounds | **%.2f×** | within noise |\n",
+			thousands(atoi(um[1])), on/1000, off/1000, um[2], ratio)
 	}
 	if okF {
 		var ours, cp, ratios []string

@@ -252,3 +252,19 @@ func TestTheReportWritesSectionsTwoToFourBetweenTheirMarkersAndThePlots(t *testi
 		t.Errorf("the report:\n%s", got)
 	}
 }
+
+func TestTheUsageRelaunchIsARowOfTheLaunchTable(t *testing.T) {
+	const out = `BenchmarkRelaunchWithUsageReportingOnVersusOff-2   1  100 ns/op  1.01 on/off  2090 ms-on  2070 ms-off
+--- BENCH: BenchmarkRelaunchWithUsageReportingOnVersusOff-2
+    bench_test.go:200: relaunch create→Ready beside a 100000-file project, median of 5: usage reporting on (default budget) 2.09s, off 2.07s: 1.01× (goal: within noise); the 100000-file project measured whole within the budget at 0 of 5 starts with it on; on: [2.09s]; off: [2.07s]
+`
+	e := &e2eResults{runs: map[string]*e2eRun{}, env: map[string]string{}}
+	if err := e.add("now.txt", strings.NewReader(out)); err != nil {
+		t.Fatal(err)
+	}
+	s, ok := e.launchSection()
+	want := "| relaunch with usage reporting on (the default budget), beside a 100,000-file project | 2.09 s | 2.07 s (usage reporting off: `--usage-budget=0`), 5 rounds | **1.01×** | within noise |"
+	if !ok || !strings.Contains(s.table, want) {
+		t.Errorf("the launch section (%v) lacks\n%s\nin\n%s", ok, want, s.table)
+	}
+}
