@@ -90,7 +90,7 @@ bench-report: bench ## Run the benchmarks and write section 1 of docs/performanc
 BENCH_E2E_CMD := cd e2e && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 120m .
 # The saved outputs of bench-e2e that sections 2-4 of docs/performance.md are drawn from, oldest first
 # (a later run of a benchmark replaces an earlier one); the ones missing are skipped.
-BENCH_E2E_SAVED ?= docs/performance-e2e-run1.txt docs/performance-e2e-run2.txt docs/performance-e2e-latest.txt
+BENCH_E2E_SAVED ?= docs/performance-e2e-run1.txt docs/performance-e2e-run2.txt docs/performance-e2e-usage.txt docs/performance-e2e-latest.txt
 
 .PHONY: bench-e2e
 bench-e2e: deps-e2e ## Benchmarks on the real cluster (issue 10 §2-4: launch latency, copies, a burst, many claims); BENCH_E2E_* tune them (e2e/bench_test.go).

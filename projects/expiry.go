@@ -19,3 +19,20 @@ func (p Project) Expired(after time.Duration, now time.Time) bool {
 	at := p.ExpiresAt(after)
 	return !at.IsZero() && !now.Before(at)
 }
+
+// SetExpires sets l.Expires (ExpiresAt), with projects expiring after being unused for after; with
+// expiry off (0) it stays nil.
+func (l *Listed) SetExpires(after time.Duration) {
+	if at := l.ExpiresAt(after); !at.IsZero() {
+		at = at.UTC()
+		l.Expires = &at
+	}
+}
+
+// WithExpiry sets each project's Expires (SetExpires).
+func WithExpiry(list []Listed, after time.Duration) []Listed {
+	for i := range list {
+		list[i].SetExpires(after)
+	}
+	return list
+}

@@ -34,7 +34,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, user string) ([]pr
 		s.storeError(w, err, "listing the projects of", user)
 		return nil, false
 	}
-	return s.withExpiry(list), true
+	return projects.WithExpiry(list, s.cfg.ExpireAfter), true
 }
 
 // getProject answers GET {prefix}api/users/{user}/projects/{folder} with one project.

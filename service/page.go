@@ -151,7 +151,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	rows := make([]pageProject, 0, len(list))
-	for _, p := range s.withExpiry(list) {
+	for _, p := range projects.WithExpiry(list, s.cfg.ExpireAfter) {
 		rows = append(rows, pageProject{Listed: p, LaunchURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, p.Commit),
 			LatestURL: ProjectLaunchURL(s.cfg.BinderHubURL, p.RepoURL, ""), Expiry: expiryNote(p, now)})
 	}

@@ -136,17 +136,6 @@ func (s *Server) trashOf(storages []projects.Storage) []projects.ListedTrash {
 	return out
 }
 
-// withExpiry sets each project's Expires while projects expire (Config.ExpireAfter).
-func (s *Server) withExpiry(list []projects.Listed) []projects.Listed {
-	for i := range list {
-		if at := list[i].ExpiresAt(s.cfg.ExpireAfter); !at.IsZero() {
-			at = at.UTC()
-			list[i].Expires = &at
-		}
-	}
-	return list
-}
-
 // expiryNote is what the page says of a project expiring within expiryNotice of now; "" otherwise.
 func expiryNote(p projects.Listed, now time.Time) string {
 	switch {

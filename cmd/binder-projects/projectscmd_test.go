@@ -122,6 +122,8 @@ func TestProjectsList(t *testing.T) {
 			stderr: `"soon" is not a duration`},
 		{name: "a negative --unused-for is a usage error", args: []string{"list", "--all", "--unused-for=-1d"}, code: 2,
 			stderr: "--unused-for=-1d must be 0"},
+		{name: "a negative --expire-projects-after is a usage error", args: []string{"list", "--all", "--expire-projects-after=-1d"}, code: 2,
+			stderr: "--expire-projects-after=-1d must be 0"},
 		{name: "--all is list's only", args: []string{"delete", "--all", "gh_x"}, code: 2, stderr: "flag provided but not defined: -all"},
 		{name: "an unknown subcommand is a usage error", args: []string{"remove", "--user", "bitnik"}, code: 2, stderr: `unknown command "remove"`},
 	}
@@ -201,6 +203,11 @@ func TestProjectsListAll(t *testing.T) {
 			args: []string{"list", "--user", "bitnik", "--unused-for", unusedSinceApril30()},
 			stdout: "FOLDER                    REPOSITORY                                COMMIT        LAST USED             CLAIM\n" +
 				"gh_binder-examples_conda  https://github.com/binder-examples/conda  0a1b2c3d4e5f  2026-04-28 09:05 UTC  claim-bitnik\n"},
+		{name: "--expire-projects-after shows when each project expires, as serve's would have it",
+			args: []string{"list", "--all", "--expire-projects-after", "90d", "--unused-for", unusedSinceApril30()},
+			stdout: "USER    CLAIM         FOLDER                    SIZE     LAST USED             EXPIRES\n" +
+				"-       claim-orphan  gh_old_one                512 B    2026-03-01 08:00 UTC  2026-05-30\n" +
+				"bitnik  claim-bitnik  gh_binder-examples_conda  1.5 GiB  2026-04-28 09:05 UTC  2026-07-27\n"},
 		{name: "a namespace without claims has no projects", args: []string{"list", "--all", "--namespace", "empty"},
 			stdout: "no projects in namespace empty\n"},
 	}
@@ -236,6 +243,14 @@ func TestProjectsListAllAsJSONHasStableFieldNames(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, raw); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	got = runProjects(t, allCluster(t), "list", "--all", "-o", "json", "--unused-for", unusedSinceApril30(), "--expire-projects-after", "90d")
+	raw = nil
+	if err := json.Unmarshal([]byte(got.Stdout), &raw); err != nil || len(raw) != 2 {
+		t.Fatalf("with --expire-projects-after: %v\n%s%s", err, got.Stdout, got.Stderr)
+	}
+	if raw[0]["expiresAt"] != "2026-05-30T08:00:00Z" || raw[1]["expiresAt"] != "2026-07-27T09:05:00Z" {
+		t.Errorf("with --expire-projects-after 90d, expiresAt = %v, %v; want 90 days after each last use", raw[0]["expiresAt"], raw[1]["expiresAt"])
 	}
 	if got := runProjects(t, allCluster(t), "list", "--all", "-o", "json", "--namespace", "empty"); strings.TrimSpace(got.Stdout) != "[]" {
 		t.Errorf("no projects as JSON = %q, want []", got.Stdout)
@@ -391,6 +406,8 @@ func TestProjectsTrash(t *testing.T) {
 		{name: "trash takes no argument", args: []string{"trash", "--user", "bitnik", "gh_x"}, code: 2, stderr: `unexpected argument "gh_x"`},
 		{name: "an output format other than table or json is a usage error", args: []string{"trash", "--user", "bitnik", "-o", "yaml"}, code: 2,
 			stderr: `-o "yaml": want table or json`},
+		{name: "a negative --expire-projects-after is a usage error", args: []string{"list", "--all", "--expire-projects-after=-1d"}, code: 2,
+			stderr: "--expire-projects-after=-1d must be 0"},
 		{name: "--all is list's only", args: []string{"trash", "--all"}, code: 2, stderr: "flag provided but not defined: -all"},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,9 @@ type listOptions struct {
 	UnusedFor time.Duration // --unused-for: only the projects not used for that long (0: all)
 	Output    string        // -o: table or json
 	JSON      bool          // --json: -o json, as before -o
+	// ExpireAfter is --expire-projects-after, as serve has it: when set, each project says when it
+	// expires (expiresAt, and an EXPIRES column).
+	ExpireAfter time.Duration
 }
 
 // AddFlags binds the options onto fs.
@@ -31,6 +34,8 @@ func (o *listOptions) AddFlags(fs *flag.FlagSet) {
 	fs.Var((*dayDuration)(&o.UnusedFor), "unused-for", "only the projects not used for this long, a `duration` such as 90d (days) or 36h")
 	fs.StringVar(&o.Output, "o", "table", "output `format`: table, or json (a JSON list; docs/flags.md names its fields)")
 	fs.BoolVar(&o.JSON, "json", o.JSON, "the same as -o json")
+	// Not addExpireAfterFlag: here the setting expires nothing, it only shows when serve's would.
+	fs.Var((*dayDuration)(&o.ExpireAfter), "expire-projects-after", "serve's --expire-projects-after, a `duration` such as 90d: show when each project expires unless it is launched (an EXPIRES column; expiresAt in JSON); 0: not shown")
 }
 
 // Validate reports every bad value at once; user is --user's.
@@ -48,6 +53,7 @@ func (o listOptions) Validate(user string) error {
 	if o.Output != "table" && o.Output != "json" {
 		errs = append(errs, fmt.Errorf("-o %q: want table or json", o.Output))
 	}
+	errs = append(errs, validateExpireAfter(o.ExpireAfter))
 	return errors.Join(errs...)
 }
 
@@ -82,6 +88,9 @@ func (o listOptions) run(ctx context.Context, store *projects.KubeStore, user st
 		}
 	}
 
+	for i := range rows {
+		rows[i].SetExpires(o.ExpireAfter)
+	}
 	if o.Output == "json" || o.JSON {
 		// A user's projects are the projects API's format; every claim's add the user.
 		if rows == nil {
@@ -115,15 +124,29 @@ func (o listOptions) run(ctx context.Context, store *projects.KubeStore, user st
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	// expires is the EXPIRES column's cell (with its tab), none without --expire-projects-after.
+	expires := func(p ownedProject) string {
+		switch {
+		case o.ExpireAfter == 0:
+			return ""
+		case p.Expires == nil:
+			return "\t-"
+		}
+		return "\t" + p.Expires.Format("2006-01-02")
+	}
+	header := ""
+	if o.ExpireAfter > 0 {
+		header = "\tEXPIRES"
+	}
 	if o.All {
-		fmt.Fprintln(tw, "USER\tCLAIM\tFOLDER\tSIZE\tLAST USED")
+		fmt.Fprintln(tw, "USER\tCLAIM\tFOLDER\tSIZE\tLAST USED"+header)
 		for _, p := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDash(p.User), p.Claim, p.Dir, size(p.Size), lastUsed(p.LastUsed))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", orDash(p.User), p.Claim, p.Dir, size(p.Size), lastUsed(p.LastUsed), expires(p))
 		}
 	} else {
-		fmt.Fprintln(tw, "FOLDER\tREPOSITORY\tCOMMIT\tLAST USED\tCLAIM")
+		fmt.Fprintln(tw, "FOLDER\tREPOSITORY\tCOMMIT\tLAST USED\tCLAIM"+header)
 		for _, p := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Dir, orDash(p.RepoURL), orDash(shortCommit(p.Commit)), lastUsed(p.LastUsed), p.Claim)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", p.Dir, orDash(p.RepoURL), orDash(shortCommit(p.Commit)), lastUsed(p.LastUsed), p.Claim, expires(p))
 		}
 	}
 	return tw.Flush()
