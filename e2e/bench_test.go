@@ -37,6 +37,27 @@ func benchRounds() int {
 	return 5
 }
 
+// benchProjectFiles is how many files a large project holds (BENCH_E2E_PROJECT_FILES; 100,000).
+func benchProjectFiles() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_E2E_PROJECT_FILES")); err == nil && n > 0 {
+		return n
+	}
+	return 100000
+}
+
+// benchClaim makes the user's volume and claim, bound, as z2jh's dynamic storage gives them, and
+// returns the volume's folder on the host.
+func benchClaim(ctx context.Context, b testing.TB, user string) string {
+	b.Helper()
+	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
+	if err != nil {
+		b.Fatal(err)
+	}
+	createClaim(ctx, b, user)
+	waitClaimBound(ctx, b, "claim-"+user)
+	return hostDir
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -83,11 +104,7 @@ func BenchmarkRelaunchWithVersusWithoutTheWebhook(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	const user = "bench-relaunch"
-	if _, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user); err != nil {
-		b.Fatal(err)
-	}
-	createClaim(ctx, b, user)
-	waitClaimBound(ctx, b, "claim-"+user)
+	benchClaim(ctx, b, user)
 	timedLaunch(ctx, b, dynamicPod(b, user, repoA)) // the first launch seeds the project
 	// The third: the pod without the webhook but with an init container that does nothing (the same
 	// image's `true`): what any init container costs, the floor under ours.
@@ -121,22 +138,14 @@ func BenchmarkRelaunchWithVersusWithoutTheWebhook(b *testing.B) {
 func BenchmarkRelaunchOfALargeVersusASmallProject(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	files := 100000
-	if n, err := strconv.Atoi(os.Getenv("BENCH_E2E_PROJECT_FILES")); err == nil && n > 0 {
-		files = n
-	}
+	files := benchProjectFiles()
 	type user struct {
 		name  string
 		files int
 	}
 	users := []user{{"bench-small", 10}, {"bench-huge", files}}
 	for _, u := range users {
-		hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+u.name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		createClaim(ctx, b, u.name)
-		waitClaimBound(ctx, b, "claim-"+u.name)
+		hostDir := benchClaim(ctx, b, u.name)
 		timedLaunch(ctx, b, dynamicPod(b, u.name, repoA))
 		writeUserFiles(b, filepath.Join(hostDir, string(repoA.ProjectDir), "work"), u.files)
 	}
@@ -162,17 +171,9 @@ func BenchmarkRelaunchOfALargeVersusASmallProject(b *testing.B) {
 func BenchmarkRelaunchWithUsageReportingOnVersusOff(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	files := 100000
-	if n, err := strconv.Atoi(os.Getenv("BENCH_E2E_PROJECT_FILES")); err == nil && n > 0 {
-		files = n
-	}
+	files := benchProjectFiles()
 	const user = "bench-usage"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		b.Fatal(err)
-	}
-	createClaim(ctx, b, user)
-	waitClaimBound(ctx, b, "claim-"+user)
+	hostDir := benchClaim(ctx, b, user)
 	timedLaunch(ctx, b, dynamicPod(b, user, repoB))
 	writeUserFiles(b, filepath.Join(hostDir, string(repoB.ProjectDir), "work"), files)
 	timedLaunch(ctx, b, dynamicPod(b, user, repoA)) // seeds A; B's size is now known, from before its files
