@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/binder-projects/binder-projects/contract"
 	"github.com/binder-projects/binder-projects/controller"
@@ -37,18 +36,9 @@ func TestADeletedProjectGoesToTheTrashAndARestoreBringsItsFilesBack(t *testing.T
 	if err := os.WriteFile(notes, []byte("mine\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := kubeClient(t)
-	key := client.ObjectKey{Namespace: hubNamespace, Name: "claim-" + user}
-	change := func(what string, fn func(r *projects.Registry) error) {
-		t.Helper()
-		if _, err := projects.ChangeRegistry(ctx, c, c, key, func(_ metav1.Object, r *projects.Registry) error { return fn(r) }); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-
 	// Delete A (no server runs), then launch B: its init container moves A into the trash.
 	var deletion projects.Queued
-	change("deleting "+string(a.ProjectDir), func(r *projects.Registry) error {
+	changeRegistry(ctx, t, user, "deleting "+string(a.ProjectDir), func(r *projects.Registry) error {
 		var err error
 		deletion, _, err = r.Delete(a.ProjectDir, time.Now().UTC())
 		return err
@@ -84,7 +74,7 @@ func TestADeletedProjectGoesToTheTrashAndARestoreBringsItsFilesBack(t *testing.T
 	stopServer(ctx, t, pod.Name)
 
 	// Restore A: the next start, of B, puts it back; A's next launch finds the user's file.
-	change("restoring "+string(a.ProjectDir), func(r *projects.Registry) error {
+	changeRegistry(ctx, t, user, "restoring "+string(a.ProjectDir), func(r *projects.Registry) error {
 		_, err := r.RequestRestore(deletion)
 		return err
 	})
