@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/binder-projects/binder-projects/e2e/binderhub"
@@ -50,9 +52,26 @@ func storageNonePod(t *testing.T, user string, r binderhub.Repo) *corev1.Pod {
 // createClaim creates the user's PVC as KubeSpawner does before the pod (from the captured one).
 func createClaim(ctx context.Context, t testing.TB, user string) {
 	t.Helper()
+	createClaimAsking(ctx, t, user, nil)
+}
+
+// createSmallClaim is createClaim for a volume of SmallUserStorage: the claim asks for the volume's
+// sizeMiB (the captured claim asks for more than such a volume has, and would not bind to it).
+func createSmallClaim(ctx context.Context, t testing.TB, user string, sizeMiB int) {
+	t.Helper()
+	size := resource.MustParse(fmt.Sprintf("%dMi", sizeMiB))
+	createClaimAsking(ctx, t, user, &size)
+}
+
+// createClaimAsking creates the captured claim for user, asking for size when it is not nil.
+func createClaimAsking(ctx context.Context, t testing.TB, user string, size *resource.Quantity) {
+	t.Helper()
 	pvc, err := binderhub.Claim(user)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if size != nil {
+		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = *size
 	}
 	if _, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -97,3 +97,23 @@ func deletePod(ctx context.Context, t testing.TB, ns, name string) {
 		}
 	}
 }
+
+// webhookWith restarts the host's webhook with more `serve` flags, and with its default flags again
+// when the test ends: the other tests share it.
+func webhookWith(ctx context.Context, t testing.TB, flags ...string) {
+	t.Helper()
+	if err := testCluster.StopWebhook(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := testCluster.StopWebhook(); err != nil {
+			t.Errorf("stopping the webhook started with %v: %v", flags, err)
+		}
+		if err := testCluster.StartWebhook(context.Background()); err != nil {
+			t.Errorf("restarting the webhook with its default flags: %v", err)
+		}
+	})
+	if err := testCluster.StartWebhookWith(ctx, flags...); err != nil {
+		t.Fatal(err)
+	}
+}

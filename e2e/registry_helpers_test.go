@@ -106,6 +106,18 @@ func waitRegistry(ctx context.Context, t testing.TB, user, what string, within t
 	}
 }
 
+// changeRegistry changes the registry on the user's claim as the projects service does
+// (projects.ChangeRegistry: read anew, changed by fn, written, and again on a conflict); what names the
+// change for the failure message.
+func changeRegistry(ctx context.Context, t *testing.T, user, what string, fn func(r *projects.Registry) error) {
+	t.Helper()
+	c := kubeClient(t)
+	key := client.ObjectKey{Namespace: hubNamespace, Name: "claim-" + user}
+	if _, err := projects.ChangeRegistry(ctx, c, c, key, func(_ metav1.Object, r *projects.Registry) error { return fn(r) }); err != nil {
+		t.Fatalf("%s on claim-%s: %v", what, user, err)
+	}
+}
+
 // dirs are the registry's project folders.
 func dirs(r projects.Registry) []contract.ProjectDir {
 	var out []contract.ProjectDir

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
@@ -250,14 +248,7 @@ func TestAFullSmallVolumeWithAQueuedDeletionStillLaunchesAndTheDeletionFreesTheS
 	if err != nil {
 		t.Fatal(err)
 	}
-	pvc, err := binderhub.Claim(user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse(fmt.Sprintf("%dMi", sizeMiB))
-	if _, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createSmallClaim(ctx, t, user, sizeMiB)
 	// The user works in project A until the volume is full, then stops and deletes A.
 	podA := dynamicPod(t, user, repoA)
 	launch(ctx, t, podA)

@@ -130,18 +130,5 @@ func TestAnUpdateWaitsWhileTheProjectIsOpenInAnotherNamedServerAndIsDoneOnceBoth
 func webhookWithHelper(ctx context.Context, t *testing.T, mode string) {
 	t.Helper()
 	importOurImage(ctx, t)
-	if err := testCluster.StopWebhook(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testCluster.StartWebhookWith(ctx, "--helper-image="+inClusterImageRepo+":"+inClusterImageTag, "--helper-mode="+mode); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := testCluster.StopWebhook(); err != nil {
-			t.Errorf("stopping the webhook: %v", err)
-		}
-		if err := testCluster.StartWebhook(context.Background()); err != nil {
-			t.Errorf("restarting the webhook without the helper: %v", err)
-		}
-	})
+	webhookWith(ctx, t, "--helper-image="+inClusterImageRepo+":"+inClusterImageTag, "--helper-mode="+mode)
 }

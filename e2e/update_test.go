@@ -36,20 +36,7 @@ func TestAProjectUpdatedToANewerCommitKeepsTheUsersEditsAndTakesTheRest(t *testi
 func updateScenario(t *testing.T, mode, user string) {
 	ctx := testContext(t, 10*time.Minute)
 	importOurImage(ctx, t)
-	if err := testCluster.StopWebhook(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testCluster.StartWebhookWith(ctx, "--helper-mode="+mode); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := testCluster.StopWebhook(); err != nil {
-			t.Errorf("stopping the webhook: %v", err)
-		}
-		if err := testCluster.StartWebhook(context.Background()); err != nil {
-			t.Errorf("restarting the webhook in its default helper mode: %v", err)
-		}
-	})
+	webhookWith(ctx, t, "--helper-mode="+mode)
 
 	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
 	if err != nil {
