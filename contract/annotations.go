@@ -77,7 +77,7 @@ const (
 	AnnotationUpdateDeferred = Prefix + "update-deferred"
 
 	// AnnotationClaimProjects (on the user's claim, kept by binder-projects) is the projects registry:
-	// a JSON list of {dir, repoURL, image, commit, lastUsed, lastUpdate}.
+	// a JSON list of {dir, repoURL, image, commit, lastUsed, lastUpdate, size, deletionTakenBack}.
 	AnnotationClaimProjects = Prefix + "projects"
 
 	// AnnotationClaimDeleteQueue (on the user's claim, kept by binder-projects) is the JSON list of

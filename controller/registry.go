@@ -143,6 +143,10 @@ const (
 	// ReasonProjectRestored: the init container put a deleted project back from the trash; the note
 	// says where it is now (its own name, or a new one beside the project that took it).
 	ReasonProjectRestored = "ProjectRestored"
+	// ReasonRestoreQueued (on the claim): a start already under way when the user took a project's
+	// queued deletion back (restored it) moved its folder into the trash all the same; its restore is
+	// queued, so the next start puts it back (projects.Registry.Observed). The note names the project.
+	ReasonRestoreQueued = "RestoreQueued"
 	// ReasonVolumeNearlyFull: the init container measured the user's volume at least nearlyFull used;
 	// the note says how full, and which projects and deleted ones take the most.
 	ReasonVolumeNearlyFull = "VolumeNearlyFull"
@@ -227,8 +231,9 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 				reg.UpdateRan(*l.UpdateHanded)
 			}
 			cancelled = reg.Launched(l.Project.Dir, l.Handed)
-			seen = observed{restored: reg.Observed(projects.Observation{Report: l.Report, Restores: l.Restores, Purges: l.Purges,
-				Capacity: capacity, At: l.Project.LastUsed})}
+			restored, carriedOut := reg.Observed(projects.Observation{Report: l.Report, Restores: l.Restores, Purges: l.Purges,
+				Capacity: capacity, At: l.Project.LastUsed})
+			seen = observed{restored: restored, carriedOut: carriedOut}
 			if l.Report.Usage != nil && reg.Usage != nil {
 				usage := *reg.Usage
 				seen.usage, seen.largest = &usage, reg.Largest(largestTold)
@@ -253,13 +258,31 @@ func (r *RegistryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		r.event(done.Claim, corev1.EventTypeWarning, ReasonRegistryCorrupt,
 			fmt.Sprintf("%v. The bad value is kept in the annotation's -corrupt twin; launches go on, and the registry was written anew from the launch of %s by pod %s.", done.Corrupt, l.Project.Dir, pod.Name))
 	}
+	if done.Claim != nil {
+		// On the claim: the project is not this launch's, and the claim is where it lives. Written
+		// once: the folder's trash record, made with this write, keeps it from being queued again.
+		for _, q := range seen.carriedOut {
+			r.event(done.Claim, corev1.EventTypeNormal, ReasonRestoreQueued, restoreQueuedNote(q, pod.Name))
+		}
+	}
 	r.reportSuccess(&pod, l, cancelled, seen)
 	return ctrl.Result{}, nil
 }
 
-// observed is what the registry made of a report's restores and usage, for the Events.
+// restoreQueuedNote is the RestoreQueued Event's note: whose folder went to the trash, by which
+// start, and that the next start puts it back.
+func restoreQueuedNote(q projects.Queued, pod string) string {
+	return fmt.Sprintf("binder-projects: project %s was deleted on %s and restored before its folder went to the trash, but the start of pod %s, "+
+		"already under way, moved it there all the same; the next server start puts it back, under its own name, or as %s if that name is taken by then",
+		q.Dir, q.QueuedAt.UTC().Format("2006-01-02 15:04 UTC"), pod, contract.RestoredName(q.Dir, contract.TrashID(q)))
+}
+
+// observed is what the registry made of a report's restores, trash and usage, for the Events.
 type observed struct {
 	restored []projects.Restore
+	// carriedOut are the deletions taken back that the report showed done all the same, whose
+	// folders are now queued to come back.
+	carriedOut []projects.Queued
 	// usage is the volume's usage as recorded from this report (nil: it measured none), and largest
 	// the folders the registry knows to take the most.
 	usage   *projects.Usage

@@ -17,6 +17,12 @@ import (
 
 const gib = int64(1) << 30
 
+// tookBack is p remembering its deletion q as taken back (a restore while q was queued).
+func tookBack(p projects.Project, q projects.Queued) projects.Project {
+	p.DeletionTakenBack = &q
+	return p
+}
+
 // sizedAt is p measured at bytes when the launch finished.
 func sizedAt(p projects.Project, bytes int64) projects.Project {
 	p.Size = &projects.Size{Bytes: bytes, At: finished}
@@ -81,6 +87,18 @@ func TestTheControllerRecordsTheTrashAndTheVolumeFromTheReportAndTellsThePod(t *
 		want: projects.Registry{Projects: []projects.Project{launched}, Trash: []projects.Trashed{inTrash(thesis, delThesis)},
 			Restores: []projects.Queued{delThesis}},
 		events: []recorded{ready},
+	}, {
+		sentence: "a deletion taken back that the pod was handed before and carried out all the same: the folder's restore is queued, and the claim says so once",
+		before:   projects.Registry{Projects: []projects.Project{tookBack(thesis, delThesis)}},
+		handed:   patch.Registered{Deletions: []contract.QueueEntry{delThesis}},
+		report: contract.Report{Project: contract.ProjectExisted, Deleted: []int{1},
+			Trash: []contract.Trashed{{ID: contract.TrashID(delThesis), Dir: "gh_bitnik_thesis", Bytes: 2 * gib}}, TrashComplete: true},
+		want: projects.Registry{Projects: []projects.Project{launched, tookBack(thesis, delThesis)},
+			Trash: []projects.Trashed{inTrash(sizedAt(thesis, 2*gib), delThesis)}, Restores: []projects.Queued{delThesis}},
+		events: []recorded{{"claim-bitnik", "Normal", ReasonRestoreQueued,
+			"binder-projects: project gh_bitnik_thesis was deleted on 2026-11-18 09:30 UTC and restored before its folder went to the trash, " +
+				"but the start of pod jupyter-bitnik, already under way, moved it there all the same; the next server start puts it back, " +
+				"under its own name, or as " + string(beside) + " if that name is taken by then"}, ready},
 	}, {
 		sentence: "a purge done leaves the queue and the trash",
 		before: projects.Registry{Trash: []projects.Trashed{inTrash(old, delOld), inTrash(thesis, delThesis)},

@@ -48,6 +48,18 @@ type Project struct {
 	LastUpdate *Update `json:"lastUpdate,omitempty"`
 	// Size is the folder's size as last measured (contract.Usage), nil before the first measure.
 	Size *Size `json:"size,omitempty"`
+	// DeletionTakenBack is the deletion of this project that a restore took back while it was still
+	// queued (RequestRestore), nil for none. A start admitted before the restore may have been handed
+	// that deletion and still move the folder into the trash; when a report shows it did, Observed
+	// queues the folder's restore. It is forgotten once the folder is back, once a complete trash list
+	// shows it did not go, and when the project is deleted again (Delete): so it never brings back a
+	// folder of a later deletion. Internal to the registry: the projects API leaves it out.
+	DeletionTakenBack *Queued `json:"deletionTakenBack,omitempty"`
+}
+
+// tookBack reports whether p remembers the deletion entry as taken back (DeletionTakenBack).
+func (p Project) tookBack(entry Queued) bool {
+	return p.DeletionTakenBack != nil && p.DeletionTakenBack.Same(entry)
 }
 
 // Size is a folder's size in bytes of disk used, and when it was measured.
@@ -320,7 +332,8 @@ func (r Registry) QueuedDirs() []contract.ProjectDir {
 
 // Record notes a successful launch of p: a new project is added, a known one updated. LastUsed never
 // goes back, so an old launch observed late does not undo a newer one. A launch that did not update
-// the project (p.LastUpdate nil) keeps the record of its last update.
+// the project (p.LastUpdate nil) keeps the record of its last update, and a launch keeps the deletion
+// taken back that the project remembers: the launch may be the very start that moved its folder.
 func (r *Registry) Record(p Project) {
 	i := r.Find(p.Dir)
 	if i < 0 {
@@ -333,6 +346,9 @@ func (r *Registry) Record(p Project) {
 	}
 	if p.LastUpdate == nil {
 		p.LastUpdate = r.Projects[i].LastUpdate
+	}
+	if p.DeletionTakenBack == nil {
+		p.DeletionTakenBack = r.Projects[i].DeletionTakenBack
 	}
 	r.Projects[i] = p
 }
@@ -362,13 +378,20 @@ func (r *Registry) UpdateRan(handed Queued) {
 // the queue entry that stands for the deletion (a new one, or the one already queued) and the project
 // as it was recorded. The project's record is kept in Trash, pending (not InTrash), named by that
 // entry, whatever the trash days: the init container's report says whether the folder went to the
-// volume's trash or was deleted at once (Observed).
+// volume's trash or was deleted at once (Observed). A deletion taken back that the project remembers
+// is forgotten, and the restore Observed queued for it, if any, is dropped: the user deleted the
+// project since, so a folder a start moved into the trash by that deletion stays there, as a recently
+// deleted project.
 func (r *Registry) Delete(dir contract.ProjectDir, now time.Time) (Queued, Project, error) {
 	i := r.Find(dir)
 	if i < 0 {
 		return Queued{}, Project{}, fmt.Errorf("%w: %q", ErrNoSuchProject, dir)
 	}
 	p := r.Projects[i]
+	if back := p.DeletionTakenBack; back != nil {
+		r.Restores = slices.DeleteFunc(r.Restores, back.Same)
+		p.DeletionTakenBack = nil
+	}
 	r.Projects = slices.Delete(r.Projects, i, i+1)
 	r.Updates = slices.DeleteFunc(r.Updates, func(q Queued) bool { return q.Dir == dir })
 	q := Queued{Dir: dir, QueuedAt: now}

@@ -49,6 +49,45 @@ func TestTheRegistryRoundTripsThroughTheClaimsAnnotations(t *testing.T) {
 	}
 }
 
+func TestARegistryWrittenBeforeDeletionsTakenBackWereRememberedReadsAndWritesAsBefore(t *testing.T) {
+	const projectsJSON = `[{"dir":"gh_a_b","repoURL":"https://github.com/a/b","lastUsed":"2026-11-20T10:00:00Z"}]`
+	const trashJSON = `[{"dir":"gh_c_d","lastUsed":"2026-11-20T10:00:00Z","deletedAt":"2026-11-20T10:00:00Z","inTrash":true}]`
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x", Annotations: map[string]string{
+		AnnotationProjects: projectsJSON, contract.AnnotationClaimTrash: trashJSON}}}
+	got, err := FromClaim(pvc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Registry{Projects: []Project{{Dir: "gh_a_b", RepoURL: "https://github.com/a/b", LastUsed: t0}},
+		Trash: []Trashed{{Project: Project{Dir: "gh_c_d", LastUsed: t0}, DeletedAt: t0, InTrash: true}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("read (-want +got):\n%s", diff)
+	}
+	if err := got.ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	if pvc.Annotations[AnnotationProjects] != projectsJSON || pvc.Annotations[contract.AnnotationClaimTrash] != trashJSON {
+		t.Errorf("written back as\n%s\n%s\nwant them as they were", pvc.Annotations[AnnotationProjects], pvc.Annotations[contract.AnnotationClaimTrash])
+	}
+
+	got.Projects[0].DeletionTakenBack = &Queued{Dir: "gh_a_b", QueuedAt: t0}
+	if err := got.ToClaim(pvc); err != nil {
+		t.Fatal(err)
+	}
+	const remembering = `[{"dir":"gh_a_b","repoURL":"https://github.com/a/b","lastUsed":"2026-11-20T10:00:00Z",` +
+		`"deletionTakenBack":{"dir":"gh_a_b","queuedAt":"2026-11-20T10:00:00Z"}}]`
+	if v := pvc.Annotations[AnnotationProjects]; v != remembering {
+		t.Errorf("a project remembering a deletion taken back is written as\n%s\nwant\n%s", v, remembering)
+	}
+	again, err := FromClaim(pvc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, again); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
 func TestACorruptRegistryIsAnErrorNamingTheClaim(t *testing.T) {
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "claim-x", Annotations: map[string]string{AnnotationDeleteQueue: "[{"}}}
 	_, err := FromClaim(pvc)
@@ -127,6 +166,11 @@ func TestOneUnreadableEntryHidesOnlyItselfAndIsKeptBesideWhenWritten(t *testing.
 		key:      AnnotationProjects, value: list(`"gh_a_b"`, p("gh_c_d"), `{"dir":"gh_e_f","lastUsed":5}`, `null`),
 		want:    Registry{Projects: []Project{{Dir: "gh_c_d", LastUsed: t0}}},
 		entries: 3, of: 4,
+	}, {
+		sentence: "a project whose remembered deletion a hand edit broke hides only itself",
+		key:      AnnotationProjects, value: list(p("gh_a_b"), `{"dir":"gh_c_d","lastUsed":`+at+`,"deletionTakenBack":`+q("../x")+`}`),
+		want:    Registry{Projects: []Project{{Dir: "gh_a_b", LastUsed: t0}}},
+		entries: 1, of: 2,
 	}, {
 		sentence: "a deletion queue entry naming a path outside the volume is not deleted, the others are",
 		key:      AnnotationDeleteQueue, value: list(q("../.."), q("gh_c_d")),

@@ -136,6 +136,8 @@ func (s *KubeStore) ListReadable(ctx context.Context, user string) ([]Listed, er
 	var out []Listed
 	for _, r := range regs {
 		for _, p := range r.Projects {
+			// The registry's own bookkeeping (Observed), not the user's concern.
+			p.DeletionTakenBack = nil
 			out = append(out, Listed{Project: p, Claim: r.claim})
 		}
 	}

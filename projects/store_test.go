@@ -239,9 +239,19 @@ func TestTheStoresTrashAndUsage(t *testing.T) {
 		if err != nil || !back {
 			t.Fatalf("Restore = %v, %v; want back", back, err)
 		}
-		want := Registry{Projects: []Project{kept, pending}, Trash: mine.Trash[:1], Usage: usage}
+		remembering := pending
+		remembering.DeletionTakenBack = &stillQueued
+		want := Registry{Projects: []Project{kept, remembering}, Trash: mine.Trash[:1], Usage: usage}
 		if diff := cmp.Diff(want, registry(t, s, "claim-anna")); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
+		}
+		listed, err := s.List(context.Background(), anna)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantListed := []Listed{{Project: kept, Claim: "claim-anna"}, {Project: pending, Claim: "claim-anna"}}
+		if diff := cmp.Diff(wantListed, listed); diff != "" {
+			t.Errorf("listed, without the registry's memory of the deletion (-want +got):\n%s", diff)
 		}
 		if diff := cmp.Diff(mine, registry(t, s, "claim-bob")); diff != "" {
 			t.Errorf("another user's claim changed (-want +got):\n%s", diff)

@@ -24,9 +24,11 @@ func (r Registry) FindTrashed(entry Queued) int {
 
 // RequestRestore asks for the recently deleted project named by entry back. A deletion still queued
 // (its folder not moved yet) is simply taken back (Unqueue): the project is recorded again now, and
-// back is true. Otherwise the entry waits in Restores for the next init container (a request already
-// waiting stays as it is), and a purge asked for it is dropped: the last request wins, and the two are
-// never handed together.
+// back is true. A start admitted before now may have been handed that deletion, and then moves the
+// folder into the trash all the same: the project remembers the deletion (DeletionTakenBack), so that
+// Observed puts the folder back if a report shows it went. Otherwise the entry waits in Restores for
+// the next init container (a request already waiting stays as it is), and a purge asked for it is
+// dropped: the last request wins, and the two are never handed together.
 func (r *Registry) RequestRestore(entry Queued) (back bool, err error) {
 	i := r.FindTrashed(entry)
 	if i < 0 {
@@ -34,6 +36,9 @@ func (r *Registry) RequestRestore(entry Queued) (back bool, err error) {
 	}
 	if slices.ContainsFunc(r.Deletions, entry.Same) {
 		r.Unqueue(entry, r.Trash[i].Project)
+		if j := r.Find(entry.Dir); j >= 0 {
+			r.Projects[j].DeletionTakenBack = &entry
+		}
 		return true, nil
 	}
 	r.Purges = slices.DeleteFunc(r.Purges, entry.Same)
@@ -104,26 +109,34 @@ type Restore struct {
 // shared (NFS, a share of many claims), its size and free space not the user's.
 const sharedFilesystemFactor = 2
 
-// Observed records what an init container reported (o), and returns the restores it did.
+// Observed records what an init container reported (o). It returns the restores it did, and the
+// deletions taken back that a start carried out all the same, whose folders it queued to come back.
 //
 //   - A handed restore reported Restored leaves Restores and Trash, and the project is recorded again
 //     under the folder it went to: its record as it was, Dir the new folder (a record of that folder
 //     used more recently, such as the launch that took its name, is kept). A restore neither queued
-//     nor in Trash any more was observed already, and is not recorded again.
+//     nor in Trash any more was observed already, and is not recorded again. The project of that
+//     name forgets the deletion if it remembered it as taken back: its folder is back.
 //   - A handed purge reported Purged leaves Purges and Trash.
 //   - Each entry the report's trash list holds is InTrash, with its size (when measured); an entry
-//     without a record gets one of its folder alone, so that it can be restored or purged.
+//     without a record gets one of its folder alone, so that it can be restored or purged. But when
+//     a recorded project of that folder remembers exactly that deletion as taken back
+//     (DeletionTakenBack), a start that was handed the deletion before it was taken back moved the
+//     folder: the record is the project's, and its restore is queued (Restores), so that the next
+//     start puts the folder back, before a launch of the project would seed it anew. The project
+//     stays recorded meanwhile, and keeps the deletion until the folder is back.
 //   - When the trash list is complete (TrashComplete), a record it does not hold is gone: InTrash, it
 //     expired or was purged; pending, once its deletion is no longer queued (done, not kept), the
 //     folder was deleted at once (trash days 0). A pending record whose deletion is still queued stays,
 //     and so does every record while the deletion queue did not parse (its deletions are unknown).
+//     Likewise a project forgets a deletion taken back that the list does not hold: the start handed
+//     it did not move the folder, or the folder is back.
 //   - With a usage: each measured project's Size, and Usage {size, free, at} from the filesystem; on
 //     a filesystem more than sharedFilesystemFactor times the claim's capacity, the claim's capacity
 //     and what the projects and the trash take of it instead (UsageClaim).
 //   - Restore and purge requests whose record is gone leave their queues.
-func (r *Registry) Observed(o Observation) []Restore {
+func (r *Registry) Observed(o Observation) (restored []Restore, carriedOut []Queued) {
 	rep := o.Report
-	var back []Restore
 	for _, rs := range rep.Restored {
 		if rs.At < 1 || rs.At > len(o.Restores) {
 			continue
@@ -140,7 +153,10 @@ func (r *Registry) Observed(o Observation) []Restore {
 		p.Dir = rs.As
 		r.untrash(entry)
 		r.Record(p)
-		back = append(back, Restore{Entry: entry, As: rs.As})
+		if j := r.Find(entry.Dir); j >= 0 && r.Projects[j].tookBack(entry) {
+			r.Projects[j].DeletionTakenBack = nil
+		}
+		restored = append(restored, Restore{Entry: entry, As: rs.As})
 	}
 	for _, at := range rep.Purged {
 		if at >= 1 && at <= len(o.Purges) {
@@ -154,7 +170,18 @@ func (r *Registry) Observed(o Observation) []Restore {
 		listed[contract.TrashEntryName(t.ID, t.Dir)] = true
 		i := r.FindTrashed(entry)
 		if i < 0 {
-			r.trash(Trashed{Project: Project{Dir: t.Dir}, DeletedAt: entry.QueuedAt})
+			rec := Trashed{Project: Project{Dir: t.Dir}, DeletedAt: entry.QueuedAt}
+			if j := r.Find(t.Dir); j >= 0 && r.Projects[j].tookBack(entry) {
+				// A start handed the deletion before the restore took it back moved the folder all
+				// the same: the user sees the project, but its files are here until it comes back.
+				rec.Project = r.Projects[j]
+				rec.DeletionTakenBack = nil
+				if !slices.ContainsFunc(r.Restores, entry.Same) {
+					r.Restores = append(r.Restores, entry)
+				}
+				carriedOut = append(carriedOut, entry)
+			}
+			r.trash(rec)
 			i = r.FindTrashed(entry)
 		}
 		r.Trash[i].InTrash = true
@@ -169,6 +196,16 @@ func (r *Registry) Observed(o Observation) []Restore {
 			}
 			return t.InTrash || !slices.ContainsFunc(r.Deletions, t.Entry().Same)
 		})
+		// A deletion taken back whose folder the trash does not hold: the start handed it did not
+		// move the folder, or the folder is back. (A start that has it and has not reached it yet, as
+		// this one listed the trash, is not told apart: it would leave its folder in the trash, as
+		// before the deletion was remembered.)
+		for i, p := range r.Projects {
+			if back := p.DeletionTakenBack; back != nil && !listed[contract.TrashEntryName(contract.TrashID(*back), back.Dir)] &&
+				!slices.ContainsFunc(r.Deletions, back.Same) {
+				r.Projects[i].DeletionTakenBack = nil
+			}
+		}
 	}
 	r.Restores = slices.DeleteFunc(r.Restores, func(q Queued) bool { return r.FindTrashed(q) < 0 })
 	r.Purges = slices.DeleteFunc(r.Purges, func(q Queued) bool { return r.FindTrashed(q) < 0 })
@@ -184,7 +221,7 @@ func (r *Registry) Observed(o Observation) []Restore {
 			r.Usage = &Usage{Size: o.Capacity, Free: max(0, min(o.Capacity-r.Taken(), u.Free)), At: o.At, Basis: UsageClaim}
 		}
 	}
-	return back
+	return restored, carriedOut
 }
 
 // Taken is what the projects and the trash take of the volume, in bytes, as last measured (a folder

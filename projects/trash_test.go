@@ -2,6 +2,7 @@ package projects
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +18,12 @@ func trashed(p Project, at time.Time) Trashed { return Trashed{Project: p, Delet
 // inTrash is the record once the init container moved it into the trash.
 func inTrash(p Project, at time.Time) Trashed {
 	return Trashed{Project: p, DeletedAt: at, InTrash: true}
+}
+
+// tookBack is p remembering its deletion q as taken back.
+func tookBack(p Project, q Queued) Project {
+	p.DeletionTakenBack = &q
+	return p
 }
 
 // sized is p with its size measured at `at`.
@@ -55,10 +62,25 @@ func TestTrashRequests(t *testing.T) {
 		want: Registry{Deletions: []Queued{del},
 			Trash: []Trashed{inTrash(a, t0.Add(-48*time.Hour)), inTrash(c, old.QueuedAt), trashed(a, t0)}},
 	}, {
-		sentence: "restoring a deletion still queued takes it back: the project is recorded again and its trash record goes",
+		sentence: "restoring a deletion still queued takes it back: the project is recorded again, remembering it, and its trash record goes",
 		before:   Registry{Projects: []Project{c}, Deletions: []Queued{del}, Trash: []Trashed{trashed(a, t0)}, Purges: []Queued{del}},
 		do:       func(r *Registry) error { _, err := r.RequestRestore(del); return err },
-		want:     Registry{Projects: []Project{a, c}},
+		want:     Registry{Projects: []Project{tookBack(a, del), c}},
+	}, {
+		sentence: "deleting again a project that remembers a deletion taken back forgets it, and drops the restore queued for its folder",
+		before: Registry{Projects: []Project{tookBack(a, old), c}, Trash: []Trashed{inTrash(a, old.QueuedAt)},
+			Restores: []Queued{old}},
+		do: func(r *Registry) error { _, _, err := r.Delete("gh_a_b", t0); return err },
+		want: Registry{Projects: []Project{c}, Deletions: []Queued{del},
+			Trash: []Trashed{inTrash(a, old.QueuedAt), trashed(a, t0)}},
+	}, {
+		sentence: "a relaunch keeps the deletion taken back that the project remembers",
+		before:   Registry{Projects: []Project{tookBack(a, old)}},
+		do: func(r *Registry) error {
+			r.Record(Project{Dir: "gh_a_b", Commit: "c2", LastUsed: t0})
+			return nil
+		},
+		want: Registry{Projects: []Project{tookBack(Project{Dir: "gh_a_b", Commit: "c2", LastUsed: t0}, old)}},
 	}, {
 		sentence: "restoring a project in the trash queues the request for the next init container",
 		before:   Registry{Trash: []Trashed{inTrash(c, old.QueuedAt)}},
@@ -187,6 +209,8 @@ func TestObserved(t *testing.T) {
 		o           Observation
 		want        Registry
 		wantRestore []Restore
+		// wantCarriedOut are the deletions taken back whose folders a start moved all the same.
+		wantCarriedOut []Queued
 	}{{
 		sentence: "a report without usage, restores, purges or trash changes nothing",
 		before:   Registry{Projects: []Project{a}, Trash: []Trashed{inTrash(c, delC.QueuedAt)}, Usage: &Usage{Size: 10, Free: 5, At: t0}},
@@ -292,15 +316,71 @@ func TestObserved(t *testing.T) {
 			Restores: []Queued{delX}, Purges: []Queued{delC}},
 		o:    Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delC, 3)}, TrashComplete: true}, At: at},
 		want: Registry{Trash: []Trashed{inTrash(sized(c, 3, at), delC.QueuedAt)}, Purges: []Queued{delC}},
+	}, {
+		sentence: "a deletion taken back that a start handed it carried out all the same: the folder's record is the project's, and its restore is queued",
+		before:   Registry{Projects: []Project{tookBack(a, delA), c}},
+		o: Observation{Report: contract.Report{Deleted: []int{1}, Trash: []contract.Trashed{listed(delA, 7)}, TrashComplete: true},
+			At: at},
+		want: Registry{Projects: []Project{tookBack(a, delA), c}, Trash: []Trashed{inTrash(sized(a, 7, at), delA.QueuedAt)},
+			Restores: []Queued{delA}},
+		wantCarriedOut: []Queued{delA},
+	}, {
+		sentence: "that report observed again (a later status of the same pod) queues nothing anew",
+		before: Registry{Projects: []Project{tookBack(a, delA), c}, Trash: []Trashed{inTrash(sized(a, 7, at), delA.QueuedAt)},
+			Restores: []Queued{delA}},
+		o: Observation{Report: contract.Report{Deleted: []int{1}, Trash: []contract.Trashed{listed(delA, 7)}, TrashComplete: true},
+			At: at},
+		want: Registry{Projects: []Project{tookBack(a, delA), c}, Trash: []Trashed{inTrash(sized(a, 7, at), delA.QueuedAt)},
+			Restores: []Queued{delA}},
+	}, {
+		sentence: "the restore of that folder done, the project forgets the deletion",
+		before:   Registry{Projects: []Project{tookBack(a, delA)}, Trash: []Trashed{inTrash(a, delA.QueuedAt)}, Restores: []Queued{delA}},
+		o: Observation{Report: contract.Report{Restored: []contract.Restored{{At: 1, As: "gh_a_b"}}},
+			Restores: []Queued{delA}, At: at},
+		want:        Registry{Projects: []Project{a}},
+		wantRestore: []Restore{{Entry: delA, As: "gh_a_b"}},
+	}, {
+		sentence: "a folder in the trash by another deletion than the one taken back is an ordinary record, and nothing is queued",
+		before:   Registry{Projects: []Project{tookBack(a, delA)}},
+		o:        Observation{Report: contract.Report{Trash: []contract.Trashed{listed(Queued{Dir: "gh_a_b", QueuedAt: delX.QueuedAt}, 3)}}, At: at},
+		want: Registry{Projects: []Project{tookBack(a, delA)},
+			Trash: []Trashed{inTrash(sized(Project{Dir: "gh_a_b"}, 3, at), delX.QueuedAt)}},
+	}, {
+		sentence: "a folder a start moved by a deletion taken back, of a project deleted again since, is an ordinary record, and nothing is queued",
+		before:   Registry{Deletions: []Queued{{Dir: "gh_a_b", QueuedAt: at}}, Trash: []Trashed{trashed(a, at)}},
+		o:        Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delA, 3)}, TrashComplete: true}, At: at},
+		want: Registry{Deletions: []Queued{{Dir: "gh_a_b", QueuedAt: at}},
+			Trash: []Trashed{inTrash(sized(Project{Dir: "gh_a_b"}, 3, at), delA.QueuedAt), trashed(a, at)}},
+	}, {
+		sentence: "a complete trash list without the folder of a deletion taken back makes the project forget it",
+		before:   Registry{Projects: []Project{tookBack(a, delA), tookBack(c, delC)}},
+		o:        Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delC, 3)}, TrashComplete: true}, At: at},
+		want: Registry{Projects: []Project{a, tookBack(c, delC)},
+			Trash: []Trashed{inTrash(sized(c, 3, at), delC.QueuedAt)}, Restores: []Queued{delC}},
+		wantCarriedOut: []Queued{delC},
+	}, {
+		sentence: "an incomplete trash list makes no project forget a deletion taken back",
+		before:   Registry{Projects: []Project{tookBack(a, delA)}},
+		o:        Observation{Report: contract.Report{Trash: []contract.Trashed{listed(delC, 3)}}, At: at},
+		want: Registry{Projects: []Project{tookBack(a, delA)},
+			Trash: []Trashed{inTrash(sized(Project{Dir: "gh_c_d"}, 3, at), delC.QueuedAt)}},
+	}, {
+		sentence: "while the deletion queue does not parse, no project forgets a deletion taken back",
+		before:   Registry{Projects: []Project{tookBack(a, delA)}, Corrupt: map[string]string{AnnotationDeleteQueue: "[{"}},
+		o:        Observation{Report: contract.Report{TrashComplete: true}, At: at},
+		want:     Registry{Projects: []Project{tookBack(a, delA)}, Corrupt: map[string]string{AnnotationDeleteQueue: "[{"}},
 	}} {
 		t.Run(tt.sentence, func(t *testing.T) {
 			r := tt.before
-			got := r.Observed(tt.o)
+			got, carriedOut := r.Observed(tt.o)
 			if diff := cmp.Diff(tt.want, r, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("registry (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.wantRestore, got); diff != "" {
 				t.Errorf("restores (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantCarriedOut, carriedOut); diff != "" {
+				t.Errorf("deletions taken back and carried out (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -319,4 +399,151 @@ func TestLargestListsTheMeasuredProjectsAndTrashEntriesLargestFirst(t *testing.T
 	if got := r.Taken(); got != 15 {
 		t.Errorf("Taken() = %d, want 15: the measured projects and what is in the trash, not a pending deletion's folder twice", got)
 	}
+}
+
+// A start admitted while a deletion was queued was handed it; a restore that takes the deletion back
+// afterwards cannot stop that start from moving the folder into the trash. These follow the registry
+// through the operations the projects service and the registry controller apply, in their order.
+func TestADeletionTakenBackThatAStartCarriedOutComesBackAtTheNextStart(t *testing.T) {
+	p := Project{Dir: "gh_a_b", RepoURL: "https://github.com/a/b", Commit: "c1", LastUsed: t0.Add(-time.Hour)}
+	other := Project{Dir: "gh_c_d", LastUsed: t0.Add(-2 * time.Hour)}
+	at := t0.Add(time.Minute) // when a start's init container finished
+	listed := func(q Queued) contract.Trashed {
+		return contract.Trashed{ID: contract.TrashID(q), Dir: q.Dir, Bytes: 7}
+	}
+	// start is what the registry controller does with a launch of launched that was handed the
+	// deletions and restores given and reported rep.
+	start := func(r *Registry, launched Project, deletions, restores []Queued, rep contract.Report) ([]Restore, []Queued) {
+		r.Record(launched)
+		var gone []contract.ProjectDir
+		for _, i := range rep.Deleted {
+			gone = append(gone, deletions[i-1].Dir)
+		}
+		r.Deleted(deletions, gone)
+		r.Launched(launched.Dir, deletions)
+		return r.Observed(Observation{Report: rep, Restores: restores, At: launched.LastUsed})
+	}
+	deleteThenRestore := func(t *testing.T, r *Registry) (q Queued, handed []Queued) {
+		t.Helper()
+		q, _, err := r.Delete(p.Dir, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		handed = slices.Clone(r.Deletions) // a start admitted now is handed the deletion
+		if back, err := r.RequestRestore(q); err != nil || !back {
+			t.Fatalf("RequestRestore = %v, %v; want the deletion taken back", back, err)
+		}
+		return q, handed
+	}
+	check := func(t *testing.T, want, got Registry) {
+		t.Helper()
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("registry (-want +got):\n%s", diff)
+		}
+	}
+
+	t.Run("the project stays listed, its folder waits in Restores, and the project's own launch brings it back before seeding it", func(t *testing.T) {
+		r := Registry{Projects: []Project{p, other}}
+		q, handed := deleteThenRestore(t, &r)
+		otherLaunched := Project{Dir: other.Dir, LastUsed: at}
+		_, carriedOut := start(&r, otherLaunched, handed, nil,
+			contract.Report{Deleted: []int{1}, Trash: []contract.Trashed{listed(q)}, TrashComplete: true})
+		if diff := cmp.Diff([]Queued{q}, carriedOut); diff != "" {
+			t.Errorf("carried out (-want +got):\n%s", diff)
+		}
+		check(t, Registry{Projects: []Project{tookBack(p, q), otherLaunched},
+			Trash: []Trashed{inTrash(sized(p, 7, at), q.QueuedAt)}, Restores: []Queued{q}}, r)
+		if err := r.Admit(p.Dir, 2, nil); err != nil {
+			t.Errorf("the project is recorded: its launch must be admitted, got %v", err)
+		}
+		if err := r.Admit("gh_new_one", 3, nil); err != nil {
+			t.Errorf("the project and its folder in the trash count once: a third project is admitted below 3, got %v", err)
+		}
+		if err := r.Admit("gh_new_one", 2, nil); !errors.Is(err, ErrTooManyProjects) {
+			t.Errorf("two projects, limit 2: err = %v, want ErrTooManyProjects", err)
+		}
+
+		pLaunched := Project{Dir: p.Dir, RepoURL: p.RepoURL, Commit: p.Commit, LastUsed: at.Add(time.Hour)}
+		restored, carriedOut := start(&r, pLaunched, nil, slices.Clone(r.Restores),
+			contract.Report{Project: contract.ProjectExisted, Restored: []contract.Restored{{At: 1, As: p.Dir}}, TrashComplete: true})
+		if diff := cmp.Diff([]Restore{{Entry: q, As: p.Dir}}, restored); diff != "" || carriedOut != nil {
+			t.Errorf("restored (-want +got):\n%s\ncarried out: %v, want none", diff, carriedOut)
+		}
+		check(t, Registry{Projects: []Project{pLaunched, otherLaunched}}, r)
+	})
+
+	t.Run("the project's own launch had the deletion: it moves the folder and seeds the project anew, and the next start brings the folder back beside it", func(t *testing.T) {
+		r := Registry{Projects: []Project{p}}
+		q, handed := deleteThenRestore(t, &r)
+		pLaunched := Project{Dir: p.Dir, RepoURL: p.RepoURL, Commit: p.Commit, LastUsed: at}
+		_, carriedOut := start(&r, pLaunched, handed, nil, contract.Report{Project: contract.ProjectSeeded, Deleted: []int{1},
+			Trash: []contract.Trashed{listed(q)}, TrashComplete: true})
+		if diff := cmp.Diff([]Queued{q}, carriedOut); diff != "" {
+			t.Errorf("carried out (-want +got):\n%s", diff)
+		}
+		check(t, Registry{Projects: []Project{tookBack(pLaunched, q)}, Trash: []Trashed{inTrash(sized(pLaunched, 7, at), q.QueuedAt)},
+			Restores: []Queued{q}}, r)
+
+		beside := contract.RestoredName(p.Dir, contract.TrashID(q))
+		otherLaunched := Project{Dir: other.Dir, LastUsed: at.Add(time.Hour)}
+		start(&r, otherLaunched, nil, slices.Clone(r.Restores),
+			contract.Report{Project: contract.ProjectExisted, Restored: []contract.Restored{{At: 1, As: beside}}, TrashComplete: true})
+		besideRecord := sized(pLaunched, 7, at)
+		besideRecord.Dir = beside
+		check(t, Registry{Projects: []Project{pLaunched, besideRecord, otherLaunched}}, r)
+	})
+
+	t.Run("the start that had the deletion did not move the folder: the next complete trash list forgets it", func(t *testing.T) {
+		r := Registry{Projects: []Project{p}}
+		_, handed := deleteThenRestore(t, &r)
+		_, carriedOut := start(&r, Project{Dir: other.Dir, LastUsed: at}, handed, nil, contract.Report{Kept: []int{1}, TrashComplete: true})
+		if carriedOut != nil {
+			t.Errorf("carried out: %v, want none", carriedOut)
+		}
+		check(t, Registry{Projects: []Project{p, {Dir: other.Dir, LastUsed: at}}}, r)
+	})
+
+	t.Run("deleted again after the restore, the start handed the new deletion moves the folder: an ordinary trash record, nothing comes back", func(t *testing.T) {
+		r := Registry{Projects: []Project{p}}
+		deleteThenRestore(t, &r)
+		q2, _, err := r.Delete(p.Dir, t0.Add(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, carriedOut := start(&r, Project{Dir: other.Dir, LastUsed: at}, []Queued{q2}, nil,
+			contract.Report{Deleted: []int{1}, Trash: []contract.Trashed{listed(q2)}, TrashComplete: true})
+		if carriedOut != nil {
+			t.Errorf("carried out: %v, want none", carriedOut)
+		}
+		check(t, Registry{Projects: []Project{{Dir: other.Dir, LastUsed: at}}, Trash: []Trashed{inTrash(sized(p, 7, at), q2.QueuedAt)}}, r)
+	})
+
+	t.Run("deleted again while the start handed the first deletion still runs, the folder it moves stays in the trash", func(t *testing.T) {
+		r := Registry{Projects: []Project{p}}
+		q, handed := deleteThenRestore(t, &r)
+		q2, _, err := r.Delete(p.Dir, t0.Add(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, carriedOut := start(&r, Project{Dir: other.Dir, LastUsed: at}, handed, nil,
+			contract.Report{Deleted: []int{1}, Trash: []contract.Trashed{listed(q)}, TrashComplete: true})
+		if carriedOut != nil {
+			t.Errorf("carried out: %v, want none", carriedOut)
+		}
+		check(t, Registry{Projects: []Project{{Dir: other.Dir, LastUsed: at}}, Deletions: []Queued{q2},
+			Trash: []Trashed{inTrash(sized(Project{Dir: p.Dir}, 7, at), q.QueuedAt), trashed(p, q2.QueuedAt)}}, r)
+	})
+
+	t.Run("deleted again while its folder waits to come back, the folder stays in the trash", func(t *testing.T) {
+		r := Registry{Projects: []Project{p}}
+		q, handed := deleteThenRestore(t, &r)
+		start(&r, Project{Dir: other.Dir, LastUsed: at}, handed, nil,
+			contract.Report{Deleted: []int{1}, Trash: []contract.Trashed{listed(q)}, TrashComplete: true})
+		q2, _, err := r.Delete(p.Dir, at.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, Registry{Projects: []Project{{Dir: other.Dir, LastUsed: at}}, Deletions: []Queued{q2},
+			Trash: []Trashed{inTrash(sized(p, 7, at), q.QueuedAt), trashed(p, q2.QueuedAt)}}, r)
+	})
 }

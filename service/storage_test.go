@@ -305,7 +305,11 @@ func TestRestoringAndDeletingForGood(t *testing.T) {
 	purgeJulia.Purges = []projects.Queued{julia.Entry()}
 	purgeNotes.Purges = []projects.Queued{notes.Entry()}
 	notesBack := storageRegistry
-	notesBack.Projects = []projects.Project{hostile, sizedConda, sizedRequirements, notes.Project, sizedScriptLink, sizedGitlab}
+	// The project remembers the deletion taken back, in case a start already under way moves its
+	// folder all the same (projects.Registry.Observed then puts it back).
+	notesRemembering, notesEntry := notes.Project, notes.Entry()
+	notesRemembering.DeletionTakenBack = &notesEntry
+	notesBack.Projects = []projects.Project{hostile, sizedConda, sizedRequirements, notesRemembering, sizedScriptLink, sizedGitlab}
 	notesBack.Deletions, notesBack.Trash = nil, []projects.Trashed{julia}
 
 	tests := []struct {
