@@ -11,7 +11,7 @@ import (
 )
 
 // Report is what one start of the init command did. The init command writes it as one JSON object to
-// the init container's termination message (EnvReport; kubelet keeps 4096 bytes of it), and the
+// the init container's termination message (EnvReport; kubelet keeps 3072 bytes of it or more), and the
 // registry controller reads it (DecodeReport): one type on both sides, no text format.
 type Report struct {
 	// Deleted and Kept are 1-based positions in the list of queued deletions the start was handed:
@@ -137,8 +137,14 @@ const (
 // ErrBadReport is wrapped by every error DecodeReport returns.
 var ErrBadReport = errors.New("malformed init report")
 
-// reportLimit is what the report may take of the termination message (kubelet keeps 4096 bytes).
-const reportLimit = 4000
+// reportLimit is what the report may take of the termination message. Kubelet reads the last 4096
+// bytes of the file (MaxContainerTerminationMessageLength), and its status manager then keeps the
+// first 12288 / n bytes of each message, for a pod of n containers and init containers
+// (MaxPodTerminationMessageLogLength, normalizeStatus): 4096 for BinderHub's pod under z2jh (the
+// notebook, z2jh's block-cloud-metadata and ours), 3072 with --helper-mode=init-container (our helper
+// too). A longer report is cut there in the middle of its JSON, and the controller reads none. A pod
+// of more containers (sidecars) keeps less of each: 2457 bytes for five.
+const reportLimit = 3000
 
 // messageLimit is the most bytes one message of the report keeps.
 const messageLimit = 1000

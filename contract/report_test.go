@@ -159,7 +159,7 @@ func TestEncodeKeepsTheReportWithinTheTerminationMessageCountingTheWarningsLeftO
 		Update: &UpdateReport{State: UpdateFailed}}
 	msg := r.Encode()
 	if len(msg) > reportLimit {
-		t.Fatalf("Encode() is %d bytes, want at most %d (kubelet keeps 4096)", len(msg), reportLimit)
+		t.Fatalf("Encode() is %d bytes, want at most %d (kubelet keeps 3072 in a pod of four containers)", len(msg), reportLimit)
 	}
 	got, err := DecodeReport(string(msg))
 	if err != nil {
@@ -562,4 +562,15 @@ func FuzzEncode(f *testing.F) {
 				got.TrashComplete, len(got.Trash), len(r.Trash), len(got.Restored), len(r.Restored), r.TrashComplete)
 		}
 	})
+}
+
+func TestTheReportFitsWhatKubeletKeepsOfAMessageInOurPods(t *testing.T) {
+	// Kubelet reads the last 4096 bytes of the file, and keeps the first 12288 / n of the message of
+	// each of a pod's n containers: BinderHub's pod under z2jh has three (the notebook, z2jh's
+	// block-cloud-metadata, ours), four with --helper-mode=init-container.
+	for _, n := range []int{3, 4} {
+		if keeps := min(4096, 12288/n); reportLimit > keeps {
+			t.Errorf("a report of %d bytes is cut to %d in a pod of %d containers, and no longer decodes", reportLimit, keeps, n)
+		}
+	}
 }
