@@ -146,8 +146,28 @@ var ErrBadReport = errors.New("malformed init report")
 // of more containers (sidecars) keeps less of each: 2457 bytes for five.
 const reportLimit = 3000
 
-// messageLimit is the most bytes one message of the report keeps.
+// messageLimit is the most bytes one message of the report takes as JSON (reportLine).
 const messageLimit = 1000
+
+// MaxRestoresPerStart and MaxPurgesPerStart are the most restores and purges the webhook hands to one
+// start (EnvRestore, EnvPurge), the oldest asked for first; the others wait for the next start. Encode
+// cuts everything else before them, and so many always fit with what it never cuts, so a start's
+// restores and purges are always reported. At their largest, in bytes of JSON:
+//
+//	never cut: the error (messageLimit and its quotes: 1,002), the largest update (two          1,715
+//	  commits of MaxCommitLen, seven counts of 19 digits: 547), the volume's size and free
+//	  space (19 digits each), the project state, the count of up to 9,999,999 warnings cut
+//	4 restores to a folder name of MaxProjectDirLen: 4 × 272 + 13                               1,101
+//	32 purges: positions 1 to 32                                                                   98
+//	                                                                                            -----
+//	                                                                                            2,914
+//
+// of reportLimit's 3,000; a fifth restore would take 272 more.
+// TestTheLargestReportOfAStartFitsEveryRestoreAndPurgeItWasHanded encodes that report.
+const (
+	MaxRestoresPerStart = 4
+	MaxPurgesPerStart   = 32
+)
 
 // OneLine is msg as one line of at most messageLimit bytes (a file name may hold a line break).
 func OneLine(msg string) string {
@@ -204,7 +224,9 @@ func jsonLen(s string) int {
 //     reported queued, and the next start reports where it went, but only by the restore's record,
 //     which lasts 24 hours and names the folder as it was restored; and while the trash list is
 //     complete the controller takes an entry it does not list to be gone, with its request, so a
-//     restore cut from a complete list would never be recorded.
+//     restore cut from a complete list would never be recorded. The webhook hands no more restores
+//     and purges than always fit (MaxRestoresPerStart, MaxPurgesPerStart): these two cuts are only
+//     for a start handed more (by a webhook of an earlier version).
 //
 // What is left (the state, the update, the error, the volume's size) always fits. r itself is not
 // changed.

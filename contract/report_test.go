@@ -430,10 +430,26 @@ func checkLargest(t *testing.T, r Report) Report {
 	if want := []string{"100000 more warnings are only in the log"}; !cmp.Equal(want, got.Warnings) {
 		t.Errorf("warnings %q, want %q", got.Warnings, want)
 	}
-	if got.TrashComplete || got.Usage.All || len(got.Trash)+len(got.Usage.Projects)+len(got.Kept)+len(got.Deleted) != 0 {
+	if got.TrashComplete || got.Usage.All || len(got.Trash)+len(got.Usage.Projects)+len(got.Kept) != 0 ||
+		len(got.Deleted) == len(r.Deleted) || !cmp.Equal(r.Deleted[:len(got.Deleted)], got.Deleted, cmpopts.EquateEmpty()) {
 		t.Errorf("the trash list, the sizes and the deletions were not cut first: %+v", got)
 	}
 	return got
+}
+
+func TestTheLargestReportOfAStartFitsEveryRestoreAndPurgeItWasHanded(t *testing.T) {
+	r := largestReport(MaxRestoresPerStart, MaxPurgesPerStart)
+	got := checkLargest(t, r)
+	if diff := cmp.Diff(r.Restored, got.Restored); diff != "" {
+		t.Errorf("restores were cut (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(r.Purged, got.Purged); diff != "" {
+		t.Errorf("purges were cut (-want +got):\n%s", diff)
+	}
+	// The bound is the most that fits: one restore more is cut.
+	if got := checkLargest(t, largestReport(MaxRestoresPerStart+1, MaxPurgesPerStart)); len(got.Restored) > MaxRestoresPerStart {
+		t.Errorf("%d restores of the longest names fit: MaxRestoresPerStart could be more", len(got.Restored))
+	}
 }
 
 func TestEvenAStartHandedFarMoreRestoresAndPurgesThanFitWritesAReportThatFits(t *testing.T) {
