@@ -56,8 +56,9 @@ test-unit: deps ## Unit, golden, init-command (package volume, as uid 1000; the 
 	cd hack/image && $(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the project-folder naming for FUZZTIME (default 60s).
+fuzz: ## Fuzz the project-folder naming and the init command's report for FUZZTIME each (default 60s).
 	$(GO) test ./contract -run '^$$' -fuzz '^FuzzProjectDir$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./contract -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-e2e
 test-e2e: deps-e2e ## End-to-end tests on a real single-node cluster (root; builds the cluster's tools once into the cache).

@@ -106,8 +106,9 @@ const (
 	AnnotationClaimUsage = Prefix + "usage"
 
 	// AnnotationRestores and AnnotationPurges (output) record the entries of the registry's restore
-	// and purge queues that the webhook handed to the init container (EnvRestore, EnvPurge), as
-	// AnnotationDeletions does for deletions.
+	// and purge queues that the webhook handed to the init container (EnvRestore, EnvPurge): the
+	// oldest, at most MaxRestoresPerStart and MaxPurgesPerStart. AnnotationDeletions does so for
+	// deletions.
 	AnnotationRestores = Prefix + "restores"
 	AnnotationPurges   = Prefix + "purges"
 

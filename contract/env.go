@@ -31,12 +31,13 @@ const (
 	// it goes for good (0 to 3650); empty, unset or 0: a deletion deletes at once. A deletion moves the
 	// folder into the trash by rename (no new space needed).
 	EnvTrashDays = "BINDER_PROJECTS_TRASH_DAYS"
-	// EnvRestore lists trash entries to put back, separated by spaces: each TrashEntryName(id, dir).
-	// A restored folder whose name is taken again (the user launched the repository since) goes beside
-	// it under RestoredName(dir, id). The report says where each went (Report.Restored).
+	// EnvRestore lists trash entries to put back, separated by spaces: each TrashEntryName(id, dir);
+	// the webhook hands at most MaxRestoresPerStart. A restored folder whose name is taken again (the
+	// user launched the repository since) goes beside it under RestoredName(dir, id). The report says
+	// where each went (Report.Restored).
 	EnvRestore = "BINDER_PROJECTS_RESTORE"
 	// EnvPurge lists trash entries to delete for good now, separated by spaces: each
-	// TrashEntryName(id, dir).
+	// TrashEntryName(id, dir); the webhook hands at most MaxPurgesPerStart.
 	EnvPurge = "BINDER_PROJECTS_PURGE"
 	// EnvUsageBudget is how many milliseconds a start may spend measuring the sizes of the project
 	// folders it did not seed or update (0 to 60000); empty or unset: DefaultUsageBudget; 0: none. A

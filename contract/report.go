@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 )
 
 // Report is what one start of the init command did. The init command writes it as one JSON object to
-// the init container's termination message (EnvReport; kubelet keeps 4096 bytes of it), and the
+// the init container's termination message (EnvReport; kubelet keeps 3072 bytes of it or more), and the
 // registry controller reads it (DecodeReport): one type on both sides, no text format.
 type Report struct {
 	// Deleted and Kept are 1-based positions in the list of queued deletions the start was handed:
@@ -136,11 +137,37 @@ const (
 // ErrBadReport is wrapped by every error DecodeReport returns.
 var ErrBadReport = errors.New("malformed init report")
 
-// reportLimit is what the report may take of the termination message (kubelet keeps 4096 bytes).
-const reportLimit = 4000
+// reportLimit is what the report may take of the termination message. Kubelet reads the last 4096
+// bytes of the file (MaxContainerTerminationMessageLength), and its status manager then keeps the
+// first 12288 / n bytes of each message, for a pod of n containers and init containers
+// (MaxPodTerminationMessageLogLength, normalizeStatus): 4096 for BinderHub's pod under z2jh (the
+// notebook, z2jh's block-cloud-metadata and ours), 3072 with --helper-mode=init-container (our helper
+// too). A longer report is cut there in the middle of its JSON, and the controller reads none. A pod
+// of more containers (sidecars) keeps less of each: 2457 bytes for five.
+const reportLimit = 3000
 
-// messageLimit is the most bytes one message of the report keeps.
+// messageLimit is the most bytes one message of the report takes as JSON (reportLine).
 const messageLimit = 1000
+
+// MaxRestoresPerStart and MaxPurgesPerStart are the most restores and purges the webhook hands to one
+// start (EnvRestore, EnvPurge), the oldest asked for first; the others wait for the next start. Encode
+// cuts everything else before them, and so many always fit with what it never cuts, so a start's
+// restores and purges are always reported. At their largest, in bytes of JSON:
+//
+//	never cut: the error (messageLimit and its quotes: 1,002), the largest update (two          1,715
+//	  commits of MaxCommitLen, seven counts of 19 digits: 547), the volume's size and free
+//	  space (19 digits each), the project state, the count of up to 9,999,999 warnings cut
+//	4 restores to a folder name of MaxProjectDirLen: 4 × 272 + 13                               1,101
+//	32 purges: positions 1 to 32                                                                   98
+//	                                                                                            -----
+//	                                                                                            2,914
+//
+// of reportLimit's 3,000; a fifth restore would take 272 more.
+// TestTheLargestReportOfAStartFitsEveryRestoreAndPurgeItWasHanded encodes that report.
+const (
+	MaxRestoresPerStart = 4
+	MaxPurgesPerStart   = 32
+)
 
 // OneLine is msg as one line of at most messageLimit bytes (a file name may hold a line break).
 func OneLine(msg string) string {
@@ -157,53 +184,117 @@ func OneLine(msg string) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// Encode is r as the termination message: one JSON object of at most reportLimit bytes. What does not
-// fit is cut, in this order: the measured project sizes from the end (Usage.All becomes false), then
-// the trash entries from the end (TrashComplete becomes false), then the warnings from the end,
-// counted in a last warning (they are in the log). r itself is not changed.
+// reportLine is msg as the report holds it: OneLine, and cut further (whole runes, then " ...") until
+// it takes at most messageLimit bytes as JSON. JSON writes a quote or a backslash as 2 bytes, and a
+// control character, a byte that is not UTF-8 or one of < > & as 6, so that 1000 bytes of a file name
+// could otherwise take 6000: more than the whole report.
+func reportLine(msg string) string {
+	msg = OneLine(msg)
+	if jsonLen(msg) <= messageLimit {
+		return msg
+	}
+	var cuts []int // where a rune starts (a byte that is not UTF-8 is one, as JSON writes it)
+	for i := range msg {
+		cuts = append(cuts, i)
+	}
+	// More runes never take fewer bytes, so the longest start that fits is found by bisection.
+	n := sort.Search(len(cuts), func(n int) bool { return jsonLen(msg[:cuts[n]]) > messageLimit-len(" ...") })
+	return msg[:cuts[n-1]] + " ..."
+}
+
+// jsonLen is how many bytes s takes as a JSON string, without its quotes.
+func jsonLen(s string) int {
+	data, _ := json.Marshal(s)
+	return len(data) - 2
+}
+
+// Encode is r as the termination message: one JSON object of at most reportLimit bytes, each message
+// one line (reportLine). What does not fit is cut, each list from its end, in this order:
+//
+//   - the measured project sizes (Usage.All becomes false): the next start measures them again;
+//   - the trash entries (TrashComplete becomes false): the next start lists them again;
+//   - the warnings, counted in a last warning: they are in the log. They go before what was done of
+//     the work handed to the start, which the registry needs, and which takes a few bytes an entry
+//     where a warning may take a thousand;
+//   - the positions of the deletions kept (they stay queued anyway), then of those done, then of the
+//     purges done: the controller takes off its queues only what is reported done, so the next start
+//     is handed them again and reports them done again (a deletion by its tombstone, a purge because
+//     the entry is gone). Only a start handed hundreds of them comes to this;
+//   - last, the restores done (TrashComplete becomes false). The controller keeps a restore not
+//     reported queued, and the next start reports where it went, but only by the restore's record,
+//     which lasts 24 hours and names the folder as it was restored; and while the trash list is
+//     complete the controller takes an entry it does not list to be gone, with its request, so a
+//     restore cut from a complete list would never be recorded. The webhook hands no more restores
+//     and purges than always fit (MaxRestoresPerStart, MaxPurgesPerStart): these two cuts are only
+//     for a start handed more (by a webhook of an earlier version).
+//
+// What is left (the state, the update, the error, the volume's size) always fits. r itself is not
+// changed.
 func (r Report) Encode() []byte {
-	r.Error = OneLine(r.Error)
+	r.Error = reportLine(r.Error)
 	ws := make([]string, len(r.Warnings))
 	for i, w := range r.Warnings {
-		ws[i] = OneLine(w)
+		ws[i] = reportLine(w)
 	}
 	r.Warnings = ws
 	if r.Usage != nil {
 		u := *r.Usage
 		r.Usage = &u
 	}
-	fits := func() ([]byte, bool) {
-		data, err := json.Marshal(r)
-		return data, err == nil && len(data) <= reportLimit
+	var data []byte
+	fits := func() bool {
+		var err error
+		data, err = json.Marshal(r)
+		return err == nil && len(data) <= reportLimit
 	}
-	if data, ok := fits(); ok {
+	if fits() {
 		return data
 	}
-	if u := r.Usage; u != nil {
-		all := u.Projects
-		for keep := len(all) - 1; keep >= 0; keep-- {
-			u.Projects, u.All = slices.Clip(all[:keep]), false
-			if data, ok := fits(); ok {
-				return data
-			}
-		}
-	}
-	trash := r.Trash
-	for keep := len(trash) - 1; keep >= 0; keep-- {
-		r.Trash, r.TrashComplete = slices.Clip(trash[:keep]), false
-		if data, ok := fits(); ok {
+	if u := r.Usage; u != nil && len(u.Projects) > 0 {
+		u.All = false
+		if cutFromEnd(&u.Projects, fits) {
 			return data
 		}
 	}
-	data, _ := fits()
-	for keep := len(ws) - 1; keep >= 0; keep-- {
-		r.Warnings = append(slices.Clip(ws[:keep]), fmt.Sprintf("%d more warnings are only in the log", len(ws)-keep))
-		var ok bool
-		if data, ok = fits(); ok {
-			break
+	if len(r.Trash) > 0 {
+		r.TrashComplete = false
+		if cutFromEnd(&r.Trash, fits) {
+			return data
 		}
 	}
+	counted := func(n int) {
+		r.Warnings = append(slices.Clip(ws[:n]), fmt.Sprintf("%d more warnings are only in the log", len(ws)-n))
+	}
+	if cutToFit(len(ws), counted, fits) {
+		return data
+	}
+	if cutFromEnd(&r.Kept, fits) || cutFromEnd(&r.Deleted, fits) || cutFromEnd(&r.Purged, fits) {
+		return data
+	}
+	if len(r.Restored) > 0 {
+		r.TrashComplete = false
+		cutFromEnd(&r.Restored, fits)
+	}
 	return data
+}
+
+// cutToFit cuts a list of n entries of the report from its end: keep(k) makes the report hold its
+// first k. It keeps the most entries, fewer than n, with which the report fits, and says whether it
+// does then (fits, called last, says so of the report as it is left). Fewer entries never take more
+// room, so the cut is found by bisection: a list of thousands of positions costs a dozen encodings.
+func cutToFit(n int, keep func(k int), fits func() bool) bool {
+	if n == 0 {
+		return false
+	}
+	k := sort.Search(n-1, func(k int) bool { keep(k + 1); return !fits() })
+	keep(k)
+	return fits()
+}
+
+// cutFromEnd is cutToFit for a list as it is.
+func cutFromEnd[T any](list *[]T, fits func() bool) bool {
+	all := *list
+	return cutToFit(len(all), func(k int) { *list = slices.Clip(all[:k]) }, fits)
 }
 
 // DecodeReport reads a report from a termination message. Text that is not a JSON object (an empty

@@ -22,7 +22,8 @@ type Registered struct {
 	// Updates is the update queue: only an entry for the launched project goes to its init container.
 	Updates []contract.QueueEntry
 	// Restores and Purges are the trash entries waiting to be put back or deleted for good (named by
-	// their deletion, contract.TrashEntryOf): every entry goes to the init container.
+	// their deletion, contract.TrashEntryOf), oldest first: the first contract.MaxRestoresPerStart and
+	// contract.MaxPurgesPerStart go to the init container.
 	Restores []contract.QueueEntry
 	Purges   []contract.QueueEntry
 	// Commits maps a project folder to the commit the registry records for it (for
@@ -180,14 +181,18 @@ func ResolveProject(pod *corev1.Pod, cfg Config) (Project, field.ErrorList) {
 // recorded one) sets EnvUpdate, unless the project is open in another server of the user
 // (reg.OpenElsewhere): then the update is not handed to this launch (no EnvUpdate, no
 // AnnotationUpdateHanded, so a queued request stays queued) and AnnotationUpdateDeferred says why.
-// Every queued restore and purge goes to the init container (EnvRestore, EnvPurge; recorded in
-// AnnotationRestores, AnnotationPurges), with the trash days and the usage budget (EnvTrashDays,
-// EnvUsageBudget). The pod records what the registry controller needs: the claim (AnnotationClaim),
-// the project folder, repository, image and commit, and the entries handed over. Apply never
-// modifies in, and applying it to its own output changes nothing.
+// The oldest queued restores and purges go to the init container (EnvRestore, EnvPurge; recorded in
+// AnnotationRestores, AnnotationPurges), at most contract.MaxRestoresPerStart and MaxPurgesPerStart,
+// so many as its report always holds; the others wait for the next launch. With them go the trash
+// days and the usage budget (EnvTrashDays, EnvUsageBudget). The pod records what the registry
+// controller needs: the claim (AnnotationClaim), the project folder, repository, image and commit,
+// and the entries handed over. Apply never modifies in, and applying it to its own output changes
+// nothing.
 func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
 	p := l.Project
 	handed := reg.Deletions
+	restores := reg.Restores[:min(len(reg.Restores), contract.MaxRestoresPerStart)]
+	purges := reg.Purges[:min(len(reg.Purges), contract.MaxPurgesPerStart)]
 	var updateHanded *contract.QueueEntry
 	for i, q := range reg.Updates {
 		if q.Dir == p.Dir && (updateHanded == nil || q.QueuedAt.After(updateHanded.QueuedAt)) {
@@ -213,7 +218,7 @@ func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
 	ensureMount(nbc, corev1.VolumeMount{Name: l.vol.name, MountPath: cfg.HomeMountPath, SubPath: string(p.Dir)})
 	ensureMount(nbc, corev1.VolumeMount{Name: l.vol.name, MountPath: cfg.ProjectsMountPath})
 	ic := initContainer(cfg, nbc, l.vol.name, p, handed)
-	ic.Env = append(ic.Env, trashEnv(cfg, reg.Restores, reg.Purges)...)
+	ic.Env = append(ic.Env, trashEnv(cfg, restores, purges)...)
 	if update {
 		ic.Env = append(ic.Env, corev1.EnvVar{Name: contract.EnvUpdate, Value: "1"})
 	}
@@ -229,8 +234,8 @@ func Apply(in *corev1.Pod, cfg Config, l Launch, reg Registered) *corev1.Pod {
 		out.Annotations = map[string]string{}
 	}
 	setJSON(out.Annotations, contract.AnnotationDeletions, handed, len(handed) > 0)
-	setJSON(out.Annotations, contract.AnnotationRestores, reg.Restores, len(reg.Restores) > 0)
-	setJSON(out.Annotations, contract.AnnotationPurges, reg.Purges, len(reg.Purges) > 0)
+	setJSON(out.Annotations, contract.AnnotationRestores, restores, len(restores) > 0)
+	setJSON(out.Annotations, contract.AnnotationPurges, purges, len(purges) > 0)
 	setJSON(out.Annotations, contract.AnnotationUpdateHanded, updateHanded, updateHanded != nil)
 	setJSON(out.Annotations, contract.AnnotationUpdateDeferred, deferral, deferral != nil)
 	out.Annotations[contract.AnnotationClaim] = l.Claim

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/binder-projects/binder-projects/contract"
 )
 
-func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsageBudget(t *testing.T) {
+func TestTheInitContainerIsHandedTheOldestRestoresAndPurgesWithTheTrashDaysAndTheUsageBudget(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 123456789, time.UTC)
 	restoreA := contract.QueueEntry{Dir: "gh_a_b", QueuedAt: t0}
 	restoreC := contract.QueueEntry{Dir: "gh_c_d", QueuedAt: t0.Add(-time.Hour)}
@@ -19,10 +20,28 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 	atOnce.TrashDays, atOnce.UsageBudget = 0, 0
 	longer := initContainerHelperConfig()
 	longer.TrashDays, longer.UsageBudget = 30, 1500*time.Millisecond
+	// Longer queues than one start is handed, oldest first, as the registry keeps them.
+	var manyRestores, manyPurges []contract.QueueEntry
+	var restoreNames, purgeNames []string
+	for i := range contract.MaxPurgesPerStart + 3 {
+		q := contract.QueueEntry{Dir: contract.ProjectDir(fmt.Sprintf("gh_q_%02d", i)), QueuedAt: t0.Add(time.Duration(i) * time.Minute)}
+		name := contract.TrashEntryName(contract.TrashID(q), q.Dir)
+		if i < contract.MaxRestoresPerStart+3 {
+			manyRestores = append(manyRestores, q)
+			if i < contract.MaxRestoresPerStart {
+				restoreNames = append(restoreNames, name)
+			}
+		}
+		manyPurges = append(manyPurges, q)
+		if i < contract.MaxPurgesPerStart {
+			purgeNames = append(purgeNames, name)
+		}
+	}
 	for _, tc := range []struct {
 		sentence string
 		cfg      Config
-		reg      Registered        // every restore and purge in it is handed, and recorded on the pod
+		reg      Registered        // every restore and purge in it is handed, and recorded on the pod, unless:
+		handed   *Registered       // those handed, when not all are
 		wantEnv  map[string]string // the trash's and the usage's env; absent: unset
 	}{{
 		sentence: "with nothing queued, the init container gets the trash days and the usage budget, and the pod records no restores or purges",
@@ -47,6 +66,13 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 		reg:      Registered{Restores: []contract.QueueEntry{restoreC}},
 		wantEnv: map[string]string{contract.EnvTrashDays: "30", contract.EnvUsageBudget: "1500",
 			contract.EnvRestore: "1795165200123456789/gh_c_d"},
+	}, {
+		sentence: "of longer queues only the oldest restores and purges are handed, as many as the report always holds; the others wait for the next launch",
+		cfg:      testConfig(),
+		reg:      Registered{Restores: manyRestores, Purges: manyPurges},
+		handed:   &Registered{Restores: manyRestores[:contract.MaxRestoresPerStart], Purges: manyPurges[:contract.MaxPurgesPerStart]},
+		wantEnv: map[string]string{contract.EnvTrashDays: "7", contract.EnvUsageBudget: "200",
+			contract.EnvRestore: strings.Join(restoreNames, " "), contract.EnvPurge: strings.Join(purgeNames, " ")},
 	}} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			in := fixture(t, "z2jh4-binderhub-dynamic")
@@ -55,6 +81,10 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 				t.Fatal(errs)
 			}
 			env, _ := initEnv(t, out, tc.cfg.InitContainerName)
+			handed := tc.reg
+			if tc.handed != nil {
+				handed = *tc.handed
+			}
 			got := map[string]string{}
 			for _, name := range []string{contract.EnvTrashDays, contract.EnvUsageBudget, contract.EnvRestore, contract.EnvPurge} {
 				if v, ok := env[name]; ok {
@@ -69,8 +99,8 @@ func TestTheInitContainerIsHandedEveryRestoreAndPurgeWithTheTrashDaysAndTheUsage
 				read func(map[string]string) ([]contract.QueueEntry, error)
 				want []contract.QueueEntry
 				env  string
-			}{{contract.AnnotationRestores, contract.HandedRestores, tc.reg.Restores, contract.EnvRestore},
-				{contract.AnnotationPurges, contract.HandedPurges, tc.reg.Purges, contract.EnvPurge}} {
+			}{{contract.AnnotationRestores, contract.HandedRestores, handed.Restores, contract.EnvRestore},
+				{contract.AnnotationPurges, contract.HandedPurges, handed.Purges, contract.EnvPurge}} {
 				handed, err := list.read(out.Annotations)
 				if err != nil {
 					t.Fatal(err)

@@ -2,7 +2,9 @@ package projects
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -383,6 +385,62 @@ func TestObserved(t *testing.T) {
 				t.Errorf("deletions taken back and carried out (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// throughTheTerminationMessage is the report as the controller reads it from the pod: encoded, the
+// last 4096 bytes kubelet reads of the file, the first 3072 of those its status manager keeps for a
+// pod of four containers (--helper-mode=init-container), decoded.
+func throughTheTerminationMessage(t *testing.T, r contract.Report) contract.Report {
+	t.Helper()
+	msg := r.Encode()
+	msg = msg[max(0, len(msg)-4096):]
+	got, err := contract.DecodeReport(string(msg[:min(len(msg), 12288/4)]))
+	if err != nil || !got.Present {
+		t.Fatalf("the controller reads no report (%v) of %d bytes", err, len(msg))
+	}
+	return got
+}
+
+func TestRestoresCutFromAReportAreRecordedFromTheNextStartsReport(t *testing.T) {
+	// Twenty projects of long names in the trash, all asked back: more than one report holds.
+	var reg Registry
+	for i := range 20 {
+		dir := contract.ProjectDir(fmt.Sprintf("gh_org_%02d_%s", i, strings.Repeat("x", 200)))
+		reg.Trash = append(reg.Trash, inTrash(Project{Dir: dir, RepoURL: "https://github.com/org/" + string(dir), LastUsed: t0}, t0.Add(time.Duration(i))))
+		reg.Restores = append(reg.Restores, reg.Trash[i].Entry())
+	}
+	want := make([]Project, len(reg.Trash))
+	for i, tr := range reg.Trash {
+		want[i] = tr.Project
+	}
+	// A start handed every restore asked for puts each back under its own name (as a later start
+	// finds it put back by its record), and finds the trash empty.
+	start := func(handed []Queued) contract.Report {
+		r := contract.Report{Project: contract.ProjectExisted, TrashComplete: true}
+		for i, q := range handed {
+			r.Restored = append(r.Restored, contract.Restored{At: i + 1, As: q.Dir})
+		}
+		return r
+	}
+
+	handed := slices.Clone(reg.Restores)
+	back := reg.Observed(Observation{Report: throughTheTerminationMessage(t, start(handed)), Restores: handed, At: t0.Add(time.Hour)})
+	if len(back) == 0 || len(back) == len(handed) {
+		t.Fatalf("%d of %d restores recorded from the first report: want some, and not all (it cannot hold them)", len(back), len(handed))
+	}
+	for _, q := range handed {
+		recorded := reg.Find(q.Dir) >= 0
+		queued := reg.FindTrashed(q) >= 0 && slices.ContainsFunc(reg.Restores, q.Same)
+		if recorded == queued {
+			t.Errorf("restore %s: recorded %v, still queued with its record in the trash %v: want one or the other", q.Dir, recorded, queued)
+		}
+	}
+
+	handed = slices.Clone(reg.Restores)
+	reg.Observed(Observation{Report: throughTheTerminationMessage(t, start(handed)), Restores: handed, At: t0.Add(2 * time.Hour)})
+	if diff := cmp.Diff(Registry{Projects: want}, reg, cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b Project) bool { return a.Dir < b.Dir })); diff != "" {
+		t.Errorf("after the next start, the registry (-want +got): every project restored, no trash, no request left\n%s", diff)
 	}
 }
 

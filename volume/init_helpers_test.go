@@ -647,8 +647,8 @@ func checkReport(t *testing.T, res initResult, raw string, want reportWant) cont
 	if raw == "" {
 		t.Fatalf("no report was written; output:\n%s", res.out)
 	}
-	if len(raw) > 4000 {
-		t.Errorf("the report has %d bytes, more than 4000:\n%s", len(raw), raw)
+	if len(raw) > 3000 {
+		t.Errorf("the report has %d bytes, more than 3000 (contract's reportLimit):\n%s", len(raw), raw)
 	}
 	got, err := contract.DecodeReport(raw)
 	if err != nil {

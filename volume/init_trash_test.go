@@ -713,3 +713,66 @@ func TestStartsAtOnceTrashOneDeletionOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkHandedAgainToALaterStartIsReportedDoneAgain: what a start did of the work handed to it may
+// be cut from its report (contract.Report.Encode), and the controller then keeps it queued, so a
+// later start is handed it again. That start reports it done again and does nothing more: a deletion
+// by its tombstone (even with the project launched anew since), a restore by its record (to its own
+// name, and beside the project that took its name), a purge because the entry is gone. Only a restore
+// whose record is gone (24 hours on) can no longer be told from one never done: a warning, and no
+// report; which is why Encode cuts restores last, and the webhook hands no more than always fit.
+func TestWorkHandedAgainToALaterStartIsReportedDoneAgain(t *testing.T) {
+	requireRoot(t, "to run the init command as uid 1000")
+	start := goInit(t)
+	deletion, restore, taken, purge := deletedAgo(0.5), deletedAgo(1), deletedAgo(2), deletedAgo(3)
+	fx := newInitFixture(t)
+	userProject(t, fx, "gh_d", "deleted work\n")
+	trashedProject(t, fx, restore, "gh_r", "restored work\n")
+	trashedProject(t, fx, taken, "gh_t", "restored beside\n")
+	userProject(t, fx, "gh_t", "the project that took its name\n")
+	trashedProject(t, fx, purge, "gh_p", "purged work\n")
+	restoredAs := contract.RestoredName("gh_t", taken)
+	run := func(t *testing.T, now time.Time, want reportWant, restored []contract.Restored) contract.Report {
+		t.Helper()
+		fx.resetReport(t)
+		res := start.run(t, append(fx.env("gh_q", "gh_d", deleteIDs(idText(deletion)), trashDays(30), podEnv("jupyter-user-a"),
+			restoreEnv(entryName(restore, "gh_r"), entryName(taken, "gh_t")),
+			purgeEnv(entryName(purge, "gh_p"), entryName(5, "gh_never_there"))),
+			TestNowEnv+"="+strconv.FormatInt(now.UnixNano(), 10)), true)
+		t.Logf("output:\n%s", res.out)
+		if res.code != 0 {
+			t.Fatalf("exit status %d, want 0", res.code)
+		}
+		rep := checkReport(t, res, readTestFile(t, fx.report), want)
+		if diff := cmp.Diff(restored, rep.Restored, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("restored (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]int{1, 2}, rep.Purged); diff != "" {
+			t.Errorf("purged (-want +got):\n%s", diff)
+		}
+		return rep
+	}
+	restored := []contract.Restored{{At: 1, As: "gh_r"}, {At: 2, As: restoredAs}}
+	before := snapshotTree(t, fx.base)
+	run(t, trashClock, reportWant{deleted: []int{1}, project: contract.ProjectSeeded}, restored)
+	assertMoved(t, fx, before, fx.path("gh_d"), fx.trashPath(deletion, "gh_d"))
+	assertMoved(t, fx, before, fx.trashPath(restore, "gh_r"), fx.path("gh_r"))
+	assertMoved(t, fx, before, fx.trashPath(taken, "gh_t"), fx.path(string(restoredAs)))
+	assertAbsent(t, fx.trashPath(purge, "gh_p"))
+
+	t.Run("a later start handed the same work reports it done again, and changes nothing", func(t *testing.T) {
+		userProject(t, fx, "gh_d", "the deleted project launched anew\n")
+		before := snapshotTree(t, fx.base)
+		run(t, trashClock.Add(time.Hour), reportWant{deleted: []int{1}, project: contract.ProjectExisted}, restored)
+		assertSubtreeUnchanged(t, fx, before, "")
+	})
+	t.Run("once a restore's record is gone, a restore handed again is a warning and not reported", func(t *testing.T) {
+		// The record is removed by a start a day after it was written (by the file's time); the start
+		// reads it first, so it takes a start to remove it and one more to see it gone.
+		dayOn := time.Now().Add(25 * time.Hour)
+		run(t, dayOn, reportWant{deleted: []int{1}, project: contract.ProjectExisted}, restored)
+		notThere := func(e string) string { return "could not restore project " + e }
+		run(t, dayOn, reportWant{deleted: []int{1}, project: contract.ProjectExisted,
+			warnings: []string{notThere("gh_r"), notThere("gh_t")}}, nil)
+	})
+}

@@ -165,7 +165,7 @@ func TestInitReportsUsage(t *testing.T) {
 		}
 		checkSizes(t, fx, rep)
 	})
-	t.Run("a volume of many projects: the report keeps within 4000 bytes, cutting sizes, and says not all", func(t *testing.T) {
+	t.Run("a volume of many projects: the report keeps within 3000 bytes, cutting sizes, and says not all", func(t *testing.T) {
 		t.Parallel()
 		fx := newInitFixture(t)
 		for i := range 150 {
