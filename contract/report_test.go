@@ -225,18 +225,7 @@ func TestEncodeCutsProjectSizesThenTrashEntriesThenWarningsThenWhatWasDone(t *te
 	}
 	full := Report{Deleted: []int{1}, Restored: []Restored{{At: 1, As: "gh_r"}}, Purged: []int{1}, Project: ProjectSeeded,
 		Usage: &Usage{Size: 1 << 30, Free: 1 << 20, Projects: projects, All: true}, Trash: trash, TrashComplete: true}
-	decode := func(t *testing.T, r Report) Report {
-		t.Helper()
-		msg := r.Encode()
-		if len(msg) > reportLimit {
-			t.Fatalf("Encode() is %d bytes, want at most %d", len(msg), reportLimit)
-		}
-		got, err := DecodeReport(string(msg))
-		if err != nil {
-			t.Fatalf("DecodeReport(Encode()): %v", err)
-		}
-		return got
-	}
+	decode := encodeDecode // the subtests read as before
 	t.Run("the measured projects go first, from the end, and All becomes false; the trash and the warnings stay", func(t *testing.T) {
 		r := full
 		r.Trash, r.Warnings = trash[:5], ws[:3]
@@ -409,9 +398,8 @@ func largestReport(restores, purges int) Report {
 	return r
 }
 
-// checkLargest checks what must be kept of a largest report r, as decoded from its encoding: the
-// state, the update, the error (what fits of it), the volume's size, and the count of the warnings.
-func checkLargest(t *testing.T, r Report) Report {
+// encodeDecode is r as the controller reads it: encoded, checked to be within the limit, and decoded.
+func encodeDecode(t *testing.T, r Report) Report {
 	t.Helper()
 	msg := r.Encode()
 	if len(msg) > reportLimit {
@@ -421,6 +409,14 @@ func checkLargest(t *testing.T, r Report) Report {
 	if err != nil {
 		t.Fatalf("DecodeReport(Encode()): %v", err)
 	}
+	return got
+}
+
+// checkLargest checks what must be kept of a largest report r, as decoded from its encoding: the
+// state, the update, the error (what fits of it), the volume's size, and the count of the warnings.
+func checkLargest(t *testing.T, r Report) Report {
+	t.Helper()
+	got := encodeDecode(t, r)
 	if diff := cmp.Diff(r.Update, got.Update); diff != "" || got.Project != r.Project || got.Usage.Size != r.Usage.Size || got.Usage.Free != r.Usage.Free {
 		t.Errorf("the state, the update or the volume's size were cut: %+v (-want +got update):\n%s", got, diff)
 	}

@@ -425,7 +425,7 @@ func TestRestoresCutFromAReportAreRecordedFromTheNextStartsReport(t *testing.T) 
 	}
 
 	handed := slices.Clone(reg.Restores)
-	back := reg.Observed(Observation{Report: throughTheTerminationMessage(t, start(handed)), Restores: handed, At: t0.Add(time.Hour)})
+	back, _ := reg.Observed(Observation{Report: throughTheTerminationMessage(t, start(handed)), Restores: handed, At: t0.Add(time.Hour)})
 	if len(back) == 0 || len(back) == len(handed) {
 		t.Fatalf("%d of %d restores recorded from the first report: want some, and not all (it cannot hold them)", len(back), len(handed))
 	}
