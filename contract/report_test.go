@@ -225,11 +225,10 @@ func TestEncodeCutsProjectSizesThenTrashEntriesThenWarningsThenWhatWasDone(t *te
 	}
 	full := Report{Deleted: []int{1}, Restored: []Restored{{At: 1, As: "gh_r"}}, Purged: []int{1}, Project: ProjectSeeded,
 		Usage: &Usage{Size: 1 << 30, Free: 1 << 20, Projects: projects, All: true}, Trash: trash, TrashComplete: true}
-	decode := encodeDecode // the subtests read as before
 	t.Run("the measured projects go first, from the end, and All becomes false; the trash and the warnings stay", func(t *testing.T) {
 		r := full
 		r.Trash, r.Warnings = trash[:5], ws[:3]
-		got := decode(t, r)
+		got := encodeDecode(t, r)
 		n := len(got.Usage.Projects)
 		if n == 0 || n == len(projects) || got.Usage.All {
 			t.Fatalf("%d of %d projects kept, All %v: want some cut, and All false", n, len(projects), got.Usage.All)
@@ -247,7 +246,7 @@ func TestEncodeCutsProjectSizesThenTrashEntriesThenWarningsThenWhatWasDone(t *te
 	t.Run("then the trash entries, from the end, and TrashComplete becomes false; the warnings stay", func(t *testing.T) {
 		r := full
 		r.Warnings = ws[:3]
-		got := decode(t, r)
+		got := encodeDecode(t, r)
 		n := len(got.Trash)
 		if len(got.Usage.Projects) != 0 || got.Usage.All || n == 0 || n == len(trash) || got.TrashComplete {
 			t.Fatalf("%d projects, All %v, %d of %d trash entries, complete %v: want no projects, some trash entries, not complete",
@@ -267,7 +266,7 @@ func TestEncodeCutsProjectSizesThenTrashEntriesThenWarningsThenWhatWasDone(t *te
 			long[i] = strings.Repeat("v", 200)
 		}
 		r.Warnings = long
-		got := decode(t, r)
+		got := encodeDecode(t, r)
 		if len(got.Usage.Projects) != 0 || len(got.Trash) != 0 || got.TrashComplete || got.Usage.All {
 			t.Errorf("projects and trash entries must go before warnings: %+v", got)
 		}
@@ -292,7 +291,7 @@ func TestEncodeCutsProjectSizesThenTrashEntriesThenWarningsThenWhatWasDone(t *te
 	t.Run("then the deletions kept, then those done, then the purges, each from the end: the next start reports them again", func(t *testing.T) {
 		r := full
 		r.Warnings, r.Kept, r.Deleted, r.Purged = ws[:3], positions(1000, 1099), positions(2000, 2599), positions(1, 300)
-		got := decode(t, r)
+		got := encodeDecode(t, r)
 		n := len(got.Deleted)
 		if len(got.Kept) != 0 || n == 0 || n == 600 {
 			t.Fatalf("%d of 100 kept and %d of 600 deleted positions: want none kept and some deleted", len(got.Kept), n)
@@ -310,7 +309,7 @@ func TestEncodeCutsProjectSizesThenTrashEntriesThenWarningsThenWhatWasDone(t *te
 	t.Run("last the restores, from the end, and TrashComplete becomes false even for an empty trash: the controller then keeps a restore not reported queued", func(t *testing.T) {
 		r := Report{Deleted: positions(1, 50), Restored: restored, Purged: positions(1, 50), Project: ProjectExisted, TrashComplete: true,
 			Warnings: []string{"one"}}
-		got := decode(t, r)
+		got := encodeDecode(t, r)
 		n := len(got.Restored)
 		if n == 0 || n == len(restored) || got.TrashComplete {
 			t.Fatalf("%d of %d restores kept, trash complete %v: want some, and not complete", n, len(restored), got.TrashComplete)
