@@ -3,6 +3,7 @@
 package volume
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,9 +261,24 @@ func TestInitTrashKeepsWhatAProjectWasSeededWith(t *testing.T) {
 // assertManifestFile asserts the file at p holds the manifest want (as its bytes).
 func assertManifestFile(t *testing.T, p, want string) {
 	t.Helper()
-	if got, err := os.ReadFile(p); err != nil || string(got) != want {
+	got, err := readRegular(p)
+	if err != nil || got != want {
 		t.Errorf("%s is not the manifest the project had (%v):\n%s", p, err, got)
 	}
+}
+
+// readRegular reads the file at p, if it is a regular file (never a named pipe, which would block,
+// nor through a link).
+func readRegular(p string) (string, error) {
+	info, err := os.Lstat(p)
+	if err != nil {
+		return "", err
+	}
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is a %v, not a file", p, info.Mode().Type())
+	}
+	data, err := os.ReadFile(p)
+	return string(data), err
 }
 
 // writeManifestFile writes m as the manifest of project, as the user's file.

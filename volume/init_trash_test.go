@@ -526,8 +526,8 @@ func TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash(t *test
 
 // manifestAt says whether the file at p holds the manifest want.
 func manifestAt(fx *initFixture, p, want string) bool {
-	got, err := os.ReadFile(p)
-	return err == nil && string(got) == want
+	got, err := readRegular(p)
+	return err == nil && got == want
 }
 
 // TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored: a start killed at every crash point
