@@ -45,6 +45,7 @@
 //	.binder-projects-done/<name>          tombstones: the id of the latest deletion of <name>
 //	.binder-projects-seeds/<name>         manifests (below); .binder-projects-updates: updates
 //	.binder-projects-trash/<id>/<name>    the trash (contract.TrashFolder): deleted projects
+//	.binder-projects-trash/<id>/.seed.<name>  and their manifests
 //
 // Leftovers: a start removes only what is provably dead. The lock rule: a start makes its work
 // folder as .binder-projects-new.*, makes the lock file .lock in it, takes flock(2) on it (held until
@@ -66,7 +67,8 @@
 // descriptor it locked (read-only folders made writable first), and if some of it cannot be removed,
 // renames what is left back: it stays queued (Report.Kept), with a warning. A queued name that is a
 // link loses only the link; one that is not a folder is left alone. A deleted project's manifest is
-// removed (under the update lock, never through a link) and its update's work folder discarded.
+// removed (under the update lock, never through a link; one moved into the trash takes it along, below)
+// and its update's work folder discarded.
 // Tombstones close the race of a start that seeds a project anew while another start was handed its
 // deletion: for a deletion with an id, a start reads DoneDir/<name> on every look and last under the
 // folder lock, just before the rename; if it holds the id or a larger one, the deletion was carried
@@ -96,13 +98,22 @@
 // its mode back. A start killed at any point leaves it where it was or in the trash, whole. EnvRestore
 // entries go back by NOREPLACE rename, under their own name or beside it as contract.RestoredName,
 // recorded first in the id folder (.restored.<name>) so that a start handed the same restore after a
-// kill reports where it went. EnvPurge entries, and entries older than EnvTrashDays by the start's
-// clock (never while it is 0), are deleted for good by the deletion protocol (locked, renamed in place
-// to .purging.<name>, checked, removed through the descriptor, put back if they cannot be). A seed
-// that finds no space deletes the oldest trash entry for good and tries again; a queued folder that
-// cannot go into a full volume's empty trash is deleted for good, as without the trash. The trash and
-// its id folders are reserved names: anything there but a folder of this user's is set aside, never
-// followed. docs/init.md has the whole account, and the usage rules (usage.go).
+// kill reports where it went. The project's manifest travels with it (trashmanifest.go), so that a
+// restored project is updated as one never deleted: right after the folder, it moves into the id
+// folder (.seed.<name>), and back to SeedsDir/<as> right after a restore (a stale one of that name
+// removed first, a newer one kept), each by one rename of the file looked at, under the update lock
+// held across both moves; a start killed between the two leaves the project without a manifest (its
+// first update counts every file as the user's), never with one of another project. EnvPurge
+// entries, and entries older than EnvTrashDays by the start's clock (never while it is 0), are
+// deleted for good by the deletion protocol (locked, renamed in place to .purging.<name>, checked,
+// removed through the descriptor, put back if they cannot be), then their manifest (one whose project
+// is gone otherwise, once no restore record younger than 24 hours names it). A seed that finds no
+// space deletes the oldest trash entry for good and tries again; a queued folder that cannot go into
+// a full volume's empty trash is deleted for good, as without the trash. The trash and its id folders
+// are reserved names: anything there but a folder of this user's is set aside, never followed; at an
+// entry's manifest name, anything but a file of this user's is removed (a link, a named pipe) or set
+// aside, never followed or opened. docs/init.md has the whole account, and the usage rules
+// (usage.go).
 //
 // # Updates
 //

@@ -43,6 +43,28 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 	setAsideTrash := func(kind string) string {
 		return contract.TrashFolder + " at the volume root was " + kind + ", which binder-projects cannot use (the name is reserved for it); it is set aside as " + SetAsidePrefix + "binder-projects-trash.1"
 	}
+	// The queued project's manifest, and where it goes with it.
+	const delManifestText = "the manifest of gh_del\n"
+	delManifest := func(t *testing.T, fx *initFixture) {
+		t.Helper()
+		writeTestFile(t, ManifestPath(fx.root, "gh_del"), delManifestText)
+		if err := os.Lchown(ManifestPath(fx.root, "gh_del"), userUID, userGID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delManifestTrashed := func(t *testing.T, fx *initFixture) {
+		t.Helper()
+		trashedDel(t, fx)
+		assertAbsent(t, ManifestPath(fx.root, "gh_del"))
+		assertManifestFile(t, fx.trashManifestPath(trashed, "gh_del"), delManifestText)
+	}
+	restoredWithout := func(t *testing.T, fx *initFixture) {
+		t.Helper()
+		if got := readTestFile(t, fx.path("gh_r", "my-work.txt")); got != "old work\n" {
+			t.Errorf("the restored project holds %q", got)
+		}
+		assertAbsent(t, ManifestPath(fx.root, "gh_r"), fx.trashManifestPath(other, "gh_r"))
+	}
 	report := func(t *testing.T, fx *initFixture) contract.Report {
 		t.Helper()
 		r, err := contract.DecodeReport(readTestFile(t, fx.report))
@@ -170,6 +192,76 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 					t.Errorf("the trash entry holds %q, not the queued project", got)
 				}
 			}},
+		{name: "the queued project's manifest name in the trash is a symbolic link to another project's file: removed, never followed; the manifest goes in", plant: func(t *testing.T, fx *initFixture) {
+			delManifest(t, fx)
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(trashed)))
+			makeTestLink(t, "../../gh_other/notes.txt", fx.trashManifestPath(trashed, "gh_del"))
+		}, warning: trashSeed(trashed, "gh_del") + " was a symbolic link, not a file; it was removed (not what it points to)", update: contract.UpdateUpdated, env: trashEnv,
+			check: delManifestTrashed},
+		{name: "the queued project's manifest name in the trash is a named pipe: removed, never opened; the manifest goes in", plant: func(t *testing.T, fx *initFixture) {
+			delManifest(t, fx)
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(trashed)))
+			mkfifo(t, fx.trashManifestPath(trashed, "gh_del"))
+		}, warning: trashSeed(trashed, "gh_del") + " was a named pipe, not a file; it was removed", update: contract.UpdateUpdated, env: trashEnv,
+			check: delManifestTrashed},
+		{name: "the queued project's manifest name in the trash is a folder: set aside; the manifest goes in", plant: func(t *testing.T, fx *initFixture) {
+			delManifest(t, fx)
+			buildTree(t, fx.trashManifestPath(trashed, "gh_del"), &[2]int{userUID, userGID}, treeDir(".", 0o755), treeFile("x", 0o644, "the user's\n"))
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(trashed)))
+		}, warning: trashSeed(trashed, "gh_del") + " was a folder, not a file; it was renamed to " + trashAside(trashed, "gh_del"), update: contract.UpdateUpdated, env: trashEnv,
+			check: func(t *testing.T, fx *initFixture) {
+				delManifestTrashed(t, fx)
+				if got := readTestFile(t, fx.path(trashAside(trashed, "gh_del"), "x")); got != "the user's\n" {
+					t.Errorf("the folder set aside holds %q", got)
+				}
+			}},
+		{name: "the queued project's manifest name in the trash is a file of root's: set aside; the manifest goes in", plant: func(t *testing.T, fx *initFixture) {
+			delManifest(t, fx)
+			mkdirUser(t, fx.path(contract.TrashFolder, idText(trashed)))
+			writeTestFile(t, fx.trashManifestPath(trashed, "gh_del"), "root's\n")
+		}, warning: trashSeed(trashed, "gh_del") + " was a file owned by uid 0, not by this user (uid 1000), which binder-projects cannot use (the name is reserved for it); it is set aside as " + trashAside(trashed, "gh_del"),
+			update: contract.UpdateUpdated, env: trashEnv,
+			check: func(t *testing.T, fx *initFixture) {
+				delManifestTrashed(t, fx)
+				if got := readTestFile(t, fx.path(trashAside(trashed, "gh_del"))); got != "root's\n" {
+					t.Errorf("the file set aside holds %q", got)
+				}
+			}},
+		{name: "a trash entry to restore whose manifest is a symbolic link to another project's file: removed, never followed; the project comes back without it", plant: func(t *testing.T, fx *initFixture) {
+			trashedProject(t, fx, other, "gh_r", "old work\n")
+			makeTestLink(t, "../../gh_other/notes.txt", fx.trashManifestPath(other, "gh_r"))
+		}, warning: trashSeed(other, "gh_r") + " was a symbolic link, not a file; it was removed (not what it points to)",
+			update: contract.UpdateUpdated, env: append([]string{restoreEnv(entryName(other, "gh_r"))}, trashEnv...), check: restoredWithout},
+		{name: "a trash entry to restore whose manifest is a named pipe: removed, never opened; the project comes back without it", plant: func(t *testing.T, fx *initFixture) {
+			trashedProject(t, fx, other, "gh_r", "old work\n")
+			mkfifo(t, fx.trashManifestPath(other, "gh_r"))
+		}, warning: trashSeed(other, "gh_r") + " was a named pipe, not a file; it was removed",
+			update: contract.UpdateUpdated, env: append([]string{restoreEnv(entryName(other, "gh_r"))}, trashEnv...), check: restoredWithout},
+		{name: "a trash entry to restore whose manifest is a file of root's: set aside, never taken; the project comes back without it", plant: func(t *testing.T, fx *initFixture) {
+			trashedProject(t, fx, other, "gh_r", "old work\n")
+			writeTestFile(t, fx.trashManifestPath(other, "gh_r"), "root's\n")
+		}, warning: trashSeed(other, "gh_r") + " was a file owned by uid 0, not by this user (uid 1000), which binder-projects cannot use (the name is reserved for it); it is set aside as " + trashAside(other, "gh_r"),
+			update: contract.UpdateUpdated, env: append([]string{restoreEnv(entryName(other, "gh_r"))}, trashEnv...),
+			check: func(t *testing.T, fx *initFixture) {
+				restoredWithout(t, fx)
+				if got := readTestFile(t, fx.path(trashAside(other, "gh_r"))); got != "root's\n" {
+					t.Errorf("the file set aside holds %q", got)
+				}
+			}},
+		{name: "a trash entry to delete for good whose manifest is a folder of root's: the entry goes, the folder is set aside", plant: func(t *testing.T, fx *initFixture) {
+			trashedProject(t, fx, other, "gh_x", "old work\n")
+			buildTree(t, fx.trashManifestPath(other, "gh_x"), &[2]int{0, 0}, treeDir(".", 0o755), treeFile("x", 0o644, "root's\n"))
+		}, warning: trashSeed(other, "gh_x") + " was a folder, not a file; it was renamed to " + trashAside(other, "gh_x"),
+			update: contract.UpdateUpdated, env: append([]string{purgeEnv(entryName(other, "gh_x"))}, trashEnv...),
+			check: func(t *testing.T, fx *initFixture) {
+				assertAbsent(t, fx.trashPath(other, "gh_x"))
+				if got := report(t, fx).Purged; len(got) != 1 || got[0] != 1 {
+					t.Errorf("purged %v, want [1]", got)
+				}
+				if got := readTestFile(t, fx.path(trashAside(other, "gh_x"), "x")); got != "root's\n" {
+					t.Errorf("the folder set aside holds %q", got)
+				}
+			}},
 		{name: "a trash entry to restore that is a symbolic link to another project is left alone, never followed", plant: func(t *testing.T, fx *initFixture) {
 			mkdirUser(t, fx.path(contract.TrashFolder, idText(other)))
 			makeTestLink(t, "../../gh_other", fx.trashPath(other, "gh_lnk"))
@@ -271,6 +363,16 @@ func TestInitReservedNamesOfAnyKind(t *testing.T) {
 			}
 		})
 	}
+}
+
+// trashSeed names the manifest name of the trash entry id/dir in messages; trashAside where what was
+// there is set aside.
+func trashSeed(id int64, dir string) string {
+	return contract.TrashFolder + "/" + idText(id) + "/" + seedPrefix + dir
+}
+
+func trashAside(id int64, dir string) string {
+	return contract.TrashFolder + "/" + idText(id) + "/" + setAsideName(seedPrefix+dir, 1)
 }
 
 // reportWantOf is what a start's report must say when its warnings are checked apart: the warnings

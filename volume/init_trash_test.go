@@ -470,26 +470,37 @@ func bothSides(t *testing.T, n int, states map[string]int, before, after string)
 
 // TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash: a start killed with SIGKILL at
 // every crash point of a deletion into the trash leaves the project folder (read-only, recorded, with
-// many files) either where it was or in the trash, whole, never both, never half-moved or lost; the
-// next start ends with it in the trash, its tombstone written and nothing left behind.
+// many files) either where it was or in the trash, whole, never both, never half-moved or lost; its
+// manifest is in one place, never in the trash before the folder; the next start ends with it in the
+// trash, with its manifest or (killed between the two moves) without one, never another, its
+// tombstone written and nothing left behind.
 func TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash(t *testing.T) {
 	requireRoot(t, "to run the init command as uid 1000")
 	start := goInit(t)
 	id := deletedAgo(1)
 	var before map[string]treeEntry
+	var manifest string
 	prepare := func() (*initFixture, []string) {
 		fx := newInitFixture(t)
 		if res := start.run(t, fx.env("gh_p", "", commitEnv(commitA)), true); res.code != 0 {
 			t.Fatalf("seeding gh_p: exit %d\n%s", res.code, res.out)
 		}
+		manifest = readTestFile(t, ManifestPath(fx.root, "gh_p"))
 		frozenProject(t, fx.path("gh_p"))
 		userProject(t, fx, "gh_q", "q\n")
 		before = snapshotTree(t, fx.base)
 		return fx, fx.env("gh_q", "gh_p", deleteIDs(idText(id)), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
 	}
-	states := map[string]int{}
+	states, manifests := map[string]int{}, map[string]int{}
 	n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
-		states[[]string{"lost", "where it was", "in the trash"}[1+whereIs(t, fx, before, fx.path("gh_p"), fx.path("gh_p"), fx.trashPath(id, "gh_p"))]]++
+		where := []string{"lost", "where it was", "in the trash"}[1+whereIs(t, fx, before, fx.path("gh_p"), fx.path("gh_p"), fx.trashPath(id, "gh_p"))]
+		states[where]++
+		switch inSeeds, inTrash := manifestAt(fx, ManifestPath(fx.root, "gh_p"), manifest), manifestAt(fx, fx.trashManifestPath(id, "gh_p"), manifest); {
+		case inSeeds == inTrash:
+			t.Errorf("right after the kill the manifest is in the trash: %v, and at the volume root: %v; want one", inTrash, inSeeds)
+		case inTrash && where != "in the trash":
+			t.Errorf("right after the kill the manifest is in the trash, the folder %s", where)
+		}
 		res := rerun(t, start, fx, env)
 		rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{deleted: []int{1}, project: contract.ProjectExisted})
 		if diff := cmp.Diff([]string{entryName(id, "gh_p")}, trashNames(rep)); diff != "" {
@@ -497,16 +508,34 @@ func TestATrashMoveKilledAtAnyPointLeavesTheFolderWhereItWasOrInTheTrash(t *test
 		}
 		assertMoved(t, fx, before, fx.path("gh_p"), fx.trashPath(id, "gh_p"))
 		assertAbsent(t, fx.path("gh_p"), ManifestPath(fx.root, "gh_p"))
+		if manifestAt(fx, fx.trashManifestPath(id, "gh_p"), manifest) {
+			manifests["with its manifest"]++
+		} else {
+			assertAbsent(t, fx.trashManifestPath(id, "gh_p"))
+			manifests["without a manifest"]++
+		}
 		assertTombstones(t, fx, map[string]string{"gh_p": idText(id)})
 		assertNoLeftovers(t, fx)
 	})
 	bothSides(t, n, states, "where it was", "in the trash")
+	t.Logf("in the trash after the next start: %v", manifests)
+	if manifests["with its manifest"] == 0 {
+		t.Errorf("no start ended with the manifest in the trash: %v", manifests)
+	}
+}
+
+// manifestAt says whether the file at p holds the manifest want.
+func manifestAt(fx *initFixture, p, want string) bool {
+	got, err := readRegular(p)
+	return err == nil && got == want
 }
 
 // TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored: a start killed at every crash point
 // of a restore (to its own name, and beside a project of its name) leaves the folder whole, either in
-// the trash or where it is restored to; the next start (same inputs, as kubelet runs the init
-// container again) reports where it went, even when the killed one had moved it already.
+// the trash or where it is restored to, and its manifest in the trash or beside it, never a manifest
+// of another project beside it (a stale one at its name is dropped first); the next start (same
+// inputs, as kubelet runs the init container again) reports where it went, even when the killed one
+// had moved it already, and brings its manifest.
 func TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored(t *testing.T) {
 	requireRoot(t, "to run the init command as uid 1000")
 	start := goInit(t)
@@ -518,28 +547,44 @@ func TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored(t *testing.
 		}
 		t.Run("restored as "+as, func(t *testing.T) {
 			var before map[string]treeEntry
+			const entryManifest, otherManifest = "the manifest of the entry\n", "the manifest of the other gh_r\n"
 			prepare := func() (*initFixture, []string) {
 				fx := newInitFixture(t)
 				frozenProject(t, fx.trashPath(id, "gh_r"))
+				writeTestFile(t, fx.trashManifestPath(id, "gh_r"), entryManifest)
 				chownTree(t, fx.path(contract.TrashFolder), userUID, userGID)
 				if taken {
 					userProject(t, fx, "gh_r", "new work\n")
 				}
+				// The project of that name's, or (not taken) a stale one of an earlier gh_r.
+				writeManifestFile(t, fx, "gh_r", staleManifest)
+				writeTestFile(t, ManifestPath(fx.root, "gh_r"), otherManifest)
 				userProject(t, fx, "gh_q", "q\n")
 				before = snapshotTree(t, fx.base)
 				return fx, fx.env("gh_q", "", restoreEnv(entryName(id, "gh_r")), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
 			}
 			states := map[string]int{}
 			n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
-				states[[]string{"lost", "in the trash", "restored"}[1+whereIs(t, fx, before, fx.trashPath(id, "gh_r"), fx.trashPath(id, "gh_r"), fx.path(as))]]++
+				where := []string{"lost", "in the trash", "restored"}[1+whereIs(t, fx, before, fx.trashPath(id, "gh_r"), fx.trashPath(id, "gh_r"), fx.path(as))]
+				states[where]++
+				inSeeds, inTrash := manifestAt(fx, ManifestPath(fx.root, as), entryManifest), manifestAt(fx, fx.trashManifestPath(id, "gh_r"), entryManifest)
+				if inSeeds == inTrash || inSeeds && where != "restored" {
+					t.Errorf("right after the kill the folder is %s, its manifest in the trash: %v, beside it: %v", where, inTrash, inSeeds)
+				}
+				if where == "restored" && !inSeeds {
+					assertAbsent(t, ManifestPath(fx.root, as)) // never the stale one
+				}
 				res := rerun(t, start, fx, env)
 				rep := checkReport(t, res, readTestFile(t, fx.report), reportWant{project: contract.ProjectExisted})
 				if diff := cmp.Diff([]contract.Restored{{At: 1, As: contract.ProjectDir(as)}}, rep.Restored); diff != "" {
 					t.Errorf("restored (-want +got):\n%s", diff)
 				}
 				assertMoved(t, fx, before, fx.trashPath(id, "gh_r"), fx.path(as))
+				assertManifestFile(t, ManifestPath(fx.root, as), entryManifest)
+				assertAbsent(t, fx.trashManifestPath(id, "gh_r"))
 				if taken {
 					assertSubtreeUnchanged(t, fx, before, "gh_r")
+					assertSubtreeUnchanged(t, fx, before, filepath.Join(SeedsDir, "gh_r"))
 				}
 				if len(rep.Trash) != 0 || len(trashOnVolume(t, fx)) != 0 {
 					t.Errorf("the trash still holds %v", trashOnVolume(t, fx))
@@ -552,8 +597,9 @@ func TestARestoreKilledAtAnyPointLeavesTheFolderInTheTrashOrRestored(t *testing.
 }
 
 // TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone: a start killed at every crash point of a
-// deletion for good from the trash leaves the entry whole in the trash, or out of it (what is left of
-// it under its reserved name is no entry); the next start reports it deleted and leaves nothing.
+// deletion for good from the trash leaves the entry whole in the trash, with its manifest, or out of
+// it (what is left of it under its reserved name is no entry); the next start reports it deleted and
+// leaves nothing of it, its manifest neither; the other entry keeps its own.
 func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
 	requireRoot(t, "to run the init command as uid 1000")
 	start := goInit(t)
@@ -563,6 +609,10 @@ func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
 		fx := newInitFixture(t)
 		frozenProject(t, fx.trashPath(id, "gh_x"))
 		trashedProject(t, fx, id, "gh_y", "y\n")
+		for _, dir := range []string{"gh_x", "gh_y"} {
+			writeTestFile(t, fx.trashManifestPath(id, dir), "the manifest of "+dir+"\n")
+		}
+		chownTree(t, fx.path(contract.TrashFolder), userUID, userGID)
 		userProject(t, fx, "gh_q", "q\n")
 		before = snapshotTree(t, fx.base)
 		return fx, fx.env("gh_q", "", purgeEnv(entryName(id, "gh_x")), trashDays(30), clockEnv(), podEnv("jupyter-user-a"))
@@ -571,6 +621,7 @@ func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
 	n := sweep(t, start, prepare, func(t *testing.T, fx *initFixture, env []string, n int) {
 		if _, err := os.Lstat(fx.trashPath(id, "gh_x")); err == nil {
 			assertMoved(t, fx, before, fx.trashPath(id, "gh_x"), fx.trashPath(id, "gh_x"))
+			assertManifestFile(t, fx.trashManifestPath(id, "gh_x"), "the manifest of gh_x\n")
 			states["whole"]++
 		} else {
 			states["gone"]++
@@ -580,8 +631,9 @@ func TestAPurgeKilledAtAnyPointLeavesTheEntryWholeOrGone(t *testing.T) {
 		if diff := cmp.Diff([]int{1}, rep.Purged); diff != "" {
 			t.Errorf("purged (-want +got):\n%s", diff)
 		}
-		assertNames(t, fx.path(contract.TrashFolder, idText(id)), "gh_y")
+		assertNames(t, fx.path(contract.TrashFolder, idText(id)), seedPrefix+"gh_y", "gh_y")
 		assertSubtreeUnchanged(t, fx, before, filepath.Join(contract.TrashFolder, idText(id), "gh_y"))
+		assertSubtreeUnchanged(t, fx, before, filepath.Join(contract.TrashFolder, idText(id), seedPrefix+"gh_y"))
 	})
 	bothSides(t, n, states, "whole", "gone")
 }
@@ -672,14 +724,19 @@ func TestInitFullVolumeWithTrash(t *testing.T) {
 }
 
 // TestStartsAtOnceTrashOneDeletionOnce: starts handed the same deletion at the same time (the pods of
-// a user's named servers) move the folder into the trash once, whole; each reports it deleted, none
-// moves anything else, and the trash holds one entry.
+// a user's named servers) move the folder into the trash once, whole, with its manifest; each reports
+// it deleted, none moves anything else (none removes the manifest as the record of a project gone),
+// and the trash holds one entry.
 func TestStartsAtOnceTrashOneDeletionOnce(t *testing.T) {
 	requireRoot(t, "to run the init command as uid 1000")
 	start := goInit(t)
 	for round := range 3 {
 		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
 			fx := newInitFixture(t)
+			if res := start.run(t, fx.env("gh_p", "", commitEnv(commitA)), true); res.code != 0 {
+				t.Fatalf("seeding gh_p: exit %d\n%s", res.code, res.out)
+			}
+			manifest := readTestFile(t, ManifestPath(fx.root, "gh_p"))
 			frozenProject(t, fx.path("gh_p"))
 			id := deletedAgo(1)
 			before := snapshotTree(t, fx.base)
@@ -705,6 +762,8 @@ func TestStartsAtOnceTrashOneDeletionOnce(t *testing.T) {
 				checkReport(t, res, readTestFile(t, s.report), seededReport(1))
 			}
 			assertMoved(t, fx, before, fx.path("gh_p"), fx.trashPath(id, "gh_p"))
+			assertManifestFile(t, fx.trashManifestPath(id, "gh_p"), manifest)
+			assertAbsent(t, ManifestPath(fx.root, "gh_p"))
 			if diff := cmp.Diff([]string{entryName(id, "gh_p")}, trashOnVolume(t, fx)); diff != "" {
 				t.Errorf("the trash (-want +got):\n%s", diff)
 			}

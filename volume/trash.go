@@ -36,6 +36,10 @@ const (
 	// after 24 hours. restoringPrefix + <dir>: the record being written.
 	restoredPrefix  = ".restored."
 	restoringPrefix = ".restoring."
+	// seedPrefix + <dir>: the manifest of the project <dir> of this id folder (what it was seeded
+	// with, SeedsDir/<dir> at the volume root), moved here with it and back with it on a restore,
+	// removed with it when it is deleted for good (trashmanifest.go).
+	seedPrefix = ".seed."
 )
 
 // markName is prefix + dir, dir cut so that the whole fits in 255 bytes.
@@ -140,8 +144,15 @@ func (s *initRun) moveToTrash(d Deletion, st Stamp) trashOutcome {
 	}
 }
 
-// renameIntoTrash makes the id folder and renames the queued folder into it (movePlanned).
+// renameIntoTrash makes the id folder and renames the queued folder into it (movePlanned), then its
+// manifest (trashmanifest.go: the update lock is taken first, if there is one).
 func (s *initRun) renameIntoTrash(d Deletion, e trashEntry, st Stamp) (trashOutcome, error) {
+	carry := false // the manifest goes with the folder
+	if s.hasManifest(e.dir) {
+		lock := s.manifestLock(fmt.Sprintf("project %s goes into the trash without the record of what it was seeded with (if it is restored, its first update counts every file as yours)", d.Name))
+		defer lock.release()
+		carry = lock != nil
+	}
 	trash, err := s.openTrash(true)
 	if err != nil {
 		return 0, err
@@ -176,6 +187,13 @@ func (s *initRun) renameIntoTrash(d Deletion, e trashEntry, st Stamp) (trashOutc
 		return 0, err
 	}
 	crashPoint()
+	if carry {
+		// After the folder, never before: a start stopped between the two leaves the entry without a
+		// manifest (the one left at SeedsDir is stale, as after any deletion, and goes), never a
+		// manifest in the trash beside a folder it does not describe (trashmanifest.go).
+		s.manifestIntoTrash(idDir, e)
+		crashPoint()
+	}
 	s.recordDone(d)
 	s.logf("moved project %s into the trash, as %s/%s; it is deleted for good after %d days", d.Name, contract.TrashFolder, e, s.in.TrashDays)
 	return trashMoved, nil
@@ -261,8 +279,9 @@ func (s *initRun) restore(e trashEntry) (contract.ProjectDir, bool) {
 		st, err := idDir.Stat(e.name())
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			if as, ok := s.restoredBefore(idDir, e); ok {
+			if as, folder, ok := s.restoredBefore(idDir, e); ok {
 				s.logf("project %s (trash entry %s) was restored already, as %s", e.dir, e, as)
+				s.restoredManifest(idDir, e, as, folder)
 				return as, true
 			}
 			return cannot("it is not in the trash")
@@ -275,19 +294,11 @@ func (s *initRun) restore(e trashEntry) (contract.ProjectDir, bool) {
 		if lock != lockTaken {
 			continue
 		}
-		as := e.dir
-		if s.root.Exists(string(as)) {
-			as = contract.RestoredName(e.dir, e.id)
-		}
-		if s.root.Exists(string(as)) {
-			closeDir(held)
-			return cannot("%s and %s are both taken at the volume root; it stays in the trash: rename one of them, then ask again", e.dir, as)
-		}
-		s.recordRestore(idDir, e, as, st)
-		crashPoint()
-		err = movePlanned(idDir, e.name(), s.root, string(as), st)
+		as, err := s.moveOut(idDir, e, st)
 		closeDir(held)
 		switch {
+		case errors.Is(err, errBothTaken):
+			return cannot("%s and %s are both taken at the volume root; it stays in the trash: rename one of them, then ask again", e.dir, as)
 		case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNotPlanned):
 			continue // a name taken, or the entry changed, meanwhile: look again
 		case noSpace(err):
@@ -296,7 +307,6 @@ func (s *initRun) restore(e trashEntry) (contract.ProjectDir, bool) {
 		case err != nil:
 			return cannot("%v; it stays in the trash", unwrapPath(err))
 		}
-		crashPoint()
 		if as == e.dir {
 			s.logf("restored project %s (deleted on %s)", e.dir, dateOf(e.id))
 		} else {
@@ -305,6 +315,48 @@ func (s *initRun) restore(e trashEntry) (contract.ProjectDir, bool) {
 		return as, true
 	}
 	return cannot("it kept changing while this start looked at it; it stays in the trash, and the next start tries again")
+}
+
+// errBothTaken says both names a restored entry may take are taken.
+var errBothTaken = errors.New("both names are taken")
+
+// moveOut moves the trash entry e (st: as looked at, locked) to the volume root, under its own name or
+// beside it, and then its manifest (trashmanifest.go: under the update lock, taken first); it returns
+// the name it went to (or, with errBothTaken, the second one it could not take).
+func (s *initRun) moveOut(idDir *Dir, e trashEntry, st Stamp) (contract.ProjectDir, error) {
+	man, carry := s.trashedManifest(idDir, e)
+	var lock *updatesLockHeld
+	if carry || s.hasManifest(e.dir, contract.RestoredName(e.dir, e.id)) {
+		what := "a record of what an earlier project of its name was seeded with is left as it is for the restore of project " + e.name()
+		if carry {
+			what = "project " + e.name() + " is restored without the record of what it was seeded with (its first update counts every file as yours)"
+		}
+		lock = s.manifestLock(what)
+		defer lock.release()
+	}
+	as := e.dir
+	if s.root.Exists(string(as)) {
+		as = contract.RestoredName(e.dir, e.id)
+	}
+	if s.root.Exists(string(as)) {
+		return as, errBothTaken
+	}
+	s.recordRestore(idDir, e, as, st)
+	crashPoint()
+	if lock != nil {
+		s.dropStaleManifest(as)
+	}
+	if err := movePlanned(idDir, e.name(), s.root, string(as), st); err != nil {
+		return as, err
+	}
+	crashPoint()
+	if lock != nil && carry {
+		// After the folder, never before: a start stopped between the two leaves the folder without
+		// its manifest, never a manifest at a name another folder may take (trashmanifest.go).
+		s.manifestOutOfTrash(idDir, e, as, st, man)
+		crashPoint()
+	}
+	return as, nil
 }
 
 // recordRestore writes the record of the restore of e as as (st: the entry) into its id folder (a new
@@ -325,25 +377,25 @@ func (s *initRun) recordRestore(idDir *Dir, e trashEntry, as contract.ProjectDir
 }
 
 // restoredBefore says whether a start restored e already (its record names a folder at the volume
-// root that is that very entry, by its inode), and as what.
-func (s *initRun) restoredBefore(idDir *Dir, e trashEntry) (contract.ProjectDir, bool) {
+// root that is that very entry, by its inode), as what, and that folder.
+func (s *initRun) restoredBefore(idDir *Dir, e trashEntry) (contract.ProjectDir, Stamp, bool) {
 	data, err := idDir.ReadFile(markName(restoredPrefix, e.name()), 4096)
 	if err != nil {
-		return "", false
+		return "", Stamp{}, false
 	}
 	var rec restoreRecord
 	if json.Unmarshal(data, &rec) != nil || rec.Dir != e.name() {
-		return "", false
+		return "", Stamp{}, false
 	}
 	as, err := contract.ParseProjectDir(rec.As)
 	if err != nil {
-		return "", false
+		return "", Stamp{}, false
 	}
 	st, err := s.root.Stat(rec.As)
 	if err != nil || !st.Mode.IsDir() || st.Dev != rec.Dev || st.Ino != rec.Ino {
-		return "", false
+		return "", Stamp{}, false
 	}
-	return as, true
+	return as, st, true
 }
 
 // ---- deleted for good ----
@@ -417,6 +469,7 @@ func (s *initRun) purgeEntry(e trashEntry, wait bool) purgeOutcome {
 			if err := idDir.Remove(e.name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return failed(err, "it cannot be removed")
 			}
+			s.dropTrashedManifest(idDir, e)
 			return purgeDone
 		}
 		held, lock := s.lockEntry(idDir, e.name(), st, wait)
@@ -450,6 +503,10 @@ func (s *initRun) purgeEntry(e trashEntry, wait bool) purgeOutcome {
 			return failed(err, "this user (uid "+s.uidText()+") may not remove some of its files (see the log); "+where)
 		}
 		closeDir(held)
+		crashPoint()
+		// After the folder: a start stopped between the two leaves the manifest alone, which
+		// tidyTrash removes.
+		s.dropTrashedManifest(idDir, e)
 		crashPoint()
 		return purgeDone
 	}
@@ -584,8 +641,9 @@ func (s *initRun) listTrash() (entries []trashEntry, complete bool) {
 }
 
 // tidyTrash removes what the trash's id folders hold besides projects once it is dead: a folder
-// being deleted for good whose start is gone (its lock is free), a restore's record after 24 hours;
-// then the id folders left empty (rmdir: never one a start has just moved a project into).
+// being deleted for good whose start is gone (its lock is free), a restore's record after 24 hours,
+// a manifest whose project is gone (tidyManifest); then the id folders left empty (rmdir: never one a
+// start has just moved a project into).
 func (s *initRun) tidyTrash() {
 	trash, err := s.root.OpenDir(contract.TrashFolder)
 	if err != nil {
@@ -597,7 +655,8 @@ func (s *initRun) tidyTrash() {
 		return
 	}
 	for _, n := range names {
-		if _, ok := parseTrashID(n); !ok {
+		id, ok := parseTrashID(n)
+		if !ok {
 			continue
 		}
 		idDir, err := trash.OpenDir(n)
@@ -613,6 +672,11 @@ func (s *initRun) tidyTrash() {
 				if st, err := idDir.Stat(m); err == nil && !st.Mode.IsDir() && s.now.Sub(time.Unix(0, st.Mtime)) > staleAfter {
 					_ = idDir.Remove(m)
 				}
+			}
+		}
+		for _, m := range inside { // once the rest is tidied: what it looks at is as it is now
+			if strings.HasPrefix(m, seedPrefix) {
+				s.tidyManifest(idDir, id, m)
 			}
 		}
 		idDir.Close()
