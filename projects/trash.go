@@ -135,6 +135,9 @@ const sharedFilesystemFactor = 2
 //     a filesystem more than sharedFilesystemFactor times the claim's capacity, the claim's capacity
 //     and what the projects and the trash take of it instead (UsageClaim).
 //   - Restore and purge requests whose record is gone leave their queues.
+//   - A report that ended before the usage recorded (At before Usage.At: read again as its pod's
+//     status changes, or recorded after a later start's) has only its restores and purges recorded: what
+//     it saw of the trash and the volume is older than what the registry holds.
 func (r *Registry) Observed(o Observation) (restored []Restore, carriedOut []Queued) {
 	rep := o.Report
 	for _, rs := range rep.Restored {
@@ -162,6 +165,15 @@ func (r *Registry) Observed(o Observation) (restored []Restore, carriedOut []Que
 		if at >= 1 && at <= len(o.Purges) {
 			r.untrash(o.Purges[at-1])
 		}
+	}
+
+	if r.Usage != nil && o.At.Before(r.Usage.At) {
+		// What the trash and the volume held is older than what the registry knows from a later
+		// start (this pod's report read again as its status changes, or a start that ended before
+		// another's report was recorded): it would bring back, for a while, the records of entries
+		// restored or purged since, and sizes since changed.
+		r.dropSettled()
+		return restored, carriedOut
 	}
 
 	listed := map[string]bool{}
@@ -207,8 +219,7 @@ func (r *Registry) Observed(o Observation) (restored []Restore, carriedOut []Que
 			}
 		}
 	}
-	r.Restores = slices.DeleteFunc(r.Restores, func(q Queued) bool { return r.FindTrashed(q) < 0 })
-	r.Purges = slices.DeleteFunc(r.Purges, func(q Queued) bool { return r.FindTrashed(q) < 0 })
+	r.dropSettled()
 
 	if u := rep.Usage; u != nil {
 		for _, m := range u.Projects {
@@ -222,6 +233,12 @@ func (r *Registry) Observed(o Observation) (restored []Restore, carriedOut []Que
 		}
 	}
 	return restored, carriedOut
+}
+
+// dropSettled drops the restore and purge requests whose record is gone.
+func (r *Registry) dropSettled() {
+	r.Restores = slices.DeleteFunc(r.Restores, func(q Queued) bool { return r.FindTrashed(q) < 0 })
+	r.Purges = slices.DeleteFunc(r.Purges, func(q Queued) bool { return r.FindTrashed(q) < 0 })
 }
 
 // Taken is what the projects and the trash take of the volume, in bytes, as last measured (a folder

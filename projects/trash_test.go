@@ -219,6 +219,20 @@ func TestObserved(t *testing.T) {
 		o:        Observation{Report: contract.Report{Project: contract.ProjectExisted}, At: at},
 		want:     Registry{Projects: []Project{a}, Trash: []Trashed{inTrash(c, delC.QueuedAt)}, Usage: &Usage{Size: 10, Free: 5, At: t0}},
 	}, {
+		sentence: "a report older than the usage recorded (read again as its pod's status changes, after a later start's) brings back no trash record restored since and no older size",
+		before:   Registry{Projects: []Project{sized(a, 7, at.Add(time.Minute))}, Usage: &Usage{Size: 10, Free: 4, At: at.Add(time.Minute)}},
+		o: Observation{Report: contract.Report{Usage: &contract.Usage{Size: 10, Free: 5, Projects: []contract.Measured{{Dir: "gh_a_b", Bytes: 3}}},
+			Trash: []contract.Trashed{listed(delA, 2)}, TrashComplete: true}, At: at},
+		want: Registry{Projects: []Project{sized(a, 7, at.Add(time.Minute))}, Usage: &Usage{Size: 10, Free: 4, At: at.Add(time.Minute)}},
+	}, {
+		sentence: "a report older than the usage recorded still has its restores recorded",
+		before: Registry{Projects: []Project{x}, Trash: []Trashed{inTrash(a, delA.QueuedAt)}, Restores: []Queued{delA},
+			Usage: &Usage{Size: 10, Free: 4, At: at.Add(time.Minute)}},
+		o: Observation{Report: contract.Report{Restored: []contract.Restored{{At: 1, As: "gh_a_b"}}, Trash: []contract.Trashed{listed(delC, 2)}, TrashComplete: true},
+			Restores: []Queued{delA}, At: at},
+		want:        Registry{Projects: []Project{a, x}, Usage: &Usage{Size: 10, Free: 4, At: at.Add(time.Minute)}},
+		wantRestore: []Restore{{Entry: delA, As: "gh_a_b"}},
+	}, {
 		sentence: "the usage is recorded from the filesystem, with each measured project's size; a project not measured keeps its last size",
 		before:   Registry{Projects: []Project{a, c}},
 		o: Observation{Report: contract.Report{Usage: &contract.Usage{Size: 10 * gib, Free: 4 * gib,
