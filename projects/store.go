@@ -52,6 +52,10 @@ type ListedTrash struct {
 	// container (Registry.Restores, Registry.Purges).
 	Restoring bool `json:"restoring,omitempty"`
 	Purging   bool `json:"purging,omitempty"`
+	// StartsBefore is, for a restore or a deletion for good that waits, how many server starts come
+	// before the one that does it: a start is handed the oldest contract.MaxRestoresPerStart restores
+	// and contract.MaxPurgesPerStart purges, the others wait for the next. 0: the next start.
+	StartsBefore int `json:"startsBefore,omitempty"`
 	// KeptUntil is when its folder is deleted for good at the latest: the first start of a server
 	// after it (DeletedAt and the trash days). Set by the projects service for an entry in the trash
 	// while there is one; nil otherwise, and always from the store.
@@ -158,8 +162,14 @@ func (s *KubeStore) Storage(ctx context.Context, user string) ([]Storage, error)
 		st := Storage{Claim: r.claim, Usage: r.Usage, Largest: r.Largest(-1)}
 		for _, t := range r.Trash {
 			e := t.Entry()
-			st.Trash = append(st.Trash, ListedTrash{Trashed: t, ID: strconv.FormatInt(contract.TrashID(e), 10), Claim: r.claim,
-				Restoring: slices.ContainsFunc(r.Restores, e.Same), Purging: slices.ContainsFunc(r.Purges, e.Same)})
+			l := ListedTrash{Trashed: t, ID: strconv.FormatInt(contract.TrashID(e), 10), Claim: r.claim}
+			if i := slices.IndexFunc(r.Restores, e.Same); i >= 0 {
+				l.Restoring, l.StartsBefore = true, i/contract.MaxRestoresPerStart
+			}
+			if i := slices.IndexFunc(r.Purges, e.Same); i >= 0 {
+				l.Purging, l.StartsBefore = true, i/contract.MaxPurgesPerStart
+			}
+			st.Trash = append(st.Trash, l)
 		}
 		slices.SortStableFunc(st.Trash, func(a, b ListedTrash) int {
 			return cmp.Or(b.DeletedAt.Compare(a.DeletedAt), cmp.Compare(a.Dir, b.Dir))

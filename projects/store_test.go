@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binder-projects/binder-projects/contract"
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -230,6 +231,31 @@ func TestTheStoresTrashAndUsage(t *testing.T) {
 			}}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Storage says how many starts a restore or a deletion for good waits, a start doing the oldest asked for", func(t *testing.T) {
+		var many Registry
+		for i := range contract.MaxRestoresPerStart + 2 {
+			p := Project{Dir: contract.ProjectDir(fmt.Sprintf("gh_a_%d", i))}
+			many.Trash = append(many.Trash, Trashed{Project: p, DeletedAt: t0.Add(time.Duration(i) * time.Minute), InTrash: true})
+			many.Restores = append(many.Restores, many.Trash[i].Entry())
+		}
+		s := &KubeStore{Client: fake.NewClientBuilder().WithObjects(userClaim(t, "claim-anna", anna, many)).Build(), Namespace: "bhub", Now: func() time.Time { return t0 }}
+		got, err := s.Storage(context.Background(), anna)
+		if err != nil || len(got) != 1 || len(got[0].Trash) != len(many.Trash) {
+			t.Fatalf("Storage = %+v, %v", got, err)
+		}
+		waits := map[contract.ProjectDir]int{}
+		for _, l := range got[0].Trash {
+			if !l.Restoring {
+				t.Errorf("%s: not restoring", l.Dir)
+			}
+			waits[l.Dir] = l.StartsBefore
+		}
+		want := map[contract.ProjectDir]int{"gh_a_0": 0, "gh_a_1": 0, "gh_a_2": 0, "gh_a_3": 0, "gh_a_4": 1, "gh_a_5": 1}
+		if diff := cmp.Diff(want, waits); diff != "" {
+			t.Errorf("starts before each restore (-want +got):\n%s", diff)
 		}
 	})
 

@@ -42,6 +42,10 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"humanBytes": humanBytes,
 	"days":       days,
 	"linkable":   linkable,
+	"inc":        func(n int) int { return n + 1 },
+	// A start restores and purges so many, the oldest asked for first (ListedTrash.StartsBefore).
+	"restoresPerStart": func() int { return contract.MaxRestoresPerStart },
+	"purgesPerStart":   func() int { return contract.MaxPurgesPerStart },
 }).Parse(pageHTML))
 
 // linkable reports whether the page links a repository URL: http and https URLs only. Any other

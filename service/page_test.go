@@ -212,6 +212,12 @@ func TestThePageShowsTheStorageAndRecentlyDeleted(t *testing.T) {
 		if !strings.Contains(page, "deleted for good at your next server start") || !strings.Contains(page, `class="restore"`) || strings.Contains(page, `class="purge"`) {
 			t.Errorf("a deletion for good asked for:\n%s", page)
 		}
+		restoring.StartsBefore, purging.StartsBefore = 2, 1
+		page = renderPage(t, pageData{Whose: "your", TrashDays: 7, Trash: []projects.ListedTrash{restoring, purging}})
+		if !strings.Contains(page, "restored in 3 server starts (each start restores 4)") || !strings.Contains(page, "deleted for good in 2 server starts (each start deletes 32)") ||
+			strings.Contains(page, "next server start") {
+			t.Errorf("a restore and a deletion for good that wait for later starts:\n%s", page)
+		}
 	})
 
 	t.Run("without trash days there is no trash, and no Recently deleted", func(t *testing.T) {

@@ -252,6 +252,12 @@ func trashState(t projects.ListedTrash) string {
 	case t.Purging:
 		s += ", purge asked"
 	}
+	switch {
+	case t.StartsBefore == 1:
+		s += " (after 1 more server start)"
+	case t.StartsBefore > 1:
+		s += fmt.Sprintf(" (after %d more server starts)", t.StartsBefore)
+	}
 	return s
 }
 

@@ -571,3 +571,19 @@ func checkRun(t *testing.T, got result, code int, want, wantErr string) {
 		t.Errorf("stderr %q does not contain %q", got.Stderr, wantErr)
 	}
 }
+
+func TestTrashStateSaysHowManyStartsARequestWaits(t *testing.T) {
+	for _, tt := range []struct {
+		t    projects.ListedTrash
+		want string
+	}{
+		{projects.ListedTrash{}, "queued"},
+		{projects.ListedTrash{Trashed: projects.Trashed{InTrash: true}, Restoring: true}, "in the trash, restore asked"},
+		{projects.ListedTrash{Trashed: projects.Trashed{InTrash: true}, Restoring: true, StartsBefore: 1}, "in the trash, restore asked (after 1 more server start)"},
+		{projects.ListedTrash{Trashed: projects.Trashed{InTrash: true}, Purging: true, StartsBefore: 3}, "in the trash, purge asked (after 3 more server starts)"},
+	} {
+		if got := trashState(tt.t); got != tt.want {
+			t.Errorf("trashState(%+v) = %q, want %q", tt.t, got, tt.want)
+		}
+	}
+}
