@@ -94,7 +94,7 @@ BENCH_E2E_CMD := cd e2e && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x
 BENCH_E2E_SAVED ?= docs/performance-e2e-run1.txt docs/performance-e2e-run2.txt docs/performance-e2e-usage.txt docs/performance-e2e-latest.txt
 
 .PHONY: bench-e2e
-bench-e2e: deps-e2e ## Benchmarks on the real cluster (issue 10 §2-4: launch latency, copies, a burst, many claims); BENCH_E2E_* tune them (e2e/bench_test.go).
+bench-e2e: deps-e2e ## Benchmarks on the real cluster (issue 10 §2-4: launch latency, copies, a burst, many claims; issue 16: usage reporting's cost); BENCH_E2E_* tune them (e2e/bench_test.go).
 	$(BENCH_E2E_CMD)
 
 .PHONY: bench-e2e-report
