@@ -49,11 +49,7 @@ func benchProjectFiles() int {
 // returns the volume's folder on the host.
 func benchClaim(ctx context.Context, b testing.TB, user string) string {
 	b.Helper()
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		b.Fatal(err)
-	}
-	createClaim(ctx, b, user)
+	hostDir := userClaim(ctx, b, user)
 	waitClaimBound(ctx, b, "claim-"+user)
 	return hostDir
 }
@@ -274,11 +270,7 @@ func BenchmarkFirstLaunchOfALargeHomeVersusCpA(b *testing.B) {
 	for b.Loop() {
 		for i := 0; i < min(benchRounds(), 3); i++ {
 			u := fmt.Sprintf("bench-first-%d", i)
-			hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+u)
-			if err != nil {
-				b.Fatal(err)
-			}
-			createClaim(ctx, b, u)
+			hostDir := userClaim(ctx, b, u)
 			waitClaimBound(ctx, b, "claim-"+u)
 			ours = append(ours, timedLaunch(ctx, b, dynamicPod(b, u, repo)))
 			// the same image copying its home with cp -a onto the same claim, no webhook

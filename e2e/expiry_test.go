@@ -35,11 +35,7 @@ import (
 func TestAProjectNotUsedForLongerThanTheExpiryGoesToTheTrashButNoneAServerHasOpen(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	const user = "expirer"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	// A: not open. B: open in a running server. D: open in a server still starting. C: launched at
 	// the end.
 	a, b, d, c := repoA, repoB, projectRepo("expiry", 1), projectRepo("expiry", 2)

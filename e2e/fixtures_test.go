@@ -55,6 +55,29 @@ func createClaim(ctx context.Context, t testing.TB, user string) {
 	createClaimAsking(ctx, t, user, nil)
 }
 
+// userClaim makes the user's volume (UserStorage) and creates their claim (createClaim), and returns
+// the volume's folder on the host.
+func userClaim(ctx context.Context, t testing.TB, user string) string {
+	t.Helper()
+	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createClaim(ctx, t, user)
+	return hostDir
+}
+
+// smallUserClaim is userClaim on a real ext4 of sizeMiB (SmallUserStorage, createSmallClaim).
+func smallUserClaim(ctx context.Context, t testing.TB, user string, sizeMiB int) string {
+	t.Helper()
+	hostDir, err := testCluster.SmallUserStorage(ctx, hubNamespace, "claim-"+user, sizeMiB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createSmallClaim(ctx, t, user, sizeMiB)
+	return hostDir
+}
+
 // createSmallClaim is createClaim for a volume of SmallUserStorage: the claim asks for the volume's
 // sizeMiB (the captured claim asks for more than such a volume has, and would not bind to it).
 func createSmallClaim(ctx context.Context, t testing.TB, user string, sizeMiB int) {

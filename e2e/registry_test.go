@@ -30,11 +30,7 @@ const maxProjects = 5
 func TestAUserWithFiveProjectsIsRefusedASixthWithAMessageNamingThemAndCanRelaunchAnyOfThem(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	const user = "fivefold"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	var want []contract.ProjectDir
 	for i := 1; i <= maxProjects; i++ {
 		r := projectRepo("limit", i)
@@ -137,11 +133,7 @@ func assertLimitMessage(t *testing.T, msg string, projectDirs []contract.Project
 func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLaunchesFail(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	const user = "deleter"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	hub := newStandInHub(t)
 	api := startProjectsService(ctx, t, hub)
 	token := hub.userToken(user)
@@ -296,11 +288,8 @@ func TestADeletedProjectIsRemovedByTheNextSuccessfulLaunchAndStaysQueuedWhileLau
 func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {
 	ctx := testContext(t, 5*time.Minute)
 	const user = "dryrunner"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
+	var err error // the dry runs', in the subtests
 	waitClaimBound(ctx, t, "claim-"+user)
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	now := time.Now().UTC().Truncate(time.Second)
@@ -387,11 +376,7 @@ func TestADryRunAtAndBelowTheProjectLimitChangesNothing(t *testing.T) {
 func TestTwoConcurrentRegistryUpdatesBothLand(t *testing.T) {
 	ctx := testContext(t, 5*time.Minute)
 	const user = "concurrent"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	waitClaimBound(ctx, t, "claim-"+user)
 	now := time.Now().UTC().Truncate(time.Second)
 	var reg projects.Registry

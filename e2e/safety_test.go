@@ -244,11 +244,7 @@ func TestAFullSmallVolumeWithAQueuedDeletionStillLaunchesAndTheDeletionFreesTheS
 	ctx := testContext(t, 5*time.Minute)
 	const user = "fiona"
 	const sizeMiB = 16
-	hostDir, err := testCluster.SmallUserStorage(ctx, hubNamespace, "claim-"+user, sizeMiB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createSmallClaim(ctx, t, user, sizeMiB)
+	hostDir := smallUserClaim(ctx, t, user, sizeMiB)
 	// The user works in project A until the volume is full, then stops and deletes A.
 	podA := dynamicPod(t, user, repoA)
 	launch(ctx, t, podA)
@@ -301,11 +297,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 func TestARelaunchRightAfterADeletionKeepsTheFilesWrittenSince(t *testing.T) {
 	ctx := testContext(t, 5*time.Minute)
 	const user = "rapid"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	recordLaunch(ctx, t, user, repoA)
 	project := filepath.Join(hostDir, string(repoA.ProjectDir))
 	if err := os.WriteFile(filepath.Join(project, "old.txt"), []byte("before the deletion\n"), 0o644); err != nil {

@@ -29,11 +29,7 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	const user = "bitnik"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	projectA := filepath.Join(hostDir, string(repoA.ProjectDir))
 	var projectAInode uint64
 	steps := []struct {
@@ -124,11 +120,7 @@ func TestAUserWorkingOnProjectsAcrossLaunches(t *testing.T) {
 func TestAnInitContainerKilledHalfwayThroughALargeCopyNeverLeavesAHalfProject(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	const user = "killed"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	pod := dynamicPod(t, user, repoLarge)
 	project := filepath.Join(hostDir, string(repoLarge.ProjectDir))
 	created, err := testCluster.Client().CoreV1().Pods(hubNamespace).Create(ctx, pod, metav1.CreateOptions{})
@@ -304,11 +296,7 @@ func TestAServerSideDryRunReturnsTheMutatedPodAndChangesNothing(t *testing.T) {
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	t.Run("with the user's claim", func(t *testing.T) {
 		const user = "dryrun"
-		hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		createClaim(ctx, t, user)
+		hostDir := userClaim(ctx, t, user)
 		waitClaimBound(ctx, t, "claim-"+user)
 		claimBefore, err := testCluster.Client().CoreV1().PersistentVolumeClaims(hubNamespace).Get(ctx, "claim-"+user, metav1.GetOptions{})
 		if err != nil {

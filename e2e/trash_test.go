@@ -29,11 +29,7 @@ import (
 func TestADeletedProjectGoesToTheTrashAndARestoreBringsItsFilesBack(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	const user = "trasher"
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	a, b := repoA, repoB
 	recordLaunch(ctx, t, user, a)
 	notes := filepath.Join(hostDir, string(a.ProjectDir), "my-notes.txt")
@@ -112,11 +108,7 @@ func TestAFullVolumeDeletesTheOldestOfItsTrashForGoodToSeedANewProject(t *testin
 	ctx := testContext(t, 10*time.Minute)
 	const user = "crammed"
 	const sizeMiB = 128
-	hostDir, err := testCluster.SmallUserStorage(ctx, hubNamespace, "claim-"+user, sizeMiB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createSmallClaim(ctx, t, user, sizeMiB)
+	hostDir := smallUserClaim(ctx, t, user, sizeMiB)
 	a, b, c, d := repoA, repoLarge, projectRepo("crammed", 1), projectRepo("crammed", 2)
 	recordLaunch(ctx, t, user, c)
 	recordLaunch(ctx, t, user, a)

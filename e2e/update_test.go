@@ -38,11 +38,7 @@ func updateScenario(t *testing.T, mode, user string) {
 	importOurImage(ctx, t)
 	webhookWith(ctx, t, "--helper-mode="+mode)
 
-	hostDir, err := testCluster.UserStorage(ctx, hubNamespace, "claim-"+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	createClaim(ctx, t, user)
+	hostDir := userClaim(ctx, t, user)
 	waitClaimBound(ctx, t, "claim-"+user)
 	project := filepath.Join(hostDir, string(repoA.ProjectDir))
 
