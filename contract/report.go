@@ -318,17 +318,8 @@ func DecodeReport(s string) (Report, error) {
 		return Report{}, fmt.Errorf("%w: more than one object", ErrBadReport)
 	}
 	r.Present = true
-	seen := map[int]bool{}
-	for _, ps := range [][]int{r.Deleted, r.Kept} {
-		for _, p := range ps {
-			if p < 1 {
-				return Report{}, fmt.Errorf("%w: position %d is not positive", ErrBadReport, p)
-			}
-			if seen[p] {
-				return Report{}, fmt.Errorf("%w: position %d listed twice", ErrBadReport, p)
-			}
-			seen[p] = true
-		}
+	if err := checkPositions(r.Deleted, r.Kept); err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrBadReport, err)
 	}
 	if err := r.checkTrashAndUsage(); err != nil {
 		return Report{}, fmt.Errorf("%w: %w", ErrBadReport, err)
@@ -362,21 +353,26 @@ func DecodeReport(s string) (Report, error) {
 	return r, nil
 }
 
-// checkTrashAndUsage checks what a report says of the trash and of the volume's usage.
-func (r Report) checkTrashAndUsage() error {
-	positions := func(what string, ps []int) error {
-		seen := map[int]bool{}
+// checkPositions checks the 1-based positions of lists in one list the start was handed: each
+// positive, and listed once in all of them.
+func checkPositions(lists ...[]int) error {
+	seen := map[int]bool{}
+	for _, ps := range lists {
 		for _, p := range ps {
 			if p < 1 {
-				return fmt.Errorf("%s: position %d is not positive", what, p)
+				return fmt.Errorf("position %d is not positive", p)
 			}
 			if seen[p] {
-				return fmt.Errorf("%s: position %d listed twice", what, p)
+				return fmt.Errorf("position %d listed twice", p)
 			}
 			seen[p] = true
 		}
-		return nil
 	}
+	return nil
+}
+
+// checkTrashAndUsage checks what a report says of the trash and of the volume's usage.
+func (r Report) checkTrashAndUsage() error {
 	at := make([]int, len(r.Restored))
 	for i, x := range r.Restored {
 		at[i] = x.At
@@ -384,11 +380,11 @@ func (r Report) checkTrashAndUsage() error {
 			return fmt.Errorf("restored: %w", err)
 		}
 	}
-	if err := positions("restored", at); err != nil {
-		return err
+	if err := checkPositions(at); err != nil {
+		return fmt.Errorf("restored: %w", err)
 	}
-	if err := positions("purged", r.Purged); err != nil {
-		return err
+	if err := checkPositions(r.Purged); err != nil {
+		return fmt.Errorf("purged: %w", err)
 	}
 	if u := r.Usage; u != nil {
 		if u.Size < 0 || u.Free < 0 {

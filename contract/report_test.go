@@ -157,14 +157,7 @@ func TestEncodeKeepsTheReportWithinTheTerminationMessageCountingTheWarningsLeftO
 	}
 	r := Report{Deleted: []int{1, 2}, Kept: []int{3}, Project: ProjectFailed, Warnings: ws, Error: "the volume is full",
 		Update: &UpdateReport{State: UpdateFailed}}
-	msg := r.Encode()
-	if len(msg) > reportLimit {
-		t.Fatalf("Encode() is %d bytes, want at most %d (kubelet keeps 3072 in a pod of four containers)", len(msg), reportLimit)
-	}
-	got, err := DecodeReport(string(msg))
-	if err != nil {
-		t.Fatalf("DecodeReport(Encode()): %v", err)
-	}
+	got := encodeDecode(t, r)
 	kept := len(got.Warnings) - 1
 	if kept < 1 || kept >= n {
 		t.Fatalf("%d warnings kept of %d, want some but not all: %q", kept, n, got.Warnings)
@@ -336,14 +329,7 @@ func TestEncodeMeasuresEachMessageAsJSONWritesIt(t *testing.T) {
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			r := Report{Project: ProjectFailed, Error: tc.msg, Warnings: []string{tc.msg, tc.msg, tc.msg, tc.msg}}
-			msg := r.Encode()
-			if len(msg) > reportLimit {
-				t.Fatalf("Encode() is %d bytes, want at most %d", len(msg), reportLimit)
-			}
-			got, err := DecodeReport(string(msg))
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := encodeDecode(t, r)
 			kept := reportLine(tc.msg)
 			if n := jsonLen(kept); n > messageLimit || n < messageLimit-6 || !strings.HasSuffix(kept, " ...") ||
 				!strings.HasPrefix(tc.msg, strings.TrimSuffix(kept, " ...")) {
@@ -402,7 +388,7 @@ func encodeDecode(t *testing.T, r Report) Report {
 	t.Helper()
 	msg := r.Encode()
 	if len(msg) > reportLimit {
-		t.Fatalf("Encode() is %d bytes, want at most %d", len(msg), reportLimit)
+		t.Fatalf("Encode() is %d bytes, want at most %d (kubelet keeps 3072 in a pod of four containers)", len(msg), reportLimit)
 	}
 	got, err := DecodeReport(string(msg))
 	if err != nil {

@@ -25,14 +25,26 @@ import (
 // (contract.Prefix: the registry), and of each recorded project only what admission reads
 // (cachedProject). A projects annotation that does not parse is kept as it is, so that admission finds
 // it corrupt as before. It is idempotent: a claim that is already as it makes it is returned itself,
-// not a copy (isCachedClaim). Any other object passes unchanged.
+// not a copy (hasOnlyKeptMetadata). Any other object passes unchanged.
 func TransformClaim(obj any) (any, error) {
 	claim, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
-	if cached, err := isCachedClaim(claim); err != nil || cached {
-		return claim, err
+	keptMeta := hasOnlyKeptMetadata(claim)
+	v, hasProjects := claim.Annotations[projects.AnnotationProjects]
+	if keptMeta && (!hasProjects || isSlimProjects(v)) {
+		return claim, nil
+	}
+	slim, parsed := "", false
+	if hasProjects {
+		var err error
+		if slim, parsed, err = slimProjects(v); err != nil {
+			return nil, err
+		}
+	}
+	if keptMeta && (!parsed || slim == v) {
+		return claim, nil
 	}
 	kept := map[string]string{}
 	for key, v := range claim.Annotations {
@@ -40,14 +52,8 @@ func TransformClaim(obj any) (any, error) {
 			kept[key] = v
 		}
 	}
-	if v, ok := kept[projects.AnnotationProjects]; ok {
-		slim, parsed, err := slimProjects(v)
-		if err != nil {
-			return nil, err
-		}
-		if parsed {
-			kept[projects.AnnotationProjects] = slim
-		}
+	if parsed {
+		kept[projects.AnnotationProjects] = slim
 	}
 	return &metav1.PartialObjectMetadata{TypeMeta: claim.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 		Name: claim.Name, Namespace: claim.Namespace, ResourceVersion: claim.ResourceVersion, Annotations: kept}}, nil
@@ -78,28 +84,24 @@ func slimProjects(v string) (slim string, parsed bool, err error) {
 	return string(b), true, nil
 }
 
-// isCachedClaim reports whether TransformClaim would make of claim an equal claim: nothing in its
-// metadata but a name, namespace, resourceVersion and annotations, all of them kept ones, and a
-// projects annotation already slim. client-go transforms every claim of the initial list twice (as it
-// arrives, into the reflector's watch-list store, and again when the informer's queue takes the whole
-// list), and ClaimRegistry transforms each claim it reads from the cache: returning such a claim itself
-// spares a second copy of every cached claim during the sync, and the JSON work of a full transform.
-func isCachedClaim(claim *metav1.PartialObjectMetadata) (bool, error) {
+// hasOnlyKeptMetadata reports whether claim's metadata holds nothing but a name, namespace,
+// resourceVersion and annotations, all of them kept ones: TransformClaim then makes of claim an equal
+// claim if its projects annotation is already slim, and returns the claim itself. client-go
+// transforms every claim of the initial list twice (as it arrives, into the reflector's watch-list
+// store, and again when the informer's queue takes the whole list), and ClaimRegistry transforms each
+// claim it reads from the cache: returning such a claim itself spares a second copy of every cached
+// claim during the sync, and (isSlimProjects) the JSON work of a full transform.
+func hasOnlyKeptMetadata(claim *metav1.PartialObjectMetadata) bool {
 	if claim.Annotations == nil || !reflect.DeepEqual(&claim.ObjectMeta, &metav1.ObjectMeta{Name: claim.Name,
 		Namespace: claim.Namespace, ResourceVersion: claim.ResourceVersion, Annotations: claim.Annotations}) {
-		return false, nil
+		return false
 	}
 	for key := range claim.Annotations {
 		if !keptAnnotation(key) {
-			return false, nil
+			return false
 		}
 	}
-	v, ok := claim.Annotations[projects.AnnotationProjects]
-	if !ok || isSlimProjects(v) {
-		return true, nil
-	}
-	slim, parsed, err := slimProjects(v)
-	return !parsed || slim == v, err
+	return true
 }
 
 // isSlimProjects reports, without decoding JSON, whether v is written exactly as json.Marshal writes a

@@ -59,6 +59,18 @@ func TestAClaimOfAnotherUserIsRefusedAndNamesNoOneElse(t *testing.T) {
 	theirs.Name = claim
 	theirs.Annotations[contract.AnnotationHubUsername] = owner
 	reader := ClaimRegistry{Reader: fake.NewClientBuilder().WithObjects(theirs).Build()}
+	review := func(t *testing.T, r RegistryReader, pod *corev1.Pod) admission.Response {
+		t.Helper()
+		raw, err := json.Marshal(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, resp, err := Review(context.Background(), NewWebhook(testConfig(), logr.Discard(), WithRegistry(r, 5)), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
 
 	for _, tc := range []struct {
 		sentence string
@@ -79,14 +91,7 @@ func TestAClaimOfAnotherUserIsRefusedAndNamesNoOneElse(t *testing.T) {
 		}, "spec.volumes[0].persistentVolumeClaim.claimName"},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
-			raw, err := json.Marshal(tc.pod(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, resp, err := Review(context.Background(), NewWebhook(testConfig(), logr.Discard(), WithRegistry(reader, 5)), raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := review(t, reader, tc.pod(t))
 			if resp.Allowed {
 				t.Fatalf("%q's pod was admitted onto %s, the claim of %q", intruder, claim, owner)
 			}
@@ -102,13 +107,8 @@ func TestAClaimOfAnotherUserIsRefusedAndNamesNoOneElse(t *testing.T) {
 	}
 
 	t.Run("the owner launches as before", func(t *testing.T) {
-		raw, err := json.Marshal(podForUser(t, owner, "", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, resp, err := Review(context.Background(), NewWebhook(testConfig(), logr.Discard(), WithRegistry(reader, 5)), raw)
-		if err != nil || !resp.Allowed {
-			t.Fatalf("the owner's launch: %v %+v", err, resp.Result)
+		if resp := review(t, reader, podForUser(t, owner, "", "")); !resp.Allowed {
+			t.Fatalf("the owner's launch: %+v", resp.Result)
 		}
 	})
 
@@ -116,13 +116,8 @@ func TestAClaimOfAnotherUserIsRefusedAndNamesNoOneElse(t *testing.T) {
 		anyones := theirs.DeepCopy()
 		delete(anyones.Annotations, contract.AnnotationHubUsername)
 		r := ClaimRegistry{Reader: fake.NewClientBuilder().WithObjects(anyones).Build()}
-		raw, err := json.Marshal(podForUser(t, intruder, "", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, resp, err := Review(context.Background(), NewWebhook(testConfig(), logr.Discard(), WithRegistry(r, 5)), raw)
-		if err != nil || !resp.Allowed {
-			t.Fatalf("%v %+v", err, resp.Result)
+		if resp := review(t, r, podForUser(t, intruder, "", "")); !resp.Allowed {
+			t.Fatalf("%+v", resp.Result)
 		}
 	})
 }
