@@ -25,6 +25,18 @@ func (s *Server) listReadable(ctx context.Context, user string) ([]projects.List
 	return list, unreadableProjects(err), nil
 }
 
+// readAll is the user's projects and storages from one read of their claims (the page shows both),
+// and the store's error wrapping projects.ErrCorruptRegistry, as unreadable, when some of them could
+// not be read (unreadableProjects, unreadableIn); err is any other error.
+func (s *Server) readAll(ctx context.Context, user string) (list []projects.Listed, storages []projects.Storage, unreadable, err error) {
+	list, storages, err = s.cfg.Store.Read(ctx, user)
+	if !errors.Is(err, projects.ErrCorruptRegistry) {
+		return list, storages, nil, err
+	}
+	s.log.Info("some of a user's projects or storage records could not be read", "user", user, "error", err.Error())
+	return list, storages, err, nil
+}
+
 // unreadableProjects is what could not be read of the user's projects: from the store's error (as
 // ListReadable returns it), one *projects.Unreadable for each claim whose projects annotation could not
 // be read whole.
