@@ -140,7 +140,8 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, embed, aerr.status, aerr.message)
 		return
 	}
-	list, storages, unreadable, err := s.readAll(r.Context(), user)
+	list, storages, err := s.cfg.Store.Read(r.Context(), user)
+	unreadable, err := s.unreadable(err, user, "projects or storage records")
 	if err != nil {
 		s.log.Error(err, "listing the projects of a user", "user", user)
 		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))

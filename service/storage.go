@@ -7,7 +7,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -190,11 +189,8 @@ func whoseFor(id identity, user string) string {
 // annotations: unreadableIn).
 func (s *Server) storageOf(ctx context.Context, user string) ([]projects.Storage, []*projects.Unreadable, error) {
 	storages, err := s.cfg.Store.Storage(ctx, user)
-	if !errors.Is(err, projects.ErrCorruptRegistry) {
-		return storages, nil, err
-	}
-	s.log.Info("some of a user's storage records could not be read", "user", user, "error", err.Error())
-	return storages, unreadableIn(err, contract.AnnotationClaimTrash, contract.AnnotationClaimUsage), nil
+	bad, err := s.unreadable(err, user, "storage records")
+	return storages, unreadableIn(bad, contract.AnnotationClaimTrash, contract.AnnotationClaimUsage), err
 }
 
 // storage is the user's storages for an API answer: a Warning header says what could not be read.
