@@ -183,7 +183,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		d.Trash = s.trashOf(storages)
 	}
 	if s.cfg.ExpireAfter > 0 {
-		d.ExpireAfter = durationWords(s.cfg.ExpireAfter)
+		d.ExpireAfter = projects.ExpireAfterWords(s.cfg.ExpireAfter)
 	}
 	if !embed {
 		d.Nav = s.navFor(r.Context(), id.HubUser)

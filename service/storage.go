@@ -169,14 +169,6 @@ func days(n int) string {
 	return fmt.Sprintf("%d days", n)
 }
 
-// durationWords says d for a person: in days when it is whole days ("90 days"), else Go's form.
-func durationWords(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return days(int(d / (24 * time.Hour)))
-	}
-	return d.String()
-}
-
 // whoseFor words user's things for the caller: "your" for their own, "bitnik's" for a projects admin.
 func whoseFor(id identity, user string) string {
 	if user == id.Name {
