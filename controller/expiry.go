@@ -238,17 +238,5 @@ func (e *ExpiryController) openDirs(ctx context.Context, claim string) (map[cont
 func expiredNote(p projects.Project, after time.Duration) string {
 	return fmt.Sprintf("binder-projects: project %s was last used at %s and has not been used for %s, so it expired: "+
 		"it was taken off the projects and its folder was queued for the trash (the next server start moves it there)",
-		p.Dir, p.LastUsed.UTC().Format(time.RFC3339), durationWords(after))
-}
-
-// durationWords says d for a person: "90 days" when it is whole days, else Go's form ("36h0m0s").
-func durationWords(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == day:
-		return "1 day"
-	case d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
-	}
-	return d.String()
+		p.Dir, p.LastUsed.UTC().Format(time.RFC3339), projects.ExpireAfterWords(after))
 }

@@ -1,6 +1,9 @@
 package projects
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // ExpiresAt is when p expires, with projects expiring after being unused for after (serve's
 // --expire-projects-after): its last use plus after. The zero time when it never does: expiry is off
@@ -35,4 +38,17 @@ func WithExpiry(list []Listed, after time.Duration) []Listed {
 		list[i].SetExpires(after)
 	}
 	return list
+}
+
+// ExpireAfterWords says after (--expire-projects-after) for a person, as the projects page and the
+// ProjectExpired Event say it: "90 days" when it is whole days ("1 day"), else Go's form ("36h0m0s").
+func ExpireAfterWords(after time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case after == day:
+		return "1 day"
+	case after%day == 0:
+		return fmt.Sprintf("%d days", after/day)
+	}
+	return after.String()
 }

@@ -415,6 +415,25 @@ func TestKubeStore(t *testing.T) {
 		}
 	})
 
+	t.Run("Read is ListReadable and Storage from one read of the claims, with the same error", func(t *testing.T) {
+		broken := userClaim(t, "claim-anna--broken", "anna.müller@uni.example", Registry{})
+		broken.Annotations[AnnotationProjects] = `[{"dir":"gh_a_b","lastUsed":"2026-11-20T10:00:00Z"},{"dir":"../x"}]`
+		s := build(broken)
+		ctx := context.Background()
+		wantList, wantListErr := s.ListReadable(ctx, "anna.müller@uni.example")
+		wantStorage, _ := s.Storage(ctx, "anna.müller@uni.example")
+		list, storages, err := s.Read(ctx, "anna.müller@uni.example")
+		if diff := cmp.Diff(wantList, list); diff != "" {
+			t.Errorf("projects (-ListReadable +Read):\n%s", diff)
+		}
+		if diff := cmp.Diff(wantStorage, storages); diff != "" {
+			t.Errorf("storages (-Storage +Read):\n%s", diff)
+		}
+		if fmt.Sprint(err) != fmt.Sprint(wantListErr) || !errors.Is(err, ErrCorruptRegistry) {
+			t.Errorf("err = %v, want %v", err, wantListErr)
+		}
+	})
+
 	t.Run("deleting queues the folder on every claim of the user that holds it, and no one else's", func(t *testing.T) {
 		s := build()
 		if err := s.Delete(context.Background(), "anna.müller@uni.example", "gh_a_old"); err != nil {

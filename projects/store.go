@@ -84,6 +84,9 @@ type Store interface {
 	// recently deleted projects; like ListReadable, what could be read, and an error wrapping
 	// ErrCorruptRegistry for what could not.
 	Storage(ctx context.Context, user string) ([]Storage, error)
+	// Read is ListReadable and Storage from one read of the user's claims (the projects page shows
+	// both), with their error.
+	Read(ctx context.Context, user string) ([]Listed, []Storage, error)
 	// Restore asks for the recently deleted project named by entry (its deletion) back, on every claim
 	// of the user whose trash holds it (Registry.RequestRestore): back says the deletion was still
 	// queued on each and was simply taken back (the project is recorded again now); otherwise the
@@ -137,6 +140,23 @@ func (s *KubeStore) List(ctx context.Context, user string) ([]Listed, error) {
 // ListReadable implements Store.
 func (s *KubeStore) ListReadable(ctx context.Context, user string) ([]Listed, error) {
 	regs, unreadable := s.registries(ctx, user)
+	return listed(regs), unreadable
+}
+
+// Storage implements Store.
+func (s *KubeStore) Storage(ctx context.Context, user string) ([]Storage, error) {
+	regs, unreadable := s.registries(ctx, user)
+	return storages(regs), unreadable
+}
+
+// Read implements Store.
+func (s *KubeStore) Read(ctx context.Context, user string) ([]Listed, []Storage, error) {
+	regs, unreadable := s.registries(ctx, user)
+	return listed(regs), storages(regs), unreadable
+}
+
+// listed is the projects of regs, most recently used first (ListReadable).
+func listed(regs []claimRegistry) []Listed {
 	var out []Listed
 	for _, r := range regs {
 		for _, p := range r.Projects {
@@ -151,12 +171,11 @@ func (s *KubeStore) ListReadable(ctx context.Context, user string) ([]Listed, er
 		}
 		return cmp.Compare(a.Dir, b.Dir)
 	})
-	return out, unreadable
+	return out
 }
 
-// Storage implements Store.
-func (s *KubeStore) Storage(ctx context.Context, user string) ([]Storage, error) {
-	regs, unreadable := s.registries(ctx, user)
+// storages is the Storage of each of regs (Storage).
+func storages(regs []claimRegistry) []Storage {
 	var out []Storage
 	for _, r := range regs {
 		st := Storage{Claim: r.claim, Usage: r.Usage, Largest: r.Largest(-1)}
@@ -176,7 +195,7 @@ func (s *KubeStore) Storage(ctx context.Context, user string) ([]Storage, error)
 		})
 		out = append(out, st)
 	}
-	return out, unreadable
+	return out
 }
 
 // claimRegistry is the registry read from one claim.

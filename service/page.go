@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -141,16 +140,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, embed, aerr.status, aerr.message)
 		return
 	}
-	list, unreadable, err := s.listReadable(r.Context(), user)
+	list, storages, err := s.cfg.Store.Read(r.Context(), user)
+	unreadable, err := s.unreadable(err, user, "projects or storage records")
 	if err != nil {
 		s.log.Error(err, "listing the projects of a user", "user", user)
 		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("listing the projects of %s failed: %v", user, err))
-		return
-	}
-	storages, trashUnreadable, err := s.storageOf(r.Context(), user)
-	if err != nil {
-		s.log.Error(err, "reading the storage of a user", "user", user)
-		s.errorPage(w, embed, http.StatusInternalServerError, fmt.Sprintf("reading the storage of %s failed: %v", user, err))
 		return
 	}
 	now := s.cfg.Now()
@@ -168,12 +162,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		User:       user,
 		Whose:      whose,
 		Projects:   rows,
-		Unreadable: unreadableNote(unreadable, whose, "projects"),
+		Unreadable: unreadableNote(unreadableProjects(unreadable), whose, "projects"),
 		Usage:      s.usageOf(storages, whose),
 		TrashDays:  s.cfg.TrashDays,
-		TrashUnreadable: unreadableNote(slices.DeleteFunc(trashUnreadable, func(u *projects.Unreadable) bool {
-			return u.Annotation != contract.AnnotationClaimTrash
-		}), whose, "recently deleted projects"),
+		TrashUnreadable: unreadableNote(unreadableIn(unreadable, contract.AnnotationClaimTrash),
+			whose, "recently deleted projects"),
 		BinderHubURL: s.cfg.BinderHubURL,
 		Script: pageScript{
 			Prefix:    s.cfg.Prefix,
@@ -190,7 +183,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		d.Trash = s.trashOf(storages)
 	}
 	if s.cfg.ExpireAfter > 0 {
-		d.ExpireAfter = durationWords(s.cfg.ExpireAfter)
+		d.ExpireAfter = projects.ExpireAfterWords(s.cfg.ExpireAfter)
 	}
 	if !embed {
 		d.Nav = s.navFor(r.Context(), id.HubUser)

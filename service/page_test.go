@@ -131,8 +131,8 @@ func TestSizesAndDatesForAPerson(t *testing.T) {
 		d    time.Duration
 		want string
 	}{{24 * time.Hour, "1 day"}, {90 * 24 * time.Hour, "90 days"}, {36 * time.Hour, "36h0m0s"}} {
-		if got := durationWords(tt.d); got != tt.want {
-			t.Errorf("durationWords(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := projects.ExpireAfterWords(tt.d); got != tt.want {
+			t.Errorf("ExpireAfterWords(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }

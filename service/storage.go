@@ -7,7 +7,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -170,14 +169,6 @@ func days(n int) string {
 	return fmt.Sprintf("%d days", n)
 }
 
-// durationWords says d for a person: in days when it is whole days ("90 days"), else Go's form.
-func durationWords(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return days(int(d / (24 * time.Hour)))
-	}
-	return d.String()
-}
-
 // whoseFor words user's things for the caller: "your" for their own, "bitnik's" for a projects admin.
 func whoseFor(id identity, user string) string {
 	if user == id.Name {
@@ -190,11 +181,8 @@ func whoseFor(id identity, user string) string {
 // annotations: unreadableIn).
 func (s *Server) storageOf(ctx context.Context, user string) ([]projects.Storage, []*projects.Unreadable, error) {
 	storages, err := s.cfg.Store.Storage(ctx, user)
-	if !errors.Is(err, projects.ErrCorruptRegistry) {
-		return storages, nil, err
-	}
-	s.log.Info("some of a user's storage records could not be read", "user", user, "error", err.Error())
-	return storages, unreadableIn(err, contract.AnnotationClaimTrash, contract.AnnotationClaimUsage), nil
+	bad, err := s.unreadable(err, user, "storage records")
+	return storages, unreadableIn(bad, contract.AnnotationClaimTrash, contract.AnnotationClaimUsage), err
 }
 
 // storage is the user's storages for an API answer: a Warning header says what could not be read.

@@ -18,11 +18,19 @@ import (
 // listReadable is the user's projects that could be read, and what of them could not be.
 func (s *Server) listReadable(ctx context.Context, user string) ([]projects.Listed, []*projects.Unreadable, error) {
 	list, err := s.cfg.Store.ListReadable(ctx, user)
-	if !errors.Is(err, projects.ErrCorruptRegistry) {
-		return list, nil, err
+	bad, err := s.unreadable(err, user, "projects")
+	return list, unreadableProjects(bad), err
+}
+
+// unreadable splits the store's error: one wrapping projects.ErrCorruptRegistry says that some of the
+// user's records (what: "projects") could not be read; it is logged and returned as bad (for
+// unreadableProjects, unreadableIn), and err is nil. Any other error is err.
+func (s *Server) unreadable(storeErr error, user, what string) (bad, err error) {
+	if !errors.Is(storeErr, projects.ErrCorruptRegistry) {
+		return nil, storeErr
 	}
-	s.log.Info("some of a user's projects could not be read", "user", user, "error", err.Error())
-	return list, unreadableProjects(err), nil
+	s.log.Info("some of a user's "+what+" could not be read", "user", user, "error", storeErr.Error())
+	return storeErr, nil
 }
 
 // unreadableProjects is what could not be read of the user's projects: from the store's error (as
