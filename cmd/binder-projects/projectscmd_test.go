@@ -129,8 +129,7 @@ func TestProjectsList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProjects(t, cluster(t), tt.args...)
-			checkRun(t, got, tt.code, tt.stdout, tt.stderr)
+			checkRun(t, runProjects(t, cluster(t), tt.args...), tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
@@ -213,13 +212,7 @@ func TestProjectsListAll(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProjects(t, allCluster(t), tt.args...)
-			if got.Code != 0 {
-				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", got.Code, got.Stdout, got.Stderr)
-			}
-			if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
-				t.Errorf("stdout (-want +got):\n%s", diff)
-			}
+			checkRun(t, runProjects(t, allCluster(t), tt.args...), 0, tt.stdout, "")
 		})
 	}
 }
@@ -264,8 +257,8 @@ func TestProjectsDelete(t *testing.T) {
 		name   string
 		args   []string
 		code   int
-		stdout string
-		stderr string
+		stdout string // exact, unless empty
+		stderr string // contained
 		claim  string
 		// check: the registry's projects after, and which folders are queued.
 		projects []projects.Project
@@ -296,16 +289,7 @@ func TestProjectsDelete(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := cluster(t)
-			got := runProjects(t, c, tt.args...)
-			if got.Code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
-			}
-			if tt.stdout != "" && got.Stdout != tt.stdout {
-				t.Errorf("stdout = %q, want %q", got.Stdout, tt.stdout)
-			}
-			if !strings.Contains(got.Stderr, tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
-			}
+			checkRun(t, runProjects(t, c, tt.args...), tt.code, tt.stdout, tt.stderr)
 			r := registryOn(t, c, tt.claim)
 			if diff := cmp.Diff(tt.projects, r.Projects); diff != "" {
 				t.Errorf("projects on %s (-want +got):\n%s", tt.claim, diff)
@@ -412,8 +396,7 @@ func TestProjectsTrash(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProjects(t, trashCluster(t), tt.args...)
-			checkRun(t, got, tt.code, tt.stdout, tt.stderr)
+			checkRun(t, runProjects(t, trashCluster(t), tt.args...), tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
