@@ -390,8 +390,6 @@ func TestProjectsTrash(t *testing.T) {
 		{name: "trash takes no argument", args: []string{"trash", "--user", "bitnik", "gh_x"}, code: 2, stderr: `unexpected argument "gh_x"`},
 		{name: "an output format other than table or json is a usage error", args: []string{"trash", "--user", "bitnik", "-o", "yaml"}, code: 2,
 			stderr: `-o "yaml": want table or json`},
-		{name: "a negative --expire-projects-after is a usage error", args: []string{"list", "--all", "--expire-projects-after=-1d"}, code: 2,
-			stderr: "--expire-projects-after=-1d must be 0"},
 		{name: "--all is list's only", args: []string{"trash", "--all"}, code: 2, stderr: "flag provided but not defined: -all"},
 	}
 	for _, tt := range tests {
