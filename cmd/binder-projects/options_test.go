@@ -262,58 +262,41 @@ func flagHelp(t *testing.T, help, name string) string {
 	return strings.Join(entry, "\n")
 }
 
-// TestTheClaimNameFlagsAreDeclaredOnce: the flags that name the user's claim, which serve, mutate and
-// projects-service must be given equal, have one declaration (addClaimNameFlags): one help text and
-// one default, whichever command's -h shows them.
-func TestTheClaimNameFlagsAreDeclaredOnce(t *testing.T) {
-	var declared bytes.Buffer
-	fs := flag.NewFlagSet("declared", flag.ContinueOnError)
-	fs.SetOutput(&declared)
-	names := contract.DefaultClaimNames()
-	addClaimNameFlags(fs, &names)
-	fs.PrintDefaults()
-	var shared []string
-	fs.VisitAll(func(f *flag.Flag) { shared = append(shared, f.Name) })
-	if diff := cmp.Diff([]string{"claim-name-template", "slug-scheme"}, shared); diff != "" {
-		t.Errorf("the shared flags (-want +got):\n%s", diff)
-	}
-
-	for _, cmd := range []string{"serve", "mutate", "projects-service"} {
-		got := runCommand(t, "", cmd, "-h")
-		help := got.Stdout + got.Stderr
-		for _, name := range shared {
-			if diff := cmp.Diff(flagHelp(t, declared.String(), name), flagHelp(t, help, name)); diff != "" {
-				t.Errorf("%s -h shows -%s otherwise than its one declaration (-want +got):\n%s", cmd, name, diff)
-			}
-		}
-	}
-}
-
-// TestTheFlagsOfSharedSettingsAreDeclaredOnce: --expire-projects-after (serve expires projects,
-// projects-service tells users when) and --trash-days (serve's init containers delete by it, mutate
-// shows it, projects-service says when a deleted project goes for good) must be given equal to every
-// command that has them: each has one declaration (addExpireAfterFlag, addRetentionFlags), one help
-// text and one default in every command's -h.
+// TestTheFlagsOfSharedSettingsAreDeclaredOnce: the settings that several commands share, and must be
+// given equal to each, have one declaration, one help text and one default in every command's -h:
+// the flags that name the user's claim (addClaimNameFlags: serve, mutate and projects-service),
+// --expire-projects-after (addExpireAfterFlag: serve expires projects, projects-service tells users
+// when) and --trash-days (addRetentionFlags: serve's init containers delete by it, mutate shows it,
+// projects-service says when a deleted project goes for good).
 func TestTheFlagsOfSharedSettingsAreDeclaredOnce(t *testing.T) {
 	for _, tc := range []struct {
-		flag     string
+		flags    []string // the flags declare binds, in the flag package's order
 		declare  func(*flag.FlagSet)
 		commands []string
 	}{
-		{"expire-projects-after", func(fs *flag.FlagSet) { var d time.Duration; addExpireAfterFlag(fs, &d) }, []string{"serve", "projects-service"}},
-		{"trash-days", func(fs *flag.FlagSet) { days := patch.DefaultConfig().TrashDays; addRetentionFlags(fs, &days) },
+		{[]string{"claim-name-template", "slug-scheme"}, func(fs *flag.FlagSet) { names := contract.DefaultClaimNames(); addClaimNameFlags(fs, &names) },
+			[]string{"serve", "mutate", "projects-service"}},
+		{[]string{"expire-projects-after"}, func(fs *flag.FlagSet) { var d time.Duration; addExpireAfterFlag(fs, &d) }, []string{"serve", "projects-service"}},
+		{[]string{"trash-days"}, func(fs *flag.FlagSet) { days := patch.DefaultConfig().TrashDays; addRetentionFlags(fs, &days) },
 			[]string{"serve", "mutate", "projects-service"}},
 	} {
-		t.Run(tc.flag, func(t *testing.T) {
+		t.Run(strings.Join(tc.flags, ","), func(t *testing.T) {
 			var declared bytes.Buffer
 			fs := flag.NewFlagSet("declared", flag.ContinueOnError)
 			fs.SetOutput(&declared)
 			tc.declare(fs)
 			fs.PrintDefaults()
+			var shared []string
+			fs.VisitAll(func(f *flag.Flag) { shared = append(shared, f.Name) })
+			if diff := cmp.Diff(tc.flags, shared); diff != "" {
+				t.Errorf("the shared flags (-want +got):\n%s", diff)
+			}
 			for _, cmd := range tc.commands {
 				got := runCommand(t, "", cmd, "-h")
-				if diff := cmp.Diff(flagHelp(t, declared.String(), tc.flag), flagHelp(t, got.Stdout+got.Stderr, tc.flag)); diff != "" {
-					t.Errorf("%s -h shows -%s otherwise than its one declaration (-want +got):\n%s", cmd, tc.flag, diff)
+				for _, name := range tc.flags {
+					if diff := cmp.Diff(flagHelp(t, declared.String(), name), flagHelp(t, got.Stdout+got.Stderr, name)); diff != "" {
+						t.Errorf("%s -h shows -%s otherwise than its one declaration (-want +got):\n%s", cmd, name, diff)
+					}
 				}
 			}
 		})

@@ -129,8 +129,7 @@ func TestProjectsList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProjects(t, cluster(t), tt.args...)
-			checkRun(t, got, tt.code, tt.stdout, tt.stderr)
+			checkRun(t, runProjects(t, cluster(t), tt.args...), tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
@@ -213,13 +212,7 @@ func TestProjectsListAll(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProjects(t, allCluster(t), tt.args...)
-			if got.Code != 0 {
-				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", got.Code, got.Stdout, got.Stderr)
-			}
-			if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
-				t.Errorf("stdout (-want +got):\n%s", diff)
-			}
+			checkRun(t, runProjects(t, allCluster(t), tt.args...), 0, tt.stdout, "")
 		})
 	}
 }
@@ -264,8 +257,8 @@ func TestProjectsDelete(t *testing.T) {
 		name   string
 		args   []string
 		code   int
-		stdout string
-		stderr string
+		stdout string // exact, unless empty
+		stderr string // contained
 		claim  string
 		// check: the registry's projects after, and which folders are queued.
 		projects []projects.Project
@@ -296,16 +289,7 @@ func TestProjectsDelete(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := cluster(t)
-			got := runProjects(t, c, tt.args...)
-			if got.Code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
-			}
-			if tt.stdout != "" && got.Stdout != tt.stdout {
-				t.Errorf("stdout = %q, want %q", got.Stdout, tt.stdout)
-			}
-			if !strings.Contains(got.Stderr, tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
-			}
+			checkRun(t, runProjects(t, c, tt.args...), tt.code, tt.stdout, tt.stderr)
 			r := registryOn(t, c, tt.claim)
 			if diff := cmp.Diff(tt.projects, r.Projects); diff != "" {
 				t.Errorf("projects on %s (-want +got):\n%s", tt.claim, diff)
@@ -406,14 +390,11 @@ func TestProjectsTrash(t *testing.T) {
 		{name: "trash takes no argument", args: []string{"trash", "--user", "bitnik", "gh_x"}, code: 2, stderr: `unexpected argument "gh_x"`},
 		{name: "an output format other than table or json is a usage error", args: []string{"trash", "--user", "bitnik", "-o", "yaml"}, code: 2,
 			stderr: `-o "yaml": want table or json`},
-		{name: "a negative --expire-projects-after is a usage error", args: []string{"list", "--all", "--expire-projects-after=-1d"}, code: 2,
-			stderr: "--expire-projects-after=-1d must be 0"},
 		{name: "--all is list's only", args: []string{"trash", "--all"}, code: 2, stderr: "flag provided but not defined: -all"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProjects(t, trashCluster(t), tt.args...)
-			checkRun(t, got, tt.code, tt.stdout, tt.stderr)
+			checkRun(t, runProjects(t, trashCluster(t), tt.args...), tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
@@ -456,96 +437,78 @@ func TestProjectsRestoreAndPurge(t *testing.T) {
 		}
 		return out
 	}
+	// state is the registry on claim-bitnik after a run: the folders of its projects and of its trash.
+	type state struct {
+		projects  []contract.ProjectDir
+		deletions []projects.Queued
+		trash     []contract.ProjectDir
+		restores  []projects.Queued
+		purges    []projects.Queued
+	}
 	allTrash := []contract.ProjectDir{"gh_bitnik_notes", "gh_binder-examples_conda", "gh_old_one"}
+	// unchanged is trashCluster's registry, as a refused request leaves it.
+	unchanged := state{projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+		restores: []projects.Queued{trashedNotes.Entry()}}
 	tests := []struct {
 		name   string
 		args   []string
 		code   int
 		stdout string // exact, unless empty
 		stderr string // contained
-		// the registry on claim-bitnik after
-		projects  []contract.ProjectDir
-		deletions []projects.Queued
-		trash     []contract.ProjectDir
-		restores  []projects.Queued
-		purges    []projects.Queued
+		after  state
 	}{
 		{name: "a project in the trash is restored at the next server start",
 			args: []string{"restore", "--user", "bitnik", trashEntry(trashedConda)},
 			stdout: "restore of " + trashEntry(trashedConda) + " asked: restored at the next server start of bitnik (as " +
 				string(contract.RestoredName(cliConda.Dir, contract.TrashID(trashedConda.Entry()))) + ", beside gh_binder-examples_conda, if that name is taken again)\n",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry(), trashedConda.Entry()}},
+			after: state{projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+				restores: []projects.Queued{trashedNotes.Entry(), trashedConda.Entry()}}},
 		{name: "a deletion that has not happened yet is taken back at once",
-			args:     []string{"restore", trashEntry(trashedOld), "--user", "bitnik", "--namespace", "bhub"},
-			stdout:   "restored " + trashEntry(trashedOld) + ": taken back, the deletion had not happened yet; gh_old_one is a project of bitnik again\n",
-			projects: []contract.ProjectDir{cliRequirements.Dir, cliOldOne.Dir}, trash: []contract.ProjectDir{"gh_bitnik_notes", "gh_binder-examples_conda"},
-			restores: []projects.Queued{trashedNotes.Entry()}},
+			args:   []string{"restore", trashEntry(trashedOld), "--user", "bitnik", "--namespace", "bhub"},
+			stdout: "restored " + trashEntry(trashedOld) + ": taken back, the deletion had not happened yet; gh_old_one is a project of bitnik again\n",
+			after: state{projects: []contract.ProjectDir{cliRequirements.Dir, cliOldOne.Dir}, trash: []contract.ProjectDir{"gh_bitnik_notes", "gh_binder-examples_conda"},
+				restores: []projects.Queued{trashedNotes.Entry()}}},
 		{name: "a project in the trash is purged at the next server start",
-			args:     []string{"purge", "--user", "bitnik", trashEntry(trashedConda)},
-			stdout:   "purge of " + trashEntry(trashedConda) + " asked: its folder and all its files are deleted for good at the next server start of bitnik\n",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}, purges: []projects.Queued{trashedConda.Entry()}},
+			args:   []string{"purge", "--user", "bitnik", trashEntry(trashedConda)},
+			stdout: "purge of " + trashEntry(trashedConda) + " asked: its folder and all its files are deleted for good at the next server start of bitnik\n",
+			after: state{projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+				restores: []projects.Queued{trashedNotes.Entry()}, purges: []projects.Queued{trashedConda.Entry()}}},
 		{name: "a purge replaces the restore asked before it",
-			args:     []string{"purge", "--user", "bitnik", trashEntry(trashedNotes)},
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			purges: []projects.Queued{trashedNotes.Entry()}},
+			args: []string{"purge", "--user", "bitnik", trashEntry(trashedNotes)},
+			after: state{projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
+				purges: []projects.Queued{trashedNotes.Entry()}}},
 		{name: "an entry not in the user's trash is refused, exit 1, nothing changes",
 			args: []string{"restore", "--user", "bitnik", "1777888999000000000/gh_binder-examples_conda"}, code: 1,
-			stderr:   "no such project in the trash: bitnik has no recently deleted project 1777888999000000000/gh_binder-examples_conda",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}},
+			stderr: "no such project in the trash: bitnik has no recently deleted project 1777888999000000000/gh_binder-examples_conda", after: unchanged},
 		{name: "another user's entry is not in this user's trash",
 			args: []string{"purge", "--user", "anna.müller@uni.example", trashEntry(trashedConda)}, code: 1,
-			stderr:   "see `binder-projects projects trash --user anna.müller@uni.example`",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}},
+			stderr: "see `binder-projects projects trash --user anna.müller@uni.example`", after: unchanged},
 		{name: "a folder alone is not a trash entry: a usage error",
-			args: []string{"restore", "--user", "bitnik", "gh_binder-examples_conda"}, code: 2, stderr: "is not <id>/<folder>",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}},
+			args: []string{"restore", "--user", "bitnik", "gh_binder-examples_conda"}, code: 2, stderr: "is not <id>/<folder>", after: unchanged},
 		{name: "an entry whose folder cannot be a project folder is a usage error",
-			args: []string{"purge", "--user", "bitnik", "1777888999000000000/../etc"}, code: 2, stderr: `invalid project folder name "../etc"`,
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}},
-		{name: "no entry is a usage error", args: []string{"purge", "--user", "bitnik"}, code: 2, stderr: "give exactly one trash entry ID/FOLDER",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}},
-		{name: "restore needs --user", args: []string{"restore", trashEntry(trashedConda)}, code: 2, stderr: "--user is required",
-			projects: []contract.ProjectDir{cliRequirements.Dir}, deletions: []projects.Queued{trashedOld.Entry()}, trash: allTrash,
-			restores: []projects.Queued{trashedNotes.Entry()}},
+			args: []string{"purge", "--user", "bitnik", "1777888999000000000/../etc"}, code: 2, stderr: `invalid project folder name "../etc"`, after: unchanged},
+		{name: "no entry is a usage error", args: []string{"purge", "--user", "bitnik"}, code: 2, stderr: "give exactly one trash entry ID/FOLDER", after: unchanged},
+		{name: "restore needs --user", args: []string{"restore", trashEntry(trashedConda)}, code: 2, stderr: "--user is required", after: unchanged},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := trashCluster(t)
-			got := runProjects(t, c, tt.args...)
-			if got.Code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got.Code, tt.code, got.Stdout, got.Stderr)
-			}
-			if tt.stdout != "" {
-				if diff := cmp.Diff(tt.stdout, got.Stdout); diff != "" {
-					t.Errorf("stdout (-want +got):\n%s", diff)
-				}
-			}
-			if !strings.Contains(got.Stderr, tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", got.Stderr, tt.stderr)
-			}
+			checkRun(t, runProjects(t, c, tt.args...), tt.code, tt.stdout, tt.stderr)
 			r := registryOn(t, c, claim)
 			var ps []contract.ProjectDir
 			for _, p := range r.Projects {
 				ps = append(ps, p.Dir)
 			}
 			slices.Sort(ps)
-			slices.Sort(tt.projects)
 			for _, check := range []struct {
 				what      string
 				want, got any
 			}{
-				{"projects", tt.projects, ps},
-				{"deletions", tt.deletions, r.Deletions},
-				{"trash", tt.trash, dirs(r.Trash)},
-				{"restores", tt.restores, r.Restores},
-				{"purges", tt.purges, r.Purges},
+				{"projects", slices.Sorted(slices.Values(tt.after.projects)), ps},
+				{"deletions", tt.after.deletions, r.Deletions},
+				{"trash", tt.after.trash, dirs(r.Trash)},
+				{"restores", tt.after.restores, r.Restores},
+				{"purges", tt.after.purges, r.Purges},
 			} {
 				if diff := cmp.Diff(check.want, check.got, cmpopts.EquateEmpty()); diff != "" {
 					t.Errorf("%s on %s (-want +got):\n%s", check.what, claim, diff)
