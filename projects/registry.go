@@ -68,6 +68,21 @@ type Size struct {
 	At    time.Time `json:"at"`
 }
 
+// HumanBytes says n bytes for a person, in binary units: "812 B", "1.5 KiB", "5.1 GiB" (the page,
+// Events and the admin CLI).
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 // Trashed is a recently deleted project (contract.AnnotationClaimTrash): its record as it was, and
 // its deletion. While the deletion is queued its folder is where it was; the next init container
 // moves it into the volume's trash (contract.TrashFolder), where it stays for the trash days, unless

@@ -38,7 +38,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"humanDay": func(t time.Time) string {
 		return t.UTC().Format("2 Jan 2006")
 	},
-	"humanBytes": humanBytes,
+	"humanBytes": projects.HumanBytes,
 	"days":       days,
 	"linkable":   linkable,
 	"inc":        func(n int) int { return n + 1 },

@@ -123,8 +123,8 @@ func TestSizesAndDatesForAPerson(t *testing.T) {
 		bytes int64
 		want  string
 	}{{0, "0 B"}, {812, "812 B"}, {1536, "1.5 KiB"}, {40 << 10, "40.0 KiB"}, {3 << 29, "1.5 GiB"}, {10 << 30, "10.0 GiB"}, {5 << 40, "5.0 TiB"}} {
-		if got := humanBytes(tt.bytes); got != tt.want {
-			t.Errorf("humanBytes(%d) = %q, want %q", tt.bytes, got, tt.want)
+		if got := projects.HumanBytes(tt.bytes); got != tt.want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", tt.bytes, got, tt.want)
 		}
 	}
 	for _, tt := range []struct {

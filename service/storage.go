@@ -105,9 +105,9 @@ func nearlyFullWarning(u storageUsage, whose string, trashDays int) string {
 		names := make([]string, len(u.Largest))
 		for i, f := range u.Largest {
 			if f.TrashID != "" {
-				names[i] = fmt.Sprintf("%s, recently deleted (%s)", f.Dir, humanBytes(f.Bytes))
+				names[i] = fmt.Sprintf("%s, recently deleted (%s)", f.Dir, projects.HumanBytes(f.Bytes))
 			} else {
-				names[i] = fmt.Sprintf("%s (%s)", f.Dir, humanBytes(f.Bytes))
+				names[i] = fmt.Sprintf("%s (%s)", f.Dir, projects.HumanBytes(f.Bytes))
 			}
 		}
 		w += " The largest: " + strings.Join(names, ", ") + "."
@@ -145,20 +145,6 @@ func expiryNote(p projects.Listed, now time.Time) string {
 		return "removed within the hour unless you launch it"
 	}
 	return "removed on " + p.Expires.UTC().Format("2 Jan 2006") + " unless you launch it"
-}
-
-// humanBytes says n bytes for a person, in binary units: "812 B", "1.5 KiB", "5.1 GiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // days says n days: "1 day", "7 days".

@@ -181,13 +181,5 @@ func size(s *projects.Size) string {
 	if s == nil {
 		return "-"
 	}
-	const unit = 1024
-	if s.Bytes < unit {
-		return fmt.Sprintf("%d B", s.Bytes)
-	}
-	v, i := float64(s.Bytes)/unit, 0
-	for ; v >= unit && i < 5; i++ {
-		v /= unit
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
+	return projects.HumanBytes(s.Bytes)
 }
