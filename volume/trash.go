@@ -148,7 +148,7 @@ func (s *initRun) moveToTrash(d Deletion, st Stamp) trashOutcome {
 // manifest (trashmanifest.go: the update lock is taken first, if there is one).
 func (s *initRun) renameIntoTrash(d Deletion, e trashEntry, st Stamp) (trashOutcome, error) {
 	carry := false // the manifest goes with the folder
-	if s.hasManifest(e.dir) {
+	if s.hasManifest(e.name()) {
 		lock := s.manifestLock(fmt.Sprintf("project %s goes into the trash without the record of what it was seeded with (if it is restored, its first update counts every file as yours)", d.Name))
 		defer lock.release()
 		carry = lock != nil
@@ -326,7 +326,7 @@ var errBothTaken = errors.New("both names are taken")
 func (s *initRun) moveOut(idDir *Dir, e trashEntry, st Stamp) (contract.ProjectDir, error) {
 	man, carry := s.trashedManifest(idDir, e)
 	var lock *updatesLockHeld
-	if carry || s.hasManifest(e.dir, contract.RestoredName(e.dir, e.id)) {
+	if carry || s.hasManifest(e.name(), string(contract.RestoredName(e.dir, e.id))) {
 		what := "a record of what an earlier project of its name was seeded with is left as it is for the restore of project " + e.name()
 		if carry {
 			what = "project " + e.name() + " is restored without the record of what it was seeded with (its first update counts every file as yours)"

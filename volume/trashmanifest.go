@@ -55,13 +55,13 @@ func seedName(dir contract.ProjectDir) (string, bool) {
 func idLabel(e trashEntry) string { return contract.TrashFolder + "/" + e.idName() }
 
 // hasManifest says whether SeedsDir (never followed) holds an entry of one of names.
-func (s *initRun) hasManifest(names ...contract.ProjectDir) bool {
+func (s *initRun) hasManifest(names ...string) bool {
 	seeds, err := s.root.OpenDir(SeedsDir)
 	if err != nil {
 		return false
 	}
 	defer seeds.Close()
-	return slices.ContainsFunc(names, func(n contract.ProjectDir) bool { return seeds.Exists(string(n)) })
+	return slices.ContainsFunc(names, seeds.Exists)
 }
 
 // manifestLock takes the update lock for the moves of a manifest; nil, and a log line (what: what
