@@ -500,14 +500,7 @@ func (s *initRun) place(w *workDir, staged bool) (bool, error) {
 // of its name and the work folder of an interrupted update of it (the update lock is held).
 func (s *initRun) clearStale() {
 	p := s.in.Project
-	if seeds, err := s.root.OpenDir(SeedsDir); err == nil {
-		if st, err := seeds.Stat(p); err == nil && !st.Mode.IsDir() {
-			if err := seeds.Remove(p); err != nil {
-				s.logf("could not remove the record of an earlier project %s (%v)", p, unwrapPath(err))
-			}
-		}
-		seeds.Close()
-	}
+	s.removeStaleManifest(p)
 	if s.updatesOff != "" {
 		return
 	}
@@ -519,6 +512,21 @@ func (s *initRun) clearStale() {
 			}
 		}
 		ud.Close()
+	}
+}
+
+// removeStaleManifest removes SeedsDir/name (never followed; a folder there stays), the manifest of an
+// earlier project of that name, before another folder takes the name (the update lock is held).
+func (s *initRun) removeStaleManifest(name string) {
+	seeds, err := s.root.OpenDir(SeedsDir)
+	if err != nil {
+		return
+	}
+	defer seeds.Close()
+	if st, err := seeds.Stat(name); err == nil && !st.Mode.IsDir() {
+		if err := seeds.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.logf("could not remove the record of an earlier project %s (%v)", name, unwrapPath(err))
+		}
 	}
 }
 

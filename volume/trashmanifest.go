@@ -153,21 +153,12 @@ func (s *initRun) setAsideManifest(idDir *Dir, e trashEntry, what string) error 
 
 // dropStaleManifest removes, just before a restored folder takes the free name as at the volume root
 // (the update lock is held), the manifest of an earlier project of that name there: it does not
-// describe the restored folder (a seed drops it the same way: clearStale).
+// describe the restored folder (as a seed's clearStale does).
 func (s *initRun) dropStaleManifest(as contract.ProjectDir) {
 	if st, err := statFollow(s.root, string(as)); err == nil && st.Mode.IsDir() {
 		return // taken meanwhile: the restore looks again
 	}
-	seeds, err := s.root.OpenDir(SeedsDir)
-	if err != nil {
-		return
-	}
-	defer seeds.Close()
-	if st, err := seeds.Stat(string(as)); err == nil && !st.Mode.IsDir() {
-		if err := seeds.Remove(string(as)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.logf("could not remove the record of an earlier project %s (%v)", as, unwrapPath(err))
-		}
-	}
+	s.removeStaleManifest(string(as))
 }
 
 // manifestOutOfTrash moves the manifest of e (man: the file looked at in its id folder) to
