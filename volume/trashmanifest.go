@@ -100,9 +100,9 @@ func (s *initRun) manifestIntoTrash(idDir *Dir, e trashEntry) {
 		lost("its name is too long for the record's name in the trash")
 		return
 	}
-	if _, there := s.trashedManifest(idDir, e); there {
+	if old, there := s.trashedManifest(idDir, e); there {
 		// Nothing this deletion put there (an id folder gets each project once).
-		if err := s.setAsideManifest(idDir, e, "a file this deletion did not put there"); err != nil {
+		if err := s.reserved().setAside(idDir, idLabel(e), to, old, "a file this deletion did not put there"); err != nil {
 			lost(err.Error())
 			return
 		}
@@ -128,7 +128,7 @@ func (s *initRun) trashedManifest(idDir *Dir, e trashEntry) (Stamp, bool) {
 	case st.Mode.IsRegular() && ours(st):
 		return st, true
 	case st.Mode.IsRegular():
-		err = s.setAsideManifest(idDir, e, notOurs(st, "file"))
+		err = s.reserved().setAside(idDir, idLabel(e), name, st, notOurs(st, "file"))
 	default:
 		var what string
 		if what, err = makeWay(idDir, name, false); what != "" {
@@ -139,16 +139,6 @@ func (s *initRun) trashedManifest(idDir *Dir, e trashEntry) (Stamp, bool) {
 		s.logf("%v", err)
 	}
 	return Stamp{}, false
-}
-
-// setAsideManifest sets aside what is at the manifest name of e in its id folder (what: what it is).
-func (s *initRun) setAsideManifest(idDir *Dir, e trashEntry, what string) error {
-	name, _ := seedName(e.dir)
-	st, err := idDir.Stat(name)
-	if err != nil {
-		return nil
-	}
-	return s.reserved().setAside(idDir, idLabel(e), name, st, what)
 }
 
 // dropStaleManifest removes, just before a restored folder takes the free name as at the volume root
