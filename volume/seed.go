@@ -361,7 +361,7 @@ func (s *initRun) seedOnce(home bool) error {
 		} else {
 			staged = true
 		}
-	} else if s.in.Update || s.manifestExists() {
+	} else if s.in.Update || s.hasManifest(s.in.Project) {
 		s.logf("no valid commit was given: what project %s was seeded with is not recorded, and its first update counts every file as yours", p)
 	}
 	crashPoint()
@@ -446,17 +446,6 @@ func (s *initRun) stageManifest(w *workDir, manifest []byte) error {
 	return writeSmallFile(w.dir, seedRecordName, rec)
 }
 
-// manifestExists says whether a manifest of the launched project is there (a stale one: the project
-// is not).
-func (s *initRun) manifestExists() bool {
-	sd, err := s.root.OpenDir(SeedsDir)
-	if err != nil {
-		return false
-	}
-	defer sd.Close()
-	return sd.Exists(s.in.Project)
-}
-
 // place renames the copy into place, only if no entry of the project's name exists (NOREPLACE), and
 // puts its manifest in place right after; it reports false if another start's project appeared
 // meanwhile. Under the update lock: no update reads a manifest of another project of this name, and
@@ -464,7 +453,7 @@ func (s *initRun) manifestExists() bool {
 // are removed first.
 func (s *initRun) place(w *workDir, staged bool) (bool, error) {
 	p := s.in.Project
-	if staged || s.manifestExists() {
+	if staged || s.hasManifest(s.in.Project) {
 		lock, err := lockUpdates(s.root)
 		if err != nil {
 			s.logf("cannot take the update lock (%v): placing project %s without it", unwrapPath(err), p)
@@ -511,14 +500,7 @@ func (s *initRun) place(w *workDir, staged bool) (bool, error) {
 // of its name and the work folder of an interrupted update of it (the update lock is held).
 func (s *initRun) clearStale() {
 	p := s.in.Project
-	if seeds, err := s.root.OpenDir(SeedsDir); err == nil {
-		if st, err := seeds.Stat(p); err == nil && !st.Mode.IsDir() {
-			if err := seeds.Remove(p); err != nil {
-				s.logf("could not remove the record of an earlier project %s (%v)", p, unwrapPath(err))
-			}
-		}
-		seeds.Close()
-	}
+	s.removeStaleManifest(p)
 	if s.updatesOff != "" {
 		return
 	}
@@ -530,6 +512,21 @@ func (s *initRun) clearStale() {
 			}
 		}
 		ud.Close()
+	}
+}
+
+// removeStaleManifest removes SeedsDir/name (never followed; a folder there stays), the manifest of an
+// earlier project of that name, before another folder takes the name (the update lock is held).
+func (s *initRun) removeStaleManifest(name string) {
+	seeds, err := s.root.OpenDir(SeedsDir)
+	if err != nil {
+		return
+	}
+	defer seeds.Close()
+	if st, err := seeds.Stat(name); err == nil && !st.Mode.IsDir() {
+		if err := seeds.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.logf("could not remove the record of an earlier project %s (%v)", name, unwrapPath(err))
+		}
 	}
 }
 

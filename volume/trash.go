@@ -148,7 +148,7 @@ func (s *initRun) moveToTrash(d Deletion, st Stamp) trashOutcome {
 // manifest (trashmanifest.go: the update lock is taken first, if there is one).
 func (s *initRun) renameIntoTrash(d Deletion, e trashEntry, st Stamp) (trashOutcome, error) {
 	carry := false // the manifest goes with the folder
-	if s.hasManifest(e.dir) {
+	if s.hasManifest(e.name()) {
 		lock := s.manifestLock(fmt.Sprintf("project %s goes into the trash without the record of what it was seeded with (if it is restored, its first update counts every file as yours)", d.Name))
 		defer lock.release()
 		carry = lock != nil
@@ -326,7 +326,7 @@ var errBothTaken = errors.New("both names are taken")
 func (s *initRun) moveOut(idDir *Dir, e trashEntry, st Stamp) (contract.ProjectDir, error) {
 	man, carry := s.trashedManifest(idDir, e)
 	var lock *updatesLockHeld
-	if carry || s.hasManifest(e.dir, contract.RestoredName(e.dir, e.id)) {
+	if carry || s.hasManifest(e.name(), string(contract.RestoredName(e.dir, e.id))) {
 		what := "a record of what an earlier project of its name was seeded with is left as it is for the restore of project " + e.name()
 		if carry {
 			what = "project " + e.name() + " is restored without the record of what it was seeded with (its first update counts every file as yours)"
@@ -597,21 +597,17 @@ func (s *initRun) expireTrash() {
 	}
 }
 
-// listTrash lists the trash: every folder TrashFolder/<id>/<dir> (a valid id and project folder
-// name), oldest first (by id, then name), never following a link; complete says nothing of it could
-// not be read.
-func (s *initRun) listTrash() (entries []trashEntry, complete bool) {
+// eachIDFolder calls fn for every id folder of the trash (a valid id; never through a link), open, with
+// the names it holds; complete says nothing of the trash could not be read (a missing trash is empty).
+func (s *initRun) eachIDFolder(fn func(trash *Dir, id int64, idDir *Dir, inside []string)) (complete bool) {
 	trash, err := s.root.OpenDir(contract.TrashFolder)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, true
-	}
 	if err != nil {
-		return nil, false
+		return errors.Is(err, fs.ErrNotExist)
 	}
 	defer trash.Close()
 	names, err := trash.Names()
 	if err != nil {
-		return nil, false
+		return false
 	}
 	complete = true
 	for _, n := range names {
@@ -626,14 +622,24 @@ func (s *initRun) listTrash() (entries []trashEntry, complete bool) {
 		}
 		inside, err := idDir.Names()
 		complete = complete && err == nil
+		fn(trash, id, idDir, inside)
+		idDir.Close()
+	}
+	return complete
+}
+
+// listTrash lists the trash: every folder TrashFolder/<id>/<dir> (a valid id and project folder
+// name), oldest first (by id, then name), never following a link; complete says nothing of it could
+// not be read.
+func (s *initRun) listTrash() (entries []trashEntry, complete bool) {
+	complete = s.eachIDFolder(func(_ *Dir, id int64, idDir *Dir, inside []string) {
 		for _, name := range inside {
 			dir, err := contract.ParseProjectDir(name)
 			if st, serr := idDir.Stat(name); err == nil && serr == nil && st.Mode.IsDir() {
 				entries = append(entries, trashEntry{id: id, dir: dir})
 			}
 		}
-		idDir.Close()
-	}
+	})
 	slices.SortFunc(entries, func(a, b trashEntry) int {
 		return cmp.Or(cmp.Compare(a.id, b.id), strings.Compare(a.name(), b.name()))
 	})
@@ -645,25 +651,7 @@ func (s *initRun) listTrash() (entries []trashEntry, complete bool) {
 // a manifest whose project is gone (tidyManifest); then the id folders left empty (rmdir: never one a
 // start has just moved a project into).
 func (s *initRun) tidyTrash() {
-	trash, err := s.root.OpenDir(contract.TrashFolder)
-	if err != nil {
-		return
-	}
-	defer trash.Close()
-	names, err := trash.Names()
-	if err != nil {
-		return
-	}
-	for _, n := range names {
-		id, ok := parseTrashID(n)
-		if !ok {
-			continue
-		}
-		idDir, err := trash.OpenDir(n)
-		if err != nil {
-			continue
-		}
-		inside, _ := idDir.Names()
+	s.eachIDFolder(func(trash *Dir, id int64, idDir *Dir, inside []string) {
 		for _, m := range inside {
 			switch {
 			case strings.HasPrefix(m, purgingPrefix):
@@ -679,7 +667,7 @@ func (s *initRun) tidyTrash() {
 				s.tidyManifest(idDir, id, m)
 			}
 		}
-		idDir.Close()
-		_ = unix.Unlinkat(trash.Fd(), n, unix.AT_REMOVEDIR) // only an empty folder goes, never a file
-	}
+		// Only an empty folder goes, never a file.
+		_ = unix.Unlinkat(trash.Fd(), trashEntry{id: id}.idName(), unix.AT_REMOVEDIR)
+	})
 }

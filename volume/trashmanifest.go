@@ -55,13 +55,13 @@ func seedName(dir contract.ProjectDir) (string, bool) {
 func idLabel(e trashEntry) string { return contract.TrashFolder + "/" + e.idName() }
 
 // hasManifest says whether SeedsDir (never followed) holds an entry of one of names.
-func (s *initRun) hasManifest(names ...contract.ProjectDir) bool {
+func (s *initRun) hasManifest(names ...string) bool {
 	seeds, err := s.root.OpenDir(SeedsDir)
 	if err != nil {
 		return false
 	}
 	defer seeds.Close()
-	return slices.ContainsFunc(names, func(n contract.ProjectDir) bool { return seeds.Exists(string(n)) })
+	return slices.ContainsFunc(names, seeds.Exists)
 }
 
 // manifestLock takes the update lock for the moves of a manifest; nil, and a log line (what: what
@@ -100,9 +100,9 @@ func (s *initRun) manifestIntoTrash(idDir *Dir, e trashEntry) {
 		lost("its name is too long for the record's name in the trash")
 		return
 	}
-	if _, there := s.trashedManifest(idDir, e); there {
+	if old, there := s.trashedManifest(idDir, e); there {
 		// Nothing this deletion put there (an id folder gets each project once).
-		if err := s.setAsideManifest(idDir, e, "a file this deletion did not put there"); err != nil {
+		if err := s.reserved().setAside(idDir, idLabel(e), to, old, "a file this deletion did not put there"); err != nil {
 			lost(err.Error())
 			return
 		}
@@ -128,7 +128,7 @@ func (s *initRun) trashedManifest(idDir *Dir, e trashEntry) (Stamp, bool) {
 	case st.Mode.IsRegular() && ours(st):
 		return st, true
 	case st.Mode.IsRegular():
-		err = s.setAsideManifest(idDir, e, notOurs(st, "file"))
+		err = s.reserved().setAside(idDir, idLabel(e), name, st, notOurs(st, "file"))
 	default:
 		var what string
 		if what, err = makeWay(idDir, name, false); what != "" {
@@ -141,33 +141,14 @@ func (s *initRun) trashedManifest(idDir *Dir, e trashEntry) (Stamp, bool) {
 	return Stamp{}, false
 }
 
-// setAsideManifest sets aside what is at the manifest name of e in its id folder (what: what it is).
-func (s *initRun) setAsideManifest(idDir *Dir, e trashEntry, what string) error {
-	name, _ := seedName(e.dir)
-	st, err := idDir.Stat(name)
-	if err != nil {
-		return nil
-	}
-	return s.reserved().setAside(idDir, idLabel(e), name, st, what)
-}
-
 // dropStaleManifest removes, just before a restored folder takes the free name as at the volume root
 // (the update lock is held), the manifest of an earlier project of that name there: it does not
-// describe the restored folder (a seed drops it the same way: clearStale).
+// describe the restored folder (as a seed's clearStale does).
 func (s *initRun) dropStaleManifest(as contract.ProjectDir) {
 	if st, err := statFollow(s.root, string(as)); err == nil && st.Mode.IsDir() {
 		return // taken meanwhile: the restore looks again
 	}
-	seeds, err := s.root.OpenDir(SeedsDir)
-	if err != nil {
-		return
-	}
-	defer seeds.Close()
-	if st, err := seeds.Stat(string(as)); err == nil && !st.Mode.IsDir() {
-		if err := seeds.Remove(string(as)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.logf("could not remove the record of an earlier project %s (%v)", as, unwrapPath(err))
-		}
-	}
+	s.removeStaleManifest(string(as))
 }
 
 // manifestOutOfTrash moves the manifest of e (man: the file looked at in its id folder) to
