@@ -223,11 +223,16 @@ func movePlanned(from *Dir, name string, to *Dir, toName string, st Stamp) error
 	if now, err := to.Stat(toName); err == nil && sameInode(now, st) {
 		return nil
 	}
-	back := name
-	for n := 1; n <= 100 && to.Rename(toName, from, back) != nil; n++ {
-		back = setAsideName(name, n)
+	for n := 0; n < 100; n++ {
+		back := name
+		if n > 0 {
+			back = setAsideName(name, n)
+		}
+		if to.Rename(toName, from, back) == nil {
+			return fmt.Errorf("%s (moved back, as %s): %w", from.join(name), from.join(back), ErrNotPlanned)
+		}
 	}
-	return fmt.Errorf("%s (moved back, as %s): %w", from.join(name), from.join(back), ErrNotPlanned)
+	return fmt.Errorf("%s (not what was planned; it could not be moved back and stays as %s): %w", from.join(name), to.join(toName), ErrNotPlanned)
 }
 
 // ---- out of the trash ----
